@@ -1,0 +1,72 @@
+import { LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { AppModule } from './app.module';
+import { AppError } from './common/app-error';
+import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { createValidationPipe } from './common/validation';
+import type { Env } from './config/app-config';
+import { LOCAL_OBJECTS_ROUTE } from './storage/local-storage.driver';
+
+export const API_PREFIX = 'api';
+export const DOCS_PATH = 'api/docs';
+
+export interface CreateAppOptions {
+  /** Replaces the process environment (tests); without it the environment and `.env` are read. */
+  env?: Env;
+  logLevels?: LogLevel[] | false;
+}
+
+/** Builds the whole application, configured exactly as `main.ts` serves it; the e2e tests use it too. */
+export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    // Streamed downloads keep sockets alive; without this, shutting down waits for idle clients.
+    forceCloseConnections: true,
+    bodyLimit: 1024 * 1024,
+  });
+  acceptRawUploadBodies(adapter);
+
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options.env), adapter, {
+    abortOnError: false,
+    // Fastify's own JSON parser is all the API needs; Nest's would add form bodies, which it must refuse.
+    bodyParser: false,
+    logger: options.logLevels ?? ['log', 'warn', 'error'],
+  });
+  app.setGlobalPrefix(API_PREFIX);
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new AllExceptionsFilter());
+  setUpOpenApi(app);
+  return app;
+}
+
+/**
+ * Uploads to the local driver's signed URLs arrive as raw audio bytes: hand that route the request
+ * stream untouched (never buffered), and refuse unknown body types everywhere else.
+ */
+function acceptRawUploadBodies(adapter: FastifyAdapter): void {
+  const uploadPrefix = `${LOCAL_OBJECTS_ROUTE}/`;
+  const fastify = adapter.getInstance();
+  // The API speaks JSON only; a text/plain body must be refused, not handed to the validators as a string.
+  fastify.removeContentTypeParser('text/plain');
+  fastify.addContentTypeParser('*', (request, payload, done) => {
+    if (request.method === 'PUT' && request.url.startsWith(uploadPrefix)) return done(null, payload);
+    done(new AppError('UNSUPPORTED_MEDIA_TYPE', `Send JSON with Content-Type: application/json (got ${request.headers['content-type'] ?? 'none'}).`), undefined);
+  });
+}
+
+function setUpOpenApi(app: NestFastifyApplication): void {
+  const config = new DocumentBuilder()
+    .setTitle('Advanced Notes API')
+    .setDescription(
+      'Notes with voice recordings. Audio bytes go straight between the phone and storage through presigned URLs: ' +
+        'create a clip, PUT the bytes to `upload.url`, complete it, then ask for a playback URL. ' +
+        'Every error answers `{ status, error: { code, message, details? } }`.',
+    )
+    .setVersion('1.0')
+    .build();
+  const document = SwaggerModule.createDocument(app, config, {
+    operationIdFactory: (_controllerKey, methodKey) => methodKey,
+  });
+  SwaggerModule.setup(DOCS_PATH, app, document, { jsonDocumentUrl: `${DOCS_PATH}-json` });
+}

@@ -1,0 +1,147 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import type { Page } from '../common/pagination';
+import type { PresignedDownload, PresignedUpload } from '../storage/storage-driver';
+import { AudioClip, AudioClipStatus } from './audio-clip.entity';
+
+/** About 24 days: more than any voice note, and what fits a 32-bit integer column. */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+export class CreateAudioClipDto {
+  @ApiPropertyOptional({ format: 'uuid', description: 'The note this recording belongs to.', example: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' })
+  @IsOptional()
+  @IsUUID('4')
+  note_id?: string;
+
+  @ApiProperty({
+    description: 'The audio type the phone recorded; the upload must be sent with exactly this Content-Type.',
+    example: 'audio/m4a',
+  })
+  @IsString()
+  @MaxLength(255)
+  mime_type!: string;
+
+  @ApiProperty({ description: 'Exact size of the file in bytes; the upload URL accepts this size only.', minimum: 1, example: 123456 })
+  @IsInt()
+  @Min(1)
+  bytes!: number;
+
+  @ApiProperty({ description: 'Length of the recording in milliseconds.', minimum: 0, maximum: MAX_DURATION_MS, example: 42000 })
+  @IsInt()
+  @Min(0)
+  @Max(MAX_DURATION_MS)
+  duration_ms!: number;
+}
+
+export class AudioClipResponseDto {
+  @ApiProperty({ format: 'uuid', example: '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b' })
+  id!: string;
+
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, example: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' })
+  note_id!: string | null;
+
+  @ApiProperty({ enum: AudioClipStatus, enumName: 'AudioClipStatus', example: AudioClipStatus.Pending })
+  status!: AudioClipStatus;
+
+  @ApiProperty({ example: 'audio/m4a' })
+  mime_type!: string;
+
+  @ApiProperty({ example: 123456 })
+  bytes!: number;
+
+  @ApiProperty({ example: 42000 })
+  duration_ms!: number;
+
+  @ApiProperty({ example: 'dev/audio-clips/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a' })
+  storage_key!: string;
+
+  @ApiProperty({ format: 'date-time', example: '2026-11-27T09:30:00.000Z' })
+  created_at!: string;
+
+  @ApiProperty({ format: 'date-time', example: '2026-11-27T09:30:00.000Z' })
+  updated_at!: string;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: null, description: 'When the clip became ready.' })
+  completed_at!: string | null;
+}
+
+export class PresignedUploadDto {
+  @ApiProperty({ description: 'Presigned URL: PUT the raw file bytes here.', example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…' })
+  url!: string;
+
+  @ApiProperty({ enum: ['PUT'], example: 'PUT' })
+  method!: 'PUT';
+
+  @ApiProperty({
+    description: 'Headers to send with the PUT, exactly as given (they are signed).',
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { 'Content-Type': 'audio/m4a', 'Content-Length': '123456' },
+  })
+  headers!: Record<string, string>;
+
+  @ApiProperty({ example: 'dev/audio-clips/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a' })
+  storage_key!: string;
+
+  @ApiProperty({ format: 'date-time', example: '2026-11-27T09:45:00.000Z' })
+  expires_at!: string;
+}
+
+export class CreateAudioClipResponseDto {
+  @ApiProperty({ type: AudioClipResponseDto })
+  clip!: AudioClipResponseDto;
+
+  @ApiProperty({ type: PresignedUploadDto })
+  upload!: PresignedUploadDto;
+}
+
+export class PlaybackDto {
+  @ApiProperty({ description: 'Presigned GET URL; supports Range requests.', example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…' })
+  url!: string;
+
+  @ApiProperty({ format: 'date-time', example: '2026-11-27T09:45:00.000Z' })
+  expires_at!: string;
+}
+
+export class NoteAudioDto {
+  @ApiProperty({ type: AudioClipResponseDto, description: 'The note’s most recently completed ready clip.' })
+  clip!: AudioClipResponseDto;
+
+  @ApiProperty({ type: PlaybackDto })
+  playback!: PlaybackDto;
+}
+
+export class AudioClipPageDto {
+  @ApiProperty({ type: [AudioClipResponseDto] })
+  items!: AudioClipResponseDto[];
+
+  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` to get the next page; null on the last page.' })
+  next_cursor!: string | null;
+}
+
+export function toAudioClipResponse(clip: AudioClip): AudioClipResponseDto {
+  return {
+    id: clip.id,
+    note_id: clip.noteId,
+    status: clip.status,
+    mime_type: clip.mimeType,
+    bytes: clip.bytes,
+    duration_ms: clip.durationMs,
+    storage_key: clip.storageKey,
+    created_at: clip.createdAt.toISOString(),
+    updated_at: clip.updatedAt.toISOString(),
+    completed_at: clip.completedAt ? clip.completedAt.toISOString() : null,
+  };
+}
+
+export function toPresignedUploadDto(upload: PresignedUpload, storageKey: string): PresignedUploadDto {
+  return { url: upload.url, method: upload.method, headers: upload.headers, storage_key: storageKey, expires_at: upload.expiresAt.toISOString() };
+}
+
+export function toPlaybackDto(download: PresignedDownload): PlaybackDto {
+  return { url: download.url, expires_at: download.expiresAt.toISOString() };
+}
+
+export function toAudioClipPage(page: Page<AudioClip>): AudioClipPageDto {
+  return { items: page.items.map(toAudioClipResponse), next_cursor: page.nextCursor };
+}

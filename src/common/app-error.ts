@@ -1,0 +1,51 @@
+/**
+ * Every error the API can answer with, and its HTTP status. Clients branch on `code`;
+ * the message is for the developer reading the log.
+ */
+export const ERROR_STATUS = {
+  VALIDATION_FAILED: 400,
+  INVALID_JSON: 400,
+  UPLOAD_INCOMPLETE: 400,
+  UPLOAD_URL_INVALID: 403,
+  NOT_FOUND: 404,
+  NOTE_NOT_FOUND: 404,
+  AUDIO_CLIP_NOT_FOUND: 404,
+  NO_READY_AUDIO_CLIP: 404,
+  METHOD_NOT_ALLOWED: 405,
+  UPLOAD_NOT_FOUND: 409,
+  AUDIO_CLIP_NOT_READY: 409,
+  AUDIO_CLIP_NOT_PENDING: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RANGE_NOT_SATISFIABLE: 416,
+  UPLOAD_MISMATCH: 422,
+  INTERNAL_ERROR: 500,
+  STORAGE_UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ErrorDetail {
+  field: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  readonly details?: readonly ErrorDetail[];
+  /** Extra response headers the answer needs, such as `Content-Range` on a 416. */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    extra: { details?: readonly ErrorDetail[]; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.details = extra.details;
+    this.headers = extra.headers ?? (code === 'STORAGE_UNAVAILABLE' ? { 'retry-after': '5' } : {});
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+}

@@ -1,0 +1,190 @@
+import { InvalidKeyPrefixError, PrefixSource, resolveKeyPrefix } from './key-prefix';
+import { DEFAULT_AUDIO_MIME_TYPES, extensionForMimeType, normalizeMimeType } from '../audio-clips/audio-mime-types';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+export type StorageDriverName = 's3' | 'local';
+
+export type DatabaseConfig = { type: 'postgres'; url: string } | { type: 'sqlite'; path: string };
+
+export interface S3Config {
+  bucket: string;
+  region: string;
+  endpointUrl?: string;
+  /** Absent means the SDK's default chain (instance role, SSO, shared profile). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+export interface LocalStorageConfig {
+  directory: string;
+  /** Absent means a secret generated once and kept beside the objects. */
+  signingSecret?: string;
+}
+
+/**
+ * Everything the app reads from its environment, validated once at start-up. The class doubles
+ * as the injection token, so services ask for `AppConfig` and get this typed object.
+ */
+export class AppConfig {
+  host!: string;
+  port!: number;
+  publicBaseUrl!: string;
+  database!: DatabaseConfig;
+  storage!: {
+    driver: StorageDriverName;
+    keyPrefix: string;
+    keyPrefixSource: PrefixSource | 'default';
+    presignPutExpiresSeconds: number;
+    presignGetExpiresSeconds: number;
+    s3?: S3Config;
+    local?: LocalStorageConfig;
+  };
+  audio!: {
+    allowedMimeTypes: readonly string[];
+    maxUploadBytes: number;
+  };
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+}
+
+/** S3 cannot sign a URL for longer than seven days. */
+export const MAX_PRESIGN_EXPIRES_SECONDS = 7 * 24 * 60 * 60;
+export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
+export const DEFAULT_DATABASE_URL = 'sqlite:./data/advanced-notes.sqlite';
+export const DEFAULT_LOCAL_STORAGE_DIR = './data/objects';
+
+/** Reads and validates the whole environment, reporting every problem at once, each naming its variable. */
+export function loadAppConfig(env: Env): AppConfig {
+  const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+
+  const port = integer('PORT', 3000, 0, 65535);
+  const host = read('HOST') ?? '0.0.0.0';
+
+  const publicBaseUrl = (read('PUBLIC_BASE_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  if (!isHttpUrl(publicBaseUrl)) problems.push(`PUBLIC_BASE_URL must be an http(s) URL (got "${publicBaseUrl}")`);
+
+  const database = parseDatabaseUrl(read('DATABASE_URL') ?? DEFAULT_DATABASE_URL, problems);
+
+  let keyPrefix = 'dev';
+  let keyPrefixSource: PrefixSource | 'default' = 'default';
+  try {
+    ({ prefix: keyPrefix, source: keyPrefixSource } = resolveKeyPrefix(env));
+  } catch (error) {
+    if (!(error instanceof InvalidKeyPrefixError)) throw error;
+    const culprit = ['S3_KEY_PREFIX', 'APP_ENV', 'ENV', 'FLASK_ENV', 'NODE_ENV'].find((name) => read(name) !== undefined);
+    problems.push(`${culprit}: ${error.message}`);
+  }
+
+  const presignPutExpiresSeconds = integer('S3_PRESIGN_PUT_EXPIRES_SECONDS', 900, 1, MAX_PRESIGN_EXPIRES_SECONDS);
+  const presignGetExpiresSeconds = integer('S3_PRESIGN_GET_EXPIRES_SECONDS', 900, 1, MAX_PRESIGN_EXPIRES_SECONDS);
+
+  const bucket = read('S3_BUCKET');
+  const requestedDriver = read('STORAGE_DRIVER')?.toLowerCase();
+  let driver: StorageDriverName = bucket ? 's3' : 'local';
+  if (requestedDriver !== undefined) {
+    if (requestedDriver === 's3' || requestedDriver === 'local') driver = requestedDriver;
+    else problems.push(`STORAGE_DRIVER must be "s3" or "local" (got "${requestedDriver}")`);
+  }
+
+  let s3: S3Config | undefined;
+  let local: LocalStorageConfig | undefined;
+  if (driver === 's3') {
+    s3 = parseS3Config(read, bucket, problems);
+  } else {
+    local = {
+      directory: read('LOCAL_STORAGE_DIR') ?? DEFAULT_LOCAL_STORAGE_DIR,
+      signingSecret: read('LOCAL_STORAGE_SIGNING_SECRET'),
+    };
+    if (local.signingSecret !== undefined && local.signingSecret.length < 32) {
+      problems.push('LOCAL_STORAGE_SIGNING_SECRET must be at least 32 characters long');
+    }
+  }
+
+  const allowedMimeTypes = parseMimeTypes(read('AUDIO_MIME_TYPES'), problems);
+  const maxUploadBytes = integer('MAX_UPLOAD_BYTES', DEFAULT_MAX_UPLOAD_BYTES, 1, Number.MAX_SAFE_INTEGER);
+
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+  return Object.assign(new AppConfig(), {
+    host,
+    port,
+    publicBaseUrl,
+    database,
+    storage: { driver, keyPrefix, keyPrefixSource, presignPutExpiresSeconds, presignGetExpiresSeconds, s3, local },
+    audio: { allowedMimeTypes, maxUploadBytes },
+  });
+}
+
+function parseS3Config(read: (name: string) => string | undefined, bucket: string | undefined, problems: string[]): S3Config {
+  if (!bucket) problems.push('S3_BUCKET is required when STORAGE_DRIVER is "s3"');
+  else if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) problems.push(`S3_BUCKET "${bucket}" is not a valid bucket name`);
+
+  const region = read('AWS_REGION') ?? read('AWS_DEFAULT_REGION');
+  if (!region) problems.push('AWS_REGION is required when STORAGE_DRIVER is "s3" (e.g. us-east-1)');
+
+  const endpointUrl = read('S3_ENDPOINT_URL');
+  if (endpointUrl !== undefined && !isHttpUrl(endpointUrl)) {
+    problems.push(`S3_ENDPOINT_URL must be an http(s) URL (got "${endpointUrl}")`);
+  }
+
+  const accessKeyId = read('AWS_ACCESS_KEY_ID');
+  const secretAccessKey = read('AWS_SECRET_ACCESS_KEY');
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    problems.push('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or both left unset for the default credential chain)');
+  }
+  const credentials =
+    accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, sessionToken: read('AWS_SESSION_TOKEN') } : undefined;
+  return { bucket: bucket ?? '', region: region ?? '', endpointUrl, credentials };
+}
+
+function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    try {
+      new URL(url);
+      return { type: 'postgres', url };
+    } catch {
+      problems.push('DATABASE_URL is not a valid postgres:// URL');
+    }
+  } else if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path !== '') return { type: 'sqlite', path };
+    problems.push('DATABASE_URL "sqlite:" needs a file path, e.g. sqlite:./data/advanced-notes.sqlite');
+  } else {
+    problems.push(`DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got "${url.split(':')[0]}:…")`);
+  }
+  return { type: 'sqlite', path: '' };
+}
+
+function parseMimeTypes(raw: string | undefined, problems: string[]): string[] {
+  if (raw === undefined) return [...DEFAULT_AUDIO_MIME_TYPES];
+  const types = raw.split(',').map((type) => normalizeMimeType(type)).filter((type) => type !== '');
+  const unknown = types.filter((type) => extensionForMimeType(type) === undefined);
+  if (types.length === 0) problems.push('AUDIO_MIME_TYPES must list at least one audio type');
+  if (unknown.length > 0) {
+    problems.push(`AUDIO_MIME_TYPES has types this server cannot store: ${unknown.join(', ')}`);
+  }
+  return [...new Set(types)];
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    return ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}

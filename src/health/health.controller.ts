@@ -1,0 +1,23 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+
+class HealthDto {
+  @ApiProperty({ example: 'ok' })
+  status!: 'ok';
+}
+
+@ApiTags('health')
+@Controller('health')
+export class HealthController {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Liveness and database reachability' })
+  @ApiOkResponse({ type: HealthDto })
+  async getHealth(): Promise<HealthDto> {
+    await this.dataSource.query('SELECT 1');
+    return { status: 'ok' };
+  }
+}

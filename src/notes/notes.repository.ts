@@ -1,0 +1,49 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, Repository } from 'typeorm';
+import { timestampParameter } from '../database/database.options';
+import { PageRequest, toPage, type Page } from '../common/pagination';
+import { Note } from './note.entity';
+
+/** Every query on `notes` lives here. */
+@Injectable()
+export class NotesRepository {
+  private readonly notes: Repository<Note>;
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+    this.notes = dataSource.getRepository(Note);
+  }
+
+  async insert(note: Note): Promise<void> {
+    await this.notes.insert(note);
+  }
+
+  findById(id: string): Promise<Note | null> {
+    return this.notes.findOneBy({ id });
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return this.notes.existsBy({ id });
+  }
+
+  async list(page: PageRequest): Promise<Page<Note>> {
+    const query = this.notes.createQueryBuilder('note').orderBy('note.createdAt', 'DESC').addOrderBy('note.id', 'DESC').limit(page.limit + 1);
+    if (page.after) {
+      query.where('(note.createdAt < :createdAt OR (note.createdAt = :createdAt AND note.id < :id))', {
+        createdAt: timestampParameter(this.dataSource.options.type, page.after.createdAt),
+        id: page.after.id,
+      });
+    }
+    return toPage(await query.getMany(), page.limit);
+  }
+
+  async update(id: string, changes: Partial<Pick<Note, 'title' | 'body' | 'updatedAt'>>): Promise<void> {
+    await this.notes.update({ id }, changes);
+  }
+
+  /** Returns whether a note was deleted; its clips' rows go with it (ON DELETE CASCADE). */
+  async delete(id: string): Promise<boolean> {
+    const result = await this.notes.delete({ id });
+    return (result.affected ?? 0) > 0;
+  }
+}

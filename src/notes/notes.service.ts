@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { AppError } from '../common/app-error';
+import type { Page, PageRequest } from '../common/pagination';
+import { Note } from './note.entity';
+import { NotesRepository } from './notes.repository';
+
+export interface NoteInput {
+  title: string;
+  body?: string;
+}
+
+/**
+ * Work another module must do before a note's rows disappear (deleting its clips' stored objects).
+ * It runs first, so a failure there leaves the note and everything under it intact.
+ */
+export type BeforeNoteDeleted = (noteId: string) => Promise<void>;
+
+@Injectable()
+export class NotesService {
+  private readonly beforeDelete: BeforeNoteDeleted[] = [];
+
+  constructor(private readonly notes: NotesRepository) {}
+
+  onBeforeDelete(step: BeforeNoteDeleted): void {
+    this.beforeDelete.push(step);
+  }
+
+  async create(input: NoteInput): Promise<Note> {
+    const now = new Date();
+    const note = Object.assign(new Note(), { id: randomUUID(), title: input.title, body: input.body ?? '', createdAt: now, updatedAt: now });
+    await this.notes.insert(note);
+    return note;
+  }
+
+  async get(id: string): Promise<Note> {
+    const note = await this.notes.findById(id);
+    if (!note) throw noteNotFound(id);
+    return note;
+  }
+
+  async assertExists(id: string): Promise<void> {
+    if (!(await this.notes.exists(id))) throw noteNotFound(id);
+  }
+
+  list(page: PageRequest): Promise<Page<Note>> {
+    return this.notes.list(page);
+  }
+
+  async update(id: string, changes: Partial<NoteInput>): Promise<Note> {
+    const note = await this.get(id);
+    if (changes.title === undefined && changes.body === undefined) return note;
+    const updated = Object.assign(note, {
+      ...(changes.title !== undefined ? { title: changes.title } : {}),
+      ...(changes.body !== undefined ? { body: changes.body } : {}),
+      updatedAt: new Date(),
+    });
+    await this.notes.update(id, { title: updated.title, body: updated.body, updatedAt: updated.updatedAt });
+    return updated;
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.assertExists(id);
+    for (const step of this.beforeDelete) await step(id);
+    if (!(await this.notes.delete(id))) throw noteNotFound(id);
+  }
+}
+
+export function noteNotFound(id: string): AppError {
+  return new AppError('NOTE_NOT_FOUND', `No note with id ${id}.`);
+}

@@ -1,0 +1,50 @@
+import { Controller, Get, Inject, Put, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { AppError } from '../common/app-error';
+import { LocalStorageDriver } from './local-storage.driver';
+import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
+
+type SignedQuery = { expires?: string; type?: string; length?: string; signature?: string };
+
+/**
+ * The local driver's stand-in for S3's object endpoint: the signed URLs the API hands out point here.
+ * Only mounted in spirit when the local driver is active; with S3 every path answers 404.
+ */
+@ApiExcludeController()
+@Controller('storage/local')
+export class LocalStorageController {
+  constructor(@Inject(STORAGE_DRIVER) private readonly driver: StorageDriver) {}
+
+  @Put('*')
+  async putObject(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const query = request.query as SignedQuery;
+    await this.local().receiveUpload(objectKey(request), {
+      body: request.body as Readable,
+      signature: query.signature,
+      expires: query.expires,
+      signedContentType: query.type,
+      signedContentLength: query.length,
+      contentType: request.headers['content-type'],
+      contentLength: request.headers['content-length'],
+    });
+    await reply.status(200).send();
+  }
+
+  /** Fastify answers HEAD through this handler too, without the body. */
+  @Get('*')
+  async getObject(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    const download = await this.local().openDownload(objectKey(request), request.query as SignedQuery, request.headers.range);
+    await reply.status(download.status).headers(download.headers).send(download.body);
+  }
+
+  private local(): LocalStorageDriver {
+    if (!(this.driver instanceof LocalStorageDriver)) throw new AppError('NOT_FOUND', 'Local storage is not enabled on this server.');
+    return this.driver;
+  }
+}
+
+function objectKey(request: FastifyRequest): string {
+  return (request.params as Record<string, string | undefined>)['*'] ?? '';
+}

@@ -1,0 +1,239 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, ReadStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError } from '../common/app-error';
+import type { LocalStorageConfig } from '../config/app-config';
+import { LocalUrlSigner } from './local-url-signer';
+import type { PresignedDownload, PresignedUpload, StorageDriver, StoredObjectInfo, UploadRequirements } from './storage-driver';
+
+export const LOCAL_OBJECTS_ROUTE = '/api/storage/local';
+
+/** Keys are built by the server, but the URL path is not: only these shapes ever touch the disk. */
+const SAFE_KEY = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/i;
+const INCOMING_DIR = '.incoming';
+const META_SUFFIX = '.meta.json';
+
+interface ObjectMeta {
+  contentType: string;
+  size: number;
+}
+
+export interface IncomingUpload {
+  body: Readable;
+  signature?: string;
+  expires?: string;
+  signedContentType?: string;
+  signedContentLength?: string;
+  contentType?: string;
+  contentLength?: string;
+}
+
+export interface ObjectDownload {
+  status: 200 | 206;
+  headers: Record<string, string>;
+  body: ReadStream;
+}
+
+/**
+ * The embedded default: objects live in a folder and the app itself plays the part of S3, serving
+ * HMAC-signed URLs with the same guarantees (expiry, bound type and length) as presigned S3 URLs.
+ */
+export class LocalStorageDriver implements StorageDriver {
+  readonly name = 'local';
+
+  private constructor(
+    private readonly root: string,
+    private readonly publicBaseUrl: string,
+    private readonly signer: LocalUrlSigner,
+  ) {}
+
+  static async open(config: LocalStorageConfig, publicBaseUrl: string): Promise<LocalStorageDriver> {
+    const root = resolve(config.directory);
+    await mkdir(join(root, INCOMING_DIR), { recursive: true });
+    const secret = config.signingSecret ? Buffer.from(config.signingSecret) : await loadOrCreateSecret(join(root, '.signing-key'));
+    return new LocalStorageDriver(root, publicBaseUrl, new LocalUrlSigner(secret));
+  }
+
+  async presignUpload(key: string, requirements: UploadRequirements): Promise<PresignedUpload> {
+    const expiresAtSeconds = nowSeconds() + requirements.expiresInSeconds;
+    const signature = this.signer.sign({
+      method: 'PUT',
+      key,
+      expiresAtSeconds,
+      contentType: requirements.contentType,
+      contentLength: requirements.contentLength,
+    });
+    const query = new URLSearchParams({
+      expires: String(expiresAtSeconds),
+      type: requirements.contentType,
+      length: String(requirements.contentLength),
+      signature,
+    });
+    return {
+      url: `${this.objectUrl(key)}?${query}`,
+      method: 'PUT',
+      headers: { 'Content-Type': requirements.contentType, 'Content-Length': String(requirements.contentLength) },
+      expiresAt: new Date(expiresAtSeconds * 1000),
+    };
+  }
+
+  async presignDownload(key: string, expiresInSeconds: number): Promise<PresignedDownload> {
+    const expiresAtSeconds = nowSeconds() + expiresInSeconds;
+    const signature = this.signer.sign({ method: 'GET', key, expiresAtSeconds });
+    const query = new URLSearchParams({ expires: String(expiresAtSeconds), signature });
+    return { url: `${this.objectUrl(key)}?${query}`, expiresAt: new Date(expiresAtSeconds * 1000) };
+  }
+
+  async inspect(key: string): Promise<StoredObjectInfo | null> {
+    const stored = await this.readStored(key);
+    return stored && { size: stored.meta.size, contentType: stored.meta.contentType };
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.pathFor(key);
+    await rm(path + META_SUFFIX, { force: true });
+    await rm(path, { force: true });
+  }
+
+  /**
+   * Receives an upload through a signed URL. The bytes stream to a temporary file and are renamed into
+   * place only once exactly the signed number has arrived, so a reader never sees half an object.
+   */
+  async receiveUpload(key: string, upload: IncomingUpload): Promise<void> {
+    const grant = {
+      method: 'PUT' as const,
+      key,
+      expiresAtSeconds: Number(upload.expires),
+      contentType: upload.signedContentType,
+      contentLength: upload.signedContentLength === undefined ? undefined : Number(upload.signedContentLength),
+    };
+    this.authorize(grant, upload.signature);
+    if (!sameMimeType(upload.contentType, grant.contentType)) {
+      throw new AppError('UPLOAD_URL_INVALID', `This URL accepts only Content-Type: ${grant.contentType}.`);
+    }
+    if (upload.contentLength === undefined || Number(upload.contentLength) !== grant.contentLength) {
+      throw new AppError('UPLOAD_URL_INVALID', `This URL accepts exactly ${grant.contentLength} bytes (send Content-Length: ${grant.contentLength}).`);
+    }
+
+    const path = this.pathFor(key);
+    const incoming = join(this.root, INCOMING_DIR, randomUUID());
+    let received = 0;
+    const expected = grant.contentLength;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        callback(received > expected ? new AppError('UPLOAD_INCOMPLETE', `More than the signed ${expected} bytes were sent.`) : null, chunk);
+      },
+    });
+    try {
+      await pipeline(upload.body, counter, createWriteStream(incoming, { flags: 'wx' }));
+      if (received !== expected) {
+        throw new AppError('UPLOAD_INCOMPLETE', `Received ${received} of the ${expected} bytes; send the whole file again.`);
+      }
+      await mkdir(dirname(path), { recursive: true });
+      const meta: ObjectMeta = { contentType: grant.contentType ?? 'application/octet-stream', size: received };
+      await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
+      await rename(incoming, path);
+      await rename(incoming + META_SUFFIX, path + META_SUFFIX);
+    } catch (error) {
+      await rm(incoming, { force: true });
+      await rm(incoming + META_SUFFIX, { force: true });
+      if (error instanceof AppError) throw error;
+      throw new AppError('UPLOAD_INCOMPLETE', 'The upload was interrupted before all bytes arrived; send the whole file again.');
+    }
+  }
+
+  /** Serves a signed download, honouring a single `Range` as audio players use to seek. */
+  async openDownload(key: string, query: { expires?: string; signature?: string }, range: string | undefined): Promise<ObjectDownload> {
+    this.authorize({ method: 'GET', key, expiresAtSeconds: Number(query.expires) }, query.signature);
+    const stored = await this.readStored(key);
+    if (!stored) throw new AppError('NOT_FOUND', 'Nothing is stored under this URL.');
+    const { size, contentType } = stored.meta;
+    const headers: Record<string, string> = { 'content-type': contentType, 'accept-ranges': 'bytes', 'cache-control': 'private, max-age=0' };
+
+    const slice = range === undefined ? undefined : parseRange(range, size);
+    if (slice === 'unsatisfiable') {
+      throw new AppError('RANGE_NOT_SATISFIABLE', `The range "${range}" is outside the ${size}-byte object.`, {
+        headers: { 'content-range': `bytes */${size}` },
+      });
+    }
+    if (slice) {
+      headers['content-range'] = `bytes ${slice.start}-${slice.end}/${size}`;
+      headers['content-length'] = String(slice.end - slice.start + 1);
+      return { status: 206, headers, body: createReadStream(stored.path, slice) };
+    }
+    headers['content-length'] = String(size);
+    return { status: 200, headers, body: createReadStream(stored.path) };
+  }
+
+  private authorize(grant: Parameters<LocalUrlSigner['verify']>[0], signature: string | undefined): void {
+    const verdict = this.signer.verify(grant, signature);
+    if (!verdict.ok) throw new AppError('UPLOAD_URL_INVALID', verdict.reason);
+  }
+
+  private async readStored(key: string): Promise<{ path: string; meta: ObjectMeta } | null> {
+    const path = this.pathFor(key);
+    try {
+      const [meta, stats] = await Promise.all([readFile(path + META_SUFFIX, 'utf8'), stat(path)]);
+      const parsed = JSON.parse(meta) as ObjectMeta;
+      // A crash between the two renames leaves bytes and metadata that disagree: treat that as not uploaded.
+      return parsed.size === stats.size ? { path, meta: parsed } : null;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  private pathFor(key: string): string {
+    if (!SAFE_KEY.test(key) || key.endsWith(META_SUFFIX)) throw new AppError('NOT_FOUND', 'Nothing is stored under this URL.');
+    return join(this.root, ...key.split('/'));
+  }
+
+  private objectUrl(key: string): string {
+    return `${this.publicBaseUrl}${LOCAL_OBJECTS_ROUTE}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  }
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function sameMimeType(sent: string | undefined, signed: string | undefined): boolean {
+  const normalize = (value: string) => value.trim().toLowerCase().replace(/\s*;\s*/g, ';');
+  return sent !== undefined && signed !== undefined && normalize(sent) === normalize(signed);
+}
+
+async function loadOrCreateSecret(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const secret = randomBytes(32);
+  try {
+    await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
+    return secret;
+  } catch (error) {
+    // Another instance sharing the folder created it first: use theirs so both sign alike.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readFile(path);
+    throw error;
+  }
+}
+
+/** One `bytes=` range; a multi-range or malformed header is ignored (the whole object is served), as RFC 9110 allows. */
+export function parseRange(header: string, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
+}

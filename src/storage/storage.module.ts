@@ -1,0 +1,32 @@
+import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { LocalStorageController } from './local-storage.controller';
+import { LocalStorageDriver } from './local-storage.driver';
+import { createS3Client, S3StorageDriver } from './s3-storage.driver';
+import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
+
+/** Picks the storage back end once, from config; the rest of the app only sees `StorageDriver`. */
+export async function createStorageDriver(config: AppConfig): Promise<StorageDriver> {
+  const { storage } = config;
+  if (storage.driver === 's3' && storage.s3) {
+    return new S3StorageDriver(createS3Client(storage.s3), storage.s3.bucket);
+  }
+  if (storage.driver === 'local' && storage.local) {
+    return LocalStorageDriver.open(storage.local, config.publicBaseUrl);
+  }
+  throw new Error(`Storage driver "${storage.driver}" has no settings`);
+}
+
+@Global()
+@Module({
+  controllers: [LocalStorageController],
+  providers: [{ provide: STORAGE_DRIVER, inject: [AppConfig], useFactory: createStorageDriver }],
+  exports: [STORAGE_DRIVER],
+})
+export class StorageModule implements OnApplicationShutdown {
+  constructor(@Inject(STORAGE_DRIVER) private readonly driver: StorageDriver) {}
+
+  onApplicationShutdown(): void {
+    if (this.driver instanceof S3StorageDriver) this.driver.close();
+  }
+}
