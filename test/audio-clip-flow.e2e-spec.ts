@@ -1,0 +1,246 @@
+import { randomBytes } from 'node:crypto';
+import { download, Phone, putBytes } from './support/phone';
+import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
+
+const MATRIX: [DatabaseKind, StorageKind][] = [
+  ['sqlite', 'local'],
+  ['sqlite', 's3'],
+  ['postgres', 's3'],
+  ['postgres', 'local'],
+];
+
+describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) => {
+  let testApp: TestApp;
+  let phone: Phone;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database, storage });
+    phone = new Phone(testApp.baseUrl);
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  async function createNote(title = 'Standup'): Promise<string> {
+    const response = await phone.post('/api/notes', { title, body: 'ideas' });
+    expect(response.status).toBe(201);
+    return response.body.id;
+  }
+
+  async function createClip(body: Record<string, unknown>) {
+    const response = await phone.post('/api/audio-clips', body);
+    expect(response.status).toBe(201);
+    return response.body;
+  }
+
+  it('creates, uploads, completes and plays back a clip, with the bytes intact', async () => {
+    const noteId = await createNote();
+    const audio = randomBytes(64 * 1024 + 7);
+
+    const created = await createClip({ note_id: noteId, mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 42000 });
+    expect(created.clip).toEqual({
+      id: expect.any(String),
+      note_id: noteId,
+      status: 'pending',
+      mime_type: 'audio/m4a',
+      bytes: audio.length,
+      duration_ms: 42000,
+      storage_key: `${testApp.keyPrefix}/audio-clips/${created.clip.id}.m4a`,
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+      completed_at: null,
+    });
+    expect(created.upload).toEqual({
+      url: expect.any(String),
+      method: 'PUT',
+      headers: { 'Content-Type': 'audio/m4a', 'Content-Length': String(audio.length) },
+      storage_key: created.clip.storage_key,
+      expires_at: expect.any(String),
+    });
+    const expiresIn = Date.parse(created.upload.expires_at) - Date.now();
+    expect(expiresIn).toBeGreaterThan(880_000);
+    expect(expiresIn).toBeLessThanOrEqual(900_000);
+
+    // The phone sends only Content-Type; its HTTP stack adds Content-Length. No checksum header is needed.
+    const put = await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/m4a' });
+    expect(put.status).toBe(200);
+
+    const completed = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+    expect(completed.status).toBe(200);
+    expect(completed.body).toMatchObject({ id: created.clip.id, status: 'ready', completed_at: expect.any(String) });
+
+    const again = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(completed.body);
+
+    const playback = await phone.get(`/api/audio-clips/${created.clip.id}/playback`);
+    expect(playback.status).toBe(200);
+    expect(Object.keys(playback.body).sort()).toEqual(['expires_at', 'url']);
+    expect(new Date(playback.body.expires_at).toISOString()).toBe(playback.body.expires_at);
+
+    const whole = await download(playback.body.url);
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('content-type')).toBe('audio/m4a');
+    expect(whole.bytes.equals(audio)).toBe(true);
+
+    const ranged = await download(playback.body.url, { Range: 'bytes=100-199' });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get('content-range')).toBe(`bytes 100-199/${audio.length}`);
+    expect(ranged.bytes.equals(audio.subarray(100, 200))).toBe(true);
+
+    const fetched = await phone.get(`/api/audio-clips/${created.clip.id}`);
+    expect(fetched.body).toEqual(completed.body);
+  });
+
+  it("serves the note's primary clip: the most recently completed ready one", async () => {
+    const noteId = await createNote();
+    expect((await phone.get(`/api/notes/${noteId}/audio`)).status).toBe(404);
+
+    const first = await uploadReadyClip(noteId, randomBytes(1000));
+    const second = await uploadReadyClip(noteId, randomBytes(2000));
+    await createClip({ note_id: noteId, mime_type: 'audio/mpeg', bytes: 10, duration_ms: 1 }); // pending: never primary
+
+    const primary = await phone.get(`/api/notes/${noteId}/audio`);
+    expect(primary.status).toBe(200);
+    expect(primary.body.clip.id).toBe(second.clipId);
+    expect((await download(primary.body.playback.url)).bytes.equals(second.audio)).toBe(true);
+
+    await phone.delete(`/api/audio-clips/${second.clipId}`);
+    const fallback = await phone.get(`/api/notes/${noteId}/audio`);
+    expect(fallback.body.clip.id).toBe(first.clipId);
+
+    const missing = await phone.get('/api/notes/00000000-0000-4000-8000-000000000000/audio');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('NOTE_NOT_FOUND');
+  });
+
+  it("lists a note's clips newest first, page by page", async () => {
+    const noteId = await createNote();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      ids.push((await createClip({ note_id: noteId, mime_type: 'audio/aac', bytes: 10 + i, duration_ms: i })).clip.id);
+      // Distinct creation times, so "newest first" has one right answer (ties are broken by id).
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: any = await phone.get(`/api/notes/${noteId}/audio-clips?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.body.items.map((clip: { id: string }) => clip.id));
+      cursor = page.body.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual([...ids].reverse());
+  });
+
+  it('answers 409 for complete before upload and playback before ready, and the clip stays pending', async () => {
+    const audio = randomBytes(500);
+    const created = await createClip({ mime_type: 'audio/wav', bytes: audio.length, duration_ms: 10 });
+
+    const early = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+    expect(early.status).toBe(409);
+    expect(early.body.error.code).toBe('UPLOAD_NOT_FOUND');
+
+    const notReady = await phone.get(`/api/audio-clips/${created.clip.id}/playback`);
+    expect(notReady.status).toBe(409);
+    expect(notReady.body.error.code).toBe('AUDIO_CLIP_NOT_READY');
+    expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body.status).toBe('pending');
+
+    // The upload can still be made and completed afterwards.
+    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).body.status).toBe('ready');
+  });
+
+  it('refuses a PUT with another Content-Type or another size, and stores nothing', async () => {
+    const audio = randomBytes(300);
+    const created = await createClip({ mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 10 });
+
+    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(403);
+    expect((await putBytes(created.upload.url, audio.subarray(1), { 'Content-Type': 'audio/m4a' })).status).toBe(403);
+    expect((await putBytes(created.upload.url, Buffer.concat([audio, audio]), { 'Content-Type': 'audio/m4a' })).status).toBe(403);
+    expect(await testApp.storage.inspect(created.clip.storage_key)).toBeNull();
+  });
+
+  it('answers 422 when the stored object differs from what was declared, and lets the phone upload again', async () => {
+    const audio = randomBytes(400);
+    const created = await createClip({ mime_type: 'audio/ogg', bytes: audio.length, duration_ms: 10 });
+    const key = created.clip.storage_key;
+
+    // Another writer put a different size under the key (only possible with credentials; the phone's URL refuses it).
+    const wrongSize = await testApp.storage.presignUpload(key, { contentType: 'audio/ogg', contentLength: 10, expiresInSeconds: 60 });
+    expect((await putBytes(wrongSize.url, audio.subarray(0, 10), { 'Content-Type': 'audio/ogg' })).status).toBe(200);
+    const sizeMismatch = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+    expect(sizeMismatch.status).toBe(422);
+    expect(sizeMismatch.body.error).toMatchObject({ code: 'UPLOAD_MISMATCH', message: expect.stringContaining('10 bytes') });
+
+    const wrongType = await testApp.storage.presignUpload(key, { contentType: 'audio/mpeg', contentLength: audio.length, expiresInSeconds: 60 });
+    expect((await putBytes(wrongType.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(200);
+    const typeMismatch = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+    expect(typeMismatch.status).toBe(422);
+    expect(typeMismatch.body.error.message).toContain('audio/mpeg');
+    expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body.status).toBe('pending');
+
+    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/ogg' })).status).toBe(200);
+    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).status).toBe(200);
+  });
+
+  it('deletes a clip with its stored object', async () => {
+    const { clipId, storageKey, playbackUrl } = await uploadReadyClip(await createNote(), randomBytes(100));
+    expect(await testApp.storage.inspect(storageKey)).not.toBeNull();
+
+    expect((await phone.delete(`/api/audio-clips/${clipId}`)).status).toBe(204);
+    expect((await phone.get(`/api/audio-clips/${clipId}`)).status).toBe(404);
+    expect(await testApp.storage.inspect(storageKey)).toBeNull();
+    expect((await download(playbackUrl)).status).toBe(404);
+    expect((await phone.delete(`/api/audio-clips/${clipId}`)).status).toBe(404);
+  });
+
+  it('deletes a note with all its clips and their objects', async () => {
+    const noteId = await createNote();
+    const ready = await uploadReadyClip(noteId, randomBytes(100));
+    const pending = await createClip({ note_id: noteId, mime_type: 'audio/webm', bytes: 5, duration_ms: 1 });
+    const other = await uploadReadyClip(await createNote('other'), randomBytes(50));
+
+    expect((await phone.delete(`/api/notes/${noteId}`)).status).toBe(204);
+    expect((await phone.get(`/api/notes/${noteId}`)).status).toBe(404);
+    expect((await phone.get(`/api/audio-clips/${ready.clipId}`)).status).toBe(404);
+    expect((await phone.get(`/api/audio-clips/${pending.clip.id}`)).status).toBe(404);
+    expect(await testApp.storage.inspect(ready.storageKey)).toBeNull();
+
+    expect((await phone.get(`/api/audio-clips/${other.clipId}`)).body.status).toBe('ready');
+    expect(await testApp.storage.inspect(other.storageKey)).not.toBeNull();
+  });
+
+  async function uploadReadyClip(noteId: string, audio: Buffer) {
+    const created = await createClip({ note_id: noteId, mime_type: 'audio/mpeg', bytes: audio.length, duration_ms: 1000 });
+    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(200);
+    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).status).toBe(200);
+    const playback = await phone.get(`/api/audio-clips/${created.clip.id}/playback`);
+    return { clipId: created.clip.id as string, storageKey: created.clip.storage_key as string, playbackUrl: playback.body.url as string, audio };
+  }
+});
+
+describe.each(['local', 's3'] as StorageKind[])('expired upload URLs on %s storage', (storage) => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database: 'sqlite', storage, env: { S3_PRESIGN_PUT_EXPIRES_SECONDS: '1' } });
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it('refuses a PUT after the URL has expired', async () => {
+    const phone = new Phone(testApp.baseUrl);
+    const audio = randomBytes(100);
+    const created = await phone.post('/api/audio-clips', { mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 1 });
+    expect(created.status).toBe(201);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/m4a' })).status).toBe(403);
+    expect(await testApp.storage.inspect(created.body.clip.storage_key)).toBeNull();
+  });
+});

@@ -1,0 +1,62 @@
+/** A minimal HTTP client playing the mobile app: JSON in, JSON out, status and headers kept. */
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export class Phone {
+  constructor(private readonly baseUrl: string) {}
+
+  get<T = any>(path: string, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    return this.send<T>('GET', path, undefined, headers);
+  }
+
+  post<T = any>(path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    return this.send<T>('POST', path, body, headers);
+  }
+
+  patch<T = any>(path: string, body?: unknown): Promise<ApiResponse<T>> {
+    return this.send<T>('PATCH', path, body);
+  }
+
+  delete<T = any>(path: string): Promise<ApiResponse<T>> {
+    return this.send<T>('DELETE', path);
+  }
+
+  /** Sends a raw body with the given content type (or none), for malformed-request tests. */
+  async raw<T = any>(method: string, path: string, body: string | undefined, headers: Record<string, string>): Promise<ApiResponse<T>> {
+    const response = await fetch(this.baseUrl + path, { method, body, headers });
+    return { status: response.status, headers: response.headers, body: await readBody(response) };
+  }
+
+  private async send<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    const response = await fetch(this.baseUrl + path, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, headers: response.headers, body: await readBody(response) };
+  }
+}
+
+/** PUTs bytes to a presigned URL the way a phone does: the given headers, the raw bytes. */
+export async function putBytes(url: string, bytes: Uint8Array, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+  const response = await fetch(url, { method: 'PUT', headers, body: bytes });
+  return { status: response.status, text: await response.text() };
+}
+
+export async function download(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; bytes: Buffer }> {
+  const response = await fetch(url, { headers });
+  return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
+}
+
+async function readBody(response: Response): Promise<any> {
+  const text = await response.text();
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
