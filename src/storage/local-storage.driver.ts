@@ -112,10 +112,10 @@ export class LocalStorageDriver implements StorageDriver {
     };
     this.authorize(grant, upload.signature);
     if (!sameMimeType(upload.contentType, grant.contentType)) {
-      throw new AppError('UPLOAD_URL_INVALID', `This URL accepts only Content-Type: ${grant.contentType}.`);
+      throw new AppError('SIGNED_URL_INVALID', `This URL accepts only Content-Type: ${grant.contentType}.`);
     }
     if (upload.contentLength === undefined || Number(upload.contentLength) !== grant.contentLength) {
-      throw new AppError('UPLOAD_URL_INVALID', `This URL accepts exactly ${grant.contentLength} bytes (send Content-Length: ${grant.contentLength}).`);
+      throw new AppError('SIGNED_URL_INVALID', `This URL accepts exactly ${grant.contentLength} bytes (send Content-Length: ${grant.contentLength}).`);
     }
 
     const path = this.pathFor(key);
@@ -171,7 +171,7 @@ export class LocalStorageDriver implements StorageDriver {
 
   private authorize(grant: Parameters<LocalUrlSigner['verify']>[0], signature: string | undefined): void {
     const verdict = this.signer.verify(grant, signature);
-    if (!verdict.ok) throw new AppError('UPLOAD_URL_INVALID', verdict.reason);
+    if (!verdict.ok) throw new AppError('SIGNED_URL_INVALID', verdict.reason);
   }
 
   private async readStored(key: string): Promise<{ path: string; meta: ObjectMeta } | null> {

@@ -1,0 +1,151 @@
+import { freePort } from './harness/free-port';
+import { Phone } from './support/phone';
+import { startTestApp, type DatabaseKind, type TestApp } from './support/test-app';
+
+const MISSING_ID = '00000000-0000-4000-8000-000000000000';
+const MAX_UPLOAD_BYTES = 1_000_000;
+
+interface BadRequestCase {
+  name: string;
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
+  path: string | ((ids: { noteId: string }) => string);
+  /** A JSON value to send, or a raw string with its content type. */
+  json?: unknown;
+  raw?: { body: string; contentType?: string };
+  status: number;
+  code: string;
+  field?: string;
+}
+
+const clip = { mime_type: 'audio/m4a', bytes: 1000, duration_ms: 1000 };
+
+const CASES: BadRequestCase[] = [
+  { name: 'mime_type missing', method: 'POST', path: '/api/audio-clips', json: { bytes: 1, duration_ms: 1 }, status: 400, code: 'VALIDATION_FAILED', field: 'mime_type' },
+  { name: 'mime_type not audio', method: 'POST', path: '/api/audio-clips', json: { ...clip, mime_type: 'video/mp4' }, status: 400, code: 'VALIDATION_FAILED', field: 'mime_type' },
+  { name: 'mime_type text', method: 'POST', path: '/api/audio-clips', json: { ...clip, mime_type: 'text/plain' }, status: 400, code: 'VALIDATION_FAILED', field: 'mime_type' },
+  { name: 'mime_type a path', method: 'POST', path: '/api/audio-clips', json: { ...clip, mime_type: '../../audio/m4a' }, status: 400, code: 'VALIDATION_FAILED', field: 'mime_type' },
+  { name: 'mime_type a number', method: 'POST', path: '/api/audio-clips', json: { ...clip, mime_type: 42 }, status: 400, code: 'VALIDATION_FAILED', field: 'mime_type' },
+  { name: 'bytes zero', method: 'POST', path: '/api/audio-clips', json: { ...clip, bytes: 0 }, status: 400, code: 'VALIDATION_FAILED', field: 'bytes' },
+  { name: 'bytes negative', method: 'POST', path: '/api/audio-clips', json: { ...clip, bytes: -5 }, status: 400, code: 'VALIDATION_FAILED', field: 'bytes' },
+  { name: 'bytes fractional', method: 'POST', path: '/api/audio-clips', json: { ...clip, bytes: 1.5 }, status: 400, code: 'VALIDATION_FAILED', field: 'bytes' },
+  { name: 'bytes a string', method: 'POST', path: '/api/audio-clips', json: { ...clip, bytes: '1000' }, status: 400, code: 'VALIDATION_FAILED', field: 'bytes' },
+  { name: 'bytes missing', method: 'POST', path: '/api/audio-clips', json: { mime_type: 'audio/m4a', duration_ms: 1 }, status: 400, code: 'VALIDATION_FAILED', field: 'bytes' },
+  { name: 'bytes over the maximum', method: 'POST', path: '/api/audio-clips', json: { ...clip, bytes: MAX_UPLOAD_BYTES + 1 }, status: 400, code: 'VALIDATION_FAILED', field: 'bytes' },
+  { name: 'duration_ms negative', method: 'POST', path: '/api/audio-clips', json: { ...clip, duration_ms: -1 }, status: 400, code: 'VALIDATION_FAILED', field: 'duration_ms' },
+  { name: 'duration_ms fractional', method: 'POST', path: '/api/audio-clips', json: { ...clip, duration_ms: 0.5 }, status: 400, code: 'VALIDATION_FAILED', field: 'duration_ms' },
+  { name: 'duration_ms too large', method: 'POST', path: '/api/audio-clips', json: { ...clip, duration_ms: 2 ** 31 }, status: 400, code: 'VALIDATION_FAILED', field: 'duration_ms' },
+  { name: 'duration_ms missing', method: 'POST', path: '/api/audio-clips', json: { mime_type: 'audio/m4a', bytes: 1 }, status: 400, code: 'VALIDATION_FAILED', field: 'duration_ms' },
+  { name: 'note_id not a UUID', method: 'POST', path: '/api/audio-clips', json: { ...clip, note_id: 'optional-note-id' }, status: 400, code: 'VALIDATION_FAILED', field: 'note_id' },
+  { name: 'note_id of no note', method: 'POST', path: '/api/audio-clips', json: { ...clip, note_id: MISSING_ID }, status: 404, code: 'NOTE_NOT_FOUND' },
+  { name: 'an unknown field', method: 'POST', path: '/api/audio-clips', json: { ...clip, owner: 'someone' }, status: 400, code: 'VALIDATION_FAILED', field: 'owner' },
+  { name: 'a camelCase field', method: 'POST', path: '/api/audio-clips', json: { mime_type: 'audio/m4a', bytes: 1, durationMs: 1 }, status: 400, code: 'VALIDATION_FAILED', field: 'durationMs' },
+  { name: 'an array body', method: 'POST', path: '/api/audio-clips', json: [clip], status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'a null body', method: 'POST', path: '/api/audio-clips', raw: { body: 'null', contentType: 'application/json' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'malformed JSON', method: 'POST', path: '/api/audio-clips', raw: { body: '{"mime_type":', contentType: 'application/json' }, status: 400, code: 'INVALID_JSON' },
+  { name: 'an empty JSON body', method: 'POST', path: '/api/audio-clips', raw: { body: '', contentType: 'application/json' }, status: 400, code: 'INVALID_JSON' },
+  { name: 'a text body', method: 'POST', path: '/api/audio-clips', raw: { body: 'mime_type=audio/m4a', contentType: 'text/plain' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'a form body', method: 'POST', path: '/api/audio-clips', raw: { body: 'mime_type=audio/m4a&bytes=1', contentType: 'application/x-www-form-urlencoded' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  { name: 'a body over 1 MiB', method: 'POST', path: '/api/notes', raw: { body: JSON.stringify({ title: 'x', body: 'y'.repeat(1_100_000) }), contentType: 'application/json' }, status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  { name: 'a clip id that is not a UUID', method: 'GET', path: '/api/audio-clips/42', status: 400, code: 'VALIDATION_FAILED', field: 'clip_id' },
+  { name: 'a clip that does not exist', method: 'GET', path: `/api/audio-clips/${MISSING_ID}`, status: 404, code: 'AUDIO_CLIP_NOT_FOUND' },
+  { name: 'completing a clip that does not exist', method: 'POST', path: `/api/audio-clips/${MISSING_ID}/complete`, status: 404, code: 'AUDIO_CLIP_NOT_FOUND' },
+  { name: 'completing a malformed id', method: 'POST', path: '/api/audio-clips/..%2F..%2Fetc/complete', status: 400, code: 'VALIDATION_FAILED', field: 'clip_id' },
+  { name: 'playback of a clip that does not exist', method: 'GET', path: `/api/audio-clips/${MISSING_ID}/playback`, status: 404, code: 'AUDIO_CLIP_NOT_FOUND' },
+  { name: 'deleting a clip that does not exist', method: 'DELETE', path: `/api/audio-clips/${MISSING_ID}`, status: 404, code: 'AUDIO_CLIP_NOT_FOUND' },
+  { name: 'audio of a note that does not exist', method: 'GET', path: `/api/notes/${MISSING_ID}/audio`, status: 404, code: 'NOTE_NOT_FOUND' },
+  { name: 'clips of a note that does not exist', method: 'GET', path: `/api/notes/${MISSING_ID}/audio-clips`, status: 404, code: 'NOTE_NOT_FOUND' },
+  { name: 'a note id that is not a UUID', method: 'GET', path: '/api/notes/abc/audio', status: 400, code: 'VALIDATION_FAILED', field: 'note_id' },
+  { name: 'a note without a title', method: 'POST', path: '/api/notes', json: { body: 'x' }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
+  { name: 'a note with an empty title', method: 'POST', path: '/api/notes', json: { title: '' }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
+  { name: 'a note title over 200 characters', method: 'POST', path: '/api/notes', json: { title: 'x'.repeat(201) }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
+  { name: 'renaming a note to a number', method: 'PATCH', path: ({ noteId }) => `/api/notes/${noteId}`, json: { title: 7 }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
+  { name: 'changing a note’s id', method: 'PATCH', path: ({ noteId }) => `/api/notes/${noteId}`, json: { id: MISSING_ID }, status: 400, code: 'VALIDATION_FAILED', field: 'id' },
+  { name: 'updating a note that does not exist', method: 'PATCH', path: `/api/notes/${MISSING_ID}`, json: { title: 'x' }, status: 404, code: 'NOTE_NOT_FOUND' },
+  { name: 'deleting a note that does not exist', method: 'DELETE', path: `/api/notes/${MISSING_ID}`, status: 404, code: 'NOTE_NOT_FOUND' },
+  { name: 'a page size of zero', method: 'GET', path: '/api/notes?limit=0', status: 400, code: 'VALIDATION_FAILED', field: 'limit' },
+  { name: 'a page size that is not a number', method: 'GET', path: '/api/notes?limit=ten', status: 400, code: 'VALIDATION_FAILED', field: 'limit' },
+  { name: 'a page size over 100', method: 'GET', path: '/api/notes?limit=101', status: 400, code: 'VALIDATION_FAILED', field: 'limit' },
+  { name: 'a cursor the API never gave', method: 'GET', path: '/api/notes?cursor=bm90LWEtY3Vyc29y', status: 400, code: 'VALIDATION_FAILED', field: 'cursor' },
+  { name: 'an unknown query parameter', method: 'GET', path: '/api/notes?sort=title', status: 400, code: 'VALIDATION_FAILED', field: 'sort' },
+  { name: 'an unknown route', method: 'GET', path: '/api/recordings', status: 404, code: 'NOT_FOUND' },
+  { name: 'an unsigned storage upload', method: 'PUT', path: '/api/storage/local/dev/audio-clips/x.m4a', raw: { body: 'abc', contentType: 'audio/m4a' }, status: 403, code: 'SIGNED_URL_INVALID' },
+  { name: 'a storage download with a forged signature', method: 'GET', path: '/api/storage/local/dev/audio-clips/x.m4a?expires=9999999999&signature=forged', status: 403, code: 'SIGNED_URL_INVALID' },
+  { name: 'a storage path escaping the folder', method: 'GET', path: '/api/storage/local/..%2F..%2Fetc%2Fpasswd?expires=9999999999&signature=x', status: 403, code: 'SIGNED_URL_INVALID' },
+];
+
+describe.each(['sqlite', 'postgres'] as DatabaseKind[])('bad input on %s', (database) => {
+  let testApp: TestApp;
+  let phone: Phone;
+  let noteId: string;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database, storage: 'local', env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } });
+    phone = new Phone(testApp.baseUrl);
+    noteId = (await phone.post('/api/notes', { title: 'kept' })).body.id;
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it.each(CASES)('$name → $status $code, nothing written', async (testCase) => {
+    const before = await testApp.rowCounts();
+    const path = typeof testCase.path === 'function' ? testCase.path({ noteId }) : testCase.path;
+    const response = testCase.raw
+      ? await phone.raw(testCase.method, path, testCase.raw.body, testCase.raw.contentType ? { 'content-type': testCase.raw.contentType } : {})
+      : await phone.raw(
+          testCase.method,
+          path,
+          testCase.json === undefined ? undefined : JSON.stringify(testCase.json),
+          testCase.json === undefined ? {} : { 'content-type': 'application/json' },
+        );
+
+    expect(response.status).toBe(testCase.status);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(response.body).toEqual({
+      status: testCase.status,
+      error: { code: testCase.code, message: expect.any(String), ...(response.body?.error?.details ? { details: expect.any(Array) } : {}) },
+    });
+    expect(response.body.error.message).not.toMatch(/\bat \S+ \(|node_modules|Error:/);
+    if (testCase.field) {
+      expect(response.body.error.details.map((detail: { field: string }) => detail.field)).toContain(testCase.field);
+    }
+    expect(await testApp.rowCounts()).toEqual(before);
+    expect(await testApp.localFiles()).toEqual([]);
+    expect((await phone.get(`/api/notes/${noteId}`)).body.title).toBe('kept');
+  });
+});
+
+describe('a store outage', () => {
+  let testApp: TestApp;
+  let phone: Phone;
+
+  beforeAll(async () => {
+    // Nothing listens on this port: every call to the store fails to connect.
+    const deadEndpoint = `http://127.0.0.1:${await freePort()}`;
+    testApp = await startTestApp({
+      database: 'sqlite',
+      storage: 's3',
+      env: { S3_ENDPOINT_URL: deadEndpoint, S3_BUCKET: 'unreachable', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' },
+    });
+    phone = new Phone(testApp.baseUrl);
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it('answers 503 with Retry-After on complete and delete, and leaves the clip as it was', async () => {
+    const created = await phone.post('/api/audio-clips', clip);
+    expect(created.status).toBe(201);
+
+    for (const attempt of [() => phone.post(`/api/audio-clips/${created.body.clip.id}/complete`), () => phone.delete(`/api/audio-clips/${created.body.clip.id}`)]) {
+      const response = await attempt();
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('5');
+      expect(response.body.error.code).toBe('STORAGE_UNAVAILABLE');
+      const after = await phone.get(`/api/audio-clips/${created.body.clip.id}`);
+      expect(after.body).toEqual(created.body.clip);
+    }
+  });
+});
