@@ -1,0 +1,86 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Phone } from './support/phone';
+import { startTestApp, type TestApp } from './support/test-app';
+
+const COMMITTED_SPEC = join(__dirname, '..', 'openapi.json');
+
+const OPERATIONS = [
+  ['post', '/api/audio-clips', 'createAudioClip'],
+  ['get', '/api/audio-clips/{clip_id}', 'getAudioClip'],
+  ['delete', '/api/audio-clips/{clip_id}', 'deleteAudioClip'],
+  ['post', '/api/audio-clips/{clip_id}/complete', 'completeAudioClip'],
+  ['get', '/api/audio-clips/{clip_id}/playback', 'getAudioClipPlayback'],
+  ['get', '/api/notes/{note_id}/audio', 'getNoteAudio'],
+  ['get', '/api/notes/{note_id}/audio-clips', 'listNoteAudioClips'],
+  ['post', '/api/notes', 'createNote'],
+  ['get', '/api/notes', 'listNotes'],
+  ['get', '/api/notes/{note_id}', 'getNote'],
+  ['patch', '/api/notes/{note_id}', 'updateNote'],
+  ['delete', '/api/notes/{note_id}', 'deleteNote'],
+  ['get', '/api/health', 'getHealth'],
+] as const;
+
+describe('the OpenAPI explorer and spec', () => {
+  let testApp: TestApp;
+  let phone: Phone;
+  let spec: any;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database: 'sqlite', storage: 'local' });
+    phone = new Phone(testApp.baseUrl);
+    spec = (await phone.get('/api/docs-json')).body;
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it('serves the explorer page at /api/docs', async () => {
+    const page = await phone.raw('GET', '/api/docs', undefined, {});
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(page.body).toContain('swagger-ui');
+  });
+
+  it('documents every operation under its SDK-friendly name, and nothing else', () => {
+    const documented = Object.entries(spec.paths).flatMap(([path, methods]: [string, any]) =>
+      Object.entries(methods).map(([method, operation]: [string, any]) => [method, path, operation.operationId]),
+    );
+    expect(documented.sort()).toEqual(OPERATIONS.map((operation) => [...operation]).sort());
+  });
+
+  it('speaks snake_case in every schema, with the seed’s request and response fields', () => {
+    const schemas = spec.components.schemas;
+    for (const [name, schema] of Object.entries<any>(schemas)) {
+      for (const property of Object.keys(schema.properties ?? {})) expect(`${name}.${property}`).toMatch(/^\w+\.[a-z0-9_]+$/);
+    }
+    expect(Object.keys(schemas.CreateAudioClipDto.properties).sort()).toEqual(['bytes', 'duration_ms', 'mime_type', 'note_id']);
+    expect(schemas.CreateAudioClipDto.required.sort()).toEqual(['bytes', 'duration_ms', 'mime_type']);
+    expect(Object.keys(schemas.AudioClipResponseDto.properties).sort()).toEqual(
+      ['bytes', 'completed_at', 'created_at', 'duration_ms', 'id', 'mime_type', 'note_id', 'status', 'storage_key', 'updated_at'],
+    );
+    expect(Object.keys(schemas.PresignedUploadDto.properties).sort()).toEqual(['expires_at', 'headers', 'method', 'storage_key', 'url']);
+    expect(Object.keys(schemas.PlaybackDto.properties).sort()).toEqual(['expires_at', 'url']);
+  });
+
+  it('gives every operation its success schema and its errors in the one error shape', () => {
+    for (const [method, path] of OPERATIONS) {
+      const responses = spec.paths[path][method].responses;
+      const success = Object.keys(responses).filter((status) => status.startsWith('2'));
+      expect(success).toHaveLength(1);
+      for (const [status, response] of Object.entries<any>(responses)) {
+        if (status.startsWith('2') || status === '500') continue;
+        expect(response.content['application/json'].schema.$ref).toBe('#/components/schemas/ErrorResponseDto');
+      }
+    }
+    expect(spec.paths['/api/audio-clips'].post.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/CreateAudioClipDto');
+  });
+
+  it('matches the committed openapi.json (run `npm run openapi` after changing the API)', async () => {
+    const generated = `${JSON.stringify(spec, null, 2)}\n`;
+    if (process.env.UPDATE_OPENAPI === '1') await writeFile(COMMITTED_SPEC, generated);
+    const committed = await readFile(COMMITTED_SPEC, 'utf8').catch(() => '');
+    expect(committed).toBe(generated);
+  });
+});
