@@ -6,7 +6,8 @@ import { AppModule } from './app.module';
 import { AppError } from './common/app-error';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { createValidationPipe } from './common/validation';
-import type { Env } from './config/app-config';
+import { loadAppConfig, type Env } from './config/app-config';
+import { readEnvironment } from './config/app-config.module';
 import { LOCAL_OBJECTS_ROUTE } from './storage/local-storage.driver';
 
 export const API_PREFIX = 'api';
@@ -18,8 +19,12 @@ export interface CreateAppOptions {
   logLevels?: LogLevel[] | false;
 }
 
-/** Builds the whole application, configured exactly as `main.ts` serves it; the e2e tests use it too. */
+/**
+ * Builds the whole application, configured exactly as `main.ts` serves it; the e2e tests use it too.
+ * Throws `ConfigValidationError` before anything starts when a setting is wrong.
+ */
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const config = loadAppConfig(options.env ?? readEnvironment());
   const adapter = new FastifyAdapter({
     // Streamed downloads keep sockets alive; without this, shutting down waits for idle clients.
     forceCloseConnections: true,
@@ -27,7 +32,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   });
   acceptRawUploadBodies(adapter);
 
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options.env), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     abortOnError: false,
     // Fastify's own JSON parser is all the API needs; Nest's would add form bodies, which it must refuse.
     bodyParser: false,

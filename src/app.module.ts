@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AudioClipsModule } from './audio-clips/audio-clips.module';
-import { AppConfig, type Env } from './config/app-config';
+import { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
 import { dataSourceOptions } from './database/database.options';
 import { HealthController } from './health/health.controller';
@@ -10,12 +10,11 @@ import { StorageModule } from './storage/storage.module';
 
 @Module({})
 export class AppModule {
-  /** `env` replaces the process environment (tests); without it the environment and `.env` are read. */
-  static forRoot(env?: Env): DynamicModule {
+  static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        AppConfigModule.forRoot(env),
+        AppConfigModule.forRoot(config),
         TypeOrmModule.forRootAsync({ inject: [AppConfig], useFactory: (config: AppConfig) => dataSourceOptions(config.database) }),
         StorageModule,
         NotesModule,
