@@ -1,1 +1,26 @@
-export default async function globalSetup(): Promise<void> {}
+import { startPostgres } from './postgres';
+import { startS3 } from './s3';
+import { createScratchRoot } from './scratch';
+import { rememberHarness, stopServices } from './service';
+
+/** Starts S3 and Postgres (or checks the external ones) and hands their settings to the test workers. */
+export default async function globalSetup(): Promise<void> {
+  const startedAt = performance.now();
+  const scratch = await createScratchRoot();
+  const results = await Promise.allSettled([startS3(scratch), startPostgres(scratch)]);
+  const services = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+  if (failures.length > 0) {
+    // Jest skips global teardown when setup throws.
+    await stopServices(services).catch(() => {});
+    await scratch.remove();
+    throw failures.length === 1 ? failures[0] : new AggregateError(failures, failures.map(String).join('\n'));
+  }
+
+  rememberHarness({ services, scratch });
+  // Test workers are forked after global setup, so they inherit these.
+  for (const service of services) Object.assign(process.env, service.env);
+  process.env.TEST_SQLITE_DIR = scratch.sqliteDir;
+  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  console.log(`\ne2e harness ready in ${seconds} s: ${services.map((service) => service.description).join('; ')}`);
+}
