@@ -2,6 +2,7 @@ import { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from '@fastify/helmet';
 import { AppModule } from './app.module';
 import { AppError } from './common/app-error';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
@@ -38,6 +39,13 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     bodyParser: false,
     logger: options.logLevels ?? ['log', 'warn', 'error'],
   });
+  await app.register(helmet, {
+    // The API explorer's page loads its own script and styles, and inline styles of swagger-ui.
+    contentSecurityPolicy: { directives: { styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'] } },
+  });
+  if (config.corsOrigins.length > 0) {
+    app.enableCors({ origin: [...config.corsOrigins], allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'], maxAge: 600 });
+  }
   app.setGlobalPrefix(API_PREFIX);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
@@ -66,9 +74,11 @@ function setUpOpenApi(app: NestFastifyApplication): void {
     .setDescription(
       'Notes with voice recordings. Audio bytes go straight between the phone and storage through presigned URLs: ' +
         'create a clip, PUT the bytes to `upload.url`, complete it, then ask for a playback URL. ' +
+        'Every request except health needs `Authorization: Bearer <token>` (click Authorize). ' +
         'Every error answers `{ status, error: { code, message, details? } }`.',
     )
     .setVersion('1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A token from your identity provider, or `npm run token -- <user>` in development.' })
     .build();
   const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controllerKey, methodKey) => methodKey,

@@ -15,7 +15,7 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
 
   beforeAll(async () => {
     testApp = await startTestApp({ database, storage });
-    phone = new Phone(testApp.baseUrl);
+    phone = await testApp.phone('alice');
   });
 
   afterAll(async () => {
@@ -235,7 +235,7 @@ describe.each(['local', 's3'] as StorageKind[])('expired upload URLs on %s stora
   });
 
   it('refuses a PUT after the URL has expired', async () => {
-    const phone = new Phone(testApp.baseUrl);
+    const phone = await testApp.phone('alice');
     const audio = randomBytes(100);
     const created = await phone.post('/api/audio-clips', { mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 1 });
     expect(created.status).toBe(201);

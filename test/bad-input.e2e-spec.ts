@@ -80,7 +80,7 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('bad input on %s', (data
 
   beforeAll(async () => {
     testApp = await startTestApp({ database, storage: 'local', env: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } });
-    phone = new Phone(testApp.baseUrl);
+    phone = await testApp.phone('alice');
     noteId = (await phone.post('/api/notes', { title: 'kept' })).body.id;
   });
 
@@ -128,7 +128,7 @@ describe('a store outage', () => {
       storage: 's3',
       env: { S3_ENDPOINT_URL: deadEndpoint, S3_BUCKET: 'unreachable', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' },
     });
-    phone = new Phone(testApp.baseUrl);
+    phone = await testApp.phone('alice');
   });
 
   afterAll(async () => {

@@ -28,7 +28,7 @@ describe('the OpenAPI explorer and spec', () => {
 
   beforeAll(async () => {
     testApp = await startTestApp({ database: 'sqlite', storage: 'local' });
-    phone = new Phone(testApp.baseUrl);
+    phone = await testApp.phone('alice');
     spec = (await phone.get('/api/docs-json')).body;
   });
 

@@ -16,9 +16,14 @@ const bigintAsNumber = {
 @Entity({ name: 'audio_clips' })
 @Index('idx_audio_clips_note_ready', ['noteId', 'status', 'completedAt'])
 @Index('idx_audio_clips_note_created', ['noteId', 'createdAt', 'id'])
+@Index('idx_audio_clips_owner_status', ['ownerId', 'status'])
 export class AudioClip {
   @PrimaryColumn({ type: 'varchar', length: 36 })
   id!: string;
+
+  /** The `sub` of the token that created it; every query is scoped by it. */
+  @Column({ name: 'owner_id', type: 'varchar', length: 255 })
+  ownerId!: string;
 
   @Column({ name: 'note_id', type: 'varchar', length: 36, nullable: true })
   noteId!: string | null;

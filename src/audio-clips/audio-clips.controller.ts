@@ -1,6 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrorResponses } from '../common/api-error-responses.decorator';
+import { OwnerId } from '../auth/auth.decorators';
+import { UploadRateLimited } from '../rate-limit/rate-limit.guard';
+import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
 import { uuidParam } from '../common/validation';
 import {
   AudioClipResponseDto,
@@ -13,6 +15,7 @@ import {
 } from './audio-clip.dto';
 import { AudioClipsService } from './audio-clips.service';
 
+@ApiAuthenticated()
 @ApiTags('audio-clips')
 @Controller('audio-clips')
 export class AudioClipsController {
@@ -24,9 +27,10 @@ export class AudioClipsController {
     description: 'Then PUT the raw bytes to `upload.url` with `upload.headers`, and call `complete`.',
   })
   @ApiCreatedResponse({ type: CreateAudioClipResponseDto })
-  @ApiErrorResponses(400, 404, 503)
-  async createAudioClip(@Body() dto: CreateAudioClipDto): Promise<CreateAudioClipResponseDto> {
-    const { clip, upload } = await this.clips.create({ noteId: dto.note_id, mimeType: dto.mime_type, bytes: dto.bytes, durationMs: dto.duration_ms });
+  @ApiErrorResponses(400, 404, 413, 503)
+  @UploadRateLimited()
+  async createAudioClip(@OwnerId() ownerId: string, @Body() dto: CreateAudioClipDto): Promise<CreateAudioClipResponseDto> {
+    const { clip, upload } = await this.clips.create(ownerId, { noteId: dto.note_id, mimeType: dto.mime_type, bytes: dto.bytes, durationMs: dto.duration_ms });
     return { clip: toAudioClipResponse(clip), upload: toPresignedUploadDto(upload, clip.storageKey) };
   }
 
@@ -34,8 +38,8 @@ export class AudioClipsController {
   @ApiOperation({ summary: 'Get an audio clip' })
   @ApiOkResponse({ type: AudioClipResponseDto })
   @ApiErrorResponses(400, 404)
-  async getAudioClip(@Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<AudioClipResponseDto> {
-    return toAudioClipResponse(await this.clips.get(clipId));
+  async getAudioClip(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<AudioClipResponseDto> {
+    return toAudioClipResponse(await this.clips.get(ownerId, clipId));
   }
 
   @Post(':clip_id/complete')
@@ -46,16 +50,17 @@ export class AudioClipsController {
   })
   @ApiOkResponse({ type: AudioClipResponseDto })
   @ApiErrorResponses(400, 404, 409, 422, 503)
-  async completeAudioClip(@Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<AudioClipResponseDto> {
-    return toAudioClipResponse(await this.clips.complete(clipId));
+  @UploadRateLimited()
+  async completeAudioClip(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<AudioClipResponseDto> {
+    return toAudioClipResponse(await this.clips.complete(ownerId, clipId));
   }
 
   @Get(':clip_id/playback')
   @ApiOperation({ summary: 'Get a presigned GET URL to play a ready clip' })
   @ApiOkResponse({ type: PlaybackDto })
   @ApiErrorResponses(400, 404, 409, 503)
-  async getAudioClipPlayback(@Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<PlaybackDto> {
-    return toPlaybackDto(await this.clips.playback(clipId));
+  async getAudioClipPlayback(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<PlaybackDto> {
+    return toPlaybackDto(await this.clips.playback(ownerId, clipId));
   }
 
   @Delete(':clip_id')
@@ -63,7 +68,7 @@ export class AudioClipsController {
   @ApiOperation({ summary: 'Delete an audio clip and its stored audio' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrorResponses(400, 404, 503)
-  async deleteAudioClip(@Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<void> {
-    await this.clips.delete(clipId);
+  async deleteAudioClip(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<void> {
+    await this.clips.delete(ownerId, clipId);
   }
 }

@@ -1,11 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, In, Repository } from 'typeorm';
 import { PageRequest, toPage, type Page } from '../common/pagination';
 import { timestampParameter } from '../database/database.options';
 import { AudioClip, AudioClipStatus } from './audio-clip.entity';
 
-/** Every query on `audio_clips` lives here, including the conditional state changes. */
+/** Clips that hold storage: what the quota counts. */
+const HOLDING_STATUSES = [AudioClipStatus.Pending, AudioClipStatus.Ready];
+
+/**
+ * Every query on `audio_clips` lives here, including the conditional state changes, and every one
+ * is scoped by owner: another user's clip is indistinguishable from a missing one.
+ */
 @Injectable()
 export class AudioClipsRepository {
   private readonly clips: Repository<AudioClip>;
@@ -18,25 +24,43 @@ export class AudioClipsRepository {
     await this.clips.insert(clip);
   }
 
-  findById(id: string): Promise<AudioClip | null> {
-    return this.clips.findOneBy({ id });
+  /**
+   * Inserts the clip unless that takes its owner over `quotaBytes`; returns the bytes held without it
+   * when refused. Insert-then-check needs no lock on either database: of racing inserts, whichever
+   * sums last sees all the others, so together they can never pass the quota.
+   */
+  async insertWithinQuota(clip: AudioClip, quotaBytes: number): Promise<{ inserted: true } | { inserted: false; heldBytes: number }> {
+    await this.clips.insert(clip);
+    const held = await this.bytesHeldBy(clip.ownerId);
+    if (held <= quotaBytes) return { inserted: true };
+    await this.clips.delete({ ownerId: clip.ownerId, id: clip.id });
+    return { inserted: false, heldBytes: held - clip.bytes };
+  }
+
+  async bytesHeldBy(ownerId: string): Promise<number> {
+    const total = await this.clips.sum('bytes', { ownerId, status: In(HOLDING_STATUSES) });
+    return Number(total ?? 0);
+  }
+
+  findById(ownerId: string, id: string): Promise<AudioClip | null> {
+    return this.clips.findOneBy({ ownerId, id });
   }
 
   /** The note's primary clip: the ready one completed last (served by idx_audio_clips_note_ready). */
-  findPrimaryOfNote(noteId: string): Promise<AudioClip | null> {
+  findPrimaryOfNote(ownerId: string, noteId: string): Promise<AudioClip | null> {
     return this.clips
       .createQueryBuilder('clip')
-      .where('clip.noteId = :noteId AND clip.status = :status', { noteId, status: AudioClipStatus.Ready })
+      .where('clip.noteId = :noteId AND clip.status = :status AND clip.ownerId = :ownerId', { noteId, status: AudioClipStatus.Ready, ownerId })
       .orderBy('clip.completedAt', 'DESC')
       .addOrderBy('clip.id', 'DESC')
       .limit(1)
       .getOne();
   }
 
-  async listOfNote(noteId: string, page: PageRequest): Promise<Page<AudioClip>> {
+  async listOfNote(ownerId: string, noteId: string, page: PageRequest): Promise<Page<AudioClip>> {
     const query = this.clips
       .createQueryBuilder('clip')
-      .where('clip.noteId = :noteId', { noteId })
+      .where('clip.noteId = :noteId AND clip.ownerId = :ownerId', { noteId, ownerId })
       .orderBy('clip.createdAt', 'DESC')
       .addOrderBy('clip.id', 'DESC')
       .limit(page.limit + 1);
@@ -49,8 +73,8 @@ export class AudioClipsRepository {
     return toPage(await query.getMany(), page.limit);
   }
 
-  async storageKeysOfNote(noteId: string): Promise<string[]> {
-    const rows = await this.clips.find({ select: { storageKey: true }, where: { noteId } });
+  async storageKeysOfNote(ownerId: string, noteId: string): Promise<string[]> {
+    const rows = await this.clips.find({ select: { storageKey: true }, where: { ownerId, noteId } });
     return rows.map((row) => row.storageKey);
   }
 
@@ -58,13 +82,16 @@ export class AudioClipsRepository {
    * pending → ready as one conditional UPDATE, so of two racing completions exactly one makes the
    * change; returns whether this call made it.
    */
-  async markReady(id: string, at: Date): Promise<boolean> {
-    const result = await this.clips.update({ id, status: AudioClipStatus.Pending }, { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at });
+  async markReady(ownerId: string, id: string, at: Date): Promise<boolean> {
+    const result = await this.clips.update(
+      { ownerId, id, status: AudioClipStatus.Pending },
+      { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at },
+    );
     return (result.affected ?? 0) > 0;
   }
 
-  async delete(id: string): Promise<boolean> {
-    const result = await this.clips.delete({ id });
+  async delete(ownerId: string, id: string): Promise<boolean> {
+    const result = await this.clips.delete({ ownerId, id });
     return (result.affected ?? 0) > 0;
   }
 }

@@ -41,20 +41,21 @@ export class AudioClipsService implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.notes.onBeforeDelete((noteId) => this.deleteObjectsOfNote(noteId));
+    this.notes.onBeforeDelete((ownerId, noteId) => this.deleteObjectsOfNote(ownerId, noteId));
   }
 
-  async create(input: NewAudioClip): Promise<AudioClipUpload> {
+  async create(ownerId: string, input: NewAudioClip): Promise<AudioClipUpload> {
     const mimeType = this.acceptedMimeType(input.mimeType);
     if (input.bytes > this.config.audio.maxUploadBytes) {
       throw invalid('bytes', `bytes must be at most ${this.config.audio.maxUploadBytes} (the largest upload this server accepts)`);
     }
-    if (input.noteId !== undefined) await this.notes.assertExists(input.noteId);
+    if (input.noteId !== undefined) await this.notes.assertExists(ownerId, input.noteId);
 
     const now = new Date();
     const id = randomUUID();
     const clip = Object.assign(new AudioClip(), {
       id,
+      ownerId,
       noteId: input.noteId ?? null,
       status: AudioClipStatus.Pending,
       mimeType,
@@ -71,27 +72,27 @@ export class AudioClipsService implements OnModuleInit {
       contentLength: clip.bytes,
       expiresInSeconds: this.config.storage.presignPutExpiresSeconds,
     });
-    await this.clips.insert(clip);
+    await this.insertWithinQuota(clip);
     return { clip, upload };
   }
 
-  async get(id: string): Promise<AudioClip> {
-    const clip = await this.clips.findById(id);
+  async get(ownerId: string, id: string): Promise<AudioClip> {
+    const clip = await this.clips.findById(ownerId, id);
     if (!clip) throw new AppError('AUDIO_CLIP_NOT_FOUND', `No audio clip with id ${id}.`);
     return clip;
   }
 
-  async listOfNote(noteId: string, page: PageRequest): Promise<Page<AudioClip>> {
-    await this.notes.assertExists(noteId);
-    return this.clips.listOfNote(noteId, page);
+  async listOfNote(ownerId: string, noteId: string, page: PageRequest): Promise<Page<AudioClip>> {
+    await this.notes.assertExists(ownerId, noteId);
+    return this.clips.listOfNote(ownerId, noteId, page);
   }
 
   /**
    * Checks what arrived in storage against what the phone declared, then marks the clip ready.
    * A missing or mismatching object leaves the clip pending, so the phone can upload again.
    */
-  async complete(id: string): Promise<AudioClip> {
-    const clip = await this.get(id);
+  async complete(ownerId: string, id: string): Promise<AudioClip> {
+    const clip = await this.get(ownerId, id);
     if (clip.status === AudioClipStatus.Ready) return clip;
 
     const stored = await this.storage.inspect(clip.storageKey);
@@ -105,31 +106,42 @@ export class AudioClipsService implements OnModuleInit {
       throw new AppError('UPLOAD_MISMATCH', `The upload was stored as ${stored.contentType ?? 'an unknown type'} but ${clip.mimeType} was declared.`);
     }
 
-    await this.clips.markReady(clip.id, new Date());
+    await this.clips.markReady(ownerId, clip.id, new Date());
     // Whether this call or a concurrent one made the change, the row now says ready; answer with it.
-    return this.get(id);
+    return this.get(ownerId, id);
   }
 
-  async playback(id: string): Promise<PresignedDownload> {
-    return this.presignPlayback(await this.get(id));
+  async playback(ownerId: string, id: string): Promise<PresignedDownload> {
+    return this.presignPlayback(await this.get(ownerId, id));
   }
 
-  async primaryOfNote(noteId: string): Promise<AudioClipPlayback> {
-    await this.notes.assertExists(noteId);
-    const clip = await this.clips.findPrimaryOfNote(noteId);
+  async primaryOfNote(ownerId: string, noteId: string): Promise<AudioClipPlayback> {
+    await this.notes.assertExists(ownerId, noteId);
+    const clip = await this.clips.findPrimaryOfNote(ownerId, noteId);
     if (!clip) throw new AppError('NO_READY_AUDIO_CLIP', `Note ${noteId} has no ready audio clip yet.`);
     return { clip, playback: await this.presignPlayback(clip) };
   }
 
   /** The object goes first: if the store is unreachable the row stays, and the delete can be retried. */
-  async delete(id: string): Promise<void> {
-    const clip = await this.get(id);
+  async delete(ownerId: string, id: string): Promise<void> {
+    const clip = await this.get(ownerId, id);
     await this.storage.delete(clip.storageKey);
-    await this.clips.delete(clip.id);
+    await this.clips.delete(ownerId, clip.id);
   }
 
-  private async deleteObjectsOfNote(noteId: string): Promise<void> {
-    for (const key of await this.clips.storageKeysOfNote(noteId)) await this.storage.delete(key);
+  private async deleteObjectsOfNote(ownerId: string, noteId: string): Promise<void> {
+    for (const key of await this.clips.storageKeysOfNote(ownerId, noteId)) await this.storage.delete(key);
+  }
+
+  private async insertWithinQuota(clip: AudioClip): Promise<void> {
+    const quota = this.config.limits.userQuotaBytes;
+    if (quota === null) return this.clips.insert(clip);
+    const result = await this.clips.insertWithinQuota(clip, quota);
+    if (result.inserted) return;
+    const remaining = Math.max(0, quota - result.heldBytes);
+    throw new AppError('QUOTA_EXCEEDED', `This recording needs ${clip.bytes} bytes but only ${remaining} of your ${quota}-byte storage quota are left. Delete some recordings first.`, {
+      info: { quota_bytes: quota, used_bytes: result.heldBytes, remaining_bytes: remaining },
+    });
   }
 
   private presignPlayback(clip: AudioClip): Promise<PresignedDownload> {

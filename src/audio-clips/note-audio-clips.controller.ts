@@ -1,12 +1,14 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrorResponses } from '../common/api-error-responses.decorator';
+import { OwnerId } from '../auth/auth.decorators';
+import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
 import { PageQueryDto, toPageRequest } from '../common/pagination';
 import { uuidParam } from '../common/validation';
 import { AudioClipPageDto, NoteAudioDto, toAudioClipPage, toAudioClipResponse, toPlaybackDto } from './audio-clip.dto';
 import { AudioClipsService } from './audio-clips.service';
 
 /** The audio of one note, reached through the note. */
+@ApiAuthenticated()
 @ApiTags('notes')
 @Controller('notes/:note_id')
 export class NoteAudioClipsController {
@@ -16,8 +18,8 @@ export class NoteAudioClipsController {
   @ApiOperation({ summary: 'Get the note’s primary clip (its most recently completed ready clip) with a playback URL' })
   @ApiOkResponse({ type: NoteAudioDto })
   @ApiErrorResponses(400, 404, 503)
-  async getNoteAudio(@Param('note_id', uuidParam('note_id')) noteId: string): Promise<NoteAudioDto> {
-    const { clip, playback } = await this.clips.primaryOfNote(noteId);
+  async getNoteAudio(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string): Promise<NoteAudioDto> {
+    const { clip, playback } = await this.clips.primaryOfNote(ownerId, noteId);
     return { clip: toAudioClipResponse(clip), playback: toPlaybackDto(playback) };
   }
 
@@ -25,7 +27,7 @@ export class NoteAudioClipsController {
   @ApiOperation({ summary: 'List the note’s audio clips in every state, newest first' })
   @ApiOkResponse({ type: AudioClipPageDto })
   @ApiErrorResponses(400, 404)
-  async listNoteAudioClips(@Param('note_id', uuidParam('note_id')) noteId: string, @Query() query: PageQueryDto): Promise<AudioClipPageDto> {
-    return toAudioClipPage(await this.clips.listOfNote(noteId, toPageRequest(query)));
+  async listNoteAudioClips(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string, @Query() query: PageQueryDto): Promise<AudioClipPageDto> {
+    return toAudioClipPage(await this.clips.listOfNote(ownerId, noteId, toPageRequest(query)));
   }
 }

@@ -13,11 +13,13 @@ const FASTIFY_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
 };
 
 const CODE_BY_HTTP_STATUS: Readonly<Record<number, ErrorCode>> = {
+  401: 'UNAUTHENTICATED',
   400: 'VALIDATION_FAILED',
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
 };
 
 /**
@@ -46,7 +48,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   private toBody(exception: unknown, request: FastifyRequest): ErrorResponseDto {
     if (exception instanceof AppError) {
-      return envelope(exception.code, exception.message, exception.details);
+      const body = envelope(exception.code, exception.message, exception.details);
+      Object.assign(body.error, exception.info);
+      return body;
     }
     // The Fastify adapter wraps Fastify's own 4xx errors in an HttpException; their code says more.
     const fastifyCode = ((exception instanceof HttpException ? exception.cause : exception) as { code?: unknown } | null)?.code;

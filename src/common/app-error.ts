@@ -6,6 +6,7 @@ export const ERROR_STATUS = {
   VALIDATION_FAILED: 400,
   INVALID_JSON: 400,
   UPLOAD_INCOMPLETE: 400,
+  UNAUTHENTICATED: 401,
   SIGNED_URL_INVALID: 403,
   NOT_FOUND: 404,
   NOTE_NOT_FOUND: 404,
@@ -16,8 +17,10 @@ export const ERROR_STATUS = {
   AUDIO_CLIP_NOT_READY: 409,
   AUDIO_CLIP_NOT_PENDING: 409,
   PAYLOAD_TOO_LARGE: 413,
+  QUOTA_EXCEEDED: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RANGE_NOT_SATISFIABLE: 416,
+  RATE_LIMITED: 429,
   UPLOAD_MISMATCH: 422,
   INTERNAL_ERROR: 500,
   STORAGE_UNAVAILABLE: 503,
@@ -34,14 +37,17 @@ export class AppError extends Error {
   readonly details?: readonly ErrorDetail[];
   /** Extra response headers the answer needs, such as `Content-Range` on a 416. */
   readonly headers: Readonly<Record<string, string>>;
+  /** Machine-readable facts about the error, added to the error body (e.g. `remaining_bytes`). */
+  readonly info?: Readonly<Record<string, string | number>>;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
-    extra: { details?: readonly ErrorDetail[]; headers?: Record<string, string> } = {},
+    extra: { details?: readonly ErrorDetail[]; headers?: Record<string, string>; info?: Record<string, string | number> } = {},
   ) {
     super(message);
     this.details = extra.details;
+    this.info = extra.info;
     this.headers = extra.headers ?? (code === 'STORAGE_UNAVAILABLE' ? { 'retry-after': '5' } : {});
   }
 

@@ -14,6 +14,12 @@ export interface S3Config {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
+/** How bearer tokens are verified. `dev-secret` is the no-setup default outside production. */
+export type AuthConfig =
+  | { mode: 'secret'; secret: string; issuer?: string; audience?: string }
+  | { mode: 'dev-secret'; secretFile: string; issuer?: string; audience?: string }
+  | { mode: 'jwks'; jwksUrl: string; issuer: string; audience?: string; cooldownSeconds: number };
+
 export interface LocalStorageConfig {
   directory: string;
   /** Absent means a secret generated once and kept beside the objects. */
@@ -42,6 +48,15 @@ export class AppConfig {
     allowedMimeTypes: readonly string[];
     maxUploadBytes: number;
   };
+  auth!: AuthConfig;
+  limits!: {
+    requestsPerMinute: number;
+    uploadRequestsPerMinute: number;
+    /** Bytes of pending and ready audio one user may hold; `null` means no quota. */
+    userQuotaBytes: number | null;
+  };
+  /** Browser origins allowed to call the API; empty means no cross-origin access. */
+  corsOrigins!: readonly string[];
 }
 
 export class ConfigValidationError extends Error {
@@ -55,6 +70,8 @@ export const MAX_PRESIGN_EXPIRES_SECONDS = 7 * 24 * 60 * 60;
 export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_DATABASE_URL = 'sqlite:./data/advanced-notes.sqlite';
 export const DEFAULT_LOCAL_STORAGE_DIR = './data/objects';
+export const DEFAULT_DEV_AUTH_SECRET_FILE = './data/dev-auth.secret';
+const MIN_SECRET_LENGTH = 32;
 
 /** Reads and validates the whole environment, reporting every problem at once, each naming its variable. */
 export function loadAppConfig(env: Env): AppConfig {
@@ -119,6 +136,18 @@ export function loadAppConfig(env: Env): AppConfig {
   const allowedMimeTypes = parseMimeTypes(read('AUDIO_MIME_TYPES'), problems);
   const maxUploadBytes = integer('MAX_UPLOAD_BYTES', DEFAULT_MAX_UPLOAD_BYTES, 1, Number.MAX_SAFE_INTEGER);
 
+  const auth = parseAuthConfig(read, keyPrefix, integer, problems);
+  const quota = integer('USER_QUOTA_BYTES', 0, 0, Number.MAX_SAFE_INTEGER);
+  const limits = {
+    requestsPerMinute: integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    uploadRequestsPerMinute: integer('UPLOAD_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
+    userQuotaBytes: quota === 0 ? null : quota,
+  };
+  const corsOrigins = (read('CORS_ORIGINS') ?? '').split(',').map((origin) => origin.trim().replace(/\/+$/, '')).filter((origin) => origin !== '');
+  for (const origin of corsOrigins) {
+    if (!isHttpUrl(origin) || new URL(origin).origin !== origin) problems.push(`CORS_ORIGINS has "${origin}", which is not an origin like https://app.example.com`);
+  }
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return Object.assign(new AppConfig(), {
     host,
@@ -127,7 +156,40 @@ export function loadAppConfig(env: Env): AppConfig {
     database,
     storage: { driver, keyPrefix, keyPrefixSource, presignPutExpiresSeconds, presignGetExpiresSeconds, s3, local },
     audio: { allowedMimeTypes, maxUploadBytes },
+    auth,
+    limits,
+    corsOrigins,
   });
+}
+
+function parseAuthConfig(
+  read: (name: string) => string | undefined,
+  keyPrefix: string,
+  integer: (name: string, fallback: number, min: number, max: number) => number,
+  problems: string[],
+): AuthConfig {
+  const secret = read('AUTH_JWT_SECRET');
+  const jwksUrl = read('AUTH_JWKS_URL');
+  const issuer = read('AUTH_ISSUER');
+  const audience = read('AUTH_AUDIENCE');
+  if (secret !== undefined && jwksUrl !== undefined) {
+    problems.push('AUTH_JWT_SECRET and AUTH_JWKS_URL cannot both be set: choose a shared secret or an identity provider');
+  }
+  if (jwksUrl !== undefined) {
+    if (!isHttpUrl(jwksUrl)) problems.push(`AUTH_JWKS_URL must be an http(s) URL (got "${jwksUrl}")`);
+    // A provider's keys sign tokens for many tenants and apps: without the issuer check, any of them would pass.
+    if (issuer === undefined) problems.push('AUTH_ISSUER is required with AUTH_JWKS_URL (the issuer your identity provider puts in its tokens)');
+    const cooldownSeconds = integer('AUTH_JWKS_COOLDOWN_SECONDS', 30, 0, 3600);
+    return { mode: 'jwks', jwksUrl, issuer: issuer ?? '', audience, cooldownSeconds };
+  }
+  if (secret !== undefined) {
+    if (secret.length < MIN_SECRET_LENGTH) problems.push(`AUTH_JWT_SECRET must be at least ${MIN_SECRET_LENGTH} characters long`);
+    return { mode: 'secret', secret, issuer, audience };
+  }
+  if (keyPrefix === 'prod') {
+    problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production (key prefix "prod"): the API must not run without verified sign-in');
+  }
+  return { mode: 'dev-secret', secretFile: read('AUTH_DEV_SECRET_FILE') ?? DEFAULT_DEV_AUTH_SECRET_FILE, issuer, audience };
 }
 
 function parseS3Config(read: (name: string) => string | undefined, bucket: string | undefined, problems: string[]): S3Config {

@@ -5,9 +5,10 @@ import type { DatabaseConfig } from '../config/app-config';
 import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { Note } from '../notes/note.entity';
 import { CreateNotesAndAudioClips1764220000000 } from './migrations/1764220000000-create-notes-and-audio-clips';
+import { AddOwners1764300000000 } from './migrations/1764300000000-add-owners';
 
 export const ENTITIES = [Note, AudioClip];
-export const MIGRATIONS = [CreateNotesAndAudioClips1764220000000];
+export const MIGRATIONS = [CreateNotesAndAudioClips1764220000000, AddOwners1764300000000];
 
 /** Migrations run at start-up and the schema is never synchronized from the entities. */
 export function dataSourceOptions(database: DatabaseConfig): DataSourceOptions {

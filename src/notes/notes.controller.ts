@@ -1,11 +1,13 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiErrorResponses } from '../common/api-error-responses.decorator';
+import { OwnerId } from '../auth/auth.decorators';
+import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
 import { toPageRequest, PageQueryDto } from '../common/pagination';
 import { uuidParam } from '../common/validation';
 import { CreateNoteDto, NotePageDto, NoteResponseDto, toNotePage, toNoteResponse, UpdateNoteDto } from './note.dto';
 import { NotesService } from './notes.service';
 
+@ApiAuthenticated()
 @ApiTags('notes')
 @Controller('notes')
 export class NotesController {
@@ -15,32 +17,32 @@ export class NotesController {
   @ApiOperation({ summary: 'Create a note' })
   @ApiCreatedResponse({ type: NoteResponseDto })
   @ApiErrorResponses(400)
-  async createNote(@Body() dto: CreateNoteDto): Promise<NoteResponseDto> {
-    return toNoteResponse(await this.notes.create(dto));
+  async createNote(@OwnerId() ownerId: string, @Body() dto: CreateNoteDto): Promise<NoteResponseDto> {
+    return toNoteResponse(await this.notes.create(ownerId, dto));
   }
 
   @Get()
   @ApiOperation({ summary: 'List notes, newest first', description: 'Cursor pagination: pass `next_cursor` back as `cursor`.' })
   @ApiOkResponse({ type: NotePageDto })
   @ApiErrorResponses(400)
-  async listNotes(@Query() query: PageQueryDto): Promise<NotePageDto> {
-    return toNotePage(await this.notes.list(toPageRequest(query)));
+  async listNotes(@OwnerId() ownerId: string, @Query() query: PageQueryDto): Promise<NotePageDto> {
+    return toNotePage(await this.notes.list(ownerId, toPageRequest(query)));
   }
 
   @Get(':note_id')
   @ApiOperation({ summary: 'Get a note' })
   @ApiOkResponse({ type: NoteResponseDto })
   @ApiErrorResponses(400, 404)
-  async getNote(@Param('note_id', uuidParam('note_id')) noteId: string): Promise<NoteResponseDto> {
-    return toNoteResponse(await this.notes.get(noteId));
+  async getNote(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string): Promise<NoteResponseDto> {
+    return toNoteResponse(await this.notes.get(ownerId, noteId));
   }
 
   @Patch(':note_id')
   @ApiOperation({ summary: 'Change a note’s title or body' })
   @ApiOkResponse({ type: NoteResponseDto })
   @ApiErrorResponses(400, 404)
-  async updateNote(@Param('note_id', uuidParam('note_id')) noteId: string, @Body() dto: UpdateNoteDto): Promise<NoteResponseDto> {
-    return toNoteResponse(await this.notes.update(noteId, dto));
+  async updateNote(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string, @Body() dto: UpdateNoteDto): Promise<NoteResponseDto> {
+    return toNoteResponse(await this.notes.update(ownerId, noteId, dto));
   }
 
   @Delete(':note_id')
@@ -48,7 +50,7 @@ export class NotesController {
   @ApiOperation({ summary: 'Delete a note with all its audio clips and their stored audio' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrorResponses(400, 404, 503)
-  async deleteNote(@Param('note_id', uuidParam('note_id')) noteId: string): Promise<void> {
-    await this.notes.delete(noteId);
+  async deleteNote(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string): Promise<void> {
+    await this.notes.delete(ownerId, noteId);
   }
 }

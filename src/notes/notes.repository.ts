@@ -5,7 +5,10 @@ import { timestampParameter } from '../database/database.options';
 import { PageRequest, toPage, type Page } from '../common/pagination';
 import { Note } from './note.entity';
 
-/** Every query on `notes` lives here. */
+/**
+ * Every query on `notes` lives here, and every one is scoped by owner: another user's note is
+ * indistinguishable from a missing one.
+ */
 @Injectable()
 export class NotesRepository {
   private readonly notes: Repository<Note>;
@@ -18,18 +21,23 @@ export class NotesRepository {
     await this.notes.insert(note);
   }
 
-  findById(id: string): Promise<Note | null> {
-    return this.notes.findOneBy({ id });
+  findById(ownerId: string, id: string): Promise<Note | null> {
+    return this.notes.findOneBy({ ownerId, id });
   }
 
-  async exists(id: string): Promise<boolean> {
-    return this.notes.existsBy({ id });
+  exists(ownerId: string, id: string): Promise<boolean> {
+    return this.notes.existsBy({ ownerId, id });
   }
 
-  async list(page: PageRequest): Promise<Page<Note>> {
-    const query = this.notes.createQueryBuilder('note').orderBy('note.createdAt', 'DESC').addOrderBy('note.id', 'DESC').limit(page.limit + 1);
+  async list(ownerId: string, page: PageRequest): Promise<Page<Note>> {
+    const query = this.notes
+      .createQueryBuilder('note')
+      .where('note.ownerId = :ownerId', { ownerId })
+      .orderBy('note.createdAt', 'DESC')
+      .addOrderBy('note.id', 'DESC')
+      .limit(page.limit + 1);
     if (page.after) {
-      query.where('(note.createdAt < :createdAt OR (note.createdAt = :createdAt AND note.id < :id))', {
+      query.andWhere('(note.createdAt < :createdAt OR (note.createdAt = :createdAt AND note.id < :id))', {
         createdAt: timestampParameter(this.dataSource.options.type, page.after.createdAt),
         id: page.after.id,
       });
@@ -37,13 +45,14 @@ export class NotesRepository {
     return toPage(await query.getMany(), page.limit);
   }
 
-  async update(id: string, changes: Partial<Pick<Note, 'title' | 'body' | 'updatedAt'>>): Promise<void> {
-    await this.notes.update({ id }, changes);
+  async update(ownerId: string, id: string, changes: Partial<Pick<Note, 'title' | 'body' | 'updatedAt'>>): Promise<boolean> {
+    const result = await this.notes.update({ ownerId, id }, changes);
+    return (result.affected ?? 0) > 0;
   }
 
   /** Returns whether a note was deleted; its clips' rows go with it (ON DELETE CASCADE). */
-  async delete(id: string): Promise<boolean> {
-    const result = await this.notes.delete({ id });
+  async delete(ownerId: string, id: string): Promise<boolean> {
+    const result = await this.notes.delete({ ownerId, id });
     return (result.affected ?? 0) > 0;
   }
 }

@@ -14,8 +14,9 @@ export interface NoteInput {
  * Work another module must do before a note's rows disappear (deleting its clips' stored objects).
  * It runs first, so a failure there leaves the note and everything under it intact.
  */
-export type BeforeNoteDeleted = (noteId: string) => Promise<void>;
+export type BeforeNoteDeleted = (ownerId: string, noteId: string) => Promise<void>;
 
+/** Every method acts for one owner and sees only that owner's notes. */
 @Injectable()
 export class NotesService {
   private readonly beforeDelete: BeforeNoteDeleted[] = [];
@@ -26,43 +27,43 @@ export class NotesService {
     this.beforeDelete.push(step);
   }
 
-  async create(input: NoteInput): Promise<Note> {
+  async create(ownerId: string, input: NoteInput): Promise<Note> {
     const now = new Date();
-    const note = Object.assign(new Note(), { id: randomUUID(), title: input.title, body: input.body ?? '', createdAt: now, updatedAt: now });
+    const note = Object.assign(new Note(), { id: randomUUID(), ownerId, title: input.title, body: input.body ?? '', createdAt: now, updatedAt: now });
     await this.notes.insert(note);
     return note;
   }
 
-  async get(id: string): Promise<Note> {
-    const note = await this.notes.findById(id);
+  async get(ownerId: string, id: string): Promise<Note> {
+    const note = await this.notes.findById(ownerId, id);
     if (!note) throw noteNotFound(id);
     return note;
   }
 
-  async assertExists(id: string): Promise<void> {
-    if (!(await this.notes.exists(id))) throw noteNotFound(id);
+  async assertExists(ownerId: string, id: string): Promise<void> {
+    if (!(await this.notes.exists(ownerId, id))) throw noteNotFound(id);
   }
 
-  list(page: PageRequest): Promise<Page<Note>> {
-    return this.notes.list(page);
+  list(ownerId: string, page: PageRequest): Promise<Page<Note>> {
+    return this.notes.list(ownerId, page);
   }
 
-  async update(id: string, changes: Partial<NoteInput>): Promise<Note> {
-    const note = await this.get(id);
+  async update(ownerId: string, id: string, changes: Partial<NoteInput>): Promise<Note> {
+    const note = await this.get(ownerId, id);
     if (changes.title === undefined && changes.body === undefined) return note;
     const updated = Object.assign(note, {
       ...(changes.title !== undefined ? { title: changes.title } : {}),
       ...(changes.body !== undefined ? { body: changes.body } : {}),
       updatedAt: new Date(),
     });
-    await this.notes.update(id, { title: updated.title, body: updated.body, updatedAt: updated.updatedAt });
+    if (!(await this.notes.update(ownerId, id, { title: updated.title, body: updated.body, updatedAt: updated.updatedAt }))) throw noteNotFound(id);
     return updated;
   }
 
-  async delete(id: string): Promise<void> {
-    await this.assertExists(id);
-    for (const step of this.beforeDelete) await step(id);
-    if (!(await this.notes.delete(id))) throw noteNotFound(id);
+  async delete(ownerId: string, id: string): Promise<void> {
+    await this.assertExists(ownerId, id);
+    for (const step of this.beforeDelete) await step(ownerId, id);
+    if (!(await this.notes.delete(ownerId, id))) throw noteNotFound(id);
   }
 }
 

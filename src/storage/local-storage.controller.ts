@@ -2,6 +2,8 @@ import { Controller, Get, Inject, Put, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
+import { SkipThrottle } from '@nestjs/throttler';
+import { Public } from '../auth/auth.decorators';
 import { AppError } from '../common/app-error';
 import { LocalStorageDriver } from './local-storage.driver';
 import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
@@ -12,6 +14,9 @@ type SignedQuery = { expires?: string; type?: string; length?: string; signature
  * The local driver's stand-in for S3's object endpoint: the signed URLs the API hands out point here.
  * Only mounted in spirit when the local driver is active; with S3 every path answers 404.
  */
+// Signed URLs are the credential here, as with S3: the phone sends no bearer token to storage.
+@Public()
+@SkipThrottle()
 @ApiExcludeController()
 @Controller('storage/local')
 export class LocalStorageController {

@@ -1,10 +1,11 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, ReadStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../common/app-error';
+import { loadOrCreateSecret } from '../common/secret-file';
 import type { LocalStorageConfig } from '../config/app-config';
 import { LocalUrlSigner } from './local-url-signer';
 import type { PresignedDownload, PresignedUpload, StorageDriver, StoredObjectInfo, UploadRequirements } from './storage-driver';
@@ -204,23 +205,6 @@ function nowSeconds(): number {
 function sameMimeType(sent: string | undefined, signed: string | undefined): boolean {
   const normalize = (value: string) => value.trim().toLowerCase().replace(/\s*;\s*/g, ';');
   return sent !== undefined && signed !== undefined && normalize(sent) === normalize(signed);
-}
-
-async function loadOrCreateSecret(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  const secret = randomBytes(32);
-  try {
-    await writeFile(path, secret, { mode: 0o600, flag: 'wx' });
-    return secret;
-  } catch (error) {
-    // Another instance sharing the folder created it first: use theirs so both sign alike.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readFile(path);
-    throw error;
-  }
 }
 
 /** One `bytes=` range; a multi-range or malformed header is ignored (the whole object is served), as RFC 9110 allows. */

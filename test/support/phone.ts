@@ -6,7 +6,11 @@ export interface ApiResponse<T = any> {
 }
 
 export class Phone {
-  constructor(private readonly baseUrl: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    /** Sent as `Authorization: Bearer …` on every request when given. */
+    private readonly token?: string,
+  ) {}
 
   get<T = any>(path: string, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
     return this.send<T>('GET', path, undefined, headers);
@@ -26,14 +30,18 @@ export class Phone {
 
   /** Sends a raw body with the given content type (or none), for malformed-request tests. */
   async raw<T = any>(method: string, path: string, body: string | undefined, headers: Record<string, string>): Promise<ApiResponse<T>> {
-    const response = await fetch(this.baseUrl + path, { method, body, headers });
+    const response = await fetch(this.baseUrl + path, { method, body, headers: { ...this.authorization(), ...headers } });
     return { status: response.status, headers: response.headers, body: await readBody(response) };
+  }
+
+  private authorization(): Record<string, string> {
+    return this.token === undefined ? {} : { authorization: `Bearer ${this.token}` };
   }
 
   private async send<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
     const response = await fetch(this.baseUrl + path, {
       method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      headers: { ...this.authorization(), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, headers: response.headers, body: await readBody(response) };

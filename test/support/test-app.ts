@@ -3,11 +3,13 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { SignJWT } from 'jose';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { STORAGE_DRIVER, type StorageDriver } from '../../src/storage/storage-driver';
 import { createTestDatabase, testS3Env } from '../harness/databases';
 import { freePort } from '../harness/free-port';
+import { Phone } from './phone';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 export type StorageKind = 'local' | 's3';
@@ -26,6 +28,10 @@ export interface TestApp {
   dataSource: DataSource;
   storage: StorageDriver;
   keyPrefix: string;
+  /** A valid bearer token for the given user (the `sub`), signed with the app's shared secret. */
+  tokenFor(userId: string, claims?: Record<string, unknown>): Promise<string>;
+  /** A phone signed in as the given user. */
+  phone(userId: string): Promise<Phone>;
   /** Files under the local driver's folder (object bytes and metadata), for leak checks; empty for S3. */
   localFiles(): Promise<string[]>;
   rowCounts(): Promise<{ notes: number; audioClips: number }>;
@@ -38,12 +44,14 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   const localDir = options.storage === 'local' ? await mkdtemp(join(tmpdir(), 'an-objects-')) : undefined;
   // Each app gets its own prefix, so runs sharing one bucket (or a real S3) never see each other's objects.
   const keyPrefix = `e2e-${randomBytes(6).toString('hex')}`;
+  const authSecret = randomBytes(32).toString('base64url');
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: String(port),
     DATABASE_URL: database.url,
     S3_KEY_PREFIX: keyPrefix,
+    AUTH_JWT_SECRET: authSecret,
     ...(localDir ? { STORAGE_DRIVER: 'local', LOCAL_STORAGE_DIR: localDir } : { STORAGE_DRIVER: 's3', ...testS3Env() }),
     ...options.env,
   };
@@ -60,9 +68,14 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   }
   const started = app;
   const dataSource = started.get(DataSource);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const tokenFor = (userId: string, claims: Record<string, unknown> = {}) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(env.AUTH_JWT_SECRET));
 
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl,
+    tokenFor,
+    phone: async (userId) => new Phone(baseUrl, await tokenFor(userId)),
     app: started,
     dataSource,
     storage: started.get<StorageDriver>(STORAGE_DRIVER),

@@ -1,0 +1,61 @@
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { AppError } from '../common/app-error';
+import type { AuthConfig } from '../config/app-config';
+import { loadOrCreateSecret } from '../common/secret-file';
+
+/** Who is calling: the token's `sub`, which owns every note and clip it creates. */
+export interface AuthenticatedUser {
+  id: string;
+}
+
+/** Identity providers sign with asymmetric keys; only these are accepted from a JWKS. */
+const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+const MAX_SUBJECT_LENGTH = 255;
+
+/**
+ * Verifies bearer tokens with `jose`: the signature, the algorithm (never `none`), expiry and
+ * not-before, and the issuer and audience when configured.
+ */
+export class TokenVerifier {
+  private constructor(
+    private readonly key: Uint8Array | JWTVerifyGetKey,
+    private readonly options: JWTVerifyOptions,
+  ) {}
+
+  static async create(config: AuthConfig): Promise<TokenVerifier> {
+    const claims = { issuer: config.issuer, audience: config.audience };
+    if (config.mode === 'jwks') {
+      const jwks = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: config.cooldownSeconds * 1000, timeoutDuration: 5000 });
+      return new TokenVerifier(jwks, { ...claims, algorithms: JWKS_ALGORITHMS });
+    }
+    const secret = config.mode === 'secret' ? new TextEncoder().encode(config.secret) : await loadOrCreateSecret(config.secretFile);
+    return new TokenVerifier(new Uint8Array(secret), { ...claims, algorithms: ['HS256'] });
+  }
+
+  async verify(token: string): Promise<AuthenticatedUser> {
+    let subject: unknown;
+    try {
+      const { payload } =
+        typeof this.key === 'function' ? await jwtVerify(token, this.key, this.options) : await jwtVerify(token, this.key, this.options);
+      subject = payload.sub;
+    } catch (error) {
+      throw new AppError('UNAUTHENTICATED', reasonFor(error), { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } });
+    }
+    if (typeof subject !== 'string' || subject === '' || subject.length > MAX_SUBJECT_LENGTH) {
+      throw new AppError('UNAUTHENTICATED', 'The token has no usable subject (sub).', { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } });
+    }
+    return { id: subject };
+  }
+}
+
+function reasonFor(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'The token has expired. Sign in again.';
+  if (error instanceof errors.JWTClaimValidationFailed) return `The token's ${error.claim} claim is not accepted here.`;
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'The token is signed with an algorithm this API does not accept.';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'The token is signed with a key this API does not know.';
+  if (error instanceof errors.JWKSTimeout || (error instanceof errors.JOSEError && error.code === 'ERR_JOSE_GENERIC')) {
+    return 'The token could not be checked against the identity provider’s keys.';
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'The token signature is not valid.';
+  return 'The token is malformed or not valid.';
+}

@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { AppConfig } from '../config/app-config';
+import { isUploadLimited } from './rate-limit.guard';
+
+const MINUTE_MS = 60_000;
+
+/** Two budgets per caller and minute: one for everything, a smaller one for creating and completing uploads. */
+@Module({
+  imports: [
+    ThrottlerModule.forRootAsync({
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => ({
+        throttlers: [
+          { name: 'default', ttl: MINUTE_MS, limit: config.limits.requestsPerMinute },
+          { name: 'uploads', ttl: MINUTE_MS, limit: config.limits.uploadRequestsPerMinute, skipIf: (context) => !isUploadLimited(context) },
+        ],
+      }),
+    }),
+  ],
+  exports: [ThrottlerModule],
+})
+export class RateLimitModule {}

@@ -1,0 +1,160 @@
+import { Logger } from '@nestjs/common';
+import { AppError } from '../common/app-error';
+import type { S3Config } from '../config/app-config';
+import { createS3Client, S3StorageDriver } from './s3-storage.driver';
+
+const KEY = 'dev/audio-clips/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a';
+
+/** Port 9 (discard) on loopback refuses connections: presigning needs no network, requests fail fast. */
+const UNREACHABLE: S3Config = {
+  bucket: 'b',
+  region: 'us-east-1',
+  endpointUrl: 'http://127.0.0.1:9',
+  credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+};
+
+function amzDate(url: URL): number {
+  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(url.searchParams.get('X-Amz-Date') ?? '');
+  expect(match).not.toBeNull();
+  const [, y, mo, d, h, mi, s] = (match ?? []).map(Number);
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
+
+function queryNames(url: URL): string[] {
+  return [...url.searchParams.keys()];
+}
+
+describe('S3StorageDriver presigning', () => {
+  const drivers: S3StorageDriver[] = [];
+  const open = (config: S3Config = UNREACHABLE) => {
+    const driver = new S3StorageDriver(createS3Client(config), config.bucket);
+    drivers.push(driver);
+    return driver;
+  };
+  afterAll(() => drivers.forEach((driver) => driver.close()));
+
+  describe.each([
+    ['audio/m4a', 123456, 900],
+    ['audio/webm;codecs=opus', 1, 60],
+    ['audio/mpeg', 104857600, 604800],
+  ])('presignUpload(%s, %d bytes, %d s)', (contentType, contentLength, expiresInSeconds) => {
+    let upload: Awaited<ReturnType<S3StorageDriver['presignUpload']>>;
+    let url: URL;
+    const before = Date.now();
+
+    beforeAll(async () => {
+      upload = await open().presignUpload(KEY, { contentType, contentLength, expiresInSeconds });
+      url = new URL(upload.url);
+    });
+
+    it('is a path-style URL on the configured endpoint', () => {
+      expect(url.origin).toBe('http://127.0.0.1:9');
+      expect(url.pathname).toBe(`/b/${KEY}`);
+    });
+
+    it('signs content-length, content-type and host', () => {
+      const signed = (url.searchParams.get('X-Amz-SignedHeaders') ?? '').split(';');
+      expect(signed).toEqual(expect.arrayContaining(['content-length', 'content-type', 'host']));
+    });
+
+    it('carries no checksum parameters a plain phone PUT could not satisfy', () => {
+      for (const name of queryNames(url)) {
+        expect(name.toLowerCase().startsWith('x-amz-checksum')).toBe(false);
+        expect(name.toLowerCase()).not.toBe('x-amz-sdk-checksum-algorithm');
+      }
+      const signed = (url.searchParams.get('X-Amz-SignedHeaders') ?? '').toLowerCase();
+      expect(signed).not.toContain('checksum');
+    });
+
+    it('is a SigV4 query-signed URL for the configured credentials', () => {
+      expect(url.searchParams.get('X-Amz-Algorithm')).toBe('AWS4-HMAC-SHA256');
+      expect(url.searchParams.get('X-Amz-Credential')).toMatch(/^AKIDEXAMPLE\/\d{8}\/us-east-1\/s3\/aws4_request$/);
+      expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('expires after exactly the requested seconds', () => {
+      expect(url.searchParams.get('X-Amz-Expires')).toBe(String(expiresInSeconds));
+    });
+
+    it('reports expiresAt as X-Amz-Date plus the expiry', () => {
+      expect(upload.expiresAt.getTime()).toBe(amzDate(url) + expiresInSeconds * 1000);
+      expect(amzDate(url)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
+      expect(amzDate(url)).toBeLessThanOrEqual(Date.now());
+    });
+
+    it('tells the client to send exactly the signed Content-Type and Content-Length', () => {
+      expect(upload.method).toBe('PUT');
+      expect(upload.headers).toEqual({ 'Content-Type': contentType, 'Content-Length': String(contentLength) });
+    });
+  });
+
+  it('uses virtual-hosted style on AWS itself (no endpoint)', async () => {
+    const upload = await open({ ...UNREACHABLE, bucket: 'advanced-notes-audio', endpointUrl: undefined }).presignUpload(KEY, {
+      contentType: 'audio/m4a',
+      contentLength: 10,
+      expiresInSeconds: 900,
+    });
+    const url = new URL(upload.url);
+    expect(url.hostname).toBe('advanced-notes-audio.s3.us-east-1.amazonaws.com');
+    expect(url.pathname).toBe(`/${KEY}`);
+  });
+
+  it('signs a session token into the URL when one is configured', async () => {
+    const upload = await open({ ...UNREACHABLE, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'tok' } }).presignUpload(
+      KEY,
+      { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900 },
+    );
+    expect(new URL(upload.url).searchParams.get('X-Amz-Security-Token')).toBe('tok');
+  });
+
+  it('gives different signatures for different lengths of the same key', async () => {
+    const driver = open();
+    const a = new URL((await driver.presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900 })).url);
+    const b = new URL((await driver.presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 11, expiresInSeconds: 900 })).url);
+    const c = new URL((await driver.presignUpload(KEY, { contentType: 'audio/webm', contentLength: 10, expiresInSeconds: 900 })).url);
+    expect(new Set([a, b, c].map((url) => url.searchParams.get('X-Amz-Signature'))).size).toBe(3);
+  });
+
+  it.each([60, 900, 604800])('presignDownload(%d s) is a path-style GET URL with X-Amz-Expires and a matching expiresAt', async (seconds) => {
+    const download = await open().presignDownload(KEY, seconds);
+    const url = new URL(download.url);
+    expect(url.origin).toBe('http://127.0.0.1:9');
+    expect(url.pathname).toBe(`/b/${KEY}`);
+    expect(url.searchParams.get('X-Amz-Expires')).toBe(String(seconds));
+    expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('host');
+    expect(queryNames(url).some((name) => name.toLowerCase().startsWith('x-amz-checksum'))).toBe(false);
+    expect(download.expiresAt.getTime()).toBe(amzDate(url) + seconds * 1000);
+  });
+});
+
+describe('S3StorageDriver against an unreachable store', () => {
+  let driver: S3StorageDriver;
+
+  beforeAll(() => {
+    // The driver logs each outage; keep the test output readable.
+    Logger.overrideLogger(false);
+    driver = new S3StorageDriver(createS3Client(UNREACHABLE), UNREACHABLE.bucket);
+  });
+  afterAll(() => {
+    driver.close();
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
+
+  it.each<[string, () => Promise<unknown>]>([
+    ['inspect', () => driver.inspect(KEY)],
+    ['delete', () => driver.delete(KEY)],
+  ])('%s rejects with STORAGE_UNAVAILABLE (503, Retry-After) quickly', async (_name, call) => {
+    const started = Date.now();
+    let caught: unknown;
+    try {
+      await call();
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(AppError);
+    expect((caught as AppError).code).toBe('STORAGE_UNAVAILABLE');
+    expect((caught as AppError).status).toBe(503);
+    expect((caught as AppError).headers).toEqual({ 'retry-after': '5' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 15_000);
+});
