@@ -3,9 +3,10 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from '@fastify/helmet';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module';
 import { AppError } from './common/app-error';
-import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { AllExceptionsFilter, errorBody } from './common/all-exceptions.filter';
 import { createValidationPipe } from './common/validation';
 import { loadAppConfig, type Env } from './config/app-config';
 import { readEnvironment } from './config/app-config.module';
@@ -30,6 +31,15 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     // Streamed downloads keep sockets alive; without this, shutting down waits for idle clients.
     forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
+    // Errors Fastify meets before any route runs get the API's error shape too.
+    frameworkErrors: (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
+      void reply.status(400).send(errorBody('VALIDATION_FAILED', `The request URL is malformed: ${error.message}`));
+    },
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const body = JSON.stringify(errorBody('VALIDATION_FAILED', 'The request is not valid HTTP.'));
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   });
   acceptRawUploadBodies(adapter);
 

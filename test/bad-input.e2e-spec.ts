@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { freePort } from './harness/free-port';
 import { Phone } from './support/phone';
 import { startTestApp, type DatabaseKind, type TestApp } from './support/test-app';
@@ -37,6 +38,10 @@ const CASES: BadRequestCase[] = [
   { name: 'duration_ms missing', method: 'POST', path: '/api/audio-clips', json: { mime_type: 'audio/m4a', bytes: 1 }, status: 400, code: 'VALIDATION_FAILED', field: 'duration_ms' },
   { name: 'note_id not a UUID', method: 'POST', path: '/api/audio-clips', json: { ...clip, note_id: 'optional-note-id' }, status: 400, code: 'VALIDATION_FAILED', field: 'note_id' },
   { name: 'note_id of no note', method: 'POST', path: '/api/audio-clips', json: { ...clip, note_id: MISSING_ID }, status: 404, code: 'NOTE_NOT_FOUND' },
+  { name: 'note_id null', method: 'POST', path: '/api/audio-clips', json: { ...clip, note_id: null }, status: 400, code: 'VALIDATION_FAILED', field: 'note_id' },
+  { name: 'mime_type with a line break in a parameter', method: 'POST', path: '/api/audio-clips', json: { ...clip, mime_type: 'audio/m4a;x="a\r\nx-evil: 1"' }, status: 400, code: 'VALIDATION_FAILED', field: 'mime_type' },
+  { name: 'a body nested 3000 levels deep', method: 'POST', path: '/api/audio-clips', raw: { body: '{"mime_type":' + '{"a":'.repeat(3000) + '1' + '}'.repeat(3001), contentType: 'application/json' }, status: 400, code: 'VALIDATION_FAILED' },
+  { name: 'an array nested 3000 levels deep', method: 'POST', path: '/api/notes', raw: { body: '['.repeat(3000) + ']'.repeat(3000), contentType: 'application/json' }, status: 400, code: 'VALIDATION_FAILED' },
   { name: 'an unknown field', method: 'POST', path: '/api/audio-clips', json: { ...clip, owner: 'someone' }, status: 400, code: 'VALIDATION_FAILED', field: 'owner' },
   { name: 'a camelCase field', method: 'POST', path: '/api/audio-clips', json: { mime_type: 'audio/m4a', bytes: 1, durationMs: 1 }, status: 400, code: 'VALIDATION_FAILED', field: 'durationMs' },
   { name: 'an array body', method: 'POST', path: '/api/audio-clips', json: [clip], status: 400, code: 'VALIDATION_FAILED' },
@@ -58,6 +63,10 @@ const CASES: BadRequestCase[] = [
   { name: 'a note without a title', method: 'POST', path: '/api/notes', json: { body: 'x' }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
   { name: 'a note with an empty title', method: 'POST', path: '/api/notes', json: { title: '' }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
   { name: 'a note title over 200 characters', method: 'POST', path: '/api/notes', json: { title: 'x'.repeat(201) }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
+  { name: 'a note title with a NUL character', method: 'POST', path: '/api/notes', json: { title: 'a\u0000b' }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
+  { name: 'a note body with a NUL character', method: 'POST', path: '/api/notes', json: { title: 'ok', body: 'a\u0000b' }, status: 400, code: 'VALIDATION_FAILED', field: 'body' },
+  { name: 'renaming a note to null', method: 'PATCH', path: ({ noteId }) => `/api/notes/${noteId}`, json: { title: null }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
+  { name: 'a note body set to null', method: 'PATCH', path: ({ noteId }) => `/api/notes/${noteId}`, json: { body: null }, status: 400, code: 'VALIDATION_FAILED', field: 'body' },
   { name: 'renaming a note to a number', method: 'PATCH', path: ({ noteId }) => `/api/notes/${noteId}`, json: { title: 7 }, status: 400, code: 'VALIDATION_FAILED', field: 'title' },
   { name: 'changing a note’s id', method: 'PATCH', path: ({ noteId }) => `/api/notes/${noteId}`, json: { id: MISSING_ID }, status: 400, code: 'VALIDATION_FAILED', field: 'id' },
   { name: 'updating a note that does not exist', method: 'PATCH', path: `/api/notes/${MISSING_ID}`, json: { title: 'x' }, status: 404, code: 'NOTE_NOT_FOUND' },
@@ -65,12 +74,16 @@ const CASES: BadRequestCase[] = [
   { name: 'a page size of zero', method: 'GET', path: '/api/notes?limit=0', status: 400, code: 'VALIDATION_FAILED', field: 'limit' },
   { name: 'a page size that is not a number', method: 'GET', path: '/api/notes?limit=ten', status: 400, code: 'VALIDATION_FAILED', field: 'limit' },
   { name: 'a page size over 100', method: 'GET', path: '/api/notes?limit=101', status: 400, code: 'VALIDATION_FAILED', field: 'limit' },
+  { name: 'a page size in hexadecimal', method: 'GET', path: '/api/notes?limit=0x10', status: 400, code: 'VALIDATION_FAILED', field: 'limit' },
+  { name: 'a page size given twice', method: 'GET', path: '/api/notes?limit=5&limit=6', status: 400, code: 'VALIDATION_FAILED', field: 'limit' },
+  { name: 'a malformed percent-encoding in the path', method: 'GET', path: '/api/notes/%E0%A4%A', status: 400, code: 'VALIDATION_FAILED' },
   { name: 'a cursor the API never gave', method: 'GET', path: '/api/notes?cursor=bm90LWEtY3Vyc29y', status: 400, code: 'VALIDATION_FAILED', field: 'cursor' },
   { name: 'an unknown query parameter', method: 'GET', path: '/api/notes?sort=title', status: 400, code: 'VALIDATION_FAILED', field: 'sort' },
   { name: 'an unknown route', method: 'GET', path: '/api/recordings', status: 404, code: 'NOT_FOUND' },
   { name: 'an unsigned storage upload', method: 'PUT', path: '/api/storage/local/dev/audio-clips/x.m4a', raw: { body: 'abc', contentType: 'audio/m4a' }, status: 403, code: 'SIGNED_URL_INVALID' },
   { name: 'a storage download with a forged signature', method: 'GET', path: '/api/storage/local/dev/audio-clips/x.m4a?expires=9999999999&signature=forged', status: 403, code: 'SIGNED_URL_INVALID' },
-  { name: 'a storage path escaping the folder', method: 'GET', path: '/api/storage/local/..%2F..%2Fetc%2Fpasswd?expires=9999999999&signature=x', status: 403, code: 'SIGNED_URL_INVALID' },
+  { name: 'a storage upload with a parameter repeated', method: 'PUT', path: '/api/storage/local/dev/audio-clips/x.m4a?expires=9999999999&type=audio%2Fm4a&type=audio%2Fm4a&length=3&signature=x', raw: { body: 'abc', contentType: 'audio/m4a' }, status: 403, code: 'SIGNED_URL_INVALID' },
+  { name: 'a forged signature on a path escaping the folder', method: 'GET', path: '/api/storage/local/..%2F..%2Fetc%2Fpasswd?expires=9999999999&signature=x', status: 403, code: 'SIGNED_URL_INVALID' },
 ];
 
 describe.each(['sqlite', 'postgres'] as DatabaseKind[])('bad input on %s', (database) => {
@@ -149,3 +162,48 @@ describe('a store outage', () => {
     }
   });
 });
+
+describe('malformed HTTP', () => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database: 'sqlite', storage: 'local' });
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it('answers a request with a broken Content-Length with the JSON error shape', async () => {
+    const { port } = new URL(testApp.baseUrl);
+    const answer = await rawHttp(Number(port), 'POST /api/notes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    expect(body).toEqual({ status: 400, error: { code: 'VALIDATION_FAILED', message: expect.any(String) } });
+  });
+
+  it('accepts an id in upper case as the same id', async () => {
+    const phone = await testApp.phone('alice');
+    const note = await phone.post('/api/notes', { title: 'case' });
+    const upper = await phone.get(`/api/notes/${note.body.id.toUpperCase()}`);
+    expect(upper.status).toBe(200);
+    expect(upper.body.id).toBe(note.body.id);
+    const created = await phone.post('/api/audio-clips', { ...clip, note_id: note.body.id.toUpperCase() });
+    expect(created.status).toBe(201);
+    expect(created.body.clip.note_id).toBe(note.body.id);
+  });
+});
+
+
+
+function rawHttp(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error('no answer')));
+  });
+}

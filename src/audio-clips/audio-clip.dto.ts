@@ -1,5 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsInt, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { lowerCaseUuid, Optional } from '../common/validation';
 import type { Page } from '../common/pagination';
 import type { PresignedDownload, PresignedUpload } from '../storage/storage-driver';
 import { AudioClip, AudioClipStatus } from './audio-clip.entity';
@@ -9,7 +11,8 @@ export const MAX_DURATION_MS = 2_147_483_647;
 
 export class CreateAudioClipDto {
   @ApiPropertyOptional({ format: 'uuid', description: 'The note this recording belongs to.', example: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' })
-  @IsOptional()
+  @Optional()
+  @Transform(lowerCaseUuid)
   @IsUUID('4')
   note_id?: string;
 

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, In, Repository } from 'typeorm';
+import { DataSource, In, QueryFailedError, Repository } from 'typeorm';
+import { AppError } from '../common/app-error';
 import { PageRequest, toPage, type Page } from '../common/pagination';
 import { timestampParameter } from '../database/database.options';
 import { AudioClip, AudioClipStatus } from './audio-clip.entity';
@@ -21,7 +22,13 @@ export class AudioClipsRepository {
   }
 
   async insert(clip: AudioClip): Promise<void> {
-    await this.clips.insert(clip);
+    try {
+      await this.clips.insert(clip);
+    } catch (error) {
+      // The note was deleted between the service's check and this insert.
+      if (isForeignKeyViolation(error)) throw new AppError('NOTE_NOT_FOUND', `No note with id ${clip.noteId}.`);
+      throw error;
+    }
   }
 
   /**
@@ -30,7 +37,7 @@ export class AudioClipsRepository {
    * sums last sees all the others, so together they can never pass the quota.
    */
   async insertWithinQuota(clip: AudioClip, quotaBytes: number): Promise<{ inserted: true } | { inserted: false; heldBytes: number }> {
-    await this.clips.insert(clip);
+    await this.insert(clip);
     const held = await this.bytesHeldBy(clip.ownerId);
     if (held <= quotaBytes) return { inserted: true };
     await this.clips.delete({ ownerId: clip.ownerId, id: clip.id });
@@ -94,4 +101,10 @@ export class AudioClipsRepository {
     const result = await this.clips.delete({ ownerId, id });
     return (result.affected ?? 0) > 0;
   }
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  if (!(error instanceof QueryFailedError)) return false;
+  const code = (error.driverError as { code?: unknown } | undefined)?.code;
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }

@@ -26,7 +26,7 @@ const EXTENSION_BY_MIME_TYPE: Readonly<Record<string, string>> = {
 
 export const DEFAULT_AUDIO_MIME_TYPES: readonly string[] = Object.keys(EXTENSION_BY_MIME_TYPE);
 
-const MIME_TYPE_SYNTAX = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*(;[a-z0-9!#$&^_.+-]+=("[^"]*"|[a-z0-9!#$&^_.+-]+))*$/;
+const MIME_TYPE_SYNTAX = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*(;[a-z0-9!#$&^_.+-]+=("[\x20\x21\x23-\x5b\x5d-\x7e]*"|[a-z0-9!#$&^_.+-]+))*$/;
 
 /** Lower-cases and drops whitespace: `Audio/WebM; codecs=opus` becomes `audio/webm;codecs=opus`. */
 export function normalizeMimeType(mimeType: string): string {
@@ -43,5 +43,7 @@ export function isWellFormedMimeType(mimeType: string): boolean {
 }
 
 export function extensionForMimeType(mimeType: string): string | undefined {
-  return EXTENSION_BY_MIME_TYPE[baseMimeType(mimeType)];
+  const base = baseMimeType(mimeType);
+  // Own keys only: `constructor` or `__proto__` must not find Object's.
+  return Object.hasOwn(EXTENSION_BY_MIME_TYPE, base) ? EXTENSION_BY_MIME_TYPE[base] : undefined;
 }

@@ -1,12 +1,13 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { AppError } from './app-error';
 
 export class PageQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20, description: 'How many items per page.' })
   @IsOptional()
-  @Type(() => Number)
+  // Only plain digits: Number() would also take "0x10", "1e1" and " 5".
+  @Transform(({ value }) => (typeof value === 'string' && /^\d{1,4}$/.test(value) ? Number(value) : value))
   @IsInt()
   @Min(1)
   @Max(100)
@@ -56,7 +57,8 @@ export function encodeCursor(cursor: PageCursor): string {
 
 export function decodeCursor(raw: string): PageCursor {
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown[];
+    const parsed: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+    const [createdAt, id] = Array.isArray(parsed) && parsed.length === 2 ? parsed : [];
     const date = new Date(String(createdAt));
     if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(date.getTime()) && id.length <= 36) {
       return { createdAt: date, id };

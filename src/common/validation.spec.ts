@@ -92,7 +92,6 @@ const BAD_CLIPS: BadCase[] = [
 const GOOD_CLIPS: Array<{ name: string; body: Record<string, unknown> }> = [
   { name: 'minimal', body: GOOD_CLIP },
   { name: 'with a note_id', body: { ...GOOD_CLIP, note_id: NOTE_ID } },
-  { name: 'upper-case note_id', body: { ...GOOD_CLIP, note_id: NOTE_ID.toUpperCase() } },
   { name: 'bytes 1', body: { ...GOOD_CLIP, bytes: 1 } },
   { name: 'duration_ms 0', body: { ...GOOD_CLIP, duration_ms: 0 } },
   { name: 'duration_ms at the maximum', body: { ...GOOD_CLIP, duration_ms: MAX_DURATION_MS } },
@@ -131,12 +130,14 @@ describe('createValidationPipe with CreateAudioClipDto', () => {
     expect(error.details?.length).toBeGreaterThan(0);
   });
 
-  // BUG (src/audio-clips/audio-clip.dto.ts, CreateAudioClipDto.note_id): @IsOptional() lets `null`
-  // through, and the controller passes it on as noteId, so the service calls
-  // notes.assertExists(null) (TypeORM 1.x throws on a null where-value by default) instead of the
-  // client getting a 400. Remove `.failing` once null is rejected (or treated as absent).
-  it.failing('rejects note_id: null naming note_id', async () => {
+  it('rejects note_id: null naming note_id (null is not "no note")', async () => {
     expect(fieldsOf(await rejection(CreateAudioClipDto, { ...GOOD_CLIP, note_id: null }))).toEqual(['note_id']);
+  });
+
+  // The server makes lower-case ids; an upper-case one from a client is answered in lower case.
+  it('answers an upper-case note_id in lower case', async () => {
+    const result = (await run(CreateAudioClipDto, { ...GOOD_CLIP, note_id: NOTE_ID.toUpperCase() })) as CreateAudioClipDto;
+    expect(result.note_id).toBe(NOTE_ID);
   });
 });
 
@@ -207,37 +208,94 @@ describe('createValidationPipe with UpdateNoteDto', () => {
     expect({ ...(result as object) }).toEqual(body);
   });
 
-  // BUG (src/notes/note.dto.ts, UpdateNoteDto): @IsOptional() also skips validation for `null`, so
-  // PATCH {"title": null} (or {"body": null}) passes the pipe; NotesService.update only skips
-  // `undefined`, so it writes null into the NOT NULL title/body column (a database error, 500)
-  // instead of answering 400. Remove `.failing` once null is rejected.
-  it.failing.each([
+  // `null` is not "absent": PATCH {"title": null} must not reach the NOT NULL column.
+  it.each([
     { field: 'title', body: { title: null } },
     { field: 'body', body: { body: null } },
+    { field: 'body', body: { title: 'x', body: null } },
   ])('rejects $field: null naming $field', async ({ field, body }) => {
     expect(fieldsOf(await rejection(UpdateNoteDto, body))).toEqual([field]);
   });
 });
 
-describe('uuidParam', () => {
-  const metadata: ArgumentMetadata = { type: 'param', data: 'note_id', metatype: String };
-
-  it('passes a v4 uuid through', async () => {
-    await expect(uuidParam('note_id').transform(NOTE_ID, metadata)).resolves.toBe(NOTE_ID);
+describe('control characters in notes', () => {
+  it.each<[string, typeof CreateNoteDto | typeof UpdateNoteDto, Record<string, unknown>, string]>([
+    ['NUL in a new title', CreateNoteDto, { title: 'a\u0000b' }, 'title'],
+    ['a line break in a new title', CreateNoteDto, { title: 'a\nb' }, 'title'],
+    ['a tab in a new title', CreateNoteDto, { title: 'a\tb' }, 'title'],
+    ['ESC in a new title', CreateNoteDto, { title: '\u001b[31mred' }, 'title'],
+    ['DEL in a new title', CreateNoteDto, { title: 'a\u007fb' }, 'title'],
+    ['NUL in a new body', CreateNoteDto, { title: 'x', body: 'a\u0000b' }, 'body'],
+    ['a bell in a new body', CreateNoteDto, { title: 'x', body: 'a\u0007b' }, 'body'],
+    ['NUL in an edited title', UpdateNoteDto, { title: 'a\u0000b' }, 'title'],
+    ['a line break in an edited title', UpdateNoteDto, { title: 'a\r\nb' }, 'title'],
+    ['NUL in an edited body', UpdateNoteDto, { body: '\u0000' }, 'body'],
+  ])('rejects %s', async (_name, dto, body, field) => {
+    expect(fieldsOf(await rejection(dto, body))).toEqual([field]);
   });
 
-  it.each(['not-a-uuid', '', '123', `${NOTE_ID}0`, '../etc', 'c232ab00-9414-11ec-b3c8-9f6bdeced846' /* v1 */])(
-    'rejects %j with VALIDATION_FAILED on the named field',
-    async (raw) => {
-      let caught: unknown;
-      try {
-        await uuidParam('note_id').transform(raw, metadata);
-      } catch (error) {
-        caught = error;
-      }
-      expect(caught).toBeInstanceOf(AppError);
-      expect((caught as AppError).code).toBe('VALIDATION_FAILED');
-      expect((caught as AppError).details).toEqual([{ field: 'note_id', message: 'note_id must be a UUID' }]);
-    },
-  );
+  it.each<[string, typeof CreateNoteDto | typeof UpdateNoteDto, Record<string, unknown>]>([
+    ['line breaks and tabs in a new body', CreateNoteDto, { title: 'x', body: 'one\ntwo\r\n\tthree' }],
+    ['line breaks in an edited body', UpdateNoteDto, { body: 'a\nb' }],
+  ])('accepts %s', async (_name, dto, body) => {
+    expect({ ...((await run(dto, body)) as object) }).toEqual(body);
+  });
+});
+
+describe('deeply nested bodies', () => {
+  it('refuses a body nested far deeper than any DTO with VALIDATION_FAILED', async () => {
+    let deep: Record<string, unknown> = {};
+    for (let level = 0; level < 1000; level += 1) deep = { a: deep };
+    let caught: unknown;
+    try {
+      await run(CreateNoteDto, { title: 'x', extra: deep });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(AppError);
+    expect((caught as AppError).code).toBe('VALIDATION_FAILED');
+  });
+
+  it('still names an unknown field that holds a shallow object', async () => {
+    expect(fieldsOf(await rejection(CreateNoteDto, { title: 'x', meta: { a: { b: 1 } } }))).toEqual(['meta']);
+  });
+});
+
+describe('uuidParam', () => {
+  const metadata: ArgumentMetadata = { type: 'param', data: 'note_id', metatype: String };
+  // Sync or async, whatever the pipe is: always a promise here.
+  const transform = async (raw: unknown): Promise<unknown> => uuidParam('note_id').transform(raw as string, metadata);
+
+  it.each([
+    [NOTE_ID, NOTE_ID],
+    [NOTE_ID.toUpperCase(), NOTE_ID],
+    ['00000000-0000-4000-8000-000000000000', '00000000-0000-4000-8000-000000000000'],
+  ])('accepts the v4 uuid %s as %s', async (raw, expected) => {
+    await expect(transform(raw)).resolves.toBe(expected);
+  });
+
+  it.each([
+    'not-a-uuid',
+    '',
+    '123',
+    `${NOTE_ID}0`,
+    `x${NOTE_ID}`,
+    NOTE_ID.replace(/-/g, ''),
+    '../etc',
+    'c232ab00-9414-11ec-b3c8-9f6bdeced846' /* v1 */,
+    '5f0c2b8e-8d1a-4c3e-7a57-2f1d6e4b7c90' /* wrong variant */,
+    '5f0c2b8e-8d1a-4c3e-9a5-2f1d6e4b7c90' /* 8-4-4-3-12 */,
+    '5f0c2b8e-8d1a-4c3e-9a570-2f1d6e4b7c90' /* 8-4-4-5-12 */,
+    '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c9g' /* not hex */,
+  ])('rejects %j with VALIDATION_FAILED on the named field', async (raw) => {
+    let caught: unknown;
+    try {
+      await transform(raw);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(AppError);
+    expect((caught as AppError).code).toBe('VALIDATION_FAILED');
+    expect((caught as AppError).details).toEqual([{ field: 'note_id', message: 'note_id must be a UUID' }]);
+  });
 });

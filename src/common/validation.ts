@@ -1,28 +1,85 @@
-import { ParseUUIDPipe, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, Injectable, PipeTransform, ValidationError, ValidationPipe } from '@nestjs/common';
+import { Matches, ValidateIf, type ValidationOptions } from 'class-validator';
 import { AppError, ErrorDetail } from './app-error';
+
+/** Request bodies of this API are flat; anything much deeper is an attack on the validators' recursion. */
+const MAX_BODY_DEPTH = 16;
 
 /**
  * The request-body pipe: unknown fields are refused (a typo must not be silently ignored) and every
  * failure comes back as one VALIDATION_FAILED error listing each field.
  */
-export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
-    whitelist: true,
-    forbidNonWhitelisted: true,
-    forbidUnknownValues: true,
-    transform: true,
-    validationError: { target: false, value: false },
-    exceptionFactory: (errors) => new AppError('VALIDATION_FAILED', 'The request is not valid.', { details: flatten(errors) }),
-  });
+export class ApiValidationPipe extends ValidationPipe {
+  constructor() {
+    super({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      forbidUnknownValues: true,
+      transform: true,
+      validationError: { target: false, value: false },
+      exceptionFactory: (errors) => new AppError('VALIDATION_FAILED', 'The request is not valid.', { details: flatten(errors) }),
+    });
+  }
+
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (nestingDepthExceeds(value, MAX_BODY_DEPTH)) {
+      throw new AppError('VALIDATION_FAILED', `The ${metadata.type} is nested more than ${MAX_BODY_DEPTH} levels deep.`);
+    }
+    return super.transform(value, metadata);
+  }
 }
 
-/** Path ids are UUIDs; anything else is a malformed request, not a missing resource. */
-export function uuidParam(name: string): ParseUUIDPipe {
-  return new ParseUUIDPipe({
-    version: '4',
-    exceptionFactory: () =>
-      new AppError('VALIDATION_FAILED', `${name} must be a UUID.`, { details: [{ field: name, message: `${name} must be a UUID` }] }),
-  });
+export function createValidationPipe(): ApiValidationPipe {
+  return new ApiValidationPipe();
+}
+
+/**
+ * An optional field that, when present, must be valid: unlike `@IsOptional()`, `null` is refused
+ * rather than passed through to the database.
+ */
+export function Optional(options?: ValidationOptions): PropertyDecorator {
+  return ValidateIf((_object, value) => value !== undefined, options);
+}
+
+/** Refuses control characters (NUL breaks Postgres text; the others break clients), optionally allowing line breaks and tabs. */
+export function NoControlCharacters(options: { allowLineBreaks: boolean }): PropertyDecorator {
+  const pattern = options.allowLineBreaks ? /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/ : /^[^\u0000-\u001f\u007f]*$/;
+  return Matches(pattern, { message: `$property must not contain control characters${options.allowLineBreaks ? ' (line breaks and tabs are fine)' : ''}` });
+}
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/** Path ids are UUIDs (any case, answered in the lower case the server makes them in); anything else is a malformed request. */
+@Injectable()
+export class UuidParamPipe implements PipeTransform<string, string> {
+  constructor(private readonly name: string) {}
+
+  transform(value: string, _metadata?: ArgumentMetadata): string {
+    if (typeof value !== 'string' || !UUID_V4.test(value)) {
+      throw new AppError('VALIDATION_FAILED', `${this.name} must be a UUID.`, { details: [{ field: this.name, message: `${this.name} must be a UUID` }] });
+    }
+    return value.toLowerCase();
+  }
+}
+
+export function uuidParam(name: string): UuidParamPipe {
+  return new UuidParamPipe(name);
+}
+
+export function lowerCaseUuid({ value }: { value: unknown }): unknown {
+  return typeof value === 'string' && UUID_V4.test(value) ? value.toLowerCase() : value;
+}
+
+/** Iterative, so the check itself cannot overflow the stack it protects. */
+function nestingDepthExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function flatten(errors: ValidationError[], parent = ''): ErrorDetail[] {

@@ -1,5 +1,5 @@
 import { InvalidKeyPrefixError, PrefixSource, resolveKeyPrefix } from './key-prefix';
-import { DEFAULT_AUDIO_MIME_TYPES, extensionForMimeType, normalizeMimeType } from '../audio-clips/audio-mime-types';
+import { baseMimeType, DEFAULT_AUDIO_MIME_TYPES, extensionForMimeType } from '../audio-clips/audio-mime-types';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 export type StorageDriverName = 's3' | 'local';
@@ -104,8 +104,7 @@ export function loadAppConfig(env: Env): AppConfig {
     ({ prefix: keyPrefix, source: keyPrefixSource } = resolveKeyPrefix(env));
   } catch (error) {
     if (!(error instanceof InvalidKeyPrefixError)) throw error;
-    const culprit = ['S3_KEY_PREFIX', 'APP_ENV', 'ENV', 'FLASK_ENV', 'NODE_ENV'].find((name) => read(name) !== undefined);
-    problems.push(`${culprit}: ${error.message}`);
+    problems.push(`${error.source}: ${error.message}`);
   }
 
   const presignPutExpiresSeconds = integer('S3_PRESIGN_PUT_EXPIRES_SECONDS', 900, 1, MAX_PRESIGN_EXPIRES_SECONDS);
@@ -234,7 +233,8 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
 
 function parseMimeTypes(raw: string | undefined, problems: string[]): string[] {
   if (raw === undefined) return [...DEFAULT_AUDIO_MIME_TYPES];
-  const types = raw.split(',').map((type) => normalizeMimeType(type)).filter((type) => type !== '');
+  // The allow-list goes by base type; `audio/webm;codecs=opus` here means `audio/webm`.
+  const types = raw.split(',').map((type) => baseMimeType(type)).filter((type) => type !== '');
   const unknown = types.filter((type) => extensionForMimeType(type) === undefined);
   if (types.length === 0) problems.push('AUDIO_MIME_TYPES must list at least one audio type');
   if (unknown.length > 0) {

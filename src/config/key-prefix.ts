@@ -21,7 +21,10 @@ export const DEFAULT_KEY_PREFIX = 'dev';
 
 const PREFIX_SEGMENT = /^[a-z0-9][a-z0-9._-]*$/;
 
-export class InvalidKeyPrefixError extends Error {}
+export class InvalidKeyPrefixError extends Error {
+  /** The variable the bad value came from, once known. */
+  source?: PrefixSource;
+}
 
 /**
  * Normalizes one prefix value: case, surrounding spaces and slashes are ignored, aliases are
@@ -51,7 +54,12 @@ export function resolveKeyPrefix(env: Readonly<Record<string, string | undefined
   for (const source of PREFIX_SOURCES) {
     const value = env[source];
     if (value !== undefined && value.trim().replace(/^\/+|\/+$/g, '').trim() !== '') {
-      return { prefix: normalizeKeyPrefix(value), source };
+      try {
+        return { prefix: normalizeKeyPrefix(value), source };
+      } catch (error) {
+        if (error instanceof InvalidKeyPrefixError) error.source = source;
+        throw error;
+      }
     }
   }
   return { prefix: DEFAULT_KEY_PREFIX, source: 'default' };

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsString, MaxLength, MinLength } from 'class-validator';
+import { NoControlCharacters, Optional } from '../common/validation';
 import type { Page } from '../common/pagination';
 import type { Note } from './note.entity';
 
@@ -10,27 +11,31 @@ export class CreateNoteDto {
   @IsString()
   @MinLength(1)
   @MaxLength(200)
+  @NoControlCharacters({ allowLineBreaks: false })
   title!: string;
 
   @ApiPropertyOptional({ maxLength: MAX_NOTE_BODY_LENGTH, default: '', example: 'Talk about the release train.' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(MAX_NOTE_BODY_LENGTH)
+  @NoControlCharacters({ allowLineBreaks: true })
   body?: string;
 }
 
 export class UpdateNoteDto {
   @ApiPropertyOptional({ minLength: 1, maxLength: 200, example: 'Standup ideas (edited)' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MinLength(1)
   @MaxLength(200)
+  @NoControlCharacters({ allowLineBreaks: false })
   title?: string;
 
   @ApiPropertyOptional({ maxLength: MAX_NOTE_BODY_LENGTH, example: 'Talk about the release train, then hiring.' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(MAX_NOTE_BODY_LENGTH)
+  @NoControlCharacters({ allowLineBreaks: true })
   body?: string;
 }
 

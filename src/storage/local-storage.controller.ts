@@ -10,6 +10,13 @@ import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
 
 type SignedQuery = { expires?: string; type?: string; length?: string; signature?: string };
 
+/** Repeated parameters arrive as arrays; a signed URL has each once, so anything else simply fails the signature. */
+function signedQuery(request: FastifyRequest): SignedQuery {
+  const query = request.query as Record<string, unknown>;
+  const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string) : undefined);
+  return { expires: text('expires'), type: text('type'), length: text('length'), signature: text('signature') };
+}
+
 /**
  * The local driver's stand-in for S3's object endpoint: the signed URLs the API hands out point here.
  * Only mounted in spirit when the local driver is active; with S3 every path answers 404.
@@ -24,7 +31,7 @@ export class LocalStorageController {
 
   @Put('*')
   async putObject(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const query = request.query as SignedQuery;
+    const query = signedQuery(request);
     await this.local().receiveUpload(objectKey(request), {
       body: request.body as Readable,
       signature: query.signature,
@@ -40,7 +47,7 @@ export class LocalStorageController {
   /** Fastify answers HEAD through this handler too, without the body. */
   @Get('*')
   async getObject(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const download = await this.local().openDownload(objectKey(request), request.query as SignedQuery, request.headers.range);
+    const download = await this.local().openDownload(objectKey(request), signedQuery(request), request.headers.range);
     await reply.status(download.status).headers(download.headers).send(download.body);
   }
 
