@@ -23,6 +23,11 @@ export class RateLimitGuard extends ThrottlerGuard {
     return user ? `user:${user.id}` : `ip:${(request as AuthenticatedRequest).ip}`;
   }
 
+  /** One budget per caller across all routes (the library's default would give every route its own). */
+  protected override generateKey(_context: ExecutionContext, tracker: string, throttlerName: string): string {
+    return `${throttlerName}:${tracker}`;
+  }
+
   protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
     const retryAfter = Math.max(1, Math.ceil(detail.timeToBlockExpire));
     throw new AppError('RATE_LIMITED', `Too many requests: at most ${detail.limit} per ${Math.round(detail.ttl / 1000)} s. Retry in ${retryAfter} s.`, {

@@ -69,8 +69,12 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   const started = app;
   const dataSource = started.get(DataSource);
   const baseUrl = `http://127.0.0.1:${port}`;
+  // Ten minutes of validity unless the claims say otherwise (expired and not-yet-valid tokens).
   const tokenFor = (userId: string, claims: Record<string, unknown> = {}) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(env.AUTH_JWT_SECRET));
+    new SignJWT({ iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 600, ...claims })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(userId)
+      .sign(new TextEncoder().encode(env.AUTH_JWT_SECRET));
 
   return {
     baseUrl,

@@ -1,0 +1,219 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { download, Phone, putBytes } from './support/phone';
+import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
+
+type TokenKind = 'none' | 'malformed' | 'expired' | 'alg none' | 'another key' | 'not yet valid';
+
+interface Operation {
+  method: string;
+  path: string;
+  operationId: string;
+}
+
+const MATRIX: [DatabaseKind, StorageKind][] = [
+  ['sqlite', 's3'],
+  ['postgres', 'local'],
+];
+
+describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage) => {
+  let testApp: TestApp;
+  let alice: Phone;
+  let bob: Phone;
+  let operations: Operation[];
+  const ids = { noteId: '', readyClipId: '', pendingClipId: '' };
+  const storageKeys: string[] = [];
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database, storage });
+    alice = await testApp.phone('alice');
+    bob = await testApp.phone('bob');
+
+    ids.noteId = (await alice.post('/api/notes', { title: 'alice private' })).body.id;
+    const audio = randomBytes(256);
+    const ready = await alice.post('/api/audio-clips', { note_id: ids.noteId, mime_type: 'audio/mpeg', bytes: audio.length, duration_ms: 10 });
+    expect((await putBytes(ready.body.upload.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(200);
+    expect((await alice.post(`/api/audio-clips/${ready.body.clip.id}/complete`)).status).toBe(200);
+    const pending = await alice.post('/api/audio-clips', { note_id: ids.noteId, mime_type: 'audio/ogg', bytes: 99, duration_ms: 1 });
+    ids.readyClipId = ready.body.clip.id;
+    ids.pendingClipId = pending.body.clip.id;
+    storageKeys.push(ready.body.clip.storage_key);
+
+    const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
+    operations = Object.entries<Record<string, { operationId: string }>>(spec.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), path, operationId: operation.operationId })),
+    );
+  });
+
+  afterAll(async () => {
+    if (process.env.PRINT_AUTH_MATRIX === '1') console.log(`${database} + ${storage}\n${seen.join('\n')}`);
+    await testApp?.close();
+  });
+
+  /** Everything that could change: every row of both tables and the bytes of every stored object. */
+  async function snapshot(): Promise<string> {
+    const notes = await testApp.dataSource.query('SELECT * FROM notes ORDER BY id');
+    const clips = await testApp.dataSource.query('SELECT * FROM audio_clips ORDER BY id');
+    const objects = await Promise.all(storageKeys.map(async (key) => JSON.stringify(await testApp.storage.inspect(key))));
+    const files = await testApp.localFiles();
+    return createHash('sha256').update(JSON.stringify({ notes, clips, objects, files })).digest('hex');
+  }
+
+  function concretePath(path: string, clipId = ids.readyClipId): string {
+    return path.replace('{note_id}', ids.noteId).replace('{clip_id}', clipId);
+  }
+
+  function bodyFor(operation: Operation): unknown {
+    if (operation.operationId === 'createAudioClip') return { note_id: ids.noteId, mime_type: 'audio/m4a', bytes: 10, duration_ms: 1 };
+    if (operation.operationId === 'createNote') return { title: 'intruder' };
+    if (operation.operationId === 'updateNote') return { title: 'taken over' };
+    return undefined;
+  }
+
+  async function tokenOf(kind: TokenKind): Promise<string | undefined> {
+    const secret = new TextEncoder().encode('a-completely-different-secret-of-32+chars');
+    const now = Math.floor(Date.now() / 1000);
+    switch (kind) {
+      case 'none':
+        return undefined;
+      case 'malformed':
+        return 'not-a-jwt';
+      case 'expired':
+        return testApp.tokenFor('alice', { exp: now - 60, iat: now - 3600 });
+      case 'not yet valid':
+        return testApp.tokenFor('alice', { nbf: now + 3600 });
+      case 'alg none': {
+        const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+        return `${part({ alg: 'none', typ: 'JWT' })}.${part({ sub: 'alice', exp: now + 600 })}.`;
+      }
+      case 'another key':
+        return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('10m').sign(secret);
+    }
+  }
+
+  it('reads the operations from the OpenAPI spec', () => {
+    expect(operations.length).toBeGreaterThanOrEqual(13);
+  });
+
+  it.each<TokenKind>(['none', 'malformed', 'expired', 'not yet valid', 'alg none', 'another key'])(
+    'answers 401 to every operation with %s token, and changes nothing',
+    async (kind) => {
+      const token = await tokenOf(kind);
+      const phone = new Phone(testApp.baseUrl, token);
+      const before = await snapshot();
+      for (const operation of operations) {
+        const response = await phone.raw(
+          operation.method,
+          concretePath(operation.path),
+          bodyFor(operation) === undefined ? undefined : JSON.stringify(bodyFor(operation)),
+          bodyFor(operation) === undefined ? {} : { 'content-type': 'application/json' },
+        );
+        seen.push(`${operation.method} ${operation.path} [${kind}] → ${response.status}`);
+        if (operation.operationId === 'getHealth') {
+          expect(response.status).toBe(200);
+          continue;
+        }
+        expect({ operation: operation.operationId, status: response.status, code: response.body?.error?.code }).toEqual({
+          operation: operation.operationId,
+          status: 401,
+          code: 'UNAUTHENTICATED',
+        });
+        expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      }
+      expect(await snapshot()).toBe(before);
+    },
+  );
+
+  it("answers 404 to every operation on another user's note or clip, exactly as for a missing one, and changes nothing", async () => {
+    const before = await snapshot();
+    for (const operation of operations.filter((op) => op.path.includes('{'))) {
+      for (const clipId of [ids.readyClipId, ids.pendingClipId]) {
+        const body = bodyFor(operation);
+        const path = concretePath(operation.path, clipId);
+        const theirs = await bob.raw(operation.method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'content-type': 'application/json' });
+        seen.push(`${operation.method} ${operation.path} [bob on alice's] → ${theirs.status}`);
+        expect({ operation: operation.operationId, status: theirs.status }).toEqual({ operation: operation.operationId, status: 404 });
+
+        const missingPath = path.replace(ids.noteId, '00000000-0000-4000-8000-000000000000').replace(clipId, '00000000-0000-4000-8000-000000000001');
+        const missing = await bob.raw(operation.method, missingPath, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'content-type': 'application/json' });
+        expect(theirs.body.error.code).toBe(missing.body.error.code);
+        expect(theirs.body.error.message.replace(/[0-9a-f-]{36}/g, 'ID')).toBe(missing.body.error.message.replace(/[0-9a-f-]{36}/g, 'ID'));
+      }
+    }
+    expect(await snapshot()).toBe(before);
+  });
+
+  it("does not let anyone attach a clip to another user's note", async () => {
+    const before = await snapshot();
+    const response = await bob.post('/api/audio-clips', { note_id: ids.noteId, mime_type: 'audio/m4a', bytes: 10, duration_ms: 1 });
+    seen.push(`POST /api/audio-clips [bob, alice's note_id] → ${response.status}`);
+    expect(response.status).toBe(404);
+    expect(response.body.error.code).toBe('NOTE_NOT_FOUND');
+    expect(await snapshot()).toBe(before);
+  });
+
+  it("shows each user only their own notes in lists", async () => {
+    const bobsNote = await bob.post('/api/notes', { title: 'bob only' });
+    expect(bobsNote.status).toBe(201);
+    const bobsList = await bob.get('/api/notes');
+    expect(bobsList.body.items.map((note: { id: string }) => note.id)).toEqual([bobsNote.body.id]);
+    const alicesList = await alice.get('/api/notes?limit=100');
+    expect(alicesList.body.items.map((note: { id: string }) => note.id)).not.toContain(bobsNote.body.id);
+    expect(alicesList.body.items.map((note: { id: string }) => note.id)).toContain(ids.noteId);
+    expect((await alice.get(`/api/notes/${bobsNote.body.id}`)).status).toBe(404);
+  });
+
+  it('keeps serving the owner everything', async () => {
+    expect((await alice.get(`/api/notes/${ids.noteId}`)).status).toBe(200);
+    const playback = await alice.get(`/api/audio-clips/${ids.readyClipId}/playback`);
+    expect(playback.status).toBe(200);
+    expect((await download(playback.body.url)).status).toBe(200);
+    expect((await alice.get(`/api/notes/${ids.noteId}/audio`)).body.clip.id).toBe(ids.readyClipId);
+  });
+});
+
+describe('signed storage URLs cannot be replayed elsewhere', () => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database: 'sqlite', storage: 'local' });
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it("refuses one user's URL signature on another key, for another method, type or length", async () => {
+    const alice = await testApp.phone('alice');
+    const bob = await testApp.phone('bob');
+    const audio = randomBytes(64);
+    const mine = await alice.post('/api/audio-clips', { mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 1 });
+    const theirs = await bob.post('/api/audio-clips', { mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 1 });
+    const url = new URL(mine.body.upload.url);
+
+    const onOtherKey = new URL(url);
+    onOtherKey.pathname = new URL(theirs.body.upload.url).pathname;
+    expect((await putBytes(onOtherKey.toString(), audio, { 'Content-Type': 'audio/m4a' })).status).toBe(403);
+
+    const otherType = new URL(url);
+    otherType.searchParams.set('type', 'audio/mpeg');
+    expect((await putBytes(otherType.toString(), audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(403);
+
+    const otherLength = new URL(url);
+    otherLength.searchParams.set('length', '128');
+    expect((await putBytes(otherLength.toString(), Buffer.concat([audio, audio]), { 'Content-Type': 'audio/m4a' })).status).toBe(403);
+
+    expect((await download(url.toString())).status).toBe(403); // a PUT grant is not a GET grant
+    expect(await testApp.storage.inspect(theirs.body.clip.storage_key)).toBeNull();
+    expect(await testApp.localFiles()).toEqual([]);
+  });
+
+  it('gives storage keys no guessable sequence', async () => {
+    const alice = await testApp.phone('alice');
+    const keys = [];
+    for (let i = 0; i < 3; i += 1) keys.push((await alice.post('/api/audio-clips', { mime_type: 'audio/aac', bytes: 5, duration_ms: 1 })).body.clip.storage_key);
+    for (const key of keys) expect(key).toMatch(new RegExp(`^${testApp.keyPrefix}/audio-clips/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\\.aac$`));
+    expect(new Set(keys).size).toBe(3);
+  });
+});
