@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AudioClipsModule } from './audio-clips/audio-clips.module';
 import { AuthGuard } from './auth/auth.guard';
@@ -21,6 +22,7 @@ export class AppModule {
       imports: [
         AppConfigModule.forRoot(config),
         TypeOrmModule.forRootAsync({ inject: [AppConfig], useFactory: (config: AppConfig) => dataSourceOptions(config.database) }),
+        ScheduleModule.forRoot(),
         AuthModule,
         RateLimitModule,
         StorageModule,

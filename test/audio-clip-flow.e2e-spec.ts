@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
 
@@ -36,17 +36,21 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
 
   it('creates, uploads, completes and plays back a clip, with the bytes intact', async () => {
     const noteId = await createNote();
-    const audio = randomBytes(64 * 1024 + 7);
+    const audio = wav(4.1, { noise: true });
 
-    const created = await createClip({ note_id: noteId, mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 42000 });
+    const created = await createClip({ note_id: noteId, mime_type: 'audio/wav', bytes: audio.length, duration_ms: 42000 });
     expect(created.clip).toEqual({
       id: expect.any(String),
       note_id: noteId,
       status: 'pending',
-      mime_type: 'audio/m4a',
+      mime_type: 'audio/wav',
       bytes: audio.length,
       duration_ms: 42000,
-      storage_key: `${testApp.keyPrefix}/audio-clips/${created.clip.id}.m4a`,
+      declared_duration_ms: 42000,
+      duration_source: 'declared',
+      content_md5: null,
+      failure_reason: null,
+      storage_key: `${testApp.keyPrefix}/audio-clips/${created.clip.id}.wav`,
       created_at: expect.any(String),
       updated_at: expect.any(String),
       completed_at: null,
@@ -54,8 +58,8 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
     expect(created.upload).toEqual({
       url: expect.any(String),
       method: 'PUT',
-      headers: { 'Content-Type': 'audio/m4a', 'Content-Length': String(audio.length) },
-      storage_key: created.clip.storage_key,
+      headers: { 'Content-Type': 'audio/wav', 'Content-Length': String(audio.length) },
+      storage_key: `${testApp.keyPrefix}/uploads/${created.clip.id}.wav`,
       expires_at: expect.any(String),
     });
     const expiresIn = Date.parse(created.upload.expires_at) - Date.now();
@@ -63,12 +67,12 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
     expect(expiresIn).toBeLessThanOrEqual(900_000);
 
     // The phone sends only Content-Type; its HTTP stack adds Content-Length. No checksum header is needed.
-    const put = await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/m4a' });
+    const put = await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' });
     expect(put.status).toBe(200);
 
     const completed = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
     expect(completed.status).toBe(200);
-    expect(completed.body).toMatchObject({ id: created.clip.id, status: 'ready', completed_at: expect.any(String) });
+    expect(completed.body).toMatchObject({ id: created.clip.id, status: 'ready', completed_at: expect.any(String), duration_ms: 4100, duration_source: 'measured' });
 
     const again = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
     expect(again.status).toBe(200);
@@ -81,7 +85,7 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
 
     const whole = await download(playback.body.url);
     expect(whole.status).toBe(200);
-    expect(whole.headers.get('content-type')).toBe('audio/m4a');
+    expect(whole.headers.get('content-type')).toBe('audio/wav');
     expect(whole.bytes.equals(audio)).toBe(true);
 
     const ranged = await download(playback.body.url, { Range: 'bytes=100-199' });
@@ -114,8 +118,8 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
     const noteId = await createNote();
     expect((await phone.get(`/api/notes/${noteId}/audio`)).status).toBe(404);
 
-    const first = await uploadReadyClip(noteId, randomBytes(1000));
-    const second = await uploadReadyClip(noteId, randomBytes(2000));
+    const first = await uploadReadyClip(noteId, wav(0.5, { noise: true }));
+    const second = await uploadReadyClip(noteId, wav(1, { noise: true }));
     await createClip({ note_id: noteId, mime_type: 'audio/mpeg', bytes: 10, duration_ms: 1 }); // pending: never primary
 
     const primary = await phone.get(`/api/notes/${noteId}/audio`);
@@ -154,7 +158,7 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
   });
 
   it('answers 409 for complete before upload and playback before ready, and the clip stays pending', async () => {
-    const audio = randomBytes(500);
+    const audio = wav(0.2);
     const created = await createClip({ mime_type: 'audio/wav', bytes: audio.length, duration_ms: 10 });
 
     const early = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
@@ -172,23 +176,23 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
   });
 
   it('refuses a PUT with another Content-Type or another size, and stores nothing', async () => {
-    const audio = randomBytes(300);
-    const created = await createClip({ mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 10 });
+    const audio = wav(0.1);
+    const created = await createClip({ mime_type: 'audio/wav', bytes: audio.length, duration_ms: 10 });
 
     expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(403);
-    expect((await putBytes(created.upload.url, audio.subarray(1), { 'Content-Type': 'audio/m4a' })).status).toBe(403);
-    expect((await putBytes(created.upload.url, Buffer.concat([audio, audio]), { 'Content-Type': 'audio/m4a' })).status).toBe(403);
-    expect(await testApp.storage.inspect(created.clip.storage_key)).toBeNull();
+    expect((await putBytes(created.upload.url, audio.subarray(1), { 'Content-Type': 'audio/wav' })).status).toBe(403);
+    expect((await putBytes(created.upload.url, Buffer.concat([audio, audio]), { 'Content-Type': 'audio/wav' })).status).toBe(403);
+    expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
   });
 
   it('answers 422 when the stored object differs from what was declared, and lets the phone upload again', async () => {
-    const audio = randomBytes(400);
-    const created = await createClip({ mime_type: 'audio/ogg', bytes: audio.length, duration_ms: 10 });
-    const key = created.clip.storage_key;
+    const audio = wav(0.2);
+    const created = await createClip({ mime_type: 'audio/wav', bytes: audio.length, duration_ms: 10 });
+    const key = created.upload.storage_key;
 
     // Another writer put a different size under the key (only possible with credentials; the phone's URL refuses it).
-    const wrongSize = await testApp.storage.presignUpload(key, { contentType: 'audio/ogg', contentLength: 10, expiresInSeconds: 60 });
-    expect((await putBytes(wrongSize.url, audio.subarray(0, 10), { 'Content-Type': 'audio/ogg' })).status).toBe(200);
+    const wrongSize = await testApp.storage.presignUpload(key, { contentType: 'audio/wav', contentLength: 10, expiresInSeconds: 60 });
+    expect((await putBytes(wrongSize.url, audio.subarray(0, 10), { 'Content-Type': 'audio/wav' })).status).toBe(200);
     const sizeMismatch = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
     expect(sizeMismatch.status).toBe(422);
     expect(sizeMismatch.body.error).toMatchObject({ code: 'UPLOAD_MISMATCH', message: expect.stringContaining('10 bytes') });
@@ -200,12 +204,12 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
     expect(typeMismatch.body.error.message).toContain('audio/mpeg');
     expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body.status).toBe('pending');
 
-    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/ogg' })).status).toBe(200);
+    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).status).toBe(200);
   });
 
   it('deletes a clip with its stored object', async () => {
-    const { clipId, storageKey, playbackUrl } = await uploadReadyClip(await createNote(), randomBytes(100));
+    const { clipId, storageKey, playbackUrl } = await uploadReadyClip(await createNote(), wav(0.1, { noise: true }));
     expect(await testApp.storage.inspect(storageKey)).not.toBeNull();
 
     expect((await phone.delete(`/api/audio-clips/${clipId}`)).status).toBe(204);
@@ -217,9 +221,9 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
 
   it('deletes a note with all its clips and their objects', async () => {
     const noteId = await createNote();
-    const ready = await uploadReadyClip(noteId, randomBytes(100));
+    const ready = await uploadReadyClip(noteId, wav(0.1, { noise: true }));
     const pending = await createClip({ note_id: noteId, mime_type: 'audio/webm', bytes: 5, duration_ms: 1 });
-    const other = await uploadReadyClip(await createNote('other'), randomBytes(50));
+    const other = await uploadReadyClip(await createNote('other'), wav(0.05, { noise: true }));
 
     expect((await phone.delete(`/api/notes/${noteId}`)).status).toBe(204);
     expect((await phone.get(`/api/notes/${noteId}`)).status).toBe(404);
@@ -232,8 +236,8 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
   });
 
   async function uploadReadyClip(noteId: string, audio: Buffer) {
-    const created = await createClip({ note_id: noteId, mime_type: 'audio/mpeg', bytes: audio.length, duration_ms: 1000 });
-    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(200);
+    const created = await createClip({ note_id: noteId, mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000 });
+    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).status).toBe(200);
     const playback = await phone.get(`/api/audio-clips/${created.clip.id}/playback`);
     return { clipId: created.clip.id as string, storageKey: created.clip.storage_key as string, playbackUrl: playback.body.url as string, audio };
@@ -253,11 +257,11 @@ describe.each(['local', 's3'] as StorageKind[])('expired upload URLs on %s stora
 
   it('refuses a PUT after the URL has expired', async () => {
     const phone = await testApp.phone('alice');
-    const audio = randomBytes(100);
+    const audio = wav(0.1, { noise: true });
     const created = await phone.post('/api/audio-clips', { mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 1 });
     expect(created.status).toBe(201);
     await new Promise((resolve) => setTimeout(resolve, 2100));
-    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/m4a' })).status).toBe(403);
-    expect(await testApp.storage.inspect(created.body.clip.storage_key)).toBeNull();
+    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(403);
+    expect(await testApp.storage.inspect(created.body.upload.storage_key)).toBeNull();
   });
 });

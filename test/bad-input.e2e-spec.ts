@@ -148,18 +148,19 @@ describe('a store outage', () => {
     await testApp?.close();
   });
 
-  it('answers 503 with Retry-After on complete and delete, and leaves the clip as it was', async () => {
+  it('answers 503 with Retry-After on complete and leaves the clip as it was; a delete is recorded for later', async () => {
     const created = await phone.post('/api/audio-clips', clip);
     expect(created.status).toBe(201);
 
-    for (const attempt of [() => phone.post(`/api/audio-clips/${created.body.clip.id}/complete`), () => phone.delete(`/api/audio-clips/${created.body.clip.id}`)]) {
-      const response = await attempt();
-      expect(response.status).toBe(503);
-      expect(response.headers.get('retry-after')).toBe('5');
-      expect(response.body.error.code).toBe('STORAGE_UNAVAILABLE');
-      const after = await phone.get(`/api/audio-clips/${created.body.clip.id}`);
-      expect(after.body).toEqual(created.body.clip);
-    }
+    const response = await phone.post(`/api/audio-clips/${created.body.clip.id}/complete`);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(response.body.error.code).toBe('STORAGE_UNAVAILABLE');
+    expect((await phone.get(`/api/audio-clips/${created.body.clip.id}`)).body).toEqual(created.body.clip);
+
+    expect((await phone.delete(`/api/audio-clips/${created.body.clip.id}`)).status).toBe(204);
+    const recorded = await testApp.dataSource.query('SELECT storage_key FROM storage_deletions ORDER BY storage_key');
+    expect(recorded.map((row: { storage_key: string }) => row.storage_key)).toEqual([created.body.clip.storage_key, created.body.upload.storage_key].sort());
   });
 });
 

@@ -10,6 +10,7 @@ const OPERATIONS = [
   ['get', '/api/audio-clips/{clip_id}', 'getAudioClip'],
   ['delete', '/api/audio-clips/{clip_id}', 'deleteAudioClip'],
   ['post', '/api/audio-clips/{clip_id}/complete', 'completeAudioClip'],
+  ['post', '/api/audio-clips/{clip_id}/upload-url', 'renewAudioClipUpload'],
   ['get', '/api/audio-clips/{clip_id}/playback', 'getAudioClipPlayback'],
   ['get', '/api/notes/{note_id}/audio', 'getNoteAudio'],
   ['get', '/api/notes/{note_id}/audio-clips', 'listNoteAudioClips'],
@@ -55,10 +56,25 @@ describe('the OpenAPI explorer and spec', () => {
     for (const [name, schema] of Object.entries<any>(schemas)) {
       for (const property of Object.keys(schema.properties ?? {})) expect(`${name}.${property}`).toMatch(/^\w+\.[a-z0-9_]+$/);
     }
-    expect(Object.keys(schemas.CreateAudioClipDto.properties).sort()).toEqual(['bytes', 'duration_ms', 'mime_type', 'note_id']);
+    expect(Object.keys(schemas.CreateAudioClipDto.properties).sort()).toEqual(['bytes', 'content_md5', 'duration_ms', 'mime_type', 'note_id']);
     expect(schemas.CreateAudioClipDto.required.sort()).toEqual(['bytes', 'duration_ms', 'mime_type']);
     expect(Object.keys(schemas.AudioClipResponseDto.properties).sort()).toEqual(
-      ['bytes', 'completed_at', 'created_at', 'duration_ms', 'id', 'mime_type', 'note_id', 'status', 'storage_key', 'updated_at'],
+      [
+        'bytes',
+        'completed_at',
+        'content_md5',
+        'created_at',
+        'declared_duration_ms',
+        'duration_ms',
+        'duration_source',
+        'failure_reason',
+        'id',
+        'mime_type',
+        'note_id',
+        'status',
+        'storage_key',
+        'updated_at',
+      ],
     );
     expect(Object.keys(schemas.PresignedUploadDto.properties).sort()).toEqual(['expires_at', 'headers', 'method', 'storage_key', 'url']);
     expect(Object.keys(schemas.PlaybackDto.properties).sort()).toEqual(['expires_at', 'url']);

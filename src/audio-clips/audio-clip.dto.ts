@@ -1,10 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsInt, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
 import { lowerCaseUuid, Optional } from '../common/validation';
 import type { Page } from '../common/pagination';
 import type { PresignedDownload, PresignedUpload } from '../storage/storage-driver';
-import { AudioClip, AudioClipStatus } from './audio-clip.entity';
+import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
 
 /** About 24 days: more than any voice note, and what fits a 32-bit integer column. */
 export const MAX_DURATION_MS = 2_147_483_647;
@@ -34,6 +34,15 @@ export class CreateAudioClipDto {
   @Min(0)
   @Max(MAX_DURATION_MS)
   duration_ms!: number;
+
+  @ApiPropertyOptional({
+    description: 'Base64 MD5 of the file. When given, the upload URL requires it as Content-MD5 and the store refuses bytes that do not match.',
+    example: 'XUFAKrxLKna5cZ2REBfFkg==',
+  })
+  @Optional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9+/]{22}==$/, { message: 'content_md5 must be the base64 of a 16-byte MD5 digest' })
+  content_md5?: string;
 }
 
 export class AudioClipResponseDto {
@@ -43,7 +52,7 @@ export class AudioClipResponseDto {
   @ApiProperty({ type: String, format: 'uuid', nullable: true, example: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' })
   note_id!: string | null;
 
-  @ApiProperty({ enum: AudioClipStatus, enumName: 'AudioClipStatus', example: AudioClipStatus.Pending })
+  @ApiProperty({ enum: AudioClipStatus, enumName: 'AudioClipStatus', example: AudioClipStatus.Pending, description: 'pending → ready | failed | expired' })
   status!: AudioClipStatus;
 
   @ApiProperty({ example: 'audio/m4a' })
@@ -52,8 +61,20 @@ export class AudioClipResponseDto {
   @ApiProperty({ example: 123456 })
   bytes!: number;
 
-  @ApiProperty({ example: 42000 })
+  @ApiProperty({ example: 41987, description: 'Measured from the audio once ready, when its container says; else as declared.' })
   duration_ms!: number;
+
+  @ApiProperty({ example: 42000, description: 'What the phone declared.' })
+  declared_duration_ms!: number;
+
+  @ApiProperty({ enum: DurationSource, enumName: 'DurationSource', example: DurationSource.Measured })
+  duration_source!: DurationSource;
+
+  @ApiProperty({ type: String, nullable: true, example: null, description: 'The declared base64 MD5, if any.' })
+  content_md5!: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: null, description: 'Why the clip failed or expired.' })
+  failure_reason!: string | null;
 
   @ApiProperty({ example: 'dev/audio-clips/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a' })
   storage_key!: string;
@@ -83,7 +104,7 @@ export class PresignedUploadDto {
   })
   headers!: Record<string, string>;
 
-  @ApiProperty({ example: 'dev/audio-clips/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a' })
+  @ApiProperty({ example: 'dev/uploads/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a', description: 'The key the upload lands under; completion moves it to the clip’s storage_key.' })
   storage_key!: string;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-27T09:45:00.000Z' })
@@ -130,6 +151,10 @@ export function toAudioClipResponse(clip: AudioClip): AudioClipResponseDto {
     mime_type: clip.mimeType,
     bytes: clip.bytes,
     duration_ms: clip.durationMs,
+    declared_duration_ms: clip.declaredDurationMs,
+    duration_source: clip.durationSource,
+    content_md5: clip.contentMd5,
+    failure_reason: clip.failureReason,
     storage_key: clip.storageKey,
     created_at: clip.createdAt.toISOString(),
     updated_at: clip.updatedAt.toISOString(),
@@ -137,8 +162,8 @@ export function toAudioClipResponse(clip: AudioClip): AudioClipResponseDto {
   };
 }
 
-export function toPresignedUploadDto(upload: PresignedUpload, storageKey: string): PresignedUploadDto {
-  return { url: upload.url, method: upload.method, headers: upload.headers, storage_key: storageKey, expires_at: upload.expiresAt.toISOString() };
+export function toPresignedUploadDto(upload: PresignedUpload, uploadKey: string): PresignedUploadDto {
+  return { url: upload.url, method: upload.method, headers: upload.headers, storage_key: uploadKey, expires_at: upload.expiresAt.toISOString() };
 }
 
 export function toPlaybackDto(download: PresignedDownload): PlaybackDto {

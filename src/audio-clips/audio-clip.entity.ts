@@ -5,6 +5,17 @@ export enum AudioClipStatus {
   Pending = 'pending',
   /** The stored object was checked against what was declared; it can be played. */
   Ready = 'ready',
+  /** The upload was not the audio declared; its bytes were deleted. Final. */
+  Failed = 'failed',
+  /** Never completed within the upload TTL; swept, its bytes deleted. Final. */
+  Expired = 'expired',
+}
+
+export enum DurationSource {
+  /** Measured from the audio itself. */
+  Measured = 'measured',
+  /** What the phone said: the container carries no duration (MediaRecorder WebM), or not checked yet. */
+  Declared = 'declared',
 }
 
 /** SQL `bigint` comes back from Postgres as a string; sizes here always fit a JS number. */
@@ -17,6 +28,7 @@ const bigintAsNumber = {
 @Index('idx_audio_clips_note_ready', ['noteId', 'status', 'completedAt'])
 @Index('idx_audio_clips_note_created', ['noteId', 'createdAt', 'id'])
 @Index('idx_audio_clips_owner_status', ['ownerId', 'status'])
+@Index('idx_audio_clips_status_created', ['status', 'createdAt'])
 export class AudioClip {
   @PrimaryColumn({ type: 'varchar', length: 36 })
   id!: string;
@@ -40,8 +52,30 @@ export class AudioClip {
   @Column({ name: 'duration_ms', type: 'integer' })
   durationMs!: number;
 
+  @Column({ name: 'declared_duration_ms', type: 'integer' })
+  declaredDurationMs!: number;
+
+  @Column({ name: 'duration_source', type: 'varchar', length: 16 })
+  durationSource!: DurationSource;
+
+  /** Base64 MD5 the phone declared; the upload URL then makes the store verify the bytes. */
+  @Column({ name: 'content_md5', type: 'varchar', length: 24, nullable: true })
+  contentMd5!: string | null;
+
+  /** Where the clip lives once ready. */
   @Column({ name: 'storage_key', type: 'varchar', length: 512, unique: true })
   storageKey!: string;
+
+  /** Where the phone uploads; moved to `storageKey` on completion, so a later PUT cannot swap a ready clip's bytes. */
+  @Column({ name: 'upload_key', type: 'varchar', length: 512 })
+  uploadKey!: string;
+
+  /** When the last upload URL handed out stops working. */
+  @Column({ name: 'upload_expires_at', type: Date, nullable: true })
+  uploadExpiresAt!: Date | null;
+
+  @Column({ name: 'failure_reason', type: 'varchar', length: 500, nullable: true })
+  failureReason!: string | null;
 
   @Column({ name: 'created_at' })
   createdAt!: Date;

@@ -1,5 +1,7 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { AppError } from '../common/app-error';
+import { ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { OwnerId } from '../auth/auth.decorators';
 import { UploadRateLimited } from '../rate-limit/rate-limit.guard';
 import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
@@ -29,9 +31,32 @@ export class AudioClipsController {
   @ApiCreatedResponse({ type: CreateAudioClipResponseDto })
   @ApiErrorResponses(400, 404, 413, 503)
   @UploadRateLimited()
-  async createAudioClip(@OwnerId() ownerId: string, @Body() dto: CreateAudioClipDto): Promise<CreateAudioClipResponseDto> {
-    const { clip, upload } = await this.clips.create(ownerId, { noteId: dto.note_id, mimeType: dto.mime_type, bytes: dto.bytes, durationMs: dto.duration_ms });
-    return { clip: toAudioClipResponse(clip), upload: toPresignedUploadDto(upload, clip.storageKey) };
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Any unique string (a UUID) per recording: a retry with the same key and body returns the same clip with a fresh upload URL.',
+  })
+  async createAudioClip(
+    @OwnerId() ownerId: string,
+    @Body() dto: CreateAudioClipDto,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<CreateAudioClipResponseDto> {
+    const input = { noteId: dto.note_id, mimeType: dto.mime_type, bytes: dto.bytes, durationMs: dto.duration_ms, contentMd5: dto.content_md5 };
+    const { clip, upload, replayed } = await this.clips.create(ownerId, input, idempotencyKeyOf(idempotencyKey));
+    if (replayed) void reply.header('idempotent-replayed', 'true');
+    return { clip: toAudioClipResponse(clip), upload: toPresignedUploadDto(upload, clip.uploadKey) };
+  }
+
+  @Post(':clip_id/upload-url')
+  @HttpCode(200)
+  @UploadRateLimited()
+  @ApiOperation({ summary: 'Get a fresh presigned PUT URL for a pending clip (the old one expired, or the upload was cut off)' })
+  @ApiOkResponse({ type: CreateAudioClipResponseDto })
+  @ApiErrorResponses(400, 404, 409, 503)
+  async renewAudioClipUpload(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<CreateAudioClipResponseDto> {
+    const { clip, upload } = await this.clips.renewUpload(ownerId, clipId);
+    return { clip: toAudioClipResponse(clip), upload: toPresignedUploadDto(upload, clip.uploadKey) };
   }
 
   @Get(':clip_id')
@@ -46,7 +71,10 @@ export class AudioClipsController {
   @HttpCode(200)
   @ApiOperation({
     summary: 'Finish an upload: check the stored object and mark the clip ready',
-    description: 'Idempotent: completing a ready clip returns it unchanged. 409 while nothing is uploaded; 422 when the upload differs from what was declared (the clip stays pending, so upload again).',
+    description:
+      'Idempotent: completing a ready clip returns it unchanged. 409 while nothing is uploaded; 422 UPLOAD_MISMATCH when the size or type differs ' +
+      '(the clip stays pending, so upload again); 422 UPLOAD_NOT_AUDIO when the bytes are not the declared audio (the clip fails and the upload is deleted). ' +
+      'The duration is measured from the audio where the container gives one.',
   })
   @ApiOkResponse({ type: AudioClipResponseDto })
   @ApiErrorResponses(400, 404, 409, 422, 503)
@@ -71,4 +99,15 @@ export class AudioClipsController {
   async deleteAudioClip(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<void> {
     await this.clips.delete(ownerId, clipId);
   }
+}
+
+/** Printable ASCII up to 255 characters, as the IETF draft and Stripe allow. */
+function idempotencyKeyOf(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(header)) {
+    throw new AppError('VALIDATION_FAILED', 'The request is not valid.', {
+      details: [{ field: 'Idempotency-Key', message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' }],
+    });
+  }
+  return header;
 }

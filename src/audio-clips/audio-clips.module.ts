@@ -3,11 +3,15 @@ import { NotesModule } from '../notes/notes.module';
 import { AudioClipsController } from './audio-clips.controller';
 import { AudioClipsRepository } from './audio-clips.repository';
 import { AudioClipsService } from './audio-clips.service';
+import { AudioClipJanitor } from './audio-clip-janitor.service';
+import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { StorageDeletionsRepository } from '../storage/storage-deletions.repository';
 import { NoteAudioClipsController } from './note-audio-clips.controller';
 
 @Module({
   imports: [NotesModule],
   controllers: [AudioClipsController, NoteAudioClipsController],
-  providers: [AudioClipsRepository, AudioClipsService],
+  providers: [AudioClipsRepository, AudioClipsService, AudioClipJanitor, IdempotencyKeysRepository, StorageDeletionsRepository],
+  exports: [AudioClipJanitor],
 })
 export class AudioClipsModule {}

@@ -80,20 +80,63 @@ export class AudioClipsRepository {
     return toPage(await query.getMany(), page.limit);
   }
 
-  async storageKeysOfNote(ownerId: string, noteId: string): Promise<string[]> {
-    const rows = await this.clips.find({ select: { storageKey: true }, where: { ownerId, noteId } });
-    return rows.map((row) => row.storageKey);
+  /** The objects a note's clips may have in storage, with how long their upload URLs stay valid. */
+  keysOfNote(ownerId: string, noteId: string): Promise<Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt'>[]> {
+    return this.clips.find({ select: { storageKey: true, uploadKey: true, uploadExpiresAt: true }, where: { ownerId, noteId } });
   }
 
   /**
-   * pending → ready as one conditional UPDATE, so of two racing completions exactly one makes the
-   * change; returns whether this call made it.
+   * pending → ready as one conditional UPDATE, so of two racing completions (or a completion racing
+   * the sweeper) exactly one makes a change; returns whether this call made it.
    */
-  async markReady(ownerId: string, id: string, at: Date): Promise<boolean> {
-    const result = await this.clips.update(
-      { ownerId, id, status: AudioClipStatus.Pending },
-      { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at },
-    );
+  async markReady(ownerId: string, id: string, at: Date, duration: Pick<AudioClip, 'durationMs' | 'durationSource'>): Promise<boolean> {
+    return this.transition({ ownerId, id, status: AudioClipStatus.Pending }, { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at, ...duration });
+  }
+
+  /** pending → failed, with the reason. */
+  markFailed(ownerId: string, id: string, at: Date, reason: string): Promise<boolean> {
+    return this.transition({ ownerId, id, status: AudioClipStatus.Pending }, { status: AudioClipStatus.Failed, failureReason: reason.slice(0, 500), updatedAt: at });
+  }
+
+  /** pending → expired, for a clip still older than the cutoff whose last upload URL has run out. */
+  async markExpired(id: string, cutoff: Date, now: Date): Promise<boolean> {
+    const result = await this.clips
+      .createQueryBuilder()
+      .update()
+      .set({ status: AudioClipStatus.Expired, failureReason: 'The upload was not completed in time.', updatedAt: now })
+      .where('id = :id AND status = :pending AND created_at < :cutoff', { id, pending: AudioClipStatus.Pending, cutoff: timestampParameter(this.dataSource.options.type, cutoff) })
+      .andWhere('(upload_expires_at IS NULL OR upload_expires_at < :now)', { now: timestampParameter(this.dataSource.options.type, now) })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+
+  findExpirable(cutoff: Date, now: Date, limit: number): Promise<AudioClip[]> {
+    return this.clips
+      .createQueryBuilder('clip')
+      .where('clip.status = :pending AND clip.createdAt < :cutoff', { pending: AudioClipStatus.Pending, cutoff: timestampParameter(this.dataSource.options.type, cutoff) })
+      .andWhere('(clip.uploadExpiresAt IS NULL OR clip.uploadExpiresAt < :now)', { now: timestampParameter(this.dataSource.options.type, now) })
+      .orderBy('clip.createdAt', 'ASC')
+      .limit(limit)
+      .getMany();
+  }
+
+  /** A fresh upload URL was handed out: the clip must not be swept before it runs out. Only while pending. */
+  async extendUpload(ownerId: string, id: string, until: Date): Promise<boolean> {
+    return this.transition({ ownerId, id, status: AudioClipStatus.Pending }, { uploadExpiresAt: until });
+  }
+
+  /** Whether a clip still needs the object under this key: a pending clip's upload, a pending or ready clip's audio. */
+  async isKeyInUse(key: string): Promise<boolean> {
+    return this.clips.exists({
+      where: [
+        { uploadKey: key, status: AudioClipStatus.Pending },
+        { storageKey: key, status: In([AudioClipStatus.Pending, AudioClipStatus.Ready]) },
+      ],
+    });
+  }
+
+  private async transition(where: Partial<Pick<AudioClip, 'ownerId' | 'id' | 'status'>>, changes: Partial<AudioClip>): Promise<boolean> {
+    const result = await this.clips.update(where, changes);
     return (result.affected ?? 0) > 0;
   }
 

@@ -1,25 +1,33 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { Page, PageRequest } from '../common/pagination';
 import { AppConfig } from '../config/app-config';
 import { NotesService } from '../notes/notes.service';
-import { STORAGE_DRIVER, type PresignedDownload, type PresignedUpload, type StorageDriver } from '../storage/storage-driver';
-import { AudioClip, AudioClipStatus } from './audio-clip.entity';
+import { StorageDeletionsRepository } from '../storage/storage-deletions.repository';
+import { deletionsFor } from './clip-deletions';
+import { STORAGE_DRIVER, type PresignedDownload, type PresignedUpload, type StorageDriver, type StoredObjectInfo } from '../storage/storage-driver';
+import { AudioClipJanitor } from './audio-clip-janitor.service';
+import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
 import { AudioClipsRepository } from './audio-clips.repository';
 import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
-import { buildAudioClipKey } from './storage-key';
+import { probeAudio } from './audio-probe';
+import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { buildAudioClipKey, buildUploadKey } from './storage-key';
 
 export interface NewAudioClip {
   noteId?: string;
   mimeType: string;
   bytes: number;
   durationMs: number;
+  contentMd5?: string;
 }
 
 export interface AudioClipUpload {
   clip: AudioClip;
   upload: PresignedUpload;
+  /** True when an `Idempotency-Key` matched an earlier request and its clip is returned again. */
+  replayed: boolean;
 }
 
 export interface AudioClipPlayback {
@@ -27,24 +35,40 @@ export interface AudioClipPlayback {
   playback: PresignedDownload;
 }
 
+/** Deleting objects after a delete is tried at once, but the answer does not wait on a slow store for longer than this. */
+const IMMEDIATE_DELETE_WAIT_MS = 1_000;
+
 /**
- * The rules of a clip's life: it is created with an upload URL, becomes ready only once the stored
- * object matches what was declared, and can be played only when ready.
+ * The rules of a clip's life: pending (created with an upload URL) → ready once the uploaded bytes
+ * prove to be the declared audio, → failed when they are not, → expired when never completed.
+ * Every transition is one conditional update, so concurrent calls end in one consistent state.
  */
 @Injectable()
 export class AudioClipsService implements OnModuleInit {
+  private readonly completions = new Map<string, Promise<AudioClip>>();
+
   constructor(
     private readonly clips: AudioClipsRepository,
+    private readonly idempotencyKeys: IdempotencyKeysRepository,
+    private readonly deletions: StorageDeletionsRepository,
+    private readonly janitor: AudioClipJanitor,
     private readonly notes: NotesService,
     private readonly config: AppConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
   onModuleInit(): void {
-    this.notes.onBeforeDelete((ownerId, noteId) => this.deleteObjectsOfNote(ownerId, noteId));
+    this.notes.onBeforeDelete((ownerId, noteId) => this.recordDeletionsOfNote(ownerId, noteId));
+    this.notes.onAfterDelete((keys) => this.deleteSoon(keys));
   }
 
-  async create(ownerId: string, input: NewAudioClip): Promise<AudioClipUpload> {
+  async create(ownerId: string, input: NewAudioClip, idempotencyKey?: string): Promise<AudioClipUpload> {
+    const requestHash = createHash('sha256').update(JSON.stringify([input.noteId ?? null, input.mimeType, input.bytes, input.durationMs, input.contentMd5 ?? null])).digest('hex');
+    if (idempotencyKey !== undefined) {
+      const earlier = await this.idempotencyKeys.find(ownerId, idempotencyKey);
+      if (earlier) return this.replay(ownerId, earlier.clipId, earlier.requestHash === requestHash);
+    }
+
     const mimeType = this.acceptedMimeType(input.mimeType);
     if (input.bytes > this.config.audio.maxUploadBytes) {
       throw invalid('bytes', `bytes must be at most ${this.config.audio.maxUploadBytes} (the largest upload this server accepts)`);
@@ -53,7 +77,7 @@ export class AudioClipsService implements OnModuleInit {
 
     const now = new Date();
     const id = randomUUID();
-    const clip = Object.assign(new AudioClip(), {
+    const clip: AudioClip = Object.assign(new AudioClip(), {
       id,
       ownerId,
       noteId: input.noteId ?? null,
@@ -61,19 +85,32 @@ export class AudioClipsService implements OnModuleInit {
       mimeType,
       bytes: input.bytes,
       durationMs: input.durationMs,
+      declaredDurationMs: input.durationMs,
+      durationSource: DurationSource.Declared,
+      contentMd5: input.contentMd5 ?? null,
       storageKey: buildAudioClipKey(this.config.storage.keyPrefix, id, mimeType),
+      uploadKey: buildUploadKey(this.config.storage.keyPrefix, id, mimeType),
+      uploadExpiresAt: null,
+      failureReason: null,
       createdAt: now,
       updatedAt: now,
       completedAt: null,
     });
     // Sign first: if the store cannot sign, no row is left behind pointing at nothing.
-    const upload = await this.storage.presignUpload(clip.storageKey, {
-      contentType: mimeType,
-      contentLength: clip.bytes,
-      expiresInSeconds: this.config.storage.presignPutExpiresSeconds,
-    });
+    const upload = await this.presignUpload(clip);
+    clip.uploadExpiresAt = upload.expiresAt;
     await this.insertWithinQuota(clip);
-    return { clip, upload };
+
+    if (idempotencyKey !== undefined) {
+      const recorded = await this.idempotencyKeys.insert({ ownerId, key: idempotencyKey, requestHash, clipId: clip.id, createdAt: now });
+      if (!recorded) {
+        // A concurrent retry with the same key won: give back its clip, and remove ours (nobody has its URL).
+        await this.clips.delete(ownerId, clip.id);
+        const winner = await this.idempotencyKeys.find(ownerId, idempotencyKey);
+        if (winner) return this.replay(ownerId, winner.clipId, winner.requestHash === requestHash);
+      }
+    }
+    return { clip, upload, replayed: false };
   }
 
   async get(ownerId: string, id: string): Promise<AudioClip> {
@@ -87,28 +124,86 @@ export class AudioClipsService implements OnModuleInit {
     return this.clips.listOfNote(ownerId, noteId, page);
   }
 
+  /** A fresh upload URL for a pending clip whose URL ran out or whose upload was cut off. */
+  async renewUpload(ownerId: string, id: string): Promise<AudioClipUpload> {
+    const clip = this.assertPending(await this.get(ownerId, id));
+    const upload = await this.presignUpload(clip);
+    const until = clip.uploadExpiresAt && clip.uploadExpiresAt > upload.expiresAt ? clip.uploadExpiresAt : upload.expiresAt;
+    if (!(await this.clips.extendUpload(ownerId, id, until))) this.assertPending(await this.get(ownerId, id));
+    return { clip: await this.get(ownerId, id), upload, replayed: false };
+  }
+
   /**
-   * Checks what arrived in storage against what the phone declared, then marks the clip ready.
-   * A missing or mismatching object leaves the clip pending, so the phone can upload again.
+   * Checks what arrived against what was declared, from the object's metadata and its first bytes
+   * (never the whole object), moves it to the clip's own key, and marks the clip ready. A missing or
+   * wrongly sized upload leaves the clip pending for another try; bytes that are not the declared
+   * audio fail the clip and are deleted.
    */
-  async complete(ownerId: string, id: string): Promise<AudioClip> {
+  complete(ownerId: string, id: string): Promise<AudioClip> {
+    // Concurrent completions of one clip in this process share one check; other instances are
+    // handled by the conditional update and the re-read below.
+    const flightKey = `${ownerId}\n${id}`;
+    let flight = this.completions.get(flightKey);
+    if (!flight) {
+      flight = this.completeOnce(ownerId, id).finally(() => this.completions.delete(flightKey));
+      this.completions.set(flightKey, flight);
+    }
+    return flight;
+  }
+
+  private async completeOnce(ownerId: string, id: string): Promise<AudioClip> {
     const clip = await this.get(ownerId, id);
     if (clip.status === AudioClipStatus.Ready) return clip;
+    this.assertPending(clip);
+    try {
+      return await this.verifyAndPromote(clip);
+    } catch (error) {
+      // Another instance may have moved the upload and finished first: then its answer is ours too.
+      if (error instanceof AppError && (error.code === 'UPLOAD_CHANGED' || error.code === 'UPLOAD_NOT_FOUND')) {
+        const current = await this.get(ownerId, id);
+        if (current.status === AudioClipStatus.Ready) return current;
+      }
+      throw error;
+    }
+  }
 
-    const stored = await this.storage.inspect(clip.storageKey);
-    if (!stored) {
-      throw new AppError('UPLOAD_NOT_FOUND', 'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.');
+  private async verifyAndPromote(clip: AudioClip): Promise<AudioClip> {
+    const { ownerId, id } = clip;
+
+    const { key, object } = await this.findUpload(clip);
+    if (object.size !== clip.bytes) {
+      throw new AppError('UPLOAD_MISMATCH', `The uploaded file is ${object.size} bytes but ${clip.bytes} were declared. Upload the declared file again.`);
     }
-    if (stored.size !== clip.bytes) {
-      throw new AppError('UPLOAD_MISMATCH', `The uploaded file is ${stored.size} bytes but ${clip.bytes} were declared. Upload the declared file again.`);
-    }
-    if (stored.contentType === undefined || normalizeMimeType(stored.contentType) !== clip.mimeType) {
-      throw new AppError('UPLOAD_MISMATCH', `The upload was stored as ${stored.contentType ?? 'an unknown type'} but ${clip.mimeType} was declared.`);
+    if (object.contentType === undefined || normalizeMimeType(object.contentType) !== clip.mimeType) {
+      throw new AppError('UPLOAD_MISMATCH', `The upload was stored as ${object.contentType ?? 'an unknown type'} but ${clip.mimeType} was declared.`);
     }
 
-    await this.clips.markReady(ownerId, clip.id, new Date());
-    // Whether this call or a concurrent one made the change, the row now says ready; answer with it.
-    return this.get(ownerId, id);
+    const probe = await probeAudio({ size: object.size, read: (start, end) => this.storage.readRange(key, start, end, object.etag) }, clip.mimeType);
+    if (probe.kind === 'not-audio') {
+      const reason = `The uploaded bytes are not ${clip.mimeType} audio: ${probe.reason}`;
+      const now = new Date();
+      if (await this.clips.markFailed(ownerId, id, now, reason)) {
+        const requests = deletionsFor(clip, now);
+        await this.deletions.enqueue(requests, now);
+        await this.deleteSoon(requests.map((request) => request.storageKey));
+      }
+      throw new AppError('UPLOAD_NOT_AUDIO', `${reason}. The upload was deleted; create a new clip to try again.`);
+    }
+
+    await this.storage.move(key, clip.storageKey, object.etag);
+    const now = new Date();
+    const duration =
+      probe.durationMs === null
+        ? { durationMs: clip.declaredDurationMs, durationSource: DurationSource.Declared }
+        : { durationMs: probe.durationMs, durationSource: DurationSource.Measured };
+    if (await this.clips.markReady(ownerId, id, now, duration)) {
+      // The upload URL may still be valid: whatever it writes from now on is deleted once it has run out.
+      await this.deletions.enqueue(deletionsFor(clip, now).filter((request) => request.storageKey === clip.uploadKey && clip.uploadKey !== clip.storageKey), now);
+    }
+    // Whether this call or a concurrent one made the change, answer with what the row now says.
+    const current = await this.get(ownerId, id);
+    if (current.status === AudioClipStatus.Ready) return current;
+    throw notPending(current);
   }
 
   async playback(ownerId: string, id: string): Promise<PresignedDownload> {
@@ -122,15 +217,61 @@ export class AudioClipsService implements OnModuleInit {
     return { clip, playback: await this.presignPlayback(clip) };
   }
 
-  /** The object goes first: if the store is unreachable the row stays, and the delete can be retried. */
+  /**
+   * The deletion of the objects is recorded before the row goes, then tried at once; if the store is
+   * unreachable the janitor retries until it succeeds, so nothing is orphaned and the answer stays fast.
+   */
   async delete(ownerId: string, id: string): Promise<void> {
     const clip = await this.get(ownerId, id);
-    await this.storage.delete(clip.storageKey);
-    await this.clips.delete(ownerId, clip.id);
+    const now = new Date();
+    const requests = deletionsFor(clip, now);
+    await this.deletions.enqueue(requests, now);
+    if (!(await this.clips.delete(ownerId, clip.id))) throw new AppError('AUDIO_CLIP_NOT_FOUND', `No audio clip with id ${id}.`);
+    await this.deleteSoon(requests.map((request) => request.storageKey));
   }
 
-  private async deleteObjectsOfNote(ownerId: string, noteId: string): Promise<void> {
-    for (const key of await this.clips.storageKeysOfNote(ownerId, noteId)) await this.storage.delete(key);
+  private async recordDeletionsOfNote(ownerId: string, noteId: string): Promise<string[]> {
+    const now = new Date();
+    const requests = (await this.clips.keysOfNote(ownerId, noteId)).flatMap((clip) => deletionsFor(clip, now));
+    await this.deletions.enqueue(requests, now);
+    return requests.map((request) => request.storageKey);
+  }
+
+  /** Tries the recorded deletions at once, waiting at most a moment; the janitor finishes what is left. */
+  private async deleteSoon(keys: string[]): Promise<void> {
+    const attempt = this.janitor.deleteNow(keys).catch(() => undefined);
+    await Promise.race([attempt, new Promise((resolve) => setTimeout(resolve, IMMEDIATE_DELETE_WAIT_MS).unref())]);
+  }
+
+  /** The upload is normally under the upload key; after a completion that moved it but failed to record that, under the storage key. */
+  private async findUpload(clip: AudioClip): Promise<{ key: string; object: StoredObjectInfo }> {
+    for (const key of new Set([clip.uploadKey, clip.storageKey])) {
+      const object = await this.storage.inspect(key);
+      if (object) return { key, object };
+    }
+    throw new AppError('UPLOAD_NOT_FOUND', 'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.');
+  }
+
+  private async replay(ownerId: string, clipId: string, sameRequest: boolean): Promise<AudioClipUpload> {
+    if (!sameRequest) {
+      throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different request. Use a new key for a new recording.');
+    }
+    const renewed = await this.renewUpload(ownerId, clipId);
+    return { ...renewed, replayed: true };
+  }
+
+  private presignUpload(clip: AudioClip): Promise<PresignedUpload> {
+    return this.storage.presignUpload(clip.uploadKey, {
+      contentType: clip.mimeType,
+      contentLength: clip.bytes,
+      contentMd5: clip.contentMd5 ?? undefined,
+      expiresInSeconds: this.config.storage.presignPutExpiresSeconds,
+    });
+  }
+
+  private assertPending(clip: AudioClip): AudioClip {
+    if (clip.status !== AudioClipStatus.Pending) throw notPending(clip);
+    return clip;
   }
 
   private async insertWithinQuota(clip: AudioClip): Promise<void> {
@@ -146,7 +287,7 @@ export class AudioClipsService implements OnModuleInit {
 
   private presignPlayback(clip: AudioClip): Promise<PresignedDownload> {
     if (clip.status !== AudioClipStatus.Ready) {
-      throw new AppError('AUDIO_CLIP_NOT_READY', `Audio clip ${clip.id} is ${clip.status}; complete the upload before playing it.`);
+      throw new AppError('AUDIO_CLIP_NOT_READY', `Audio clip ${clip.id} is ${clip.status}; only ready clips can be played.`);
     }
     return this.storage.presignDownload(clip.storageKey, this.config.storage.presignGetExpiresSeconds);
   }
@@ -159,6 +300,12 @@ export class AudioClipsService implements OnModuleInit {
     return mimeType;
   }
 }
+
+function notPending(clip: AudioClip): AppError {
+  const why = clip.status === AudioClipStatus.Ready ? 'already ready' : `${clip.status}${clip.failureReason ? ` (${clip.failureReason})` : ''}`;
+  return new AppError('AUDIO_CLIP_NOT_PENDING', `Audio clip ${clip.id} is ${why}; create a new clip to upload again.`);
+}
+
 
 function invalid(field: string, message: string): AppError {
   return new AppError('VALIDATION_FAILED', 'The request is not valid.', { details: [{ field, message }] });

@@ -57,6 +57,12 @@ export class AppConfig {
   };
   /** Browser origins allowed to call the API; empty means no cross-origin access. */
   corsOrigins!: readonly string[];
+  lifecycle!: {
+    /** Pending clips older than this are expired and their uploads deleted. */
+    uploadTtlSeconds: number;
+    /** How often the janitor runs inside the app; 0 leaves it to `npm run sweep`. */
+    janitorIntervalSeconds: number;
+  };
 }
 
 export class ConfigValidationError extends Error {
@@ -147,6 +153,11 @@ export function loadAppConfig(env: Env): AppConfig {
     if (!isHttpUrl(origin) || new URL(origin).origin !== origin) problems.push(`CORS_ORIGINS has "${origin}", which is not an origin like https://app.example.com`);
   }
 
+  const lifecycle = {
+    uploadTtlSeconds: integer('UPLOAD_TTL_SECONDS', 24 * 60 * 60, 60, 30 * 24 * 60 * 60),
+    janitorIntervalSeconds: integer('JANITOR_INTERVAL_SECONDS', 60, 0, 24 * 60 * 60),
+  };
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return Object.assign(new AppConfig(), {
     host,
@@ -158,6 +169,7 @@ export function loadAppConfig(env: Env): AppConfig {
     auth,
     limits,
     corsOrigins,
+    lifecycle,
   });
 }
 

@@ -4,11 +4,14 @@ import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config';
 import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { Note } from '../notes/note.entity';
+import { IdempotencyKey } from '../audio-clips/idempotency-key.entity';
+import { StorageDeletion } from '../storage/storage-deletion.entity';
 import { CreateNotesAndAudioClips1764220000000 } from './migrations/1764220000000-create-notes-and-audio-clips';
 import { AddOwners1764300000000 } from './migrations/1764300000000-add-owners';
+import { ClipLifecycle1764400000000 } from './migrations/1764400000000-clip-lifecycle';
 
-export const ENTITIES = [Note, AudioClip];
-export const MIGRATIONS = [CreateNotesAndAudioClips1764220000000, AddOwners1764300000000];
+export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
+export const MIGRATIONS = [CreateNotesAndAudioClips1764220000000, AddOwners1764300000000, ClipLifecycle1764400000000];
 
 /** Migrations run at start-up and the schema is never synchronized from the entities. */
 export function dataSourceOptions(database: DatabaseConfig): DataSourceOptions {

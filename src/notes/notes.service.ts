@@ -11,20 +11,26 @@ export interface NoteInput {
 }
 
 /**
- * Work another module must do before a note's rows disappear (deleting its clips' stored objects).
- * It runs first, so a failure there leaves the note and everything under it intact.
+ * Work another module does around a note's deletion: before the rows go, record which stored objects
+ * must go with them (returning their keys); after, try deleting those objects.
  */
-export type BeforeNoteDeleted = (ownerId: string, noteId: string) => Promise<void>;
+export type BeforeNoteDeleted = (ownerId: string, noteId: string) => Promise<string[]>;
+export type AfterNoteDeleted = (storageKeys: string[]) => Promise<void>;
 
 /** Every method acts for one owner and sees only that owner's notes. */
 @Injectable()
 export class NotesService {
   private readonly beforeDelete: BeforeNoteDeleted[] = [];
+  private readonly afterDelete: AfterNoteDeleted[] = [];
 
   constructor(private readonly notes: NotesRepository) {}
 
   onBeforeDelete(step: BeforeNoteDeleted): void {
     this.beforeDelete.push(step);
+  }
+
+  onAfterDelete(step: AfterNoteDeleted): void {
+    this.afterDelete.push(step);
   }
 
   async create(ownerId: string, input: NoteInput): Promise<Note> {
@@ -62,8 +68,10 @@ export class NotesService {
 
   async delete(ownerId: string, id: string): Promise<void> {
     await this.assertExists(ownerId, id);
-    for (const step of this.beforeDelete) await step(ownerId, id);
+    const keys: string[] = [];
+    for (const step of this.beforeDelete) keys.push(...(await step(ownerId, id)));
     if (!(await this.notes.delete(ownerId, id))) throw noteNotFound(id);
+    for (const step of this.afterDelete) await step(keys);
   }
 }
 

@@ -8,13 +8,13 @@ import { AppError } from '../common/app-error';
 import { LocalStorageDriver } from './local-storage.driver';
 import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
 
-type SignedQuery = { expires?: string; type?: string; length?: string; signature?: string };
+type SignedQuery = { expires?: string; type?: string; length?: string; md5?: string; signature?: string };
 
 /** Repeated parameters arrive as arrays; a signed URL has each once, so anything else simply fails the signature. */
 function signedQuery(request: FastifyRequest): SignedQuery {
   const query = request.query as Record<string, unknown>;
   const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string) : undefined);
-  return { expires: text('expires'), type: text('type'), length: text('length'), signature: text('signature') };
+  return { expires: text('expires'), type: text('type'), length: text('length'), md5: text('md5'), signature: text('signature') };
 }
 
 /**
@@ -38,8 +38,10 @@ export class LocalStorageController {
       expires: query.expires,
       signedContentType: query.type,
       signedContentLength: query.length,
+      signedContentMd5: query.md5,
       contentType: request.headers['content-type'],
       contentLength: request.headers['content-length'],
+      contentMd5: typeof request.headers['content-md5'] === 'string' ? request.headers['content-md5'] : undefined,
     });
     await reply.status(200).send();
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -106,6 +107,11 @@ function signedQueryOf(url: URL): { expires?: string; signature?: string } {
   return { expires: url.searchParams.get('expires') ?? undefined, signature: url.searchParams.get('signature') ?? undefined };
 }
 
+/** The local store's ETag is the hex MD5 of the bytes, as S3's is for a single-part upload. */
+function md5Hex(bytes: Uint8Array): string {
+  return createHash('md5').update(bytes).digest('hex');
+}
+
 describe('LocalStorageDriver.presignUpload', () => {
   it('points at the local object route with the signed type, length and expiry', async () => {
     const before = Date.now();
@@ -131,7 +137,7 @@ describe('LocalStorageDriver.receiveUpload', () => {
   it('stores exactly the signed bytes, and inspect reports their size and type', async () => {
     const signed = await presignUpload();
     await driver.receiveUpload(KEY, incoming(signed, BYTES));
-    expect(await driver.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a' });
+    expect(await driver.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a', etag: md5Hex(BYTES) });
     expect(await readFile(join(dir, ...KEY.split('/')))).toEqual(BYTES);
     expect(await incomingEntries()).toEqual([]);
   });
@@ -139,19 +145,19 @@ describe('LocalStorageDriver.receiveUpload', () => {
   it('accepts the bytes in many small chunks', async () => {
     const signed = await presignUpload();
     await driver.receiveUpload(KEY, incoming(signed, Readable.from([...BYTES].map((byte) => Buffer.from([byte])))));
-    expect(await driver.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a' });
+    expect(await driver.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a', etag: md5Hex(BYTES) });
   });
 
   it('accepts the signed type sent in another case and spacing', async () => {
     const signed = await presignUpload('dev/audio-clips/x.webm', 'audio/webm;codecs=opus', BYTES.length);
     await driver.receiveUpload('dev/audio-clips/x.webm', incoming(signed, BYTES, { contentType: 'Audio/WebM; codecs=opus' }));
-    expect(await driver.inspect('dev/audio-clips/x.webm')).toEqual({ size: BYTES.length, contentType: 'audio/webm;codecs=opus' });
+    expect(await driver.inspect('dev/audio-clips/x.webm')).toEqual({ size: BYTES.length, contentType: 'audio/webm;codecs=opus', etag: md5Hex(BYTES) });
   });
 
   it('replaces an earlier upload of the same key', async () => {
     await upload(KEY, Buffer.from('first upload!'));
     await upload(KEY, BYTES);
-    expect(await driver.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a' });
+    expect(await driver.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a', etag: md5Hex(BYTES) });
     expect(await readFile(join(dir, ...KEY.split('/')))).toEqual(BYTES);
   });
 
@@ -301,7 +307,7 @@ describe('LocalStorageDriver.receiveUpload', () => {
     await upload(KEY, original);
     const signed = await presignUpload(KEY, 'audio/m4a', BYTES.length);
     await expectAppError(driver.receiveUpload(KEY, incoming(signed, body)), code);
-    expect(await driver.inspect(KEY)).toEqual({ size: original.length, contentType: 'audio/m4a' });
+    expect(await driver.inspect(KEY)).toEqual({ size: original.length, contentType: 'audio/m4a', etag: md5Hex(original) });
     expect(await readFile(join(dir, ...KEY.split('/')))).toEqual(original);
     expect(await incomingEntries()).toEqual([]);
   });
@@ -324,7 +330,7 @@ describe('LocalStorageDriver signing secret', () => {
         contentType: 'audio/m4a',
         contentLength: String(BYTES.length),
       });
-      expect(await first.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a' });
+      expect(await first.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a', etag: md5Hex(BYTES) });
     } finally {
       await rm(ownDir, { recursive: true, force: true });
     }
@@ -434,7 +440,7 @@ describe('LocalStorageDriver.delete', () => {
     await upload(KEY);
     await upload('dev/audio-clips/keep.m4a');
     await driver.delete(KEY);
-    expect(await driver.inspect('dev/audio-clips/keep.m4a')).toEqual({ size: BYTES.length, contentType: 'audio/m4a' });
+    expect(await driver.inspect('dev/audio-clips/keep.m4a')).toEqual({ size: BYTES.length, contentType: 'audio/m4a', etag: md5Hex(BYTES) });
   });
 });
 

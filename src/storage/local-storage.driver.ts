@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, ReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,6 +20,8 @@ const META_SUFFIX = '.meta.json';
 interface ObjectMeta {
   contentType: string;
   size: number;
+  /** Hex MD5 of the bytes, as S3 gives for single-part uploads. */
+  etag: string;
 }
 
 export interface IncomingUpload {
@@ -28,8 +30,10 @@ export interface IncomingUpload {
   expires?: string;
   signedContentType?: string;
   signedContentLength?: string;
+  signedContentMd5?: string;
   contentType?: string;
   contentLength?: string;
+  contentMd5?: string;
 }
 
 export interface ObjectDownload {
@@ -66,19 +70,18 @@ export class LocalStorageDriver implements StorageDriver {
       expiresAtSeconds,
       contentType: requirements.contentType,
       contentLength: requirements.contentLength,
+      contentMd5: requirements.contentMd5,
     });
     const query = new URLSearchParams({
       expires: String(expiresAtSeconds),
       type: requirements.contentType,
       length: String(requirements.contentLength),
+      ...(requirements.contentMd5 ? { md5: requirements.contentMd5 } : {}),
       signature,
     });
-    return {
-      url: `${this.objectUrl(key)}?${query}`,
-      method: 'PUT',
-      headers: { 'Content-Type': requirements.contentType, 'Content-Length': String(requirements.contentLength) },
-      expiresAt: new Date(expiresAtSeconds * 1000),
-    };
+    const headers: Record<string, string> = { 'Content-Type': requirements.contentType, 'Content-Length': String(requirements.contentLength) };
+    if (requirements.contentMd5) headers['Content-MD5'] = requirements.contentMd5;
+    return { url: `${this.objectUrl(key)}?${query}`, method: 'PUT', headers, expiresAt: new Date(expiresAtSeconds * 1000) };
   }
 
   async presignDownload(key: string, expiresInSeconds: number): Promise<PresignedDownload> {
@@ -90,7 +93,44 @@ export class LocalStorageDriver implements StorageDriver {
 
   async inspect(key: string): Promise<StoredObjectInfo | null> {
     const stored = await this.readStored(key);
-    return stored && { size: stored.meta.size, contentType: stored.meta.contentType };
+    return stored && { size: stored.meta.size, contentType: stored.meta.contentType, etag: stored.meta.etag };
+  }
+
+  async readRange(key: string, start: number, endInclusive: number, etag: string): Promise<Uint8Array> {
+    const stored = await this.readStored(key);
+    if (!stored || stored.meta.etag !== etag) throw uploadChanged();
+    const length = Math.max(0, Math.min(endInclusive, stored.meta.size - 1) - start + 1);
+    // Moved away since it was looked at (a concurrent completion): the caller sees it as changed.
+    const file = await open(stored.path, 'r').catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? uploadChanged() : error;
+    });
+    try {
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await file.read(buffer, 0, length, start);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
+  }
+
+  /** Renames into place; a concurrent move of the same object that got there first counts as done. */
+  async move(from: string, to: string, etag: string): Promise<void> {
+    if (from === to) return;
+    const source = await this.readStored(from);
+    if (!source || source.meta.etag !== etag) {
+      const target = await this.readStored(to);
+      if (target?.meta.etag === etag) return;
+      throw uploadChanged();
+    }
+    const target = this.pathFor(to);
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await rename(source.path + META_SUFFIX, target + META_SUFFIX);
+      await rename(source.path, target);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if ((await this.readStored(to))?.meta.etag !== etag) throw uploadChanged();
+    }
   }
 
   async delete(key: string): Promise<void> {
@@ -110,8 +150,12 @@ export class LocalStorageDriver implements StorageDriver {
       expiresAtSeconds: Number(upload.expires),
       contentType: upload.signedContentType,
       contentLength: upload.signedContentLength === undefined ? undefined : Number(upload.signedContentLength),
+      contentMd5: upload.signedContentMd5,
     };
     this.authorize(grant, upload.signature);
+    if (grant.contentMd5 !== undefined && upload.contentMd5 !== grant.contentMd5) {
+      throw new AppError('SIGNED_URL_INVALID', `This URL needs the header Content-MD5: ${grant.contentMd5}.`);
+    }
     if (!sameMimeType(upload.contentType, grant.contentType)) {
       throw new AppError('SIGNED_URL_INVALID', `This URL accepts only Content-Type: ${grant.contentType}.`);
     }
@@ -123,9 +167,11 @@ export class LocalStorageDriver implements StorageDriver {
     const incoming = join(this.root, INCOMING_DIR, randomUUID());
     let received = 0;
     const expected = grant.contentLength;
+    const digest = createHash('md5');
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         received += chunk.length;
+        digest.update(chunk);
         callback(received > expected ? new AppError('UPLOAD_INCOMPLETE', `More than the signed ${expected} bytes were sent.`) : null, chunk);
       },
     });
@@ -134,8 +180,12 @@ export class LocalStorageDriver implements StorageDriver {
       if (received !== expected) {
         throw new AppError('UPLOAD_INCOMPLETE', `Received ${received} of the ${expected} bytes; send the whole file again.`);
       }
+      const md5 = digest.digest();
+      if (grant.contentMd5 !== undefined && md5.toString('base64') !== grant.contentMd5) {
+        throw new AppError('CHECKSUM_MISMATCH', 'The bytes received do not match the declared Content-MD5; send the file again.');
+      }
       await mkdir(dirname(path), { recursive: true });
-      const meta: ObjectMeta = { contentType: grant.contentType ?? 'application/octet-stream', size: received };
+      const meta: ObjectMeta = { contentType: grant.contentType ?? 'application/octet-stream', size: received, etag: md5.toString('hex') };
       await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
       await rename(incoming, path);
       await rename(incoming + META_SUFFIX, path + META_SUFFIX);
@@ -196,6 +246,10 @@ export class LocalStorageDriver implements StorageDriver {
   private objectUrl(key: string): string {
     return `${this.publicBaseUrl}${LOCAL_OBJECTS_ROUTE}/${key.split('/').map(encodeURIComponent).join('/')}`;
   }
+}
+
+function uploadChanged(): AppError {
+  return new AppError('UPLOAD_CHANGED', 'The upload changed or disappeared while it was being checked. Complete again.');
 }
 
 function nowSeconds(): number {

@@ -7,6 +7,7 @@ export interface LocalGrant {
   expiresAtSeconds: number;
   contentType?: string;
   contentLength?: number;
+  contentMd5?: string;
 }
 
 export type GrantVerdict = { ok: true } | { ok: false; reason: string };
@@ -19,7 +20,7 @@ export class LocalUrlSigner {
   constructor(private readonly secret: Buffer) {}
 
   sign(grant: LocalGrant): string {
-    const canonical = [grant.method, grant.key, grant.expiresAtSeconds, grant.contentType ?? '', grant.contentLength ?? ''].join('\n');
+    const canonical = [grant.method, grant.key, grant.expiresAtSeconds, grant.contentType ?? '', grant.contentLength ?? '', grant.contentMd5 ?? ''].join('\n');
     return createHmac('sha256', this.secret).update(canonical).digest('base64url');
   }
 

@@ -115,6 +115,17 @@ describe('S3StorageDriver presigning', () => {
     expect(new Set([a, b, c].map((url) => url.searchParams.get('X-Amz-Signature'))).size).toBe(3);
   });
 
+  it('signs Content-MD5 as a header (not hoisted into the query) when the phone declared a digest', async () => {
+    const md5 = 'XUFAKrxLKna5cZ2REBfFkg==';
+    const upload = await open().presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900, contentMd5: md5 });
+    const url = new URL(upload.url);
+    expect((url.searchParams.get('X-Amz-SignedHeaders') ?? '').split(';')).toEqual(['content-length', 'content-md5', 'content-type', 'host']);
+    expect(queryNames(url).some((name) => name.toLowerCase() === 'content-md5')).toBe(false);
+    expect(upload.headers).toEqual({ 'Content-Type': 'audio/m4a', 'Content-Length': '10', 'Content-MD5': md5 });
+    const without = new URL((await open().presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900 })).url);
+    expect(without.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
+  });
+
   it.each([60, 900, 604800])('presignDownload(%d s) is a path-style GET URL with X-Amz-Expires and a matching expiresAt', async (seconds) => {
     const download = await open().presignDownload(KEY, seconds);
     const url = new URL(download.url);

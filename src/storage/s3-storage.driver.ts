@@ -1,12 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Config } from '../config/app-config';
 import { AppError } from '../common/app-error';
 import type { PresignedDownload, PresignedUpload, StorageDriver, StoredObjectInfo, UploadRequirements } from './storage-driver';
 
 /** The store itself enforces what is signed, so a phone cannot upload another type or size than it declared. */
-const SIGNED_UPLOAD_HEADERS = new Set(['content-type', 'content-length']);
+const SIGNED_UPLOAD_HEADERS = ['content-type', 'content-length'];
 
 export function createS3Client(config: S3Config): S3Client {
   return new S3Client({
@@ -43,16 +43,14 @@ export class S3StorageDriver implements StorageDriver {
       Key: key,
       ContentType: requirements.contentType,
       ContentLength: requirements.contentLength,
+      ContentMD5: requirements.contentMd5,
     });
-    const url = await this.guard('presign upload', () =>
-      getSignedUrl(this.client, command, { expiresIn: requirements.expiresInSeconds, signableHeaders: SIGNED_UPLOAD_HEADERS }),
-    );
-    return {
-      url,
-      method: 'PUT',
-      headers: { 'Content-Type': requirements.contentType, 'Content-Length': String(requirements.contentLength) },
-      expiresAt: expiry(url, requirements.expiresInSeconds),
-    };
+    // With Content-MD5 signed too, S3 refuses bytes whose digest differs (400 BadDigest).
+    const signableHeaders = new Set(requirements.contentMd5 ? [...SIGNED_UPLOAD_HEADERS, 'content-md5'] : SIGNED_UPLOAD_HEADERS);
+    const url = await this.guard('presign upload', () => getSignedUrl(this.client, command, { expiresIn: requirements.expiresInSeconds, signableHeaders }));
+    const headers: Record<string, string> = { 'Content-Type': requirements.contentType, 'Content-Length': String(requirements.contentLength) };
+    if (requirements.contentMd5) headers['Content-MD5'] = requirements.contentMd5;
+    return { url, method: 'PUT', headers, expiresAt: expiry(url, requirements.expiresInSeconds) };
   }
 
   async presignDownload(key: string, expiresInSeconds: number): Promise<PresignedDownload> {
@@ -64,13 +62,34 @@ export class S3StorageDriver implements StorageDriver {
   async inspect(key: string): Promise<StoredObjectInfo | null> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { size: head.ContentLength ?? 0, contentType: head.ContentType };
+      return { size: head.ContentLength ?? 0, contentType: head.ContentType, etag: head.ETag ?? '' };
     } catch (error) {
       if (error instanceof S3ServiceException && (error.name === 'NotFound' || error.$metadata.httpStatusCode === 404)) {
         return null;
       }
       throw this.unavailable('inspect', error);
     }
+  }
+
+  async readRange(key: string, start: number, endInclusive: number, etag: string): Promise<Uint8Array> {
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${endInclusive}`, IfMatch: etag }));
+      return (await object.Body?.transformToByteArray()) ?? new Uint8Array();
+    } catch (error) {
+      throw this.changedOrUnavailable('read', error);
+    }
+  }
+
+  /** A server-side copy made conditional on the ETag that was checked, then the source goes. */
+  async move(from: string, to: string, etag: string): Promise<void> {
+    if (from === to) return;
+    try {
+      const source = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, CopySourceIfMatch: etag }));
+    } catch (error) {
+      throw this.changedOrUnavailable('copy', error);
+    }
+    await this.delete(from);
   }
 
   async delete(key: string): Promise<void> {
@@ -83,6 +102,13 @@ export class S3StorageDriver implements StorageDriver {
     } catch (error) {
       throw this.unavailable(operation, error);
     }
+  }
+
+  private changedOrUnavailable(operation: string, error: unknown): AppError {
+    if (error instanceof S3ServiceException && [404, 412].includes(error.$metadata.httpStatusCode ?? 0)) {
+      return new AppError('UPLOAD_CHANGED', 'The upload changed or disappeared while it was being checked. Complete again.');
+    }
+    return this.unavailable(operation, error);
   }
 
   private unavailable(operation: string, error: unknown): AppError {

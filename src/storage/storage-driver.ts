@@ -15,17 +15,21 @@ export interface PresignedDownload {
 export interface StoredObjectInfo {
   size: number;
   contentType: string | undefined;
+  /** Changes whenever the bytes do; reads and moves can be made conditional on it. */
+  etag: string;
 }
 
 export interface UploadRequirements {
   contentType: string;
   contentLength: number;
   expiresInSeconds: number;
+  /** Base64 MD5 of the bytes: when given, the store refuses any other bytes. */
+  contentMd5?: string;
 }
 
 /**
- * The one port every storage back end implements. Object bytes never pass through services:
- * they only hand out signed URLs, look at what arrived, and delete.
+ * The one port every storage back end implements. Object bytes never pass through services apart
+ * from small ranged reads: they hand out signed URLs, look at what arrived, move and delete.
  */
 export interface StorageDriver {
   readonly name: 's3' | 'local';
@@ -33,6 +37,10 @@ export interface StorageDriver {
   presignDownload(key: string, expiresInSeconds: number): Promise<PresignedDownload>;
   /** `null` when nothing is stored under the key yet. */
   inspect(key: string): Promise<StoredObjectInfo | null>;
+  /** Bytes `start` to `endInclusive`, only while the object still has `etag` (else UPLOAD_CHANGED). */
+  readRange(key: string, start: number, endInclusive: number, etag: string): Promise<Uint8Array>;
+  /** Moves the object to another key, only while it still has `etag` (else UPLOAD_CHANGED). */
+  move(from: string, to: string, etag: string): Promise<void>;
   /** Deleting a key that holds nothing is not an error. */
   delete(key: string): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { SignJWT } from 'jose';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
 import { STORAGE_DRIVER, type StorageDriver } from '../../src/storage/storage-driver';
+import { AudioClipJanitor } from '../../src/audio-clips/audio-clip-janitor.service';
 import { createTestDatabase, testS3Env } from '../harness/databases';
 import { freePort } from '../harness/free-port';
 import { Phone } from './phone';
@@ -19,6 +20,8 @@ export interface TestAppOptions {
   storage: StorageKind;
   /** Extra or overriding environment variables. */
   env?: Record<string, string>;
+  /** Share another test app's database and objects (several instances of one deployment). */
+  sameDeploymentAs?: TestApp;
 }
 
 /** The whole app on a real loopback port, with its own fresh database and its own key prefix. */
@@ -28,6 +31,8 @@ export interface TestApp {
   dataSource: DataSource;
   storage: StorageDriver;
   keyPrefix: string;
+  env: Record<string, string>;
+  janitor: AudioClipJanitor;
   /** A valid bearer token for the given user (the `sub`), signed with the app's shared secret. */
   tokenFor(userId: string, claims?: Record<string, unknown>): Promise<string>;
   /** A phone signed in as the given user. */
@@ -40,20 +45,28 @@ export interface TestApp {
 
 export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   const port = await freePort();
-  const database = await createTestDatabase(options.database);
-  const localDir = options.storage === 'local' ? await mkdtemp(join(tmpdir(), 'an-objects-')) : undefined;
+  const shared = options.sameDeploymentAs;
+  const database = shared ? { url: shared.env.DATABASE_URL, drop: async () => {} } : await createTestDatabase(options.database);
+  const localDir = shared ? undefined : options.storage === 'local' ? await mkdtemp(join(tmpdir(), 'an-objects-')) : undefined;
   // Each app gets its own prefix, so runs sharing one bucket (or a real S3) never see each other's objects.
   const keyPrefix = `e2e-${randomBytes(6).toString('hex')}`;
   const authSecret = randomBytes(32).toString('base64url');
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
-    PORT: String(port),
     DATABASE_URL: database.url,
     S3_KEY_PREFIX: keyPrefix,
     AUTH_JWT_SECRET: authSecret,
+    // The tests run the janitor themselves, at the times they choose.
+    JANITOR_INTERVAL_SECONDS: '0',
+    // One test user makes far more requests than a phone would; the rate-limit tests set their own.
+    RATE_LIMIT_PER_MINUTE: '100000',
+    UPLOAD_RATE_LIMIT_PER_MINUTE: '100000',
     ...(localDir ? { STORAGE_DRIVER: 'local', LOCAL_STORAGE_DIR: localDir } : { STORAGE_DRIVER: 's3', ...testS3Env() }),
+    ...shared?.env,
     ...options.env,
+    PORT: String(port),
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
   };
 
   let app: NestFastifyApplication | undefined;
@@ -78,13 +91,15 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
 
   return {
     baseUrl,
+    env,
+    janitor: started.get(AudioClipJanitor),
     tokenFor,
     phone: async (userId) => new Phone(baseUrl, await tokenFor(userId)),
     app: started,
     dataSource,
     storage: started.get<StorageDriver>(STORAGE_DRIVER),
-    keyPrefix,
-    localFiles: async () => (localDir ? listFiles(localDir) : []),
+    keyPrefix: env.S3_KEY_PREFIX,
+    localFiles: async () => (env.LOCAL_STORAGE_DIR && env.STORAGE_DRIVER === 'local' ? listFiles(env.LOCAL_STORAGE_DIR) : []),
     rowCounts: async () => {
       const [notes] = await dataSource.query('SELECT COUNT(*) AS count FROM notes');
       const [audioClips] = await dataSource.query('SELECT COUNT(*) AS count FROM audio_clips');

@@ -1,0 +1,28 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+
+/**
+ * An object that must go, recorded in the same place as the rows so that nothing is orphaned when the
+ * store is unreachable at the moment of deletion; the storage janitor works through them.
+ */
+@Entity({ name: 'storage_deletions' })
+@Index('idx_storage_deletions_next_attempt', ['nextAttemptAt'])
+export class StorageDeletion {
+  @PrimaryColumn({ name: 'storage_key', type: 'varchar', length: 512 })
+  storageKey!: string;
+
+  /** No upload URL can write the key after this, so a delete then is the last one needed. */
+  @Column({ name: 'delete_after' })
+  deleteAfter!: Date;
+
+  @Column({ name: 'next_attempt_at' })
+  nextAttemptAt!: Date;
+
+  @Column({ type: 'integer' })
+  attempts!: number;
+
+  @Column({ name: 'last_error', type: 'varchar', length: 500, nullable: true })
+  lastError!: string | null;
+
+  @Column({ name: 'created_at' })
+  createdAt!: Date;
+}

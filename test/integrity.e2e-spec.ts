@@ -1,0 +1,248 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { wav } from './support/audio';
+import { download, Phone, putBytes } from './support/phone';
+import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
+
+interface Fixture {
+  file: string;
+  mime_type: string;
+  true_duration_ms: number | null;
+  container: string;
+  expected_kind: 'audio' | 'not-audio';
+}
+
+const FIXTURE_DIR = join(__dirname, 'fixtures', 'audio');
+const FIXTURES: Fixture[] = JSON.parse(readFileSync(join(FIXTURE_DIR, 'manifest.json'), 'utf8'));
+const AUDIO_FIXTURES = FIXTURES.filter((fixture) => fixture.expected_kind === 'audio');
+const NOT_AUDIO_FIXTURES = FIXTURES.filter((fixture) => fixture.expected_kind === 'not-audio');
+/** A MediaRecorder-style WebM states no duration: the declared one is kept. */
+const statesNoDuration = (fixture: Fixture) => fixture.file.includes('no-duration');
+const fixtureBytes = (file: string) => readFileSync(join(FIXTURE_DIR, file));
+const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('base64');
+const DECLARED_DURATION_MS = 99_999;
+
+
+async function upload(phone: Phone, audio: Buffer, mimeType: string, extra: Record<string, unknown> = {}) {
+  const created = await phone.post('/api/audio-clips', { mime_type: mimeType, bytes: audio.length, duration_ms: DECLARED_DURATION_MS, ...extra });
+  expect(created.status).toBe(201);
+  expect((await putBytes(created.body.upload.url, audio, created.body.upload.headers['Content-MD5'] ? { 'Content-Type': mimeType, 'Content-MD5': created.body.upload.headers['Content-MD5'] } : { 'Content-Type': mimeType })).status).toBe(200);
+  return created.body;
+}
+
+describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, StorageKind][])('verified completion on %s + %s storage', (database, storage) => {
+  let testApp: TestApp;
+  let phone: Phone;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database, storage });
+    phone = await testApp.phone('alice');
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it.each(AUDIO_FIXTURES)('completes $file ($container) and measures its duration', async (fixture) => {
+    const audio = fixtureBytes(fixture.file);
+    const created = await upload(phone, audio, fixture.mime_type);
+    const completed = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+    expect(completed.status).toBe(200);
+    expect(completed.body).toMatchObject({ status: 'ready', declared_duration_ms: DECLARED_DURATION_MS });
+    if (statesNoDuration(fixture)) {
+      expect(completed.body).toMatchObject({ duration_source: 'declared', duration_ms: DECLARED_DURATION_MS });
+    } else {
+      expect(completed.body.duration_source).toBe('measured');
+      expect(Math.abs(completed.body.duration_ms - fixture.true_duration_ms!)).toBeLessThanOrEqual(50);
+    }
+    if (process.env.PRINT_FIXTURE_DURATIONS === '1') console.log(`${fixture.file}: true ${fixture.true_duration_ms} ms, measured ${completed.body.duration_ms} ms (${completed.body.duration_source})`);
+    const played = await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url);
+    expect(played.bytes.equals(audio)).toBe(true);
+  });
+
+  it('completes a WAV written by the test, measuring 3 s', async () => {
+    const created = await upload(phone, wav(3), 'audio/wav');
+    const completed = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+    expect(completed.body).toMatchObject({ status: 'ready', duration_ms: 3000, duration_source: 'measured' });
+  });
+
+  it.each<[string, Buffer, string]>([
+    ['text', Buffer.from('this is a shopping list, not a voice memo\n'.repeat(40)), 'audio/m4a'],
+    ['zeros', Buffer.alloc(4096), 'audio/mpeg'],
+    ['a WAV declared as MP3', wav(1), 'audio/mpeg'],
+    ...NOT_AUDIO_FIXTURES.map((fixture): [string, Buffer, string] => [`${fixture.file} (${fixture.container})`, fixtureBytes(fixture.file), fixture.mime_type]),
+  ])('fails %s declared as audio with 422, and deletes the bytes', async (_name, bytes, mimeType) => {
+    const created = await upload(phone, bytes, mimeType);
+    const answer = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+    expect(answer.status).toBe(422);
+    expect(answer.body.error.code).toBe('UPLOAD_NOT_AUDIO');
+    const clip = (await phone.get(`/api/audio-clips/${created.clip.id}`)).body;
+    expect(clip).toMatchObject({ status: 'failed', failure_reason: expect.stringContaining('not') });
+    expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
+    expect(await testApp.storage.inspect(created.clip.storage_key)).toBeNull();
+    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).body.error.code).toBe('AUDIO_CLIP_NOT_PENDING');
+    expect((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).status).toBe(409);
+  });
+
+  it('signs Content-MD5 into the upload when the phone declares one', async () => {
+    const audio = wav(1);
+    const created = await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000, content_md5: md5(audio) });
+    expect(created.body.upload.headers).toEqual({ 'Content-Type': 'audio/wav', 'Content-Length': String(audio.length), 'Content-MD5': md5(audio) });
+    // Without the header, or with another digest in it, the signature does not hold.
+    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(403);
+    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav', 'Content-MD5': md5(Buffer.from('x')) })).status).toBe(403);
+    if (storage === 'local') {
+      // The right header on corrupted bytes: refused by the store itself (real S3 does the same with BadDigest; s3rver does not check).
+      const corrupted = Buffer.from(audio);
+      corrupted[100] ^= 0xff;
+      const refused = await putBytes(created.body.upload.url, corrupted, { 'Content-Type': 'audio/wav', 'Content-MD5': md5(audio) });
+      expect(refused.status).toBe(400);
+      expect(JSON.parse(refused.text).error.code).toBe('CHECKSUM_MISMATCH');
+      expect(await testApp.storage.inspect(created.body.upload.storage_key)).toBeNull();
+    }
+    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav', 'Content-MD5': md5(audio) })).status).toBe(200);
+    expect((await phone.post(`/api/audio-clips/${created.body.clip.id}/complete`)).body.status).toBe('ready');
+  });
+
+  it('cannot have a ready clip’s bytes swapped through its old upload URL', async () => {
+    const original = wav(1);
+    const created = await upload(phone, original, 'audio/wav');
+    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).body.status).toBe('ready');
+
+    const swap = wav(1);
+    swap.fill(0x55, 44);
+    expect((await putBytes(created.upload.url, swap, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    const played = await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url);
+    expect(played.bytes.equals(original)).toBe(true);
+
+    // What the old URL wrote is deleted once the URL has run out.
+    expect(await testApp.storage.inspect(created.upload.storage_key)).not.toBeNull();
+    await testApp.janitor.runOnce(new Date(Date.parse(created.upload.expires_at) + 1000));
+    expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
+    expect(await testApp.storage.inspect(created.clip.storage_key)).not.toBeNull();
+  });
+
+  it('returns the same clip with a fresh URL for a retried create with the same Idempotency-Key', async () => {
+    const key = `rec-${randomBytes(8).toString('hex')}`;
+    const body = { mime_type: 'audio/wav', bytes: 8044, duration_ms: 500 };
+    const before = await testApp.rowCounts();
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(() => phone.post('/api/audio-clips', body, { 'Idempotency-Key': key })));
+    expect(answers.map((answer) => answer.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(new Set(answers.map((answer) => answer.body.clip.id)).size).toBe(1);
+    expect((await testApp.rowCounts()).audioClips).toBe(before.audioClips + 1);
+
+    const retry = await phone.post('/api/audio-clips', body, { 'Idempotency-Key': key });
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body.clip.id).toBe(answers[0].body.clip.id);
+    expect((await putBytes(retry.body.upload.url, wav(0.5), { 'Content-Type': 'audio/wav' })).status).toBe(200);
+
+    const other = await phone.post('/api/audio-clips', { ...body, bytes: 10 }, { 'Idempotency-Key': key });
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    // Keys are per user: another user's same key is another request.
+    const bob = await testApp.phone('bob');
+    const bobs = await bob.post('/api/audio-clips', body, { 'Idempotency-Key': key });
+    expect(bobs.status).toBe(201);
+    expect(bobs.body.clip.id).not.toBe(answers[0].body.clip.id);
+  });
+
+  it('gives a pending clip a fresh upload URL, and refuses one for a ready clip', async () => {
+    const audio = wav(1);
+    const created = await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000 });
+    const renewed = await phone.post(`/api/audio-clips/${created.body.clip.id}/upload-url`);
+    expect(renewed.status).toBe(200);
+    expect(renewed.body.upload.storage_key).toBe(created.body.upload.storage_key);
+    expect((await putBytes(renewed.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    expect((await phone.post(`/api/audio-clips/${created.body.clip.id}/complete`)).body.status).toBe('ready');
+    const again = await phone.post(`/api/audio-clips/${created.body.clip.id}/upload-url`);
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('AUDIO_CLIP_NOT_PENDING');
+  });
+
+  it('makes exactly one transition for 20 concurrent completes: every answer 200 with the same ready clip', async () => {
+    const created = await upload(phone, wav(2), 'audio/wav');
+    const answers = await Promise.all(Array.from({ length: 20 }, () => phone.post(`/api/audio-clips/${created.clip.id}/complete`)));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
+    for (const answer of answers) expect(answer.body).toEqual(answers[0].body);
+    expect(answers[0].body).toMatchObject({ status: 'ready', duration_ms: 2000 });
+    expect((await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url)).bytes.equals(wav(2))).toBe(true);
+  });
+});
+
+describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (database) => {
+  let testApp: TestApp;
+  let phone: Phone;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database, storage: 'local', env: { UPLOAD_TTL_SECONDS: '3600' } });
+    phone = await testApp.phone('alice');
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it('expires stalled uploads and deletes their bytes, leaving ready clips alone', async () => {
+    const uploadedNotCompleted = await upload(phone, wav(1), 'audio/wav');
+    const neverUploaded = (await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 })).body;
+    const ready = await upload(phone, wav(1), 'audio/wav');
+    await phone.post(`/api/audio-clips/${ready.clip.id}/complete`);
+
+    // Not yet: within the TTL nothing changes.
+    expect((await testApp.janitor.runOnce(new Date(Date.now() + 60_000))).expiredClips).toBe(0);
+
+    const report = await testApp.janitor.runOnce(new Date(Date.now() + 3600_000 + 60_000));
+    expect(report.expiredClips).toBe(2);
+    for (const clip of [uploadedNotCompleted, neverUploaded]) {
+      const swept = (await phone.get(`/api/audio-clips/${clip.clip.id}`)).body;
+      expect(swept).toMatchObject({ status: 'expired', failure_reason: expect.any(String) });
+      expect((await phone.post(`/api/audio-clips/${clip.clip.id}/complete`)).body.error.code).toBe('AUDIO_CLIP_NOT_PENDING');
+    }
+    expect(await testApp.storage.inspect(uploadedNotCompleted.upload.storage_key)).toBeNull();
+    expect((await phone.get(`/api/audio-clips/${ready.clip.id}`)).body.status).toBe('ready');
+    expect(await testApp.storage.inspect(ready.clip.storage_key)).not.toBeNull();
+    expect(report.remainingDeletions).toBe(0);
+  });
+
+  it('does not expire a clip whose fresh upload URL is still valid', async () => {
+    const clip = (await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 })).body;
+    const inAnHour = new Date(Date.now() + 3600_000 + 1000);
+    // The phone asks for a new URL just before the TTL would run out.
+    await testApp.dataSource.query(`UPDATE audio_clips SET upload_expires_at = ${database === 'postgres' ? '$1' : '?'} WHERE id = ${database === 'postgres' ? '$2' : '?'}`, [
+      database === 'postgres' ? new Date(inAnHour.getTime() + 600_000) : new Date(inAnHour.getTime() + 600_000).toISOString().replace('T', ' ').replace('Z', ''),
+      clip.clip.id,
+    ]);
+    await testApp.janitor.runOnce(inAnHour);
+    expect((await phone.get(`/api/audio-clips/${clip.clip.id}`)).body.status).toBe('pending');
+  });
+});
+
+describe('two sweepers at once on one Postgres', () => {
+  let first: TestApp;
+  let second: TestApp;
+
+  beforeAll(async () => {
+    first = await startTestApp({ database: 'postgres', storage: 'local', env: { UPLOAD_TTL_SECONDS: '60' } });
+    second = await startTestApp({ database: 'postgres', storage: 'local', sameDeploymentAs: first });
+  });
+
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+  });
+
+  it('expire every stalled clip exactly once and delete every object', async () => {
+    const phone = await first.phone('alice');
+    const clips = [];
+    for (let i = 0; i < 30; i += 1) clips.push(await upload(phone, wav(0.25), 'audio/wav'));
+    const later = new Date(Date.now() + 3600_000);
+    const [a, b] = await Promise.all([first.janitor.runOnce(later), second.janitor.runOnce(later)]);
+    expect(a.expiredClips + b.expiredClips).toBe(30);
+    const [{ count }] = await first.dataSource.query("SELECT COUNT(*) AS count FROM audio_clips WHERE status = 'expired'");
+    expect(Number(count)).toBe(30);
+    await first.janitor.runOnce(later);
+    for (const clip of clips) expect(await first.storage.inspect(clip.upload.storage_key)).toBeNull();
+    expect(await first.localFiles()).toEqual([]);
+  });
+});
