@@ -205,6 +205,31 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (data
     expect(report.remainingDeletions).toBe(0);
   });
 
+  it('ends a completion racing the sweeper in one consistent state', async () => {
+    const outcomes = new Set<string>();
+    for (let round = 0; round < 6; round += 1) {
+      const created = await upload(phone, wav(0.5, { noise: true }), 'audio/wav');
+      const [completed] = await Promise.all([
+        phone.post(`/api/audio-clips/${created.clip.id}/complete`),
+        testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000)),
+      ]);
+      await testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
+      const clip = (await phone.get(`/api/audio-clips/${created.clip.id}`)).body;
+      outcomes.add(clip.status);
+      if (clip.status === 'ready') {
+        expect(completed.status).toBe(200);
+        expect(await testApp.storage.inspect(clip.storage_key)).not.toBeNull();
+        expect((await download((await phone.get(`/api/audio-clips/${clip.id}/playback`)).body.url)).status).toBe(200);
+      } else {
+        expect(clip.status).toBe('expired');
+        expect(completed.status).toBe(409);
+        expect(await testApp.storage.inspect(clip.storage_key)).toBeNull();
+        expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
+      }
+    }
+    expect([...outcomes].every((status) => status === 'ready' || status === 'expired')).toBe(true);
+  });
+
   it('does not expire a clip whose fresh upload URL is still valid', async () => {
     const clip = (await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 })).body;
     const inAnHour = new Date(Date.now() + 3600_000 + 1000);
