@@ -244,12 +244,37 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
   }
 });
 
-describe.each(['local', 's3'] as StorageKind[])('expired upload URLs on %s storage', (storage) => {
+describe.each(['local', 's3'] as StorageKind[])('expired and tampered URLs on %s storage', (storage) => {
   let testApp: TestApp;
 
   beforeAll(async () => {
-    testApp = await startTestApp({ database: 'sqlite', storage, env: { S3_PRESIGN_PUT_EXPIRES_SECONDS: '1' } });
+    testApp = await startTestApp({ database: 'sqlite', storage, env: { S3_PRESIGN_PUT_EXPIRES_SECONDS: '2', S3_PRESIGN_GET_EXPIRES_SECONDS: '2' } });
   });
+
+  it('refuses a playback URL once expired or when tampered with', async () => {
+    const phone = await testApp.phone('alice');
+    const audio = wav(0.1);
+    const longUpload = await startUploadWithTime(phone, audio);
+    const playback = await phone.get(`/api/audio-clips/${longUpload}/playback`);
+    expect((await download(playback.body.url)).status).toBe(200);
+
+    const tampered = new URL(playback.body.url);
+    const signatureParam = storage === 's3' ? 'X-Amz-Signature' : 'signature';
+    const signature = tampered.searchParams.get(signatureParam)!;
+    tampered.searchParams.set(signatureParam, (signature[0] === 'a' ? 'b' : 'a') + signature.slice(1));
+    expect((await download(tampered.toString())).status).toBe(403);
+
+    await new Promise((resolve) => setTimeout(resolve, 3100));
+    expect((await download(playback.body.url)).status).toBe(403);
+  });
+
+  /** Uploads at once, well inside the two-second PUT expiry. */
+  async function startUploadWithTime(phone: Phone, audio: Buffer): Promise<string> {
+    const created = await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 100 });
+    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    expect((await phone.post(`/api/audio-clips/${created.body.clip.id}/complete`)).status).toBe(200);
+    return created.body.clip.id;
+  }
 
   afterAll(async () => {
     await testApp?.close();
@@ -260,7 +285,7 @@ describe.each(['local', 's3'] as StorageKind[])('expired upload URLs on %s stora
     const audio = wav(0.1, { noise: true });
     const created = await phone.post('/api/audio-clips', { mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 1 });
     expect(created.status).toBe(201);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await new Promise((resolve) => setTimeout(resolve, 3100));
     expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(403);
     expect(await testApp.storage.inspect(created.body.upload.storage_key)).toBeNull();
   });

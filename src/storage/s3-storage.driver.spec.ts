@@ -27,7 +27,7 @@ function queryNames(url: URL): string[] {
 describe('S3StorageDriver presigning', () => {
   const drivers: S3StorageDriver[] = [];
   const open = (config: S3Config = UNREACHABLE) => {
-    const driver = new S3StorageDriver(createS3Client(config), config.bucket);
+    const driver = new S3StorageDriver(createS3Client(config), config.bucket, config);
     drivers.push(driver);
     return driver;
   };
@@ -126,6 +126,20 @@ describe('S3StorageDriver presigning', () => {
     expect(without.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
   });
 
+  it.each([
+    ['a path-style endpoint', UNREACHABLE],
+    ['AWS itself', { ...UNREACHABLE, bucket: 'advanced-notes-audio', endpointUrl: undefined }],
+    ['AWS itself, a dotted bucket', { ...UNREACHABLE, bucket: 'audio.notes.example', region: 'eu-west-1', endpointUrl: undefined }],
+    ['an endpoint with a base path', { ...UNREACHABLE, endpointUrl: 'http://127.0.0.1:9/storage' }],
+  ])('presigns playback URLs equal to the SDK’s getSignedUrl for the same instant, on %s', async (_name, config) => {
+    const driver = open(config);
+    const signingDate = new Date('2026-11-27T10:00:00Z');
+    for (const key of [KEY, 'prod/audio-clips/0b8c8f2e-1d5a-4f53-9d0e-1b2c3d4e5f60.webm', 'team-a/notes/audio-clips/x.m4a']) {
+      const fast = await driver.presignDownload(key, 900, signingDate);
+      expect(fast.url).toBe(await driver.presignDownloadWithSdk(key, 900, signingDate));
+    }
+  });
+
   it.each([60, 900, 604800])('presignDownload(%d s) is a path-style GET URL with X-Amz-Expires and a matching expiresAt', async (seconds) => {
     const download = await open().presignDownload(KEY, seconds);
     const url = new URL(download.url);
@@ -144,7 +158,7 @@ describe('S3StorageDriver against an unreachable store', () => {
   beforeAll(() => {
     // The driver logs each outage; keep the test output readable.
     Logger.overrideLogger(false);
-    driver = new S3StorageDriver(createS3Client(UNREACHABLE), UNREACHABLE.bucket);
+    driver = new S3StorageDriver(createS3Client(UNREACHABLE), UNREACHABLE.bucket, UNREACHABLE);
   });
   afterAll(() => {
     driver.close();
