@@ -7,8 +7,9 @@
 # libopencore-amrnb, which Debian's sox loads at run time), because Debian's ffmpeg has no AMR encoder;
 # when neither can encode AMR, the .amr and .3gp fixtures are skipped and left out of the manifest.
 #
-# The output is not byte-for-byte reproducible across ffmpeg versions, so the committed files are the
-# reference: rerun this only to add or replace fixtures, then rerun the unit specs.
+# Reruns on the same machine give the same bytes (sox runs with -R, its repeatable dither; ffmpeg with
+# bitexact flags), but other ffmpeg or sox versions may not, so the committed files are the reference:
+# rerun this only to add or replace fixtures, then rerun the unit and e2e specs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,11 +25,16 @@ tone() { echo "sine=frequency=440:sample_rate=$2:duration=$1"; }
 NOMETA=(-map_metadata -1 -fflags +bitexact -flags:a +bitexact)
 
 entries=()
-# add FILE MIME TRUE_DURATION_MS CONTAINER NOTES [EXPECTED_KIND]
+# add FILE MIME TRUE_DURATION_MS CONTAINER NOTES [EXPECTED_KIND [DURATION_IN_CONTAINER]]
+# expected_kind: what a probe should answer for the declared type ("audio" or "not-audio").
+# duration_in_container: false where neither a header nor a count of frame headers gives the length
+# (a WebM without its Duration element: only the cluster and block timestamps would); null for the
+# non-audio entries.
 add() {
-  local kind=${6:-audio} dur=$3
-  entries+=("$(printf '  {"file": "%s", "mime_type": "%s", "true_duration_ms": %s, "container": "%s", "expected_kind": "%s", "notes": "%s"}' \
-    "$1" "$2" "$dur" "$4" "$kind" "$5")")
+  local kind=${6:-audio}
+  local states=${7:-$([[ $kind == audio ]] && echo true || echo null)}
+  entries+=("$(printf '  {"file": "%s", "mime_type": "%s", "true_duration_ms": %s, "container": "%s", "expected_kind": "%s", "duration_in_container": %s, "notes": "%s"}' \
+    "$1" "$2" "$3" "$4" "$kind" "$states" "$5")")
 }
 
 # --- MP4 / M4A (AAC-LC at 48 kHz, as phones record it). ffmpeg's mp4 muxer writes moov after mdat unless
@@ -70,11 +76,12 @@ add tone-2s.webm audio/webm 2000 "WebM (Matroska), Opus, with Segment Duration" 
 
 "${FF[@]}" -f lavfi -i "$(tone 2 48000)" -ac 1 -c:a libopus -b:a 16k "${NOMETA[@]}" -f webm pipe:1 > "$OUT/tone-2s-no-duration.webm"
 add tone-2s-no-duration.webm "audio/webm;codecs=opus" 2000 "WebM (Matroska), Opus, no Duration, no Cues (MediaRecorder-like)" \
-  "ffmpeg sine 440 Hz 48 kHz mono, libopus 16k, -f webm written to a pipe: no Duration element, so the container states no duration"
+  "ffmpeg sine 440 Hz 48 kHz mono, libopus 16k, -f webm written to a pipe: no Duration element, so the container states no duration" \
+  audio false
 
 # --- FLAC, raw ADTS AAC, WAV.
-sox -n -r 8000 -c 1 -b 16 "$OUT/tone-2s.flac" synth 2 sine 440 vol 0.1
-add tone-2s.flac audio/flac 2000 "FLAC (native)" "sox -n -r 8000 -c 1 -b 16 tone-2s.flac synth 2 sine 440 vol 0.1 (STREAMINFO holds the sample count)"
+sox -R -n -r 8000 -c 1 -b 16 "$OUT/tone-2s.flac" synth 2 sine 440 vol 0.1
+add tone-2s.flac audio/flac 2000 "FLAC (native)" "sox -R -n -r 8000 -c 1 -b 16 tone-2s.flac synth 2 sine 440 vol 0.1 (STREAMINFO holds the sample count)"
 
 # ADTS has no place for the encoder's 1024 priming samples either: 95 frames of 1024 = 2.027 s at 48 kHz.
 "${FF[@]}" -f lavfi -i "$(tone 2 48000)" -ac 1 -c:a aac -b:a 24k "${NOMETA[@]}" -f adts "$OUT/tone-2s.aac"
@@ -85,10 +92,10 @@ add tone-2s.aac audio/aac 2000 "ADTS (raw AAC-LC frames)" \
 add tone-1s.wav audio/wav 1000 "RIFF/WAVE PCM s16le" "ffmpeg sine 440 Hz 8 kHz mono, pcm_s16le, -f wav"
 
 # --- AMR-NB and AMR in 3GP (what Android's MediaRecorder writes with THREE_GPP + AMR_NB).
-if sox -n -r 8000 -c 1 -t amr-nb "$TMP/tone.amr" synth 2 sine 440 2>/dev/null; then
+if sox -R -n -r 8000 -c 1 -t amr-nb "$TMP/tone.amr" synth 2 sine 440 2>/dev/null; then
   cp "$TMP/tone.amr" "$OUT/tone-2s.amr"
   add tone-2s.amr audio/amr 2000 "AMR-NB (#!AMR magic, 20 ms frames)" \
-    "sox -n -r 8000 -c 1 -t amr-nb: synth 2 sine 440 (libopencore-amrnb, MR475 default mode)"
+    "sox -R -n -r 8000 -c 1 -t amr-nb: synth 2 sine 440 (libopencore-amrnb, MR475 default mode)"
   "${FF[@]}" -i "$TMP/tone.amr" -c:a copy "${NOMETA[@]}" -f 3gp "$OUT/tone-2s.3gp"
   add tone-2s.3gp audio/3gpp 2000 "3GP (MP4 with 3gp brand), AMR-NB track" \
     "the sox AMR-NB tone remuxed by ffmpeg -c:a copy -f 3gp (moov at the end)"

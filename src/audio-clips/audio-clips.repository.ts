@@ -4,7 +4,29 @@ import { DataSource, In, QueryFailedError, Repository } from 'typeorm';
 import { AppError } from '../common/app-error';
 import { PageRequest, toPage, type Page } from '../common/pagination';
 import { timestampParameter } from '../database/database.options';
-import { AudioClip, AudioClipStatus } from './audio-clip.entity';
+import { SqlStatements } from '../database/sql-statements';
+import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
+
+/** A row of `audio_clips` as the database driver returns it. */
+interface ClipRow {
+  id: string;
+  owner_id: string;
+  note_id: string | null;
+  status: AudioClipStatus;
+  mime_type: string;
+  bytes: number | string;
+  duration_ms: number;
+  declared_duration_ms: number;
+  duration_source: DurationSource;
+  content_md5: string | null;
+  storage_key: string;
+  upload_key: string;
+  upload_expires_at: Date | string | null;
+  failure_reason: string | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+  completed_at: Date | string | null;
+}
 
 /** Clips that hold storage: what the quota counts. */
 const HOLDING_STATUSES = [AudioClipStatus.Pending, AudioClipStatus.Ready];
@@ -16,9 +38,11 @@ const HOLDING_STATUSES = [AudioClipStatus.Pending, AudioClipStatus.Ready];
 @Injectable()
 export class AudioClipsRepository {
   private readonly clips: Repository<AudioClip>;
+  private readonly sql: SqlStatements;
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {
     this.clips = dataSource.getRepository(AudioClip);
+    this.sql = new SqlStatements(dataSource);
   }
 
   async insert(clip: AudioClip): Promise<void> {
@@ -49,19 +73,41 @@ export class AudioClipsRepository {
     return Number(total ?? 0);
   }
 
-  findById(ownerId: string, id: string): Promise<AudioClip | null> {
-    return this.clips.findOneBy({ ownerId, id });
+  /** Hot path (playback, complete): one primary-key read. */
+  async findById(ownerId: string, id: string): Promise<AudioClip | null> {
+    const row = await this.sql.one<ClipRow>('SELECT * FROM audio_clips WHERE id = ? AND owner_id = ?', [id, ownerId]);
+    return row ? this.toClip(row) : null;
   }
 
-  /** The note's primary clip: the ready one completed last (served by idx_audio_clips_note_ready). */
-  findPrimaryOfNote(ownerId: string, noteId: string): Promise<AudioClip | null> {
-    return this.clips
-      .createQueryBuilder('clip')
-      .where('clip.noteId = :noteId AND clip.status = :status AND clip.ownerId = :ownerId', { noteId, status: AudioClipStatus.Ready, ownerId })
-      .orderBy('clip.completedAt', 'DESC')
-      .addOrderBy('clip.id', 'DESC')
-      .limit(1)
-      .getOne();
+  /** Hot path: the note's primary clip, the ready one completed last (served by idx_audio_clips_note_ready). */
+  async findPrimaryOfNote(ownerId: string, noteId: string): Promise<AudioClip | null> {
+    const row = await this.sql.one<ClipRow>(
+      "SELECT * FROM audio_clips WHERE note_id = ? AND status = 'ready' AND owner_id = ? ORDER BY completed_at DESC, id DESC LIMIT 1",
+      [noteId, ownerId],
+    );
+    return row ? this.toClip(row) : null;
+  }
+
+  private toClip(row: ClipRow): AudioClip {
+    return Object.assign(new AudioClip(), {
+      id: row.id,
+      ownerId: row.owner_id,
+      noteId: row.note_id,
+      status: row.status,
+      mimeType: row.mime_type,
+      bytes: Number(row.bytes),
+      durationMs: row.duration_ms,
+      declaredDurationMs: row.declared_duration_ms,
+      durationSource: row.duration_source,
+      contentMd5: row.content_md5,
+      storageKey: row.storage_key,
+      uploadKey: row.upload_key,
+      uploadExpiresAt: row.upload_expires_at === null ? null : this.sql.date(row.upload_expires_at),
+      failureReason: row.failure_reason,
+      createdAt: this.sql.date(row.created_at),
+      updatedAt: this.sql.date(row.updated_at),
+      completedAt: row.completed_at === null ? null : this.sql.date(row.completed_at),
+    });
   }
 
   async listOfNote(ownerId: string, noteId: string, page: PageRequest): Promise<Page<AudioClip>> {

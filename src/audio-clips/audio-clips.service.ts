@@ -203,6 +203,10 @@ export class AudioClipsService implements OnModuleInit {
     // Whether this call or a concurrent one made the change, answer with what the row now says.
     const current = await this.get(ownerId, id);
     if (current.status === AudioClipStatus.Ready) return current;
+    // The janitor expired the clip while its bytes were being moved into place: they go too.
+    const requests = deletionsFor(clip, now);
+    await this.deletions.enqueue(requests, now);
+    await this.deleteSoon(requests.map((request) => request.storageKey));
     throw notPending(current);
   }
 
@@ -211,9 +215,12 @@ export class AudioClipsService implements OnModuleInit {
   }
 
   async primaryOfNote(ownerId: string, noteId: string): Promise<AudioClipPlayback> {
-    await this.notes.assertExists(ownerId, noteId);
+    // One query on the hot path: a clip found through the owner's note proves the note is theirs.
     const clip = await this.clips.findPrimaryOfNote(ownerId, noteId);
-    if (!clip) throw new AppError('NO_READY_AUDIO_CLIP', `Note ${noteId} has no ready audio clip yet.`);
+    if (!clip) {
+      await this.notes.assertExists(ownerId, noteId);
+      throw new AppError('NO_READY_AUDIO_CLIP', `Note ${noteId} has no ready audio clip yet.`);
+    }
     return { clip, playback: await this.presignPlayback(clip) };
   }
 

@@ -8,10 +8,19 @@
  * seek over what they do not need (an MP4 `mdat`, a WAV `data` chunk, Matroska clusters when a
  * SeekHead indexes them), so an MP4 whose `moov` box sits after the media data costs the head, the
  * box headers and the tail, not the object. Every byte fetched counts against `maxBytesRead`; a parser
- * that wants more than that (an MP3 without a Xing header and of varying bitrate, an ADTS stream, an
- * Ogg stream, a WebM without a Duration) is stopped, and what it found by then decides the answer,
- * with `durationMs: null` (for Ogg the duration still comes from the last page's granule position, in
- * the tail that music-metadata had already fetched to look for trailing tags).
+ * that wants more than that (one counting the frames of an MP3 without a Xing header and of varying
+ * bitrate, of an ADTS stream or of an AMR file, or reading every Ogg page) is stopped, and what it
+ * found by then decides the answer, with `durationMs: null` (for Ogg the duration still comes from the
+ * last page's granule position, in the tail that music-metadata had already fetched to look for
+ * trailing tags). A Matroska/WebM parse is stopped as soon as its Tracks are known, since what follows
+ * is clusters: a WebM without a Duration element (MediaRecorder's) gets `durationMs: null`.
+ *
+ * The verdict: `audio` when the bytes hold an audio stream in a container that the declared type names
+ * (see CONTAINERS_BY_MIME_TYPE); `not-audio`, with a reason, for anything else: bytes no parser knows
+ * (text, images, zeros), a container cut before its audio can be read (an MP4 without its `moov`), an
+ * audio container of another family than declared (a WAV declared as audio/mpeg: the reason names what
+ * it is), or a declared type that names no audio container. A failing RangeReader makes the promise
+ * reject: a storage problem is no verdict on the bytes.
  *
  * Hand-written byte sniffing is limited to what music-metadata cannot do: AMR (which it does not
  * parse), spotting an ISO BMFF `ftyp` so that 3GP brands (which its type guess names `video/3gpp`,
@@ -158,31 +167,33 @@ async function identify(cache: RangeCache): Promise<Identified> {
     return probeAmr(cache, amr);
   }
   const isoBmff = head.length >= 12 && ascii(head, 4, 8) === 'ftyp';
-
-  let collected: IAudioMetadata | undefined;
   // Without a MIME type music-metadata picks its parser from the content, not from the declaration; an
   // ISO BMFF file is sent to its MP4 parser whatever the brand, since it guesses 3GP brands as video/3gpp.
-  const tokenizer = new RangeTokenizer(cache, isoBmff ? 'audio/mp4' : undefined);
-  let parseError: unknown;
-  try {
-    collected = await parseFromTokenizer(tokenizer, {
-      duration: true,
-      skipCovers: true,
-      mkvUseIndex: true,
-      observer: update => {
-        collected = update.metadata;
-      },
-    });
-  } catch (error) {
-    parseError = error;
-  }
+  const parserHint = isoBmff ? 'audio/mp4' : undefined;
+
+  const full = await parse(new RangeTokenizer(cache, parserHint, cache.size), true, cache);
   // A parser may have swallowed the reader's error or the budget's (some turn read errors into
   // warnings), so ask the cache rather than the error.
   if (cache.readFailure) {
     throw cache.readFailure;
   }
-  const stoppedEarly = cache.budgetExceeded;
-  const format = collected?.format;
+  let format = full.format;
+  let parseError = full.error;
+  // Durations set before a budget stop come from headers (mvhd, Xing, STREAMINFO, Info, the WAV data
+  // size): the parsers that count frames (MP3 without Xing, ADTS) or read the last Ogg page set theirs
+  // only on reaching the end, so a stopped parse has none rather than a partial one.
+  const duration = format?.duration;
+  const stoppedEarly = cache.budgetExceeded || cache.enough;
+
+  if (stoppedEarly && !(format && hasAudioEvidence(format, isoBmff))) {
+    // Some parsers report only at the end (Ogg keeps each stream's format until then). Parse again the
+    // bytes already fetched, as if the object ended there, to learn what the stream is; no new reads.
+    cache.frozen = true;
+    const prefix = await parse(new RangeTokenizer(cache, parserHint, cache.contiguousPrefixLength()), false, cache);
+    cache.frozen = false;
+    format = prefix.format;
+    parseError = prefix.error;
+  }
 
   if (!format || !hasAudioEvidence(format, isoBmff)) {
     if (stoppedEarly) {
@@ -200,15 +211,13 @@ async function identify(cache: RangeCache): Promise<Identified> {
   const container = containerOf(format, isoBmff);
   if (!container) {
     // music-metadata knows formats no phone uploads (AIFF, ASF, WavPack, ...): audio, but of no family here.
-    return { kind: 'not-audio', reason: `the content is ${format.container ?? 'an unknown container'} audio, which is not an accepted recording format` };
+    return notAudio(`the content is ${format.container ?? 'an unknown container'} audio, which is not an accepted recording format`);
   }
   if (parseError !== undefined && !stoppedEarly) {
     return notAudio(`truncated or corrupt ${CONTAINER_LABEL[container]} data: ${errorMessage(parseError)}`);
   }
 
-  // Parsers that count frames (MP3 without Xing, ADTS) or read the last Ogg page set the duration only
-  // on reaching the end, so a parser stopped by the budget has none rather than a partial one.
-  let durationMs = msOrNull(format.duration);
+  let durationMs = msOrNull(duration);
   if (durationMs === null && container === 'ogg') {
     durationMs = await oggDurationFromTail(cache, format);
   }
@@ -220,6 +229,31 @@ async function identify(cache: RangeCache): Promise<Identified> {
     durationMs = null; // e.g. a fragmented MP4 (Safari's MediaRecorder) leaves mvhd's duration at zero
   }
   return { kind: 'audio', container, detail: [format.container, format.codec].filter(Boolean).join(', '), durationMs };
+}
+
+/** Runs music-metadata, keeping what it had found when it failed (its observer sees the live collector). */
+async function parse(tokenizer: RangeTokenizer, duration: boolean, cache: RangeCache): Promise<{ format?: IFormat; error?: unknown }> {
+  let collected: IAudioMetadata | undefined;
+  try {
+    collected = await parseFromTokenizer(tokenizer, {
+      duration,
+      skipCovers: true,
+      mkvUseIndex: true,
+      observer: update => {
+        collected = update.metadata;
+        const format = update.metadata.format;
+        // Matroska puts Info (with Duration, when there is one) before Tracks; once the audio track is
+        // known nothing further counts, but without a SeekHead entry to jump to (MediaRecorder writes
+        // none) the parser would go on reading every cluster header to the end: stop it at its next fetch.
+        if (format.container?.startsWith('EBML') && format.codec !== undefined && format.sampleRate !== undefined) {
+          cache.enough = true;
+        }
+      },
+    });
+    return { format: collected.format };
+  } catch (error) {
+    return { format: collected?.format, error };
+  }
 }
 
 function hasAudioEvidence(format: IFormat, isoBmff: boolean): boolean {
@@ -393,7 +427,6 @@ class ReadBudgetExceededError extends Error {
   override name = 'ReadBudgetExceededError';
 }
 
-
 /**
  * Fetches the object in aligned chunks and keeps them, coalescing the missing chunks of one read into
  * a single range request. Refuses (with ReadBudgetExceededError) any fetch that would take the total
@@ -404,6 +437,10 @@ class RangeCache {
   bytesRead = 0;
   requests = 0;
   budgetExceeded = false;
+  /** Set when the parse has learnt all it can use: further fetches fail (like the budget's). */
+  enough = false;
+  /** While set, any fetch fails: for re-parsing only what is already cached. */
+  frozen = false;
   /** A failure of the RangeReader itself: a storage problem to pass on, not a verdict on the bytes. */
   readFailure: unknown;
   private readonly chunks = new Map<number, Uint8Array>();
@@ -438,6 +475,13 @@ class RangeCache {
     return out;
   }
 
+  /** How many bytes from the start of the object are cached without a gap. */
+  contiguousPrefixLength(): number {
+    let index = 0;
+    while (this.chunks.has(index)) index++;
+    return Math.min(this.size, index * this.chunkSize);
+  }
+
   private chunk(index: number): Uint8Array {
     const chunk = this.chunks.get(index);
     if (!chunk) throw new Error(`chunk ${index} missing`);
@@ -456,6 +500,9 @@ class RangeCache {
       const start = index * this.chunkSize;
       const endExclusive = Math.min(this.size, (runEnd + 1) * this.chunkSize);
       const wanted = endExclusive - start;
+      if (this.enough || this.frozen) {
+        throw new ReadBudgetExceededError('no more reads wanted');
+      }
       if (this.bytesRead + wanted > this.maxBytesRead) {
         this.budgetExceeded = true;
         throw new ReadBudgetExceededError(`reading ${wanted} more bytes would pass the budget of ${this.maxBytesRead} (${this.bytesRead} read)`);
@@ -487,12 +534,14 @@ class RangeCache {
 class RangeTokenizer extends AbstractTokenizer implements IRandomAccessTokenizer {
   readonly fileInfo: IRandomAccessFileInfo;
 
+  /** `size` may be less than the object's, to present only a prefix of it. */
   constructor(
     private readonly cache: RangeCache,
     parserHint: string | undefined,
+    private readonly size: number,
   ) {
     super();
-    this.fileInfo = parserHint ? { size: cache.size, mimeType: parserHint } : { size: cache.size };
+    this.fileInfo = parserHint ? { size, mimeType: parserHint } : { size };
   }
 
   supportsRandomAccess(): boolean {
@@ -513,7 +562,7 @@ class RangeTokenizer extends AbstractTokenizer implements IRandomAccessTokenizer
 
   async peekBuffer(buffer: Uint8Array, options?: IReadChunkOptions): Promise<number> {
     const { position, length, mayBeLess } = this.normalizeOptions(buffer, options);
-    const available = Math.max(0, Math.min(this.cache.size - position, length));
+    const available = Math.max(0, Math.min(this.size - position, length));
     if (!mayBeLess && available < length) {
       throw new EndOfStreamError();
     }

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { AppError } from '../common/app-error';
 import type { AuthConfig } from '../config/app-config';
 import { loadOrCreateSecret } from '../common/secret-file';
@@ -11,40 +11,68 @@ export interface AuthenticatedUser {
 /** Identity providers sign with asymmetric keys; only these are accepted from a JWKS. */
 const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 const MAX_SUBJECT_LENGTH = 255;
+const VERIFIED_CACHE_MS = 60_000;
+const VERIFIED_CACHE_ENTRIES = 10_000;
 
 /**
  * Verifies bearer tokens with `jose`: the signature, the algorithm (never `none`), expiry and
  * not-before, and the issuer and audience when configured.
  */
 export class TokenVerifier {
+  /**
+   * Tokens already verified, until they expire or for a minute at most. A phone sends the same token
+   * with every request, and checking its signature each time is most of what authentication costs.
+   */
+  private readonly verified = new Map<string, { user: AuthenticatedUser; until: number }>();
+
   private constructor(
-    private readonly key: Uint8Array | JWTVerifyGetKey,
+    private readonly key: CryptoKey | JWTVerifyGetKey,
     private readonly options: JWTVerifyOptions,
+    /** Only with a shared secret: an identity provider's retired key must stop working at once. */
+    private readonly cacheVerified: boolean,
   ) {}
 
   static async create(config: AuthConfig): Promise<TokenVerifier> {
     const claims = { issuer: config.issuer, audience: config.audience };
     if (config.mode === 'jwks') {
       const jwks = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: config.cooldownSeconds * 1000, timeoutDuration: 5000 });
-      return new TokenVerifier(jwks, { ...claims, algorithms: JWKS_ALGORITHMS });
+      return new TokenVerifier(jwks, { ...claims, algorithms: JWKS_ALGORITHMS }, false);
     }
     const secret = config.mode === 'secret' ? new TextEncoder().encode(config.secret) : await loadOrCreateSecret(config.secretFile);
-    return new TokenVerifier(new Uint8Array(secret), { ...claims, algorithms: ['HS256'] });
+    // Imported once: handing jose the raw bytes would import the key again on every verification.
+    const key = await crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    return new TokenVerifier(key, { ...claims, algorithms: ['HS256'] }, true);
   }
 
   async verify(token: string): Promise<AuthenticatedUser> {
+    const now = Date.now();
+    const cached = this.cacheVerified ? this.verified.get(token) : undefined;
+    if (cached && cached.until > now) return cached.user;
+
     let subject: unknown;
+    let expiresAtMs = now;
     try {
       const { payload } =
         typeof this.key === 'function' ? await jwtVerify(token, this.key, this.options) : await jwtVerify(token, this.key, this.options);
       subject = payload.sub;
+      expiresAtMs = payload.exp === undefined ? now + VERIFIED_CACHE_MS : payload.exp * 1000;
     } catch (error) {
       throw new AppError('UNAUTHENTICATED', reasonFor(error), { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } });
     }
     if (typeof subject !== 'string' || subject === '' || subject.length > MAX_SUBJECT_LENGTH) {
       throw new AppError('UNAUTHENTICATED', 'The token has no usable subject (sub).', { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } });
     }
-    return { id: subject };
+    const user = { id: subject };
+    if (this.cacheVerified) this.remember(token, user, Math.min(expiresAtMs, now + VERIFIED_CACHE_MS));
+    return user;
+  }
+
+  private remember(token: string, user: AuthenticatedUser, until: number): void {
+    if (this.verified.size >= VERIFIED_CACHE_ENTRIES) {
+      // Insertion order makes the first entry the oldest: a cheap bound without an LRU library.
+      this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.set(token, { user, until });
   }
 }
 

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AppConfig } from '../config/app-config';
+import { FixedWindowThrottlerStorage } from './fixed-window.storage';
 import { isUploadLimited } from './rate-limit.guard';
 
 const MINUTE_MS = 60_000;
@@ -11,6 +12,7 @@ const MINUTE_MS = 60_000;
     ThrottlerModule.forRootAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => ({
+        storage: new FixedWindowThrottlerStorage(),
         throttlers: [
           { name: 'default', ttl: MINUTE_MS, limit: config.limits.requestsPerMinute },
           { name: 'uploads', ttl: MINUTE_MS, limit: config.limits.uploadRequestsPerMinute, skipIf: (context) => !isUploadLimited(context) },

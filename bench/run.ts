@@ -1,0 +1,185 @@
+import 'reflect-metadata';
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from '@20minutes/s3rver';
+import autocannon from 'autocannon';
+import { DataSource } from 'typeorm';
+import { issueToken } from '../src/auth/dev-token';
+import { AudioClip, AudioClipStatus, DurationSource } from '../src/audio-clips/audio-clip.entity';
+import { loadAppConfig } from '../src/config/app-config';
+import { dataSourceOptions } from '../src/database/database.options';
+import { Note } from '../src/notes/note.entity';
+
+/**
+ * `npm run bench`: the app, a bare node:http baseline doing the same lookup and signing, and the
+ * "obvious" NestJS stack, each in its own process, driven one after another by autocannon over
+ * loopback. It reports ratios measured side by side in one run, since absolute numbers on a shared
+ * machine mean little.
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = 50;
+const OWNER = 'bench-user';
+const NOTES = 100;
+const CLIPS = 1000;
+
+interface Measurement {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'an-bench-'));
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(dir, 's3'), configureBuckets: [{ name: 'bench' }] });
+  const { port: s3Port } = await s3.run();
+  const env: Record<string, string> = {
+    DATABASE_URL: `sqlite:${join(dir, 'bench.sqlite')}`,
+    STORAGE_DRIVER: 's3',
+    S3_BUCKET: 'bench',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    S3_ENDPOINT_URL: `http://127.0.0.1:${s3Port}`,
+    S3_KEY_PREFIX: 'bench',
+    AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    UPLOAD_RATE_LIMIT_PER_MINUTE: '1000000',
+    JANITOR_INTERVAL_SECONDS: '0',
+    HOST: '127.0.0.1',
+  };
+  const children: ChildProcess[] = [];
+  try {
+    const { noteIds, clipIds } = await seed(env);
+    const token = await issueToken(loadAppConfig(env).auth, OWNER);
+    if (process.env.BENCH_PREPARE_ONLY) {
+      // For profiling by hand: leave the seeded database and print what a load generator needs.
+      console.log(JSON.stringify({ env, token, clipId: clipIds[0], noteId: noteIds[0] }));
+      await new Promise((resolve) => setTimeout(resolve, Number(process.env.BENCH_PREPARE_ONLY) * 1000));
+      return;
+    }
+    const servers = {
+      app: await startServer('app', env, children),
+      baseline: await startServer('baseline', env, children),
+      obvious: await startServer('obvious', env, children),
+    };
+    const auth = { authorization: `Bearer ${token}` };
+    const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)];
+    const endpoints = [
+      { name: 'playback', method: 'GET', path: () => `/api/audio-clips/${pick(clipIds)}/playback`, targets: { baseline: 0.5, obvious: 8 } },
+      { name: 'primary clip', method: 'GET', path: () => `/api/notes/${pick(noteIds)}/audio`, targets: { baseline: 0.5 } },
+      { name: 'create', method: 'POST', path: () => '/api/audio-clips', body: JSON.stringify({ mime_type: 'audio/m4a', bytes: 123456, duration_ms: 42000 }), targets: { baseline: 0.35 } },
+      { name: 'complete (ready clip)', method: 'POST', path: () => `/api/audio-clips/${pick(clipIds)}/complete`, targets: {} },
+    ] as const;
+
+    console.log(`\nautocannon: ${CONNECTIONS} connections, ${SECONDS} s per run, loopback; ${NOTES} notes and ${CLIPS} ready clips in SQLite; S3 driver against s3rver\n`);
+    const rows: string[][] = [];
+    for (const endpoint of endpoints) {
+      const measured: Partial<Record<keyof typeof servers, Measurement>> = {};
+      for (const name of ['baseline', 'app', 'obvious'] as const) {
+        if (name === 'obvious' && endpoint.name !== 'playback') continue;
+        measured[name] = await load(servers[name], endpoint.method, endpoint.path, 'body' in endpoint ? endpoint.body : undefined, auth);
+      }
+      const app = measured.app!;
+      const baseline = measured.baseline!;
+      const ratio = app.requestsPerSecond / baseline.requestsPerSecond;
+      rows.push([endpoint.name, 'baseline (node:http)', fmt(baseline), '1.00', '']);
+      rows.push([endpoint.name, 'app', fmt(app), ratio.toFixed(2), 'baseline' in endpoint.targets ? `≥ ${endpoint.targets.baseline} ${ratio >= endpoint.targets.baseline ? 'met' : 'MISSED'}` : '']);
+      if (measured.obvious) {
+        const gain = app.requestsPerSecond / measured.obvious.requestsPerSecond;
+        rows.push([endpoint.name, 'obvious stack', fmt(measured.obvious), (measured.obvious.requestsPerSecond / baseline.requestsPerSecond).toFixed(2), `app is ${gain.toFixed(1)}x (target ≥ 8x ${gain >= 8 ? 'met' : 'MISSED'})`]);
+      }
+      if (endpoint.name === 'playback') rows.push([endpoint.name, 'app p99', `${app.p99} ms`, '', `target < 20 ms ${app.p99 < 20 ? 'met' : 'MISSED'}`]);
+    }
+    printTable(['endpoint', 'server', 'req/s · p50 · p99', 'vs baseline', 'target'], rows);
+  } finally {
+    for (const child of children) child.kill();
+    await s3.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function seed(env: Record<string, string>): Promise<{ noteIds: string[]; clipIds: string[] }> {
+  const dataSource = await new DataSource({ ...dataSourceOptions(loadAppConfig(env).database), logging: false }).initialize();
+  const now = Date.now();
+  const notes = Array.from({ length: NOTES }, (_, i) => Object.assign(new Note(), { id: randomUUID(), ownerId: OWNER, title: `note ${i}`, body: '', createdAt: new Date(now - i), updatedAt: new Date(now - i) }));
+  await dataSource.getRepository(Note).insert(notes);
+  const clips = Array.from({ length: CLIPS }, (_, i) => {
+    const id = randomUUID();
+    const at = new Date(now - i * 1000);
+    return Object.assign(new AudioClip(), {
+      id,
+      ownerId: OWNER,
+      noteId: notes[i % NOTES].id,
+      status: AudioClipStatus.Ready,
+      mimeType: 'audio/m4a',
+      bytes: 123456,
+      durationMs: 42000,
+      declaredDurationMs: 42000,
+      durationSource: DurationSource.Measured,
+      contentMd5: null,
+      storageKey: `bench/audio-clips/${id}.m4a`,
+      uploadKey: `bench/uploads/${id}.m4a`,
+      uploadExpiresAt: null,
+      failureReason: null,
+      createdAt: at,
+      updatedAt: at,
+      completedAt: at,
+    });
+  });
+  for (let i = 0; i < clips.length; i += 200) await dataSource.getRepository(AudioClip).insert(clips.slice(i, i + 200));
+  await dataSource.destroy();
+  return { noteIds: notes.map((note) => note.id), clipIds: clips.map((clip) => clip.id) };
+}
+
+async function startServer(kind: string, env: Record<string, string>, children: ChildProcess[]): Promise<string> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = fork(join(__dirname, 'servers.js'), [kind, String(port)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
+  return `http://127.0.0.1:${port}`;
+}
+
+async function load(baseUrl: string, method: string, path: () => string, body: string | undefined, headers: Record<string, string>): Promise<Measurement> {
+  const run = (duration: number) =>
+    autocannon({
+      url: baseUrl,
+      connections: CONNECTIONS,
+      duration,
+      requests: [
+        {
+          method: method as 'GET' | 'POST',
+          headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+          body,
+          setupRequest: (request) => ({ ...request, path: path() }),
+        },
+      ],
+    });
+  await run(1); // warm-up: JIT, connection pools, caches
+  const result = await run(SECONDS);
+  return { requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+function fmt(measurement: Measurement): string {
+  const errors = measurement.errors > 0 ? ` (${measurement.errors} errors/non-2xx!)` : '';
+  return `${Math.round(measurement.requestsPerSecond)} · ${measurement.p50} ms · ${measurement.p99} ms${errors}`;
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`);
+  for (const row of rows) console.log(line(row));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,87 @@
+import 'reflect-metadata';
+import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { createApp } from '../src/app.factory';
+import { createS3Client, S3StorageDriver } from '../src/storage/s3-storage.driver';
+
+/**
+ * The three servers the benchmark compares, each run in a child process of its own so that the load
+ * generator never shares their core: `node dist-bench/bench/servers.js <app|baseline|obvious> <port>`,
+ * configured by the same environment variables as the app.
+ */
+async function main(): Promise<void> {
+  const [kind, portArg] = process.argv.slice(2);
+  const port = Number(portArg);
+  if (kind === 'app') await startApp(port);
+  else if (kind === 'baseline') startBaseline(port);
+  else if (kind === 'obvious') await (await import('./obvious-stack')).startObviousStack(port);
+  else throw new Error(`unknown server kind ${kind}`);
+  process.send?.('ready');
+  // A clean exit on request, so that `--cpu-prof` can write its profile.
+  process.on('message', (message) => message === 'exit' && process.exit(0));
+}
+
+async function startApp(port: number): Promise<void> {
+  const app = await createApp({ env: { ...process.env, PORT: String(port) }, logLevels: ['error'] });
+  await app.listen(port, '127.0.0.1');
+}
+
+/**
+ * The bar: bare node:http, a prepared SQLite statement, and the same presigner the app uses.
+ * No framework, no authentication, no validation: what one core can do for these endpoints at best.
+ */
+function startBaseline(port: number): void {
+  const env = process.env;
+  const db = new Database(env.DATABASE_URL!.slice('sqlite:'.length));
+  db.pragma('journal_mode = WAL');
+  const s3Config = { bucket: env.S3_BUCKET!, region: env.AWS_REGION!, endpointUrl: env.S3_ENDPOINT_URL, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } };
+  const storage = new S3StorageDriver(createS3Client(s3Config), s3Config.bucket, s3Config);
+  const clipById = db.prepare('SELECT status, storage_key FROM audio_clips WHERE id = ?');
+  const primaryOfNote = db.prepare("SELECT * FROM audio_clips WHERE note_id = ? AND status = 'ready' ORDER BY completed_at DESC, id DESC LIMIT 1");
+  const insertClip = db.prepare(
+    "INSERT INTO audio_clips (id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, storage_key, upload_key, created_at, updated_at) VALUES (?, ?, NULL, 'pending', ?, ?, ?, ?, 'declared', ?, ?, ?, ?)",
+  );
+
+  const json = (response: import('node:http').ServerResponse, status: number, body: unknown) => {
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+
+  createServer((request, response) => {
+    const url = request.url ?? '';
+    const playback = /^\/api\/audio-clips\/([0-9a-f-]{36})\/playback$/.exec(url);
+    const primary = /^\/api\/notes\/([0-9a-f-]{36})\/audio$/.exec(url);
+    if (playback) {
+      const row = clipById.get(playback[1]) as { status: string; storage_key: string } | undefined;
+      if (!row) return json(response, 404, {});
+      void storage.presignDownload(row.storage_key, 900).then((signed) => json(response, 200, { url: signed.url, expires_at: signed.expiresAt.toISOString() }));
+    } else if (primary) {
+      const row = primaryOfNote.get(primary[1]) as { storage_key: string } | undefined;
+      if (!row) return json(response, 404, {});
+      void storage.presignDownload(row.storage_key, 900).then((signed) => json(response, 200, { clip: row, playback: { url: signed.url, expires_at: signed.expiresAt.toISOString() } }));
+    } else if (request.method === 'POST' && url === '/api/audio-clips') {
+      let body = '';
+      request.on('data', (chunk) => (body += chunk)).on('end', () => {
+        const input = JSON.parse(body) as { mime_type: string; bytes: number; duration_ms: number };
+        const id = randomUUID();
+        const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+        const key = `bench/audio-clips/${id}.m4a`;
+        const uploadKey = `bench/uploads/${id}.m4a`;
+        void storage.presignUpload(uploadKey, { contentType: input.mime_type, contentLength: input.bytes, expiresInSeconds: 900 }).then((upload) => {
+          insertClip.run(id, 'bench', input.mime_type, input.bytes, input.duration_ms, input.duration_ms, key, uploadKey, now, now);
+          json(response, 201, { clip: { id }, upload: { url: upload.url, method: 'PUT', headers: upload.headers, storage_key: uploadKey, expires_at: upload.expiresAt.toISOString() } });
+        });
+      });
+    } else if (request.method === 'POST' && /^\/api\/audio-clips\/[0-9a-f-]{36}\/complete$/.test(url)) {
+      const row = clipById.get(url.split('/')[3]) as { status: string } | undefined;
+      json(response, row ? 200 : 404, row ?? {});
+    } else {
+      json(response, 404, {});
+    }
+  }).listen(port, '127.0.0.1');
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
