@@ -19,7 +19,10 @@ async function main(): Promise<void> {
   else throw new Error(`unknown server kind ${kind}`);
   process.send?.('ready');
   // A clean exit on request, so that `--cpu-prof` can write its profile.
-  process.on('message', (message) => message === 'exit' && process.exit(0));
+  process.on('message', (message) => {
+    if (message === 'exit') process.exit(0);
+    if (message === 'rss') process.send?.(process.memoryUsage.rss());
+  });
 }
 
 async function startApp(port: number): Promise<void> {

@@ -1,0 +1,85 @@
+import 'reflect-metadata';
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { issueToken } from '../src/auth/dev-token';
+import { loadAppConfig } from '../src/config/app-config';
+
+/**
+ * `npm run bench:upload-memory`: PUTs a 500 MB recording to the local driver's signed URL and samples
+ * the server's RSS while it arrives. The body is streamed to disk, so RSS must grow by far less than
+ * the upload (the bar: under 64 MB).
+ */
+const SIZE = Number(process.env.UPLOAD_MB ?? 500) * 1024 * 1024;
+const CHUNK = Buffer.alloc(1024 * 1024, 0x5a);
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'an-upload-memory-'));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const env: Record<string, string> = {
+    DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`,
+    STORAGE_DRIVER: 'local',
+    LOCAL_STORAGE_DIR: join(dir, 'objects'),
+    AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
+    MAX_UPLOAD_BYTES: String(SIZE),
+    JANITOR_INTERVAL_SECONDS: '0',
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+  };
+  const server = fork(join(__dirname, 'servers.js'), ['app', String(port)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    await new Promise((resolve) => server.once('message', resolve));
+    const rss = () =>
+      new Promise<number>((resolve) => {
+        server.once('message', (message) => resolve(Number(message)));
+        server.send('rss');
+      });
+    const token = await issueToken(loadAppConfig(env).auth, 'bench-user');
+    const created = await fetch(`http://127.0.0.1:${port}/api/audio-clips`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ mime_type: 'audio/wav', bytes: SIZE, duration_ms: 1000 }),
+    }).then((response) => response.json() as Promise<{ upload: { url: string } }>);
+
+    const before = await rss();
+    let peak = before;
+    const sampler = setInterval(() => void rss().then((value) => (peak = Math.max(peak, value))), 100);
+    const started = Date.now();
+    const status = await put(created.upload.url, SIZE);
+    clearInterval(sampler);
+    peak = Math.max(peak, await rss());
+    const growthMb = (peak - before) / 1024 / 1024;
+    console.log(`PUT of ${SIZE / 1024 / 1024} MB → ${status} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`server RSS before ${(before / 1024 / 1024).toFixed(1)} MB, peak ${(peak / 1024 / 1024).toFixed(1)} MB, growth ${growthMb.toFixed(1)} MB (bar: < 64 MB: ${growthMb < 64 ? 'met' : 'MISSED'})`);
+  } finally {
+    server.kill();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function put(url: string, size: number): Promise<number> {
+  let sent = 0;
+  const body = new Readable({
+    read() {
+      const chunk = CHUNK.subarray(0, Math.min(CHUNK.length, size - sent));
+      sent += chunk.length;
+      this.push(chunk.length > 0 ? chunk : null);
+    },
+  });
+  return new Promise((resolve, reject) => {
+    const upload = request(url, { method: 'PUT', headers: { 'content-type': 'audio/wav', 'content-length': String(size) } }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    upload.on('error', reject);
+    body.pipe(upload);
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
