@@ -54,7 +54,12 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     contentSecurityPolicy: { directives: { styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'] } },
   });
   if (config.corsOrigins.length > 0) {
-    app.enableCors({ origin: [...config.corsOrigins], allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'], maxAge: 600 });
+    app.enableCors({
+      origin: [...config.corsOrigins],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
+      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate'],
+      maxAge: 600,
+    });
   }
   app.setGlobalPrefix(API_PREFIX);
   app.useGlobalPipes(createValidationPipe());

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { freePort } from './harness/free-port';
 import { Phone } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
 
@@ -103,5 +104,32 @@ describe('tokens from an identity provider (JWKS)', () => {
     expect((await call(await sign(unknownKid))).status).toBe(401); // forces a refetch of the set without the first key
     expect((await call(await sign(first))).status).toBe(401);
     expect((await call(await sign(second))).status).toBe(200);
+  });
+});
+
+describe('an identity provider that cannot be reached', () => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    const key = await makeKey('key-x', 'RS256');
+    unreachableToken = await sign(key);
+    testApp = await startTestApp({
+      database: 'sqlite',
+      storage: 'local',
+      env: { AUTH_JWT_SECRET: '', AUTH_JWKS_URL: `http://127.0.0.1:${await freePort()}/jwks.json`, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE },
+    });
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  let unreachableToken: string;
+
+  it('answers 503 with Retry-After, not 401: the token may well be valid', async () => {
+    const response = await new Phone(testApp.baseUrl, unreachableToken).get('/api/notes');
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(response.body.error.code).toBe('AUTH_UNAVAILABLE');
   });
 });

@@ -62,7 +62,8 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
   async deleteNow(storageKeys: string[]): Promise<void> {
     const now = new Date();
     for (const entry of await this.deletions.find(storageKeys)) {
-      if (await this.deletions.claim(entry, new Date(now.getTime() + CLAIM_MS))) await this.process(entry, now);
+      const claimed = await this.deletions.claim(entry, new Date(now.getTime() + CLAIM_MS));
+      if (claimed) await this.process(claimed, now);
     }
   }
 
@@ -71,8 +72,9 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     let deletedObjects = 0;
     let failedDeletions = 0;
     for (const entry of await this.deletions.findDue(now, BATCH_SIZE)) {
-      if (!(await this.deletions.claim(entry, new Date(now.getTime() + CLAIM_MS)))) continue;
-      const outcome = await this.process(entry, now);
+      const claimed = await this.deletions.claim(entry, new Date(now.getTime() + CLAIM_MS));
+      if (!claimed) continue;
+      const outcome = await this.process(claimed, now);
       if (outcome === 'deleted') deletedObjects += 1;
       if (outcome === 'failed') failedDeletions += 1;
     }
@@ -96,9 +98,12 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
   }
 
   private async process(entry: StorageDeletion, now: Date): Promise<'deleted' | 'failed' | 'skipped'> {
-    if (await this.clips.isKeyInUse(entry.storageKey)) {
-      if (now.getTime() - entry.createdAt.getTime() > REFERENCED_GIVE_UP_MS) await this.deletions.remove(entry.storageKey);
-      else await this.deletions.reschedule(entry.storageKey, new Date(now.getTime() + REFERENCED_RETRY_MS), entry.attempts, 'still used by a clip');
+    const use = await this.clips.keyUse(entry.storageKey);
+    if (use !== null) {
+      // A ready clip's audio stays: its deletion is recorded anew when the clip is deleted. A pending
+      // clip's keys may yet be needed (or not, if it fails or expires): look again later.
+      if (use === 'ready' || now.getTime() - entry.createdAt.getTime() > REFERENCED_GIVE_UP_MS) await this.deletions.remove(entry);
+      else await this.deletions.reschedule(entry, new Date(now.getTime() + REFERENCED_RETRY_MS), entry.attempts, 'still used by a pending clip');
       return 'skipped';
     }
     try {
@@ -107,12 +112,12 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
       const attempts = entry.attempts + 1;
       // 5 s, 10 s, 20 s … up to an hour between tries while the store is down.
       const backoffMs = Math.min(60 * 60_000, 5_000 * 2 ** Math.min(attempts - 1, 10));
-      await this.deletions.reschedule(entry.storageKey, new Date(now.getTime() + backoffMs), attempts, error instanceof Error ? error.message : String(error));
+      await this.deletions.reschedule(entry, new Date(now.getTime() + backoffMs), attempts, error instanceof Error ? error.message : String(error));
       return 'failed';
     }
     // A PUT URL may still be valid: delete once more when it has run out, then forget the key.
-    if (now >= entry.deleteAfter) await this.deletions.remove(entry.storageKey);
-    else await this.deletions.reschedule(entry.storageKey, entry.deleteAfter, entry.attempts, null);
+    if (now >= entry.deleteAfter) await this.deletions.remove(entry);
+    else await this.deletions.reschedule(entry, entry.deleteAfter, entry.attempts, null);
     return 'deleted';
   }
 }

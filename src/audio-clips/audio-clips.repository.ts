@@ -171,14 +171,16 @@ export class AudioClipsRepository {
     return this.transition({ ownerId, id, status: AudioClipStatus.Pending }, { uploadExpiresAt: until });
   }
 
-  /** Whether a clip still needs the object under this key: a pending clip's upload, a pending or ready clip's audio. */
-  async isKeyInUse(key: string): Promise<boolean> {
-    return this.clips.exists({
+  /** Which clip still needs the object under this key, if any: a ready clip's audio, or a pending clip's upload or audio. */
+  async keyUse(key: string): Promise<'ready' | 'pending' | null> {
+    if (await this.clips.existsBy({ storageKey: key, status: AudioClipStatus.Ready })) return 'ready';
+    const pending = await this.clips.exists({
       where: [
         { uploadKey: key, status: AudioClipStatus.Pending },
-        { storageKey: key, status: In([AudioClipStatus.Pending, AudioClipStatus.Ready]) },
+        { storageKey: key, status: AudioClipStatus.Pending },
       ],
     });
+    return pending ? 'pending' : null;
   }
 
   private async transition(where: Partial<Pick<AudioClip, 'ownerId' | 'id' | 'status'>>, changes: Partial<AudioClip>): Promise<boolean> {

@@ -8,6 +8,7 @@ import { StorageDeletionsRepository } from '../storage/storage-deletions.reposit
 import { deletionsFor } from './clip-deletions';
 import { STORAGE_DRIVER, type PresignedDownload, type PresignedUpload, type StorageDriver, type StoredObjectInfo } from '../storage/storage-driver';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
+import { MAX_DURATION_MS } from './audio-clip.dto';
 import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
 import { AudioClipsRepository } from './audio-clips.repository';
 import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
@@ -182,31 +183,32 @@ export class AudioClipsService implements OnModuleInit {
     if (probe.kind === 'not-audio') {
       const reason = `The uploaded bytes are not ${clip.mimeType} audio: ${probe.reason}`;
       const now = new Date();
-      if (await this.clips.markFailed(ownerId, id, now, reason)) {
-        const requests = deletionsFor(clip, now);
-        await this.deletions.enqueue(requests, now);
-        await this.deleteSoon(requests.map((request) => request.storageKey));
-      }
+      // Recorded first: a crash after the state change must not leave the bytes behind. The janitor
+      // leaves a key alone while a pending clip still uses it.
+      const requests = deletionsFor(clip, now);
+      await this.deletions.enqueue(requests, now);
+      if (await this.clips.markFailed(ownerId, id, now, reason)) await this.deleteSoon(requests.map((request) => request.storageKey));
       throw new AppError('UPLOAD_NOT_AUDIO', `${reason}. The upload was deleted; create a new clip to try again.`);
     }
 
+    // Both keys are recorded before the bytes move, so whatever happens next (a crash, a delete or
+    // the sweeper racing this call) the janitor finds them, and deletes them unless a clip uses them.
+    await this.deletions.enqueue(deletionsFor(clip, new Date()), new Date());
     await this.storage.move(key, clip.storageKey, object.etag);
     const now = new Date();
+    // A container may claim any duration; one beyond what a clip can hold is not believed.
+    const measured = probe.durationMs !== null && Number.isSafeInteger(probe.durationMs) && probe.durationMs <= MAX_DURATION_MS ? probe.durationMs : null;
     const duration =
-      probe.durationMs === null
+      measured === null
         ? { durationMs: clip.declaredDurationMs, durationSource: DurationSource.Declared }
-        : { durationMs: probe.durationMs, durationSource: DurationSource.Measured };
-    if (await this.clips.markReady(ownerId, id, now, duration)) {
-      // The upload URL may still be valid: whatever it writes from now on is deleted once it has run out.
-      await this.deletions.enqueue(deletionsFor(clip, now).filter((request) => request.storageKey === clip.uploadKey && clip.uploadKey !== clip.storageKey), now);
-    }
+        : { durationMs: measured, durationSource: DurationSource.Measured };
+    // The upload key's entry stays: whatever a still-valid URL writes there is deleted once it has run out.
+    await this.clips.markReady(ownerId, id, now, duration);
     // Whether this call or a concurrent one made the change, answer with what the row now says.
     const current = await this.get(ownerId, id);
     if (current.status === AudioClipStatus.Ready) return current;
-    // The janitor expired the clip while its bytes were being moved into place: they go too.
-    const requests = deletionsFor(clip, now);
-    await this.deletions.enqueue(requests, now);
-    await this.deleteSoon(requests.map((request) => request.storageKey));
+    // The janitor expired the clip while its bytes were being moved into place: they go now.
+    await this.deleteSoon(deletionsFor(clip, now).map((request) => request.storageKey));
     throw notPending(current);
   }
 

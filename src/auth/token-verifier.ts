@@ -57,6 +57,12 @@ export class TokenVerifier {
       subject = payload.sub;
       expiresAtMs = payload.exp === undefined ? now + VERIFIED_CACHE_MS : payload.exp * 1000;
     } catch (error) {
+      // The identity provider's keys could not be fetched: the token may be fine, so say to retry.
+      // (A failed fetch is not a jose error at all; a non-200 answer is jose's generic one.)
+      const keysUnavailable = error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError) || error.code === 'ERR_JOSE_GENERIC';
+      if (typeof this.key === 'function' && keysUnavailable) {
+        throw new AppError('AUTH_UNAVAILABLE', 'The identity provider’s keys cannot be fetched right now. Retry in a few seconds.');
+      }
       throw new AppError('UNAUTHENTICATED', reasonFor(error), { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } });
     }
     if (typeof subject !== 'string' || subject === '' || subject.length > MAX_SUBJECT_LENGTH) {
@@ -81,9 +87,6 @@ function reasonFor(error: unknown): string {
   if (error instanceof errors.JWTClaimValidationFailed) return `The token's ${error.claim} claim is not accepted here.`;
   if (error instanceof errors.JOSEAlgNotAllowed) return 'The token is signed with an algorithm this API does not accept.';
   if (error instanceof errors.JWKSNoMatchingKey) return 'The token is signed with a key this API does not know.';
-  if (error instanceof errors.JWKSTimeout || (error instanceof errors.JOSEError && error.code === 'ERR_JOSE_GENERIC')) {
-    return 'The token could not be checked against the identity provider’s keys.';
-  }
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'The token signature is not valid.';
   return 'The token is malformed or not valid.';
 }

@@ -28,6 +28,7 @@ export const ERROR_STATUS = {
   IDEMPOTENCY_KEY_REUSED: 422,
   INTERNAL_ERROR: 500,
   STORAGE_UNAVAILABLE: 503,
+  AUTH_UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -52,7 +53,7 @@ export class AppError extends Error {
     super(message);
     this.details = extra.details;
     this.info = extra.info;
-    this.headers = extra.headers ?? (code === 'STORAGE_UNAVAILABLE' ? { 'retry-after': '5' } : {});
+    this.headers = extra.headers ?? (ERROR_STATUS[code] === 503 ? { 'retry-after': '5' } : {});
   }
 
   get status(): number {

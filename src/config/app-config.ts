@@ -141,7 +141,10 @@ export function loadAppConfig(env: Env): AppConfig {
   const allowedMimeTypes = parseMimeTypes(read('AUDIO_MIME_TYPES'), problems);
   const maxUploadBytes = integer('MAX_UPLOAD_BYTES', DEFAULT_MAX_UPLOAD_BYTES, 1, Number.MAX_SAFE_INTEGER);
 
-  const auth = parseAuthConfig(read, keyPrefix, integer, problems);
+  // Production is the "prod" prefix, or any environment variable naming production, even beside a custom prefix.
+  const production =
+    keyPrefix === 'prod' || ['APP_ENV', 'ENV', 'FLASK_ENV', 'NODE_ENV'].some((name) => ['production', 'prod', 'live'].includes(read(name)?.toLowerCase() ?? ''));
+  const auth = parseAuthConfig(read, production, integer, problems);
   const quota = integer('USER_QUOTA_BYTES', 0, 0, Number.MAX_SAFE_INTEGER);
   const limits = {
     requestsPerMinute: integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
@@ -175,7 +178,7 @@ export function loadAppConfig(env: Env): AppConfig {
 
 function parseAuthConfig(
   read: (name: string) => string | undefined,
-  keyPrefix: string,
+  production: boolean,
   integer: (name: string, fallback: number, min: number, max: number) => number,
   problems: string[],
 ): AuthConfig {
@@ -197,8 +200,8 @@ function parseAuthConfig(
     if (secret.length < MIN_SECRET_LENGTH) problems.push(`AUTH_JWT_SECRET must be at least ${MIN_SECRET_LENGTH} characters long`);
     return { mode: 'secret', secret, issuer, audience };
   }
-  if (keyPrefix === 'prod') {
-    problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production (key prefix "prod"): the API must not run without verified sign-in');
+  if (production) {
+    problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production: the API must not run without verified sign-in');
   }
   return { mode: 'dev-secret', secretFile: read('AUTH_DEV_SECRET_FILE') ?? DEFAULT_DEV_AUTH_SECRET_FILE, issuer, audience };
 }

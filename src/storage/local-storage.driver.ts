@@ -49,6 +49,13 @@ export interface ObjectDownload {
 export class LocalStorageDriver implements StorageDriver {
   readonly name = 'local';
 
+  /**
+   * Per-key critical sections: an upload's two renames (bytes, then metadata), and the etag check with
+   * the read or move that relies on it, never interleave, so bytes are never used under another
+   * upload's etag.
+   */
+  private readonly locks = new Map<string, Promise<unknown>>();
+
   private constructor(
     private readonly root: string,
     private readonly publicBaseUrl: string,
@@ -96,7 +103,11 @@ export class LocalStorageDriver implements StorageDriver {
     return stored && { size: stored.meta.size, contentType: stored.meta.contentType, etag: stored.meta.etag };
   }
 
-  async readRange(key: string, start: number, endInclusive: number, etag: string): Promise<Uint8Array> {
+  readRange(key: string, start: number, endInclusive: number, etag: string): Promise<Uint8Array> {
+    return this.exclusively(key, () => this.readRangeNow(key, start, endInclusive, etag));
+  }
+
+  private async readRangeNow(key: string, start: number, endInclusive: number, etag: string): Promise<Uint8Array> {
     const stored = await this.readStored(key);
     if (!stored || stored.meta.etag !== etag) throw uploadChanged();
     const length = Math.max(0, Math.min(endInclusive, stored.meta.size - 1) - start + 1);
@@ -114,8 +125,11 @@ export class LocalStorageDriver implements StorageDriver {
   }
 
   /** Renames into place; a concurrent move of the same object that got there first counts as done. */
-  async move(from: string, to: string, etag: string): Promise<void> {
-    if (from === to) return;
+  move(from: string, to: string, etag: string): Promise<void> {
+    return from === to ? Promise.resolve() : this.exclusively(from, () => this.moveNow(from, to, etag));
+  }
+
+  private async moveNow(from: string, to: string, etag: string): Promise<void> {
     const source = await this.readStored(from);
     if (!source || source.meta.etag !== etag) {
       const target = await this.readStored(to);
@@ -187,8 +201,10 @@ export class LocalStorageDriver implements StorageDriver {
       await mkdir(dirname(path), { recursive: true });
       const meta: ObjectMeta = { contentType: grant.contentType ?? 'application/octet-stream', size: received, etag: md5.toString('hex') };
       await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
-      await rename(incoming, path);
-      await rename(incoming + META_SUFFIX, path + META_SUFFIX);
+      await this.exclusively(key, async () => {
+        await rename(incoming, path);
+        await rename(incoming + META_SUFFIX, path + META_SUFFIX);
+      });
     } catch (error) {
       await rm(incoming, { force: true });
       await rm(incoming + META_SUFFIX, { force: true });
@@ -218,6 +234,17 @@ export class LocalStorageDriver implements StorageDriver {
     }
     headers['content-length'] = String(size);
     return { status: 200, headers, body: createReadStream(stored.path) };
+  }
+
+  private exclusively<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    const current = previous.then(work, work);
+    const settled = current.catch(() => undefined);
+    this.locks.set(key, settled);
+    void settled.then(() => {
+      if (this.locks.get(key) === settled) this.locks.delete(key);
+    });
+    return current;
   }
 
   private authorize(grant: Parameters<LocalUrlSigner['verify']>[0], signature: string | undefined): void {

@@ -20,6 +20,10 @@ export class StorageDeletion {
   @Column({ type: 'integer' })
   attempts!: number;
 
+  /** Bumped by every enqueue and claim, so a worker never removes an entry recorded again after its claim. */
+  @Column({ type: 'integer' })
+  version!: number;
+
   @Column({ name: 'last_error', type: 'varchar', length: 500, nullable: true })
   lastError!: string | null;
 

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, LessThanOrEqual, Repository } from 'typeorm';
+import { timestampParameter } from '../database/database.options';
 import { StorageDeletion } from './storage-deletion.entity';
 
 export interface DeletionRequest {
@@ -14,18 +15,27 @@ export interface DeletionRequest {
 export class StorageDeletionsRepository {
   private readonly deletions: Repository<StorageDeletion>;
 
-  constructor(@InjectDataSource() dataSource: DataSource) {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
     this.deletions = dataSource.getRepository(StorageDeletion);
   }
 
+  /**
+   * Records (or records again) that the keys must go. Recording again keeps the later `delete_after`,
+   * makes the entry due now, and bumps its version, so a worker that claimed it before lets it be.
+   */
   async enqueue(requests: DeletionRequest[], now: Date): Promise<void> {
-    if (requests.length === 0) return;
-    await this.deletions
-      .createQueryBuilder()
-      .insert()
-      .values(requests.map((request) => ({ ...request, nextAttemptAt: now, attempts: 0, lastError: null, createdAt: now })))
-      .orUpdate(['delete_after', 'next_attempt_at'], ['storage_key'])
-      .execute();
+    const postgres = this.dataSource.options.type === 'postgres';
+    const at = (date: Date) => timestampParameter(this.dataSource.options.type, date);
+    for (const request of requests) {
+      let index = 0;
+      const sql = `INSERT INTO storage_deletions (storage_key, delete_after, next_attempt_at, attempts, last_error, created_at, version)
+        VALUES (?, ?, ?, 0, NULL, ?, 0)
+        ON CONFLICT (storage_key) DO UPDATE SET
+          delete_after = CASE WHEN excluded.delete_after > storage_deletions.delete_after THEN excluded.delete_after ELSE storage_deletions.delete_after END,
+          next_attempt_at = excluded.next_attempt_at,
+          version = storage_deletions.version + 1`;
+      await this.dataSource.query(postgres ? sql.replace(/\?/g, () => `$${++index}`) : sql, [request.storageKey, at(request.deleteAfter), at(now), at(now)]);
+    }
   }
 
   findDue(now: Date, limit: number): Promise<StorageDeletion[]> {
@@ -36,18 +46,22 @@ export class StorageDeletionsRepository {
     return storageKeys.length === 0 ? Promise.resolve([]) : this.deletions.findBy(storageKeys.map((storageKey) => ({ storageKey })));
   }
 
-  /** Takes the entry for `leaseMs` if nobody else did since it was read; returns whether this caller has it. */
-  async claim(entry: StorageDeletion, until: Date): Promise<boolean> {
-    const result = await this.deletions.update({ storageKey: entry.storageKey, nextAttemptAt: entry.nextAttemptAt, attempts: entry.attempts }, { nextAttemptAt: until });
-    return (result.affected ?? 0) > 0;
+  /**
+   * Takes the entry until `until` if nobody changed it since it was read. Returns the claimed entry
+   * (with its new version), or null when another worker or a new enqueue got there first.
+   */
+  async claim(entry: StorageDeletion, until: Date): Promise<StorageDeletion | null> {
+    const result = await this.deletions.update({ storageKey: entry.storageKey, version: entry.version }, { nextAttemptAt: until, version: entry.version + 1 });
+    return (result.affected ?? 0) > 0 ? { ...entry, nextAttemptAt: until, version: entry.version + 1 } : null;
   }
 
-  async reschedule(storageKey: string, at: Date, attempts: number, lastError: string | null): Promise<void> {
-    await this.deletions.update({ storageKey }, { nextAttemptAt: at, attempts, lastError: lastError?.slice(0, 500) ?? null });
+  /** Only the claimed version: if the key was recorded again meanwhile, that newer entry stands. */
+  async reschedule(claimed: StorageDeletion, at: Date, attempts: number, lastError: string | null): Promise<void> {
+    await this.deletions.update({ storageKey: claimed.storageKey, version: claimed.version }, { nextAttemptAt: at, attempts, lastError: lastError?.slice(0, 500) ?? null });
   }
 
-  async remove(storageKey: string): Promise<void> {
-    await this.deletions.delete({ storageKey });
+  async remove(claimed: StorageDeletion): Promise<void> {
+    await this.deletions.delete({ storageKey: claimed.storageKey, version: claimed.version });
   }
 
   count(): Promise<number> {

@@ -38,6 +38,8 @@ export class ClipLifecycle1764400000000 implements MigrationInterface {
           { name: 'delete_after', type: timestamp },
           { name: 'next_attempt_at', type: timestamp },
           { name: 'attempts', type: 'integer', default: 0 },
+          // Bumped by every enqueue and claim: a worker only removes or reschedules the entry it claimed.
+          { name: 'version', type: 'integer', default: 0 },
           { name: 'last_error', type: 'varchar', length: '500', isNullable: true },
           { name: 'created_at', type: timestamp },
         ],
