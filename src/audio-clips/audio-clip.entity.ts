@@ -25,7 +25,7 @@ const bigintAsNumber = {
 };
 
 @Entity({ name: 'audio_clips' })
-@Index('idx_audio_clips_note_ready', ['noteId', 'status', 'completedAt'])
+@Index('idx_audio_clips_note_ready', ['noteId', 'status', 'completedAt', 'id'])
 @Index('idx_audio_clips_note_created', ['noteId', 'createdAt', 'id'])
 @Index('idx_audio_clips_owner_status', ['ownerId', 'status'])
 @Index('idx_audio_clips_status_created', ['status', 'createdAt'])

@@ -28,6 +28,9 @@ export class ClipLifecycle1764400000000 implements MigrationInterface {
     ]);
     // The sweeper looks for old pending clips.
     await queryRunner.createIndex('audio_clips', new TableIndex({ name: 'idx_audio_clips_status_created', columnNames: ['status', 'created_at'] }));
+    // The primary clip orders by (completed_at, id): with id in the index, the newest is read off it without a sort.
+    await queryRunner.dropIndex('audio_clips', 'idx_audio_clips_note_ready');
+    await queryRunner.createIndex('audio_clips', new TableIndex({ name: 'idx_audio_clips_note_ready', columnNames: ['note_id', 'status', 'completed_at', 'id'] }));
 
     await queryRunner.createTable(
       new Table({
@@ -65,6 +68,8 @@ export class ClipLifecycle1764400000000 implements MigrationInterface {
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.dropTable('idempotency_keys');
     await queryRunner.dropTable('storage_deletions');
+    await queryRunner.dropIndex('audio_clips', 'idx_audio_clips_note_ready');
+    await queryRunner.createIndex('audio_clips', new TableIndex({ name: 'idx_audio_clips_note_ready', columnNames: ['note_id', 'status', 'completed_at'] }));
     await queryRunner.dropIndex('audio_clips', 'idx_audio_clips_status_created');
     for (const column of ['upload_expires_at', 'failure_reason', 'content_md5', 'duration_source', 'declared_duration_ms', 'upload_key']) {
       await queryRunner.dropColumn('audio_clips', column);
