@@ -12,6 +12,7 @@ import { AudioClip, AudioClipStatus, DurationSource } from '../src/audio-clips/a
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
 import { Note } from '../src/notes/note.entity';
+import { printTable } from './table';
 
 /**
  * `npm run bench`: the app, a bare node:http baseline doing the same lookup and signing, and the
@@ -169,14 +170,6 @@ async function load(baseUrl: string, method: string, path: () => string, body: s
 function fmt(measurement: Measurement): string {
   const errors = measurement.errors > 0 ? ` (${measurement.errors} errors/non-2xx!)` : '';
   return `${Math.round(measurement.requestsPerSecond)} · ${measurement.p50} ms · ${measurement.p99} ms${errors}`;
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
-  console.log(line(header));
-  console.log(`|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`);
-  for (const row of rows) console.log(line(row));
 }
 
 main().catch((error: unknown) => {

@@ -9,6 +9,7 @@ import { DataSource } from 'typeorm';
 import { AudioClipsRepository } from '../src/audio-clips/audio-clips.repository';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
+import { printTable } from './table';
 
 /**
  * `npm run bench:scale`: do the two hot lookups of `AudioClipsRepository` stay flat as the data grows?
@@ -414,14 +415,6 @@ async function main(): Promise<void> {
   console.log(`${'-'.repeat(20)} results (µs per awaited repository call; ratio = 1M / 1k) ${'-'.repeat(20)}\n`);
   printTable(['database', 'lookup', 'rows', 'p50 µs', 'p99 µs', 'ratio 1M/1k'], rows);
   console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(1)} s`);
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => row[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`;
-  console.log(line(header));
-  console.log(`|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`);
-  for (const row of rows) console.log(line(row));
 }
 
 main().catch((error: unknown) => {

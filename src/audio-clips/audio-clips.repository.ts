@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, In, QueryFailedError, Repository } from 'typeorm';
 import { AppError } from '../common/app-error';
-import { PageRequest, toPage, type Page } from '../common/pagination';
+import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
 import { timestampParameter } from '../database/database.options';
 import { SqlStatements } from '../database/sql-statements';
 import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
@@ -117,13 +117,8 @@ export class AudioClipsRepository {
       .orderBy('clip.createdAt', 'DESC')
       .addOrderBy('clip.id', 'DESC')
       .limit(page.limit + 1);
-    if (page.after) {
-      query.andWhere('(clip.createdAt < :createdAt OR (clip.createdAt = :createdAt AND clip.id < :id))', {
-        createdAt: timestampParameter(this.dataSource.options.type, page.after.createdAt),
-        id: page.after.id,
-      });
-    }
-    return toPage(await query.getMany(), page.limit);
+    const cursorTime = page.after && timestampParameter(this.dataSource.options.type, page.after.createdAt);
+    return toPage(await afterCursor(query, 'clip', page.after, cursorTime).getMany(), page.limit);
   }
 
   /** The objects a note's clips may have in storage, with how long their upload URLs stay valid. */

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import { Transform } from 'class-transformer';
+import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { AppError } from './app-error';
 
 export class PageQueryDto {
@@ -68,5 +69,17 @@ export function decodeCursor(raw: string): PageCursor {
   }
   throw new AppError('VALIDATION_FAILED', 'cursor is not a cursor this API returned.', {
     details: [{ field: 'cursor', message: 'cursor must be the next_cursor of a previous page' }],
+  });
+}
+
+/**
+ * Narrows a newest-first query to the rows after the cursor: older, or as old with a smaller id.
+ * `createdAt` must already be in the database's own form (see `timestampParameter`).
+ */
+export function afterCursor<T extends ObjectLiteral>(query: SelectQueryBuilder<T>, alias: string, after: PageCursor | undefined, createdAt: unknown): SelectQueryBuilder<T> {
+  if (!after) return query;
+  return query.andWhere(`(${alias}.createdAt < :cursorCreatedAt OR (${alias}.createdAt = :cursorCreatedAt AND ${alias}.id < :cursorId))`, {
+    cursorCreatedAt: createdAt,
+    cursorId: after.id,
   });
 }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { timestampParameter } from '../database/database.options';
-import { PageRequest, toPage, type Page } from '../common/pagination';
+import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
 import { Note } from './note.entity';
 
 /**
@@ -36,13 +36,8 @@ export class NotesRepository {
       .orderBy('note.createdAt', 'DESC')
       .addOrderBy('note.id', 'DESC')
       .limit(page.limit + 1);
-    if (page.after) {
-      query.andWhere('(note.createdAt < :createdAt OR (note.createdAt = :createdAt AND note.id < :id))', {
-        createdAt: timestampParameter(this.dataSource.options.type, page.after.createdAt),
-        id: page.after.id,
-      });
-    }
-    return toPage(await query.getMany(), page.limit);
+    const cursorTime = page.after && timestampParameter(this.dataSource.options.type, page.after.createdAt);
+    return toPage(await afterCursor(query, 'note', page.after, cursorTime).getMany(), page.limit);
   }
 
   async update(ownerId: string, id: string, changes: Partial<Pick<Note, 'title' | 'body' | 'updatedAt'>>): Promise<boolean> {
