@@ -39,7 +39,7 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
     const pending = await alice.post('/api/audio-clips', { note_id: ids.noteId, mime_type: 'audio/ogg', bytes: 99, duration_ms: 1 });
     ids.readyClipId = ready.body.clip.id;
     ids.pendingClipId = pending.body.clip.id;
-    storageKeys.push(ready.body.clip.storage_key);
+    storageKeys.push(ready.body.clip.storage_key, ready.body.upload.storage_key, pending.body.upload.storage_key);
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
     operations = Object.entries<Record<string, { operationId: string }>>(spec.paths).flatMap(([path, methods]) =>
@@ -56,9 +56,11 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
   async function snapshot(): Promise<string> {
     const notes = await testApp.dataSource.query('SELECT * FROM notes ORDER BY id');
     const clips = await testApp.dataSource.query('SELECT * FROM audio_clips ORDER BY id');
+    const deletions = await testApp.dataSource.query('SELECT * FROM storage_deletions ORDER BY storage_key');
+    const idempotencyKeys = await testApp.dataSource.query('SELECT * FROM idempotency_keys ORDER BY owner_id, idempotency_key');
     const objects = await Promise.all(storageKeys.map(async (key) => JSON.stringify(await testApp.storage.inspect(key))));
     const files = await testApp.localFiles();
-    return createHash('sha256').update(JSON.stringify({ notes, clips, objects, files })).digest('hex');
+    return createHash('sha256').update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, objects, files })).digest('hex');
   }
 
   function concretePath(path: string, clipId = ids.readyClipId): string {
