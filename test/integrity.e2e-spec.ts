@@ -123,6 +123,21 @@ describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, Storag
     expect(await testApp.storage.inspect(created.clip.storage_key)).not.toBeNull();
   });
 
+  it.each(['the clip', 'its note'])('leaves nothing behind when bytes arrive through the URL of a clip after %s was deleted', async (what) => {
+    const note = await phone.post('/api/notes', { title: 'gone soon' });
+    const audio = wav(0.2, { noise: true });
+    const created = (await phone.post('/api/audio-clips', { note_id: note.body.id, mime_type: 'audio/wav', bytes: audio.length, duration_ms: 200 })).body;
+    const path = what === 'the clip' ? `/api/audio-clips/${created.clip.id}` : `/api/notes/${note.body.id}`;
+    expect((await phone.delete(path)).status).toBe(204);
+
+    // The store still honours the URL it signed: the bytes land, with no clip to own them.
+    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    expect(await testApp.storage.inspect(created.upload.storage_key)).not.toBeNull();
+
+    await testApp.janitor.runOnce(new Date(Date.parse(created.upload.expires_at) + 1000));
+    expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
+  });
+
   it('returns the same clip with a fresh URL for a retried create with the same Idempotency-Key', async () => {
     const key = `rec-${randomBytes(8).toString('hex')}`;
     const body = { mime_type: 'audio/wav', bytes: 8044, duration_ms: 500 };

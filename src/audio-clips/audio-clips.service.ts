@@ -101,6 +101,11 @@ export class AudioClipsService implements OnModuleInit {
     const upload = await this.presignUpload(clip);
     clip.uploadExpiresAt = upload.expiresAt;
     await this.insertWithinQuota(clip);
+    // Every upload key handed out is recorded for deletion once its URL has run out, before the URL
+    // leaves the server: whatever then happens to the clip (completed, failed, deleted with its note
+    // in a race, a crash), a PUT can never leave bytes nobody knows of. While a pending clip still
+    // uses the key, the janitor leaves it alone.
+    await this.deletions.enqueue([{ storageKey: clip.uploadKey, deleteAfter: upload.expiresAt }], now, upload.expiresAt);
 
     if (idempotencyKey !== undefined) {
       const recorded = await this.idempotencyKeys.insert({ ownerId, key: idempotencyKey, requestHash, clipId: clip.id, createdAt: now });
@@ -130,6 +135,7 @@ export class AudioClipsService implements OnModuleInit {
     const clip = this.assertPending(await this.get(ownerId, id));
     const upload = await this.presignUpload(clip);
     const until = clip.uploadExpiresAt && clip.uploadExpiresAt > upload.expiresAt ? clip.uploadExpiresAt : upload.expiresAt;
+    await this.deletions.enqueue([{ storageKey: clip.uploadKey, deleteAfter: until }], new Date(), until);
     if (!(await this.clips.extendUpload(ownerId, id, until))) this.assertPending(await this.get(ownerId, id));
     return { clip: await this.get(ownerId, id), upload, replayed: false };
   }

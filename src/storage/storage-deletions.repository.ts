@@ -23,7 +23,7 @@ export class StorageDeletionsRepository {
    * Records (or records again) that the keys must go. Recording again keeps the later `delete_after`,
    * makes the entry due now, and bumps its version, so a worker that claimed it before lets it be.
    */
-  async enqueue(requests: DeletionRequest[], now: Date): Promise<void> {
+  async enqueue(requests: DeletionRequest[], now: Date, firstAttemptAt: Date = now): Promise<void> {
     const postgres = this.dataSource.options.type === 'postgres';
     const at = (date: Date) => timestampParameter(this.dataSource.options.type, date);
     for (const request of requests) {
@@ -34,7 +34,7 @@ export class StorageDeletionsRepository {
           delete_after = CASE WHEN excluded.delete_after > storage_deletions.delete_after THEN excluded.delete_after ELSE storage_deletions.delete_after END,
           next_attempt_at = excluded.next_attempt_at,
           version = storage_deletions.version + 1`;
-      await this.dataSource.query(postgres ? sql.replace(/\?/g, () => `$${++index}`) : sql, [request.storageKey, at(request.deleteAfter), at(now), at(now)]);
+      await this.dataSource.query(postgres ? sql.replace(/\?/g, () => `$${++index}`) : sql, [request.storageKey, at(request.deleteAfter), at(firstAttemptAt), at(now)]);
     }
   }
 
