@@ -15,6 +15,7 @@ const CLAIM_MS = 60_000;
 const REFERENCED_RETRY_MS = 10 * 60_000;
 const REFERENCED_GIVE_UP_MS = 24 * 60 * 60_000;
 const IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60_000;
+const PASS_BUDGET_MS = 20_000;
 
 export interface JanitorReport {
   expiredClips: number;
@@ -71,12 +72,19 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     const expiredClips = await this.expireStalledUploads(now);
     let deletedObjects = 0;
     let failedDeletions = 0;
-    for (const entry of await this.deletions.findDue(now, BATCH_SIZE)) {
-      const claimed = await this.deletions.claim(entry, new Date(now.getTime() + CLAIM_MS));
-      if (!claimed) continue;
-      const outcome = await this.process(claimed, now);
-      if (outcome === 'deleted') deletedObjects += 1;
-      if (outcome === 'failed') failedDeletions += 1;
+    // Batch after batch while there is due work, within a time budget so one pass never runs on for long.
+    const stopAt = Date.now() + PASS_BUDGET_MS;
+    for (let batch = await this.deletions.findDue(now, BATCH_SIZE); batch.length > 0 && Date.now() < stopAt; batch = await this.deletions.findDue(now, BATCH_SIZE)) {
+      let claimedAny = false;
+      for (const entry of batch) {
+        const claimed = await this.deletions.claim(entry, new Date(now.getTime() + CLAIM_MS));
+        if (!claimed) continue;
+        claimedAny = true;
+        const outcome = await this.process(claimed, now);
+        if (outcome === 'deleted') deletedObjects += 1;
+        if (outcome === 'failed') failedDeletions += 1;
+      }
+      if (!claimedAny) break; // another instance holds them all
     }
     await this.idempotencyKeys.deleteOlderThan(new Date(now.getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
     return { expiredClips, deletedObjects, failedDeletions, remainingDeletions: await this.deletions.count() };
