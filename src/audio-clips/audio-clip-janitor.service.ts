@@ -16,6 +16,7 @@ const REFERENCED_RETRY_MS = 10 * 60_000;
 const REFERENCED_GIVE_UP_MS = 24 * 60 * 60_000;
 const IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60_000;
 const PASS_BUDGET_MS = 20_000;
+const READY_GRACE_MS = 5 * 60_000;
 
 export interface JanitorReport {
   expiredClips: number;
@@ -108,10 +109,13 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
   private async process(entry: StorageDeletion, now: Date): Promise<'deleted' | 'failed' | 'skipped'> {
     const use = await this.clips.keyUse(entry.storageKey);
     if (use !== null) {
-      // A ready clip's audio stays: its deletion is recorded anew when the clip is deleted. A pending
+      // A ready clip's audio stays, and its deletion is recorded anew when the clip is deleted. But a
+      // delete records that first and removes the row a moment later: an entry recorded just now may
+      // be that delete, so it is only forgotten once it is older than that moment could be. A pending
       // clip's keys may yet be needed (or not, if it fails or expires): look again later.
-      if (use === 'ready' || now.getTime() - entry.createdAt.getTime() > REFERENCED_GIVE_UP_MS) await this.deletions.remove(entry);
-      else await this.deletions.reschedule(entry, new Date(now.getTime() + REFERENCED_RETRY_MS), entry.attempts, 'still used by a pending clip');
+      const age = now.getTime() - entry.createdAt.getTime();
+      if ((use === 'ready' && age > READY_GRACE_MS) || age > REFERENCED_GIVE_UP_MS) await this.deletions.remove(entry);
+      else await this.deletions.reschedule(entry, new Date(now.getTime() + (use === 'ready' ? READY_GRACE_MS : REFERENCED_RETRY_MS)), entry.attempts, `still used by a ${use} clip`);
       return 'skipped';
     }
     try {

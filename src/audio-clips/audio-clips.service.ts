@@ -5,7 +5,7 @@ import type { Page, PageRequest } from '../common/pagination';
 import { AppConfig } from '../config/app-config';
 import { NotesService } from '../notes/notes.service';
 import { StorageDeletionsRepository } from '../storage/storage-deletions.repository';
-import { deletionsFor } from './clip-deletions';
+import { deletionsFor, uploadOpenUntil } from './clip-deletions';
 import { STORAGE_DRIVER, type PresignedDownload, type PresignedUpload, type StorageDriver, type StoredObjectInfo } from '../storage/storage-driver';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
 import { MAX_DURATION_MS } from './audio-clip.dto';
@@ -105,7 +105,7 @@ export class AudioClipsService implements OnModuleInit {
     // leaves the server: whatever then happens to the clip (completed, failed, deleted with its note
     // in a race, a crash), a PUT can never leave bytes nobody knows of. While a pending clip still
     // uses the key, the janitor leaves it alone.
-    await this.deletions.enqueue([{ storageKey: clip.uploadKey, deleteAfter: upload.expiresAt }], now, upload.expiresAt);
+    await this.deletions.enqueue([{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(upload.expiresAt) }], now, uploadOpenUntil(upload.expiresAt));
 
     if (idempotencyKey !== undefined) {
       const recorded = await this.idempotencyKeys.insert({ ownerId, key: idempotencyKey, requestHash, clipId: clip.id, createdAt: now });
@@ -135,7 +135,7 @@ export class AudioClipsService implements OnModuleInit {
     const clip = this.assertPending(await this.get(ownerId, id));
     const upload = await this.presignUpload(clip);
     const until = clip.uploadExpiresAt && clip.uploadExpiresAt > upload.expiresAt ? clip.uploadExpiresAt : upload.expiresAt;
-    await this.deletions.enqueue([{ storageKey: clip.uploadKey, deleteAfter: until }], new Date(), until);
+    await this.deletions.enqueue([{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(until) }], new Date(), uploadOpenUntil(until));
     if (!(await this.clips.extendUpload(ownerId, id, until))) this.assertPending(await this.get(ownerId, id));
     return { clip: await this.get(ownerId, id), upload, replayed: false };
   }
@@ -211,10 +211,14 @@ export class AudioClipsService implements OnModuleInit {
     // The upload key's entry stays: whatever a still-valid URL writes there is deleted once it has run out.
     await this.clips.markReady(ownerId, id, now, duration);
     // Whether this call or a concurrent one made the change, answer with what the row now says.
-    const current = await this.get(ownerId, id);
-    if (current.status === AudioClipStatus.Ready) return current;
-    // The janitor expired the clip while its bytes were being moved into place: they go now.
-    await this.deleteSoon(deletionsFor(clip, now).map((request) => request.storageKey));
+    const current = await this.clips.findById(ownerId, id);
+    if (current?.status === AudioClipStatus.Ready) return current;
+    // The clip was deleted or expired while its bytes were being moved into place, and whoever did
+    // that may already have cleaned up: record the keys again, so the moved bytes go too.
+    const requests = deletionsFor(clip, now);
+    await this.deletions.enqueue(requests, now);
+    await this.deleteSoon(requests.map((request) => request.storageKey));
+    if (!current) throw new AppError('AUDIO_CLIP_NOT_FOUND', `No audio clip with id ${id}.`);
     throw notPending(current);
   }
 

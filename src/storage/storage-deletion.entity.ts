@@ -27,6 +27,7 @@ export class StorageDeletion {
   @Column({ name: 'last_error', type: 'varchar', length: 500, nullable: true })
   lastError!: string | null;
 
+  /** When the deletion was last recorded (recording it again refreshes this). */
   @Column({ name: 'created_at' })
   createdAt!: Date;
 }

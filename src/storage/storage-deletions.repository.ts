@@ -33,6 +33,7 @@ export class StorageDeletionsRepository {
         ON CONFLICT (storage_key) DO UPDATE SET
           delete_after = CASE WHEN excluded.delete_after > storage_deletions.delete_after THEN excluded.delete_after ELSE storage_deletions.delete_after END,
           next_attempt_at = excluded.next_attempt_at,
+          created_at = excluded.created_at,
           version = storage_deletions.version + 1`;
       await this.dataSource.query(postgres ? sql.replace(/\?/g, () => `$${++index}`) : sql, [request.storageKey, at(request.deleteAfter), at(firstAttemptAt), at(now)]);
     }
