@@ -124,6 +124,36 @@ describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, Storag
     expect(await testApp.storage.inspect(created.clip.storage_key)).not.toBeNull();
   });
 
+  it('deletes the bytes a completion was still moving when the clip was deleted', async () => {
+    const audio = wav(0.3, { noise: true });
+    const created = await upload(phone, audio, 'audio/wav');
+    // The move as a slow S3 copy behaves: the source is read, and the copy appears at the destination
+    // only later. Meanwhile the phone deletes the clip, and the delete's cleanup finds nothing to remove.
+    const inFlightKey = `${testApp.keyPrefix}/in-flight/${created.clip.id}.wav`;
+    const move = testApp.storage.move.bind(testApp.storage);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let reachedMove!: () => void;
+    const moving = new Promise<void>((resolve) => (reachedMove = resolve));
+    const spy = jest.spyOn(testApp.storage, 'move').mockImplementation(async (from, to, etag) => {
+      await move(from, inFlightKey, etag);
+      reachedMove();
+      await released;
+      await move(inFlightKey, to, etag);
+    });
+    try {
+      const completing = phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+      await moving;
+      expect((await phone.delete(`/api/audio-clips/${created.clip.id}`)).status).toBe(204);
+      release();
+      expect((await completing).status).toBe(404);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await testApp.storage.inspect(created.clip.storage_key)).toBeNull();
+    expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
+  });
+
   it.each(['the clip', 'its note'])('leaves nothing behind when bytes arrive through the URL of a clip after %s was deleted', async (what) => {
     const note = await phone.post('/api/notes', { title: 'gone soon' });
     const audio = wav(0.2, { noise: true });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { issueToken } from '../src/auth/dev-token';
 import { ConfigValidationError, loadAppConfig } from '../src/config/app-config';
 import { createApp } from '../src/app.factory';
-import { Phone } from './support/phone';
+import { wav } from './support/audio';
+import { Phone, putBytes } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
 
 const clip = (bytes: number) => ({ mime_type: 'audio/m4a', bytes, duration_ms: 1000 });
@@ -84,6 +85,21 @@ describe('the storage quota', () => {
 
     const frank = await testApp.phone('frank');
     expect((await frank.post('/api/audio-clips', clip(1000))).status).toBe(201);
+  });
+
+  it('counts ready clips too, and frees their bytes when they are deleted', async () => {
+    const ivan = await testApp.phone('ivan');
+    const audio = wav(0.05); // 844 bytes of real audio
+    const created = await ivan.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 50 });
+    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    expect((await ivan.post(`/api/audio-clips/${created.body.clip.id}/complete`)).body.status).toBe('ready');
+
+    const over = await ivan.post('/api/audio-clips', clip(200));
+    expect(over.status).toBe(413);
+    expect(over.body.error).toMatchObject({ used_bytes: audio.length, remaining_bytes: 1000 - audio.length });
+
+    expect((await ivan.delete(`/api/audio-clips/${created.body.clip.id}`)).status).toBe(204);
+    expect((await ivan.post('/api/audio-clips', clip(200))).status).toBe(201);
   });
 
   it('holds under concurrent creates: the quota is never exceeded', async () => {
