@@ -64,8 +64,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
   async deleteNow(storageKeys: string[]): Promise<void> {
     const now = new Date();
     for (const entry of await this.deletions.find(storageKeys)) {
-      const claimed = await this.deletions.claim(entry, new Date(now.getTime() + CLAIM_MS));
-      if (claimed) await this.process(claimed, now);
+      await this.claimAndProcess(entry, now);
     }
   }
 
@@ -78,10 +77,9 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     for (let batch = await this.deletions.findDue(now, BATCH_SIZE); batch.length > 0 && Date.now() < stopAt; batch = await this.deletions.findDue(now, BATCH_SIZE)) {
       let claimedAny = false;
       for (const entry of batch) {
-        const claimed = await this.deletions.claim(entry, new Date(now.getTime() + CLAIM_MS));
-        if (!claimed) continue;
+        const outcome = await this.claimAndProcess(entry, now);
+        if (outcome === null) continue;
         claimedAny = true;
-        const outcome = await this.process(claimed, now);
         if (outcome === 'deleted') deletedObjects += 1;
         if (outcome === 'failed') failedDeletions += 1;
       }
@@ -104,6 +102,12 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
       if (await this.clips.markExpired(clip.id, cutoff, now)) expired += 1;
     }
     return expired;
+  }
+
+  /** Works the entry if this caller can claim it; `null` when another worker or a new enqueue got there first. */
+  private async claimAndProcess(entry: StorageDeletion, now: Date): Promise<'deleted' | 'failed' | 'skipped' | null> {
+    const claimed = await this.deletions.claim(entry, new Date(now.getTime() + CLAIM_MS));
+    return claimed ? this.process(claimed, now) : null;
   }
 
   private async process(entry: StorageDeletion, now: Date): Promise<'deleted' | 'failed' | 'skipped'> {

@@ -23,8 +23,7 @@ export class SqlStatements {
 
   async one<T>(sql: string, params: readonly string[]): Promise<T | undefined> {
     if (this.postgres) {
-      let index = 0;
-      const rows = (await this.dataSource.query(sql.replace(/\?/g, () => `$${++index}`), [...params])) as T[];
+      const rows = (await this.dataSource.query(this.forDatabase(sql), [...params])) as T[];
       return rows[0];
     }
     let statement = this.prepared.get(sql);
@@ -34,6 +33,17 @@ export class SqlStatements {
       this.prepared.set(sql, statement);
     }
     return statement.get(...params) as T | undefined;
+  }
+
+  /** A statement whose result is not needed, through TypeORM's connection handling. */
+  async execute(sql: string, params: readonly unknown[]): Promise<void> {
+    await this.dataSource.query(this.forDatabase(sql), [...params]);
+  }
+
+  /** `?` placeholders as the database wants them: Postgres numbers them. */
+  private forDatabase(sql: string): string {
+    let index = 0;
+    return this.postgres ? sql.replace(/\?/g, () => `$${++index}`) : sql;
   }
 
   /** SQLite hands timestamps back as `YYYY-MM-DD HH:MM:SS.SSS` text in UTC; Postgres as Dates. */

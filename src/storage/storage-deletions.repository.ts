@@ -2,7 +2,17 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, LessThanOrEqual, Repository } from 'typeorm';
 import { timestampParameter } from '../database/database.options';
+import { SqlStatements } from '../database/sql-statements';
 import { StorageDeletion } from './storage-deletion.entity';
+
+/** Upsert that keeps the later `delete_after` and bumps the version (same syntax on Postgres and SQLite). */
+const ENQUEUE = `INSERT INTO storage_deletions (storage_key, delete_after, next_attempt_at, attempts, last_error, created_at, version)
+  VALUES (?, ?, ?, 0, NULL, ?, 0)
+  ON CONFLICT (storage_key) DO UPDATE SET
+    delete_after = CASE WHEN excluded.delete_after > storage_deletions.delete_after THEN excluded.delete_after ELSE storage_deletions.delete_after END,
+    next_attempt_at = excluded.next_attempt_at,
+    created_at = excluded.created_at,
+    version = storage_deletions.version + 1`;
 
 export interface DeletionRequest {
   storageKey: string;
@@ -15,8 +25,11 @@ export interface DeletionRequest {
 export class StorageDeletionsRepository {
   private readonly deletions: Repository<StorageDeletion>;
 
+  private readonly sql: SqlStatements;
+
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {
     this.deletions = dataSource.getRepository(StorageDeletion);
+    this.sql = new SqlStatements(dataSource);
   }
 
   /**
@@ -24,18 +37,9 @@ export class StorageDeletionsRepository {
    * makes the entry due now, and bumps its version, so a worker that claimed it before lets it be.
    */
   async enqueue(requests: DeletionRequest[], now: Date, firstAttemptAt: Date = now): Promise<void> {
-    const postgres = this.dataSource.options.type === 'postgres';
     const at = (date: Date) => timestampParameter(this.dataSource.options.type, date);
     for (const request of requests) {
-      let index = 0;
-      const sql = `INSERT INTO storage_deletions (storage_key, delete_after, next_attempt_at, attempts, last_error, created_at, version)
-        VALUES (?, ?, ?, 0, NULL, ?, 0)
-        ON CONFLICT (storage_key) DO UPDATE SET
-          delete_after = CASE WHEN excluded.delete_after > storage_deletions.delete_after THEN excluded.delete_after ELSE storage_deletions.delete_after END,
-          next_attempt_at = excluded.next_attempt_at,
-          created_at = excluded.created_at,
-          version = storage_deletions.version + 1`;
-      await this.dataSource.query(postgres ? sql.replace(/\?/g, () => `$${++index}`) : sql, [request.storageKey, at(request.deleteAfter), at(firstAttemptAt), at(now)]);
+      await this.sql.execute(ENQUEUE, [request.storageKey, at(request.deleteAfter), at(firstAttemptAt), at(now)]);
     }
   }
 
