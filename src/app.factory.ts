@@ -2,11 +2,11 @@ import { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import helmet from '@fastify/helmet';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module';
 import { AppError } from './common/app-error';
 import { AllExceptionsFilter, errorBody } from './common/all-exceptions.filter';
+import { sendSecurityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { loadAppConfig, type Env } from './config/app-config';
 import { readEnvironment } from './config/app-config.module';
@@ -49,7 +49,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     bodyParser: false,
     logger: options.logLevels ?? ['log', 'warn', 'error'],
   });
-  await app.register(helmet, {
+  sendSecurityHeaders(adapter.getInstance(), {
     // The API explorer's page loads its own script and styles, and inline styles of swagger-ui.
     contentSecurityPolicy: { directives: { styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'] } },
   });

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** What a local storage URL grants: one method on one key until a time, and for uploads one exact type and size. */
 export interface LocalGrant {
@@ -17,11 +17,16 @@ export type GrantVerdict = { ok: true } | { ok: false; reason: string };
  * the expiry and (for uploads) the content type and length, so none of them can be changed or replayed.
  */
 export class LocalUrlSigner {
-  constructor(private readonly secret: Buffer) {}
+  /** Made once: HMAC with raw key bytes builds a KeyObject on every call on Node 24 (about 8 µs). */
+  private readonly key: KeyObject;
+
+  constructor(secret: Buffer) {
+    this.key = createSecretKey(secret);
+  }
 
   sign(grant: LocalGrant): string {
     const canonical = [grant.method, grant.key, grant.expiresAtSeconds, grant.contentType ?? '', grant.contentLength ?? '', grant.contentMd5 ?? ''].join('\n');
-    return createHmac('sha256', this.secret).update(canonical).digest('base64url');
+    return createHmac('sha256', this.key).update(canonical).digest('base64url');
   }
 
   verify(grant: LocalGrant, signature: string | undefined, nowMs = Date.now()): GrantVerdict {

@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { S3Config } from '../config/app-config';
-import { createS3Client, S3StorageDriver } from './s3-storage.driver';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createS3Client, s3ClientOptions, S3StorageDriver } from './s3-storage.driver';
 
 const KEY = 'dev/audio-clips/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a';
 
@@ -126,18 +128,48 @@ describe('S3StorageDriver presigning', () => {
     expect(without.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
   });
 
-  it.each([
-    ['a path-style endpoint', UNREACHABLE],
-    ['AWS itself', { ...UNREACHABLE, bucket: 'advanced-notes-audio', endpointUrl: undefined }],
-    ['AWS itself, a dotted bucket', { ...UNREACHABLE, bucket: 'audio.notes.example', region: 'eu-west-1', endpointUrl: undefined }],
-    ['an endpoint with a base path', { ...UNREACHABLE, endpointUrl: 'http://127.0.0.1:9/storage' }],
-  ])('presigns playback URLs equal to the SDK’s getSignedUrl for the same instant, on %s', async (_name, config) => {
-    const driver = open(config);
+  describe('with the SDK’s own SHA-256 (not the key-caching one the driver runs on)', () => {
     const signingDate = new Date('2026-11-27T10:00:00Z');
-    for (const key of [KEY, 'prod/audio-clips/0b8c8f2e-1d5a-4f53-9d0e-1b2c3d4e5f60.webm', 'team-a/notes/audio-clips/x.m4a']) {
-      const fast = await driver.presignDownload(key, 900, signingDate);
-      expect(fast.url).toBe(await driver.presignDownloadWithSdk(key, 900, signingDate));
-    }
+    const configs: [string, S3Config][] = [
+      ['a path-style endpoint', UNREACHABLE],
+      ['AWS itself', { ...UNREACHABLE, bucket: 'advanced-notes-audio', endpointUrl: undefined }],
+      ['AWS itself, a dotted bucket', { ...UNREACHABLE, bucket: 'audio.notes.example', region: 'eu-west-1', endpointUrl: undefined }],
+      ['an endpoint with a base path', { ...UNREACHABLE, endpointUrl: 'http://127.0.0.1:9/storage' }],
+      ['a session token', { ...UNREACHABLE, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'tok/en+=' } }],
+    ];
+    const sdkDefaults: S3Client[] = [];
+    /** A client configured as the app's, but on the SDK's default digest implementation. */
+    const sdkDefault = (config: S3Config) => {
+      const { sha256: _keyCaching, ...options } = s3ClientOptions(config);
+      const client = new S3Client(options);
+      sdkDefaults.push(client);
+      return client;
+    };
+    afterAll(() => sdkDefaults.forEach((client) => client.destroy()));
+    // Only Date is faked, so that both sides sign at exactly the same instant; timers and promises run as usual.
+    beforeEach(() => jest.useFakeTimers({ now: signingDate, doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'queueMicrotask', 'hrtime', 'performance'] }));
+    afterEach(() => jest.useRealTimers());
+
+    it.each(configs)('playback URLs are identical, byte for byte, on %s', async (_name, config) => {
+      const driver = open(config);
+      const client = sdkDefault(config);
+      for (const [key, seconds] of [[KEY, 900], ['prod/audio-clips/0b8c8f2e-1d5a-4f53-9d0e-1b2c3d4e5f60.webm', 60], ['team-a/notes/audio-clips/x.m4a', 604800], ['prod/audio-clips/ünïcode café.m4a', 900]] as const) {
+        const fast = await driver.presignDownload(key, seconds, signingDate);
+        expect(fast.url).toBe(await getSignedUrl(client, new GetObjectCommand({ Bucket: config.bucket, Key: key }), { expiresIn: seconds, signingDate }));
+      }
+    });
+
+    it.each(configs)('upload URLs are identical, byte for byte, on %s (with and without Content-MD5)', async (_name, config) => {
+      const driver = open(config);
+      const client = sdkDefault(config);
+      for (const contentMd5 of [undefined, 'XUFAKrxLKna5cZ2REBfFkg==']) {
+        const upload = await driver.presignUpload(KEY, { contentType: 'audio/webm;codecs=opus', contentLength: 123456, expiresInSeconds: 900, contentMd5 });
+        const command = new PutObjectCommand({ Bucket: config.bucket, Key: KEY, ContentType: 'audio/webm;codecs=opus', ContentLength: 123456, ContentMD5: contentMd5 });
+        const signableHeaders = new Set(['content-type', 'content-length', ...(contentMd5 ? ['content-md5'] : [])]);
+        expect(upload.url).toBe(await getSignedUrl(client, command, { expiresIn: 900, signableHeaders }));
+        expect(new URL(upload.url).searchParams.get('X-Amz-Date')).toBe('20261127T100000Z');
+      }
+    });
   });
 
   it.each([60, 900, 604800])('presignDownload(%d s) is a path-style GET URL with X-Amz-Expires and a matching expiresAt', async (seconds) => {

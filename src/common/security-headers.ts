@@ -1,0 +1,39 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import helmet, { type HelmetOptions } from 'helmet';
+
+/**
+ * The response headers helmet sets for these options, worked out once. They depend on nothing in the
+ * request (no CSP nonces here), so there is no need to run helmet's middleware chain on every request,
+ * as `@fastify/helmet` does: it rebuilds the chain and re-parses the CSP directives each time, about
+ * 10 µs of a 70 µs playback request (CPU profile under `npm run bench`).
+ */
+export function helmetHeaders(options: HelmetOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const recorder = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    },
+    removeHeader(name: string) {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  let failure: unknown;
+  let finished = false;
+  helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, (error?: unknown) => {
+    failure = error;
+    finished = true;
+  });
+  // helmet's middleware is synchronous; if it ever stops being so, refuse to start rather than send nothing.
+  if (!finished || failure) throw new Error(`helmet did not produce its headers synchronously${failure ? `: ${String(failure)}` : ''}`);
+  return headers;
+}
+
+/** Every response, errors and 404s included, carries the headers from the first hook that runs. */
+export function sendSecurityHeaders(fastify: FastifyInstance, options: HelmetOptions): void {
+  const headers = helmetHeaders(options);
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    void reply.headers(headers);
+    done();
+  });
+}
