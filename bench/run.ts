@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { AudioClip, AudioClipStatus, DurationSource } from '../src/audio-clips/a
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
 import { Note } from '../src/notes/note.entity';
+import { startServer } from './children';
 import { printTable } from './table';
 
 /**
@@ -134,17 +135,6 @@ async function seed(env: Record<string, string>): Promise<{ noteIds: string[]; c
   for (let i = 0; i < clips.length; i += 200) await dataSource.getRepository(AudioClip).insert(clips.slice(i, i + 200));
   await dataSource.destroy();
   return { noteIds: notes.map((note) => note.id), clipIds: clips.map((clip) => clip.id) };
-}
-
-async function startServer(kind: string, env: Record<string, string>, children: ChildProcess[]): Promise<string> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = fork(join(__dirname, 'servers.js'), [kind, String(port)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.push(child);
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
-  });
-  return `http://127.0.0.1:${port}`;
 }
 
 async function load(baseUrl: string, method: string, path: () => string, body: string | undefined, headers: Record<string, string>): Promise<Measurement> {

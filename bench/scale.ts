@@ -1,14 +1,19 @@
 import 'reflect-metadata';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { AudioClipsRepository } from '../src/audio-clips/audio-clips.repository';
+import { AudioClipsRepository, CLIP_BY_ID_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
+import S3rver from '@20minutes/s3rver';
+import { issueToken } from '../src/auth/dev-token';
+import { startServer } from './children';
 import { printTable } from './table';
 
 /**
@@ -38,9 +43,9 @@ const MIMES = [
   ['audio/mpeg', 'mp3'],
 ] as const;
 
-/** The exact SQL of AudioClipsRepository.findById / findPrimaryOfNote (for the plans). */
-const SQL_BY_ID = 'SELECT * FROM audio_clips WHERE id = ? AND owner_id = ?';
-const SQL_PRIMARY = "SELECT * FROM audio_clips WHERE note_id = ? AND status = 'ready' AND owner_id = ? ORDER BY completed_at DESC, id DESC LIMIT 1";
+/** The exact SQL of AudioClipsRepository.findById / findPrimaryOfNote, for the plans. */
+const SQL_BY_ID = CLIP_BY_ID_SQL;
+const SQL_PRIMARY = PRIMARY_CLIP_SQL;
 
 // ---------------------------------------------------------------------------------------------------
 // The generated data: one definition, used by the SQLite seeder (JS) and mirrored in SQL for Postgres.
@@ -219,48 +224,69 @@ interface Stats {
   wrong: number;
 }
 
-async function measure(lookup: () => Promise<boolean | null>, count: number, warmup: number): Promise<Stats> {
-  for (let k = 0; k < warmup; k++) await lookup();
-  const samples = new Float64Array(count);
-  let found = 0;
-  let wrong = 0;
-  for (let k = 0; k < count; k++) {
+/** found → true; found but not what was asked for → false; nothing → null. */
+type Lookup = () => Promise<boolean | null>;
+
+class Samples {
+  private readonly values: number[] = [];
+  found = 0;
+  wrong = 0;
+
+  async take(lookup: Lookup): Promise<void> {
     const start = process.hrtime.bigint();
     const ok = await lookup();
-    samples[k] = Number(process.hrtime.bigint() - start) / 1000;
-    if (ok === true) found++;
-    else if (ok === false) wrong++;
+    this.values.push(Number(process.hrtime.bigint() - start) / 1000);
+    if (ok === true) this.found++;
+    else if (ok === false) this.wrong++;
   }
-  samples.sort();
-  const at = (q: number) => samples[Math.min(count - 1, Math.ceil(q * count) - 1)];
-  return { p50: at(0.5), p99: at(0.99), found, wrong };
+
+  stats(): Stats {
+    const sorted = Float64Array.from(this.values).sort();
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+    return { p50: at(0.5), p99: at(0.99), found: this.found, wrong: this.wrong };
+  }
 }
 
-async function measureStep(db: 'sqlite' | 'postgres', dataSource: DataSource, step: (typeof STEPS)[number]): Promise<{ byId: Stats; primary: Stats; plans: string[] }> {
+/**
+ * Runs every (size, lookup) pair in ROUNDS interleaved slices after its warm-up, so that whatever else
+ * the shared machine is doing hits the 1k and the 1M measurements alike: the ratio is what is reported.
+ */
+const ROUNDS = 10;
+async function interleaved(lookups: Map<string, Lookup>, count: number, warmup: number): Promise<Map<string, Stats>> {
+  const samples = new Map([...lookups.keys()].map((name) => [name, new Samples()]));
+  for (const lookup of lookups.values()) for (let k = 0; k < warmup; k++) await lookup();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, lookup] of lookups) {
+      const slice = Math.floor(count / ROUNDS) + (round < count % ROUNDS ? 1 : 0);
+      for (let k = 0; k < slice; k++) await samples.get(name)!.take(lookup);
+    }
+  }
+  return new Map([...samples].map(([name, sample]) => [name, sample.stats()]));
+}
+
+type Step = (typeof STEPS)[number];
+
+/** The two lookups of one size, over the repository exactly as the app calls it, on random existing rows. */
+function repositoryLookups(dataSource: DataSource, step: Step): { byId: Lookup; primary: Lookup } {
   const repository = new AudioClipsRepository(dataSource);
   const random = prng(0x5ca1e + step.clips);
-  // found → true; found but not what was asked for → false; nothing → null.
-  const byId = await measure(
-    async () => {
+  return {
+    byId: async () => {
       const i = Math.floor(random() * step.clips);
       const clip = await repository.findById(ownerOfNote(noteOfClip(i)), clipId(i));
       return clip === null ? null : clip.id === clipId(i);
     },
-    LOOKUPS,
-    WARMUP,
-  );
-  const primary = await measure(
-    async () => {
+    primary: async () => {
       const n = Math.floor(random() * step.notes);
       const clip = await repository.findPrimaryOfNote(ownerOfNote(n), noteId(n));
       return clip === null ? null : clip.noteId === noteId(n) && clip.status === 'ready';
     },
-    LOOKUPS,
-    WARMUP,
-  );
+  };
+}
 
-  // The plans, for the exact SQL the repository runs, with a real clip and note.
-  const i = Math.floor(random() * step.clips);
+/** The plans, for the exact SQL the repository runs, with a real clip and note. */
+async function queryPlans(db: 'sqlite' | 'postgres', dataSource: DataSource, step: Step): Promise<string[]> {
+  const i = Math.floor(prng(7)() * step.clips);
   const n = noteOfClip(i);
   const plans: string[] = [];
   for (const [name, sql, params] of [
@@ -283,7 +309,82 @@ async function measureStep(db: 'sqlite' | 'postgres', dataSource: DataSource, st
       plans.push(`postgres · ${name} · ${step.label} rows: EXPLAIN (ANALYZE, BUFFERS)\n${rows.map((row) => `  ${row['QUERY PLAN']}`).join('\n')}`);
     }
   }
-  return { byId, primary, plans };
+  return plans;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The endpoints: the app itself, one instance per size, asked over HTTP one request at a time
+// ---------------------------------------------------------------------------------------------------
+
+const ENDPOINT_REQUESTS = Number(process.env.BENCH_ENDPOINT_REQUESTS ?? 2000);
+const ENDPOINT_WARMUP = 300;
+
+interface Endpoints {
+  s3: S3rver;
+  secret: string;
+  s3Port: number;
+  children: ChildProcess[];
+}
+
+async function startEndpoints(dir: string): Promise<Endpoints> {
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(dir, 's3'), configureBuckets: [{ name: 'bench' }] });
+  const { port } = await s3.run();
+  return { s3, s3Port: port, secret: randomBytes(32).toString('base64url'), children: [] };
+}
+
+async function stopEndpoints(endpoints: Endpoints): Promise<void> {
+  for (const child of endpoints.children) child.kill();
+  await endpoints.s3.close();
+}
+
+/** GET with one kept-alive connection, as a phone would; answers true when the body names what was asked for. */
+function httpGet(agent: Agent, url: string, token: string, expect: string): Promise<boolean | null> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { agent, headers: { authorization: `Bearer ${token}` } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve(response.statusCode === 200 ? body.includes(expect) : null));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+async function endpointLookups(endpoints: Endpoints, databaseUrl: string, step: Step): Promise<{ playback: Lookup; primary: Lookup; agent: Agent }> {
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    STORAGE_DRIVER: 's3',
+    S3_BUCKET: 'bench',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    S3_ENDPOINT_URL: `http://127.0.0.1:${endpoints.s3Port}`,
+    S3_KEY_PREFIX: KEY_PREFIX,
+    AUTH_JWT_SECRET: endpoints.secret,
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    UPLOAD_RATE_LIMIT_PER_MINUTE: '1000000',
+    JANITOR_INTERVAL_SECONDS: '0',
+  };
+  const baseUrl = await startServer('app', env, endpoints.children);
+  const auth = loadAppConfig(env).auth;
+  const tokens = await Promise.all(Array.from({ length: OWNERS }, (_, k) => issueToken(auth, `bench-owner-${k}`)));
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const random = prng(0xe9d + step.clips);
+  const ready = (i: number) => statusOf(i) === 'ready';
+  return {
+    agent,
+    playback: async () => {
+      let i = Math.floor(random() * step.clips);
+      while (!ready(i)) i = Math.floor(random() * step.clips);
+      return httpGet(agent, `${baseUrl}/api/audio-clips/${clipId(i)}/playback`, tokens[noteOfClip(i) % OWNERS], clipId(i));
+    },
+    primary: async () => {
+      const n = Math.floor(random() * step.notes);
+      return httpGet(agent, `${baseUrl}/api/notes/${noteId(n)}/audio`, tokens[n % OWNERS], noteId(n));
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -292,6 +393,7 @@ async function measureStep(db: 'sqlite' | 'postgres', dataSource: DataSource, st
 
 interface Result {
   db: string;
+  level: 'repository' | 'endpoint';
   lookup: string;
   rows: number;
   stats: Stats;
@@ -302,108 +404,148 @@ async function openDataSource(databaseUrl: string): Promise<DataSource> {
   return new DataSource({ ...dataSourceOptions(loadAppConfig({ DATABASE_URL: databaseUrl }).database), logging: ['error', 'warn'] }).initialize();
 }
 
-async function runDatabase(db: 'sqlite' | 'postgres', databaseUrl: string, seed: (notes: Range, clips: Range, dataSource: DataSource) => Promise<DataSource>, size: (dataSource: DataSource) => Promise<string>): Promise<{ results: Result[]; plans: string[] }> {
+async function describeData(db: string, dataSource: DataSource, step: Step, seconds: number, size: string): Promise<void> {
+  const [{ clips, notes }] = (await dataSource.query('SELECT (SELECT count(*) FROM audio_clips) AS clips, (SELECT count(*) FROM notes) AS notes')) as { clips: number | string; notes: number | string }[];
+  console.log(`[${db}] ${step.label}: ${Number(clips).toLocaleString('en-US')} clips / ${Number(notes).toLocaleString('en-US')} notes, seeded in ${seconds.toFixed(1)} s (incl. ANALYZE); ${size}`);
+  if (Number(clips) !== step.clips || Number(notes) !== step.notes) throw new Error(`[${db}] expected ${step.clips} clips and ${step.notes} notes`);
+  const statuses = (await dataSource.query('SELECT status, count(*) AS n FROM audio_clips GROUP BY status ORDER BY status')) as { status: string; n: number | string }[];
+  console.log(`[${db}]   statuses: ${statuses.map((row) => `${row.status} ${Number(row.n).toLocaleString('en-US')}`).join(', ')}`);
+}
+
+/**
+ * Measures one database holding both sizes side by side (`urls[k]` holds STEPS[k]): the repository
+ * lookups in this process, then the endpoints through one app instance per size.
+ */
+async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string], endpoints: Endpoints): Promise<{ results: Result[]; plans: string[] }> {
   const results: Result[] = [];
   const plans: string[] = [];
-  let dataSource = await openDataSource(databaseUrl);
+  const dataSources = await Promise.all(urls.map(openDataSource));
   try {
-    const migrations = (await dataSource.query('SELECT name FROM migrations ORDER BY id')) as { name: string }[];
+    const migrations = (await dataSources[1].query('SELECT name FROM migrations ORDER BY id')) as { name: string }[];
     console.log(`[${db}] schema from ${migrations.length} migrations: ${migrations.map((m) => m.name).join(', ')}`);
-    let notesDone = 0;
-    let clipsDone = 0;
-    for (const step of STEPS) {
-      const started = performance.now();
-      dataSource = await seed({ from: notesDone, to: step.notes }, { from: clipsDone, to: step.clips }, dataSource);
-      const seconds = (performance.now() - started) / 1000;
-      notesDone = step.notes;
-      clipsDone = step.clips;
-      const [{ clips, notes }] = (await dataSource.query('SELECT (SELECT count(*) FROM audio_clips) AS clips, (SELECT count(*) FROM notes) AS notes')) as { clips: number | string; notes: number | string }[];
-      console.log(`[${db}] seeded to ${Number(clips).toLocaleString('en-US')} clips / ${Number(notes).toLocaleString('en-US')} notes in ${seconds.toFixed(1)} s (incl. ANALYZE); ${await size(dataSource)}`);
-      if (Number(clips) !== step.clips || Number(notes) !== step.notes) throw new Error(`[${db}] expected ${step.clips} clips and ${step.notes} notes`);
-      const statuses = (await dataSource.query('SELECT status, count(*) AS n FROM audio_clips GROUP BY status ORDER BY status')) as { status: string; n: number | string }[];
-      console.log(`[${db}]   statuses: ${statuses.map((row) => `${row.status} ${Number(row.n).toLocaleString('en-US')}`).join(', ')}`);
-
-      const started2 = performance.now();
-      const measured = await measureStep(db, dataSource, step);
-      console.log(
-        `[${db}] ${step.label}: ${LOOKUPS} + ${WARMUP} warm-up lookups each in ${((performance.now() - started2) / 1000).toFixed(1)} s; ` +
-          `findById found ${measured.byId.found}/${LOOKUPS} (wrong ${measured.byId.wrong}), findPrimaryOfNote found ${measured.primary.found}/${LOOKUPS} (wrong ${measured.primary.wrong})`,
-      );
-      results.push({ db, lookup: 'findById', rows: step.clips, stats: measured.byId });
-      results.push({ db, lookup: 'findPrimaryOfNote', rows: step.clips, stats: measured.primary });
-      plans.push(...measured.plans);
+    const lookups = new Map<string, Lookup>();
+    STEPS.forEach((step, k) => {
+      const { byId, primary } = repositoryLookups(dataSources[k], step);
+      lookups.set(`${k}|findById`, byId);
+      lookups.set(`${k}|findPrimaryOfNote`, primary);
+    });
+    let started = performance.now();
+    const repositoryStats = await interleaved(lookups, LOOKUPS, WARMUP);
+    console.log(`[${db}] repository: ${LOOKUPS} + ${WARMUP} warm-up lookups per size and lookup, interleaved, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    for (const [key, stats] of repositoryStats) {
+      const [k, lookup] = key.split('|');
+      results.push({ db, level: 'repository', lookup, rows: STEPS[Number(k)].clips, stats });
     }
+    for (const [k, step] of STEPS.entries()) plans.push(...(await queryPlans(db, dataSources[k], step)));
   } finally {
-    await dataSource.destroy();
+    await Promise.all(dataSources.map((dataSource) => dataSource.destroy()));
+  }
+
+  const lookups = new Map<string, Lookup>();
+  const agents: Agent[] = [];
+  for (const [k, step] of STEPS.entries()) {
+    const { playback, primary, agent } = await endpointLookups(endpoints, urls[k], step);
+    agents.push(agent);
+    lookups.set(`${k}|GET /api/audio-clips/:id/playback`, playback);
+    lookups.set(`${k}|GET /api/notes/:id/audio`, primary);
+  }
+  const started = performance.now();
+  const endpointStats = await interleaved(lookups, ENDPOINT_REQUESTS, ENDPOINT_WARMUP);
+  console.log(`[${db}] endpoints: ${ENDPOINT_REQUESTS} + ${ENDPOINT_WARMUP} warm-up requests per size and endpoint, one at a time, interleaved, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  for (const agent of agents) agent.destroy();
+  for (const [key, stats] of endpointStats) {
+    const [k, lookup] = key.split('|');
+    results.push({ db, level: 'endpoint', lookup, rows: STEPS[Number(k)].clips, stats });
   }
   return { results, plans };
 }
 
 async function main(): Promise<void> {
   const began = performance.now();
-  console.log(`bench:scale: ${LOOKUPS} sequential awaited lookups (after ${WARMUP} warm-up) per lookup, database and size; ${OWNERS} owners; clips 88% ready, 4% pending/failed/expired each\n`);
+  console.log(
+    `bench:scale: the 1k and the 1M database side by side; ${LOOKUPS} repository lookups and ${ENDPOINT_REQUESTS} HTTP requests per size, interleaved in ${ROUNDS} rounds; ` +
+      `${OWNERS} owners; clips 88% ready, 4% pending/failed/expired each\n`,
+  );
   const all: Result[] = [];
   const plans: string[] = [];
-
-  // SQLite: a temp file.
   const dir = await mkdtemp(join(tmpdir(), 'an-bench-scale-'));
+  const endpoints = await startEndpoints(dir);
+  const admin = new Client({ connectionString: PG_URL });
+  const pgNames = STEPS.map((step) => `bench_scale_${step.label.toLowerCase()}_${randomBytes(4).toString('hex')}`);
   try {
-    const path = join(dir, 'scale.sqlite');
-    const sqlite = await runDatabase(
-      'sqlite',
-      `sqlite:${path}`,
-      async (notes, clips, dataSource) => {
-        // Seed through a better-sqlite3 connection of its own, then reopen as the app would (cold page cache).
-        await dataSource.destroy();
-        seedSqlite(path, notes, clips);
-        return openDataSource(`sqlite:${path}`);
-      },
-      async () => `file ${((await stat(path)).size / 2 ** 20).toFixed(0)} MiB`,
-    );
+    // SQLite: two temp files; the 1M one starts as a copy of the 1k one, then grows.
+    const paths = STEPS.map((step) => join(dir, `scale-${step.label}.sqlite`));
+    await (await openDataSource(`sqlite:${paths[0]}`)).destroy(); // the schema, by the app's migrations
+    let started = performance.now();
+    seedSqlite(paths[0], { from: 0, to: STEPS[0].notes }, { from: 0, to: STEPS[0].clips });
+    const smallSeconds = (performance.now() - started) / 1000;
+    await copyFile(paths[0], paths[1]);
+    started = performance.now();
+    seedSqlite(paths[1], { from: STEPS[0].notes, to: STEPS[1].notes }, { from: STEPS[0].clips, to: STEPS[1].clips });
+    const bigSeconds = (performance.now() - started) / 1000;
+    for (const [k, step] of STEPS.entries()) {
+      const dataSource = await openDataSource(`sqlite:${paths[k]}`);
+      await describeData('sqlite', dataSource, step, k === 0 ? smallSeconds : bigSeconds, `file ${((await stat(paths[k])).size / 2 ** 20).toFixed(0)} MiB`);
+      await dataSource.destroy();
+    }
+    const sqlite = await measureDatabase('sqlite', [`sqlite:${paths[0]}`, `sqlite:${paths[1]}`], endpoints);
     all.push(...sqlite.results);
     plans.push(...sqlite.plans);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 
-  // Postgres: a fresh database, dropped at the end.
-  const admin = new Client({ connectionString: PG_URL });
-  await admin.connect();
-  const name = `bench_scale_${randomBytes(6).toString('hex')}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  try {
-    const url = new URL(PG_URL);
-    url.pathname = `/${name}`;
-    const [{ server_version, shared_buffers }] = (await admin.query('SELECT current_setting(\'server_version\') AS server_version, current_setting(\'shared_buffers\') AS shared_buffers')).rows as { server_version: string; shared_buffers: string }[];
-    console.log(`\n[postgres] ${server_version}, shared_buffers ${shared_buffers}, database ${name}`);
-    const postgres = await runDatabase(
-      'postgres',
-      url.toString(),
-      async (notes, clips, dataSource) => {
-        await seedPostgres(dataSource, notes, clips);
-        return dataSource;
-      },
-      async (dataSource) => {
-        const [row] = (await dataSource.query("SELECT pg_size_pretty(pg_table_size('audio_clips')) AS heap, pg_size_pretty(pg_indexes_size('audio_clips')) AS indexes")) as { heap: string; indexes: string }[];
-        return `audio_clips heap ${row.heap}, indexes ${row.indexes}`;
-      },
-    );
+    if (process.env.BENCH_SQLITE_ONLY) return print(all, plans, began);
+    // Postgres: two fresh databases, the 1M one made from the 1k one as a template; dropped at the end.
+    await admin.connect();
+    const [{ server_version, shared_buffers }] = (await admin.query("SELECT current_setting('server_version') AS server_version, current_setting('shared_buffers') AS shared_buffers")).rows as { server_version: string; shared_buffers: string }[];
+    console.log(`\n[postgres] ${server_version}, shared_buffers ${shared_buffers}, databases ${pgNames.join(', ')}`);
+    const urls = pgNames.map((name) => {
+      const url = new URL(PG_URL);
+      url.pathname = `/${name}`;
+      return url.toString();
+    }) as [string, string];
+    const pgSize = async (dataSource: DataSource) => {
+      const [row] = (await dataSource.query("SELECT pg_size_pretty(pg_table_size('audio_clips')) AS heap, pg_size_pretty(pg_indexes_size('audio_clips')) AS indexes")) as { heap: string; indexes: string }[];
+      return `audio_clips heap ${row.heap}, indexes ${row.indexes}`;
+    };
+    await admin.query(`CREATE DATABASE ${pgNames[0]}`);
+    let dataSource = await openDataSource(urls[0]);
+    started = performance.now();
+    await seedPostgres(dataSource, { from: 0, to: STEPS[0].notes }, { from: 0, to: STEPS[0].clips });
+    await describeData('postgres', dataSource, STEPS[0], (performance.now() - started) / 1000, await pgSize(dataSource));
+    await dataSource.destroy();
+    await admin.query(`CREATE DATABASE ${pgNames[1]} TEMPLATE ${pgNames[0]}`);
+    dataSource = await openDataSource(urls[1]);
+    started = performance.now();
+    await seedPostgres(dataSource, { from: STEPS[0].notes, to: STEPS[1].notes }, { from: STEPS[0].clips, to: STEPS[1].clips });
+    await describeData('postgres', dataSource, STEPS[1], (performance.now() - started) / 1000, await pgSize(dataSource));
+    await dataSource.destroy();
+    const postgres = await measureDatabase('postgres', urls, endpoints);
     all.push(...postgres.results);
     plans.push(...postgres.plans);
   } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
+    await stopEndpoints(endpoints);
+    for (const name of pgNames) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+    await admin.end().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
   }
 
+  print(all, plans, began);
+}
+
+function print(all: Result[], plans: string[], began: number): void {
+  for (const result of all) {
+    const { found, wrong } = result.stats;
+    const count = result.level === 'repository' ? LOOKUPS : ENDPOINT_REQUESTS;
+    if (found !== count || wrong !== 0) throw new Error(`${result.db} ${result.lookup} at ${result.rows} rows found ${found}/${count}, wrong ${wrong}`);
+  }
   // The table.
   const rows = all.map((result) => {
-    const base = all.find((other) => other.db === result.db && other.lookup === result.lookup && other.rows === STEPS[0].clips)!;
+    const base = all.find((other) => other.db === result.db && other.level === result.level && other.lookup === result.lookup && other.rows === STEPS[0].clips)!;
     const isBase = result === base;
     const r50 = result.stats.p50 / base.stats.p50;
     const r99 = result.stats.p99 / base.stats.p99;
     return [
       result.db,
-      result.lookup,
+      result.level === 'repository' ? `repository.${result.lookup}` : result.lookup,
       result.rows.toLocaleString('en-US'),
       result.stats.p50.toFixed(1),
       result.stats.p99.toFixed(1),
@@ -412,7 +554,7 @@ async function main(): Promise<void> {
   });
   console.log(`\n${'-'.repeat(20)} query plans ${'-'.repeat(20)}\n`);
   for (const plan of plans) console.log(`${plan}\n`);
-  console.log(`${'-'.repeat(20)} results (µs per awaited repository call; ratio = 1M / 1k) ${'-'.repeat(20)}\n`);
+  console.log(`${'-'.repeat(20)} results (µs per awaited repository call / per HTTP request; every lookup found its row; ratio = 1M / 1k) ${'-'.repeat(20)}\n`);
   printTable(['database', 'lookup', 'rows', 'p50 µs', 'p99 µs', 'ratio 1M/1k'], rows);
   console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(1)} s`);
 }

@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions, MIGRATIONS } from '../src/database/database.options';
 import { createTestDatabase, type TestDatabase } from './harness/databases';
 import { loadAppConfig } from '../src/config/app-config';
+import { CLIP_BY_ID_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
 
 describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
   let database: TestDatabase;
@@ -39,6 +40,48 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
     expect(await after.query('SELECT owner_id, note_id FROM audio_clips')).toEqual([{ owner_id: 'legacy-user', note_id: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' }]);
     await expect(after.query(`INSERT INTO notes (id, title, body, created_at, updated_at) VALUES ('x', 't', '', ${kind === 'postgres' ? 'now()' : "'2026-01-01 00:00:00.000'"}, ${kind === 'postgres' ? 'now()' : "'2026-01-01 00:00:00.000'"})`)).rejects.toThrow(/null|NOT NULL/i);
     await after.destroy();
+  });
+
+  it('serves the hot reads from their indexes, and the primary clip is the ready one completed last', async () => {
+    const dataSource = await open(MIGRATIONS);
+    await dataSource.runMigrations();
+    const p = (sql: string) => (kind === 'postgres' ? sql.replace(/\?/g, ((n) => () => `$${++n}`)(0)) : sql);
+    const at = (minute: number) => (kind === 'postgres' ? new Date(Date.UTC(2026, 0, 1, 0, minute)) : `2026-01-01 00:${String(minute).padStart(2, '0')}:00.000`);
+    const note = '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90';
+    await dataSource.query(p('INSERT INTO notes (id, owner_id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)'), [note, 'alice', 't', '', at(0), at(0)]);
+    const clips: [string, string, number | null][] = [
+      ['00000000-0000-4000-8000-000000000001', 'ready', 5],
+      ['00000000-0000-4000-8000-000000000002', 'ready', 9], // completed last: the primary clip
+      ['00000000-0000-4000-8000-000000000003', 'pending', null],
+      ['00000000-0000-4000-8000-000000000004', 'ready', 7],
+    ];
+    for (const [id, status, completed] of clips) {
+      await dataSource.query(
+        p('INSERT INTO audio_clips (id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, storage_key, upload_key, created_at, updated_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+        [id, 'alice', note, status, 'audio/m4a', 10, 1, 1, 'declared', `dev/audio-clips/${id}.m4a`, `dev/uploads/${id}.m4a`, at(1), at(1), completed === null ? null : at(completed)],
+      );
+    }
+    expect(await dataSource.query(p(PRIMARY_CLIP_SQL), [note, 'alice'])).toEqual([expect.objectContaining({ id: '00000000-0000-4000-8000-000000000002' })]);
+    expect(await dataSource.query(p(PRIMARY_CLIP_SQL), [note, 'bob'])).toEqual([]);
+    expect(await dataSource.query(p(CLIP_BY_ID_SQL), ['00000000-0000-4000-8000-000000000004', 'alice'])).toEqual([expect.objectContaining({ status: 'ready' })]);
+
+    if (kind === 'sqlite') {
+      const plan = async (sql: string) => ((await dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, [note, 'alice'])) as { detail: string }[]).map((row) => row.detail).join('\n');
+      expect(await plan(PRIMARY_CLIP_SQL)).toMatch(/^SEARCH audio_clips USING INDEX idx_audio_clips_note_ready \(note_id=\? AND status=\?\)/);
+      expect(await plan(PRIMARY_CLIP_SQL)).not.toMatch(/TEMP B-TREE/);
+      expect(await plan(CLIP_BY_ID_SQL)).toMatch(/^SEARCH audio_clips USING INDEX sqlite_autoindex_audio_clips_1 \(id=\?\)/);
+    } else {
+      // Four rows would be read sequentially; forbid that to see which index the planner can use.
+      const runner = dataSource.createQueryRunner();
+      await runner.query('ANALYZE audio_clips');
+      await runner.query('SET enable_seqscan = off');
+      const plan = async (sql: string) => ((await runner.query(`EXPLAIN ${p(sql)}`, [note, 'alice'])) as { 'QUERY PLAN': string }[]).map((row) => row['QUERY PLAN']).join('\n');
+      expect(await plan(PRIMARY_CLIP_SQL)).toMatch(/Index Scan Backward using idx_audio_clips_note_ready on audio_clips/);
+      expect(await plan(PRIMARY_CLIP_SQL)).not.toMatch(/Sort/);
+      expect(await plan(CLIP_BY_ID_SQL)).toMatch(/Index Scan using "?PK_\w+"? on audio_clips/);
+      await runner.release();
+    }
+    await dataSource.destroy();
   });
 
   it('can be undone step by step and run again', async () => {
