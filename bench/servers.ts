@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { createApp } from '../src/app.factory';
+import { PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
 import { createS3Client, S3StorageDriver } from '../src/storage/s3-storage.driver';
 
 /**
@@ -41,7 +42,8 @@ function startBaseline(port: number): void {
   const s3Config = { bucket: env.S3_BUCKET!, region: env.AWS_REGION!, endpointUrl: env.S3_ENDPOINT_URL, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } };
   const storage = new S3StorageDriver(createS3Client(s3Config), s3Config.bucket, s3Config);
   const clipById = db.prepare('SELECT status, storage_key FROM audio_clips WHERE id = ?');
-  const primaryOfNote = db.prepare("SELECT * FROM audio_clips WHERE note_id = ? AND status = 'ready' ORDER BY completed_at DESC, id DESC LIMIT 1");
+  // The app's own SQL for this lookup (its CASTs keep SQLite from re-preparing the statement on every run).
+  const primaryOfNote = db.prepare(PRIMARY_CLIP_SQL);
   const insertClip = db.prepare(
     "INSERT INTO audio_clips (id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, storage_key, upload_key, created_at, updated_at) VALUES (?, ?, NULL, 'pending', ?, ?, ?, ?, 'declared', ?, ?, ?, ?)",
   );
@@ -59,7 +61,7 @@ function startBaseline(port: number): void {
       if (!row) return json(response, 404, {});
       void storage.presignDownload(row.storage_key, 900).then((signed) => json(response, 200, { url: signed.url, expires_at: signed.expiresAt.toISOString() }));
     } else if (primary) {
-      const row = primaryOfNote.get(primary[1]) as { storage_key: string } | undefined;
+      const row = primaryOfNote.get(primary[1], 'bench-user') as { storage_key: string } | undefined;
       if (!row) return json(response, 404, {});
       void storage.presignDownload(row.storage_key, 900).then((signed) => json(response, 200, { clip: row, playback: { url: signed.url, expires_at: signed.expiresAt.toISOString() } }));
     } else if (request.method === 'POST' && url === '/api/audio-clips') {

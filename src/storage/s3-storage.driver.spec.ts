@@ -153,7 +153,7 @@ describe('S3StorageDriver presigning', () => {
     it.each(configs)('playback URLs are identical, byte for byte, on %s', async (_name, config) => {
       const driver = open(config);
       const client = sdkDefault(config);
-      for (const [key, seconds] of [[KEY, 900], ['prod/audio-clips/0b8c8f2e-1d5a-4f53-9d0e-1b2c3d4e5f60.webm', 60], ['team-a/notes/audio-clips/x.m4a', 604800], ['prod/audio-clips/ünïcode café.m4a', 900]] as const) {
+      for (const [key, seconds] of [[KEY, 900], ['prod/audio-clips/0b8c8f2e-1d5a-4f53-9d0e-1b2c3d4e5f60.webm', 60], ['team-a/notes/audio-clips/x.m4a', 604800], ['prod/audio-clips/ünïcode café.m4a', 900], ["odd/it's (really) *odd*!.m4a", 900]] as const) {
         const fast = await driver.presignDownload(key, seconds, signingDate);
         expect(fast.url).toBe(await getSignedUrl(client, new GetObjectCommand({ Bucket: config.bucket, Key: key }), { expiresIn: seconds, signingDate }));
       }
@@ -162,9 +162,9 @@ describe('S3StorageDriver presigning', () => {
     it.each(configs)('upload URLs are identical, byte for byte, on %s (with and without Content-MD5)', async (_name, config) => {
       const driver = open(config);
       const client = sdkDefault(config);
-      for (const contentMd5 of [undefined, 'XUFAKrxLKna5cZ2REBfFkg==']) {
-        const upload = await driver.presignUpload(KEY, { contentType: 'audio/webm;codecs=opus', contentLength: 123456, expiresInSeconds: 900, contentMd5 });
-        const command = new PutObjectCommand({ Bucket: config.bucket, Key: KEY, ContentType: 'audio/webm;codecs=opus', ContentLength: 123456, ContentMD5: contentMd5 });
+      for (const [key, contentMd5] of [[KEY, undefined], [KEY, 'XUFAKrxLKna5cZ2REBfFkg=='], ['prod/uploads/ünïcode café (1).m4a', undefined]] as const) {
+        const upload = await driver.presignUpload(key, { contentType: 'audio/webm;codecs=opus', contentLength: 123456, expiresInSeconds: 900, contentMd5 });
+        const command = new PutObjectCommand({ Bucket: config.bucket, Key: key, ContentType: 'audio/webm;codecs=opus', ContentLength: 123456, ContentMD5: contentMd5 });
         const signableHeaders = new Set(['content-type', 'content-length', ...(contentMd5 ? ['content-md5'] : [])]);
         expect(upload.url).toBe(await getSignedUrl(client, command, { expiresIn: 900, signableHeaders }));
         expect(new URL(upload.url).searchParams.get('X-Amz-Date')).toBe('20261127T100000Z');
