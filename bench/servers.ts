@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   // A clean exit on request, so that `--cpu-prof` can write its profile.
   process.on('message', (message) => {
     if (message === 'exit') process.exit(0);
-    if (message === 'rss') process.send?.(process.memoryUsage.rss());
+    if (message === 'memory') process.send?.(process.memoryUsage());
   });
 }
 
