@@ -73,13 +73,17 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
     } else {
       // Four rows would be read sequentially; forbid that to see which index the planner can use.
       const runner = dataSource.createQueryRunner();
-      await runner.query('ANALYZE audio_clips');
-      await runner.query('SET enable_seqscan = off');
-      const plan = async (sql: string) => ((await runner.query(`EXPLAIN ${p(sql)}`, [note, 'alice'])) as { 'QUERY PLAN': string }[]).map((row) => row['QUERY PLAN']).join('\n');
-      expect(await plan(PRIMARY_CLIP_SQL)).toMatch(/Index Scan Backward using idx_audio_clips_note_ready on audio_clips/);
-      expect(await plan(PRIMARY_CLIP_SQL)).not.toMatch(/Sort/);
-      expect(await plan(CLIP_BY_ID_SQL)).toMatch(/Index Scan using "?PK_\w+"? on audio_clips/);
-      await runner.release();
+      try {
+        await runner.query('ANALYZE audio_clips');
+        await runner.query('SET enable_seqscan = off');
+        const plan = async (sql: string) => ((await runner.query(`EXPLAIN ${p(sql)}`, [note, 'alice'])) as { 'QUERY PLAN': string }[]).map((row) => row['QUERY PLAN']).join('\n');
+        expect(await plan(PRIMARY_CLIP_SQL)).toMatch(/Index Scan Backward using idx_audio_clips_note_ready on audio_clips/);
+        expect(await plan(PRIMARY_CLIP_SQL)).not.toMatch(/Sort/);
+        expect(await plan(CLIP_BY_ID_SQL)).toMatch(/Index Scan using "?PK_\w+"? on audio_clips/);
+      } finally {
+        await runner.query('RESET enable_seqscan');
+        await runner.release();
+      }
     }
     await dataSource.destroy();
   });

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { S3Config } from '../config/app-config';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { clearCredentialCache } from '@smithy/signature-v4';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createS3Client, s3ClientOptions, S3StorageDriver } from './s3-storage.driver';
 
@@ -128,45 +129,69 @@ describe('S3StorageDriver presigning', () => {
     expect(without.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
   });
 
-  describe('with the SDK’s own SHA-256 (not the key-caching one the driver runs on)', () => {
+  describe('equal to getSignedUrl on a client with the SDK’s own SHA-256 (not the key-caching one the driver runs on)', () => {
     const signingDate = new Date('2026-11-27T10:00:00Z');
-    const configs: [string, S3Config][] = [
-      ['a path-style endpoint', UNREACHABLE],
-      ['AWS itself', { ...UNREACHABLE, bucket: 'advanced-notes-audio', endpointUrl: undefined }],
-      ['AWS itself, a dotted bucket', { ...UNREACHABLE, bucket: 'audio.notes.example', region: 'eu-west-1', endpointUrl: undefined }],
-      ['an endpoint with a base path', { ...UNREACHABLE, endpointUrl: 'http://127.0.0.1:9/storage' }],
-      ['a session token', { ...UNREACHABLE, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'tok/en+=' } }],
+    const AWS = { ...UNREACHABLE, bucket: 'advanced-notes-audio', endpointUrl: undefined };
+    /** [name, config, client settings beyond the app's, environment while the clients are made] */
+    const cases: [string, S3Config, Partial<S3ClientConfig>, Record<string, string>][] = [
+      ['a path-style endpoint', UNREACHABLE, {}, {}],
+      ['an endpoint with a base path', { ...UNREACHABLE, endpointUrl: 'http://127.0.0.1:9/storage' }, {}, {}],
+      ['AWS itself', AWS, {}, {}],
+      ['AWS itself, a dotted bucket', { ...AWS, bucket: 'audio.notes.example', region: 'eu-west-1' }, {}, {}],
+      ['AWS China', { ...AWS, region: 'cn-north-1' }, {}, {}],
+      ['AWS GovCloud with FIPS', { ...AWS, region: 'us-gov-west-1' }, { useFipsEndpoint: true }, {}],
+      ['AWS with FIPS', AWS, { useFipsEndpoint: true }, {}],
+      ['AWS dual-stack', { ...AWS, region: 'eu-central-1' }, { useDualstackEndpoint: true }, {}],
+      ['the aws-global region', { ...AWS, region: 'aws-global' }, {}, {}],
+      ['AWS_ENDPOINT_URL_S3 from the environment', AWS, {}, { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9/from-env' }],
+      ['a session token', { ...UNREACHABLE, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'tok/en+=' } }, {}, {}],
     ];
-    const sdkDefaults: S3Client[] = [];
-    /** A client configured as the app's, but on the SDK's default digest implementation. */
-    const sdkDefault = (config: S3Config) => {
-      const { sha256: _keyCaching, ...options } = s3ClientOptions(config);
-      const client = new S3Client(options);
-      sdkDefaults.push(client);
-      return client;
-    };
-    afterAll(() => sdkDefaults.forEach((client) => client.destroy()));
+    const clients: S3Client[] = [];
+    afterAll(() => clients.forEach((client) => client.destroy()));
+
+    /** The driver as the app builds it, and a client with the same settings on the SDK's default digest. */
+    function pair(config: S3Config, settings: Partial<S3ClientConfig>, env: Record<string, string>) {
+      const saved = Object.keys(env).map((name) => [name, process.env[name]] as const);
+      Object.assign(process.env, env);
+      try {
+        const { sha256: _keyCaching, ...sdkDefaults } = s3ClientOptions(config);
+        const appClient = new S3Client({ ...s3ClientOptions(config), ...settings });
+        const sdkClient = new S3Client({ ...sdkDefaults, ...settings });
+        clients.push(appClient, sdkClient);
+        return { driver: new S3StorageDriver(appClient, config.bucket, config), sdkClient };
+      } finally {
+        for (const [name, value] of saved) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+      }
+    }
+
     // Only Date is faked, so that both sides sign at exactly the same instant; timers and promises run as usual.
     beforeEach(() => jest.useFakeTimers({ now: signingDate, doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'queueMicrotask', 'hrtime', 'performance'] }));
     afterEach(() => jest.useRealTimers());
 
-    it.each(configs)('playback URLs are identical, byte for byte, on %s', async (_name, config) => {
-      const driver = open(config);
-      const client = sdkDefault(config);
+    // The SDK caches derived signing keys process-wide: cleared before each side signs, each derives its own.
+    const fresh = async <T>(sign: () => Promise<T>): Promise<T> => {
+      clearCredentialCache();
+      return sign();
+    };
+
+    it.each(cases)('playback URLs are identical, byte for byte, on %s', async (_name, config, settings, env) => {
+      const { driver, sdkClient } = pair(config, settings, env);
       for (const [key, seconds] of [[KEY, 900], ['prod/audio-clips/0b8c8f2e-1d5a-4f53-9d0e-1b2c3d4e5f60.webm', 60], ['team-a/notes/audio-clips/x.m4a', 604800], ['prod/audio-clips/ünïcode café.m4a', 900], ["odd/it's (really) *odd*!.m4a", 900]] as const) {
-        const fast = await driver.presignDownload(key, seconds, signingDate);
-        expect(fast.url).toBe(await getSignedUrl(client, new GetObjectCommand({ Bucket: config.bucket, Key: key }), { expiresIn: seconds, signingDate }));
+        const fast = await fresh(() => driver.presignDownload(key, seconds, signingDate));
+        expect(fast.url).toBe(await fresh(() => getSignedUrl(sdkClient, new GetObjectCommand({ Bucket: config.bucket, Key: key }), { expiresIn: seconds, signingDate })));
       }
     });
 
-    it.each(configs)('upload URLs are identical, byte for byte, on %s (with and without Content-MD5)', async (_name, config) => {
-      const driver = open(config);
-      const client = sdkDefault(config);
+    it.each(cases)('upload URLs are identical, byte for byte, on %s (with and without Content-MD5)', async (_name, config, settings, env) => {
+      const { driver, sdkClient } = pair(config, settings, env);
       for (const [key, contentMd5] of [[KEY, undefined], [KEY, 'XUFAKrxLKna5cZ2REBfFkg=='], ['prod/uploads/ünïcode café (1).m4a', undefined]] as const) {
-        const upload = await driver.presignUpload(key, { contentType: 'audio/webm;codecs=opus', contentLength: 123456, expiresInSeconds: 900, contentMd5 });
+        const upload = await fresh(() => driver.presignUpload(key, { contentType: 'audio/webm;codecs=opus', contentLength: 123456, expiresInSeconds: 900, contentMd5 }));
         const command = new PutObjectCommand({ Bucket: config.bucket, Key: key, ContentType: 'audio/webm;codecs=opus', ContentLength: 123456, ContentMD5: contentMd5 });
         const signableHeaders = new Set(['content-type', 'content-length', ...(contentMd5 ? ['content-md5'] : [])]);
-        expect(upload.url).toBe(await getSignedUrl(client, command, { expiresIn: 900, signableHeaders }));
+        expect(upload.url).toBe(await fresh(() => getSignedUrl(sdkClient, command, { expiresIn: 900, signableHeaders })));
         expect(new URL(upload.url).searchParams.get('X-Amz-Date')).toBe('20261127T100000Z');
       }
     });

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig, S3ServiceException } from '@aws-sdk/client-s3';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { formatUrl } from '@aws-sdk/core/util';
+import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
 import type { S3Config } from '../config/app-config';
 import { AppError } from '../common/app-error';
@@ -44,29 +45,15 @@ export class S3StorageDriver implements StorageDriver {
    * PutObject and GetObject, so the URLs are the same, byte for byte (s3-storage.driver.spec.ts).
    */
   private readonly presigner: S3RequestPresigner;
-  private readonly objectLocation: { protocol: string; hostname: string; port?: number; pathPrefix: string };
+  /** Where the bucket's objects live and how to sign for them, from the SDK's own endpoint rules, once. */
+  private location?: Promise<ObjectLocation>;
 
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-    config: Pick<S3Config, 'region' | 'endpointUrl'>,
+    config: Pick<S3Config, 'region'>,
   ) {
     this.presigner = new S3RequestPresigner({ ...client.config, region: async () => config.region });
-    if (config.endpointUrl) {
-      const endpoint = new URL(config.endpointUrl);
-      const basePath = endpoint.pathname.replace(/\/+$/, '');
-      this.objectLocation = {
-        protocol: endpoint.protocol,
-        hostname: endpoint.hostname,
-        port: endpoint.port ? Number(endpoint.port) : undefined,
-        pathPrefix: `${basePath}/${bucket}/`,
-      };
-    } else if (/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket)) {
-      this.objectLocation = { protocol: 'https:', hostname: `${bucket}.s3.${config.region}.amazonaws.com`, pathPrefix: '/' };
-    } else {
-      // Dotted names break the TLS certificate of the virtual host: the SDK addresses them by path too.
-      this.objectLocation = { protocol: 'https:', hostname: `s3.${config.region}.amazonaws.com`, pathPrefix: `/${bucket}/` };
-    }
   }
 
   close(): void {
@@ -79,24 +66,28 @@ export class S3StorageDriver implements StorageDriver {
     if (requirements.contentMd5) headers['Content-MD5'] = requirements.contentMd5;
     const signableHeaders = new Set(requirements.contentMd5 ? [...SIGNED_UPLOAD_HEADERS, 'content-md5'] : SIGNED_UPLOAD_HEADERS);
     const signingDate = new Date();
-    const request = this.objectRequest('PUT', key, 'PutObject', {
+    const location = await this.guard('presign upload', () => this.objectLocation());
+    const request = this.objectRequest(location, 'PUT', key, 'PutObject', {
       'content-type': requirements.contentType,
       'content-length': String(requirements.contentLength),
       ...(requirements.contentMd5 ? { 'content-md5': requirements.contentMd5 } : {}),
     });
-    const presigned = await this.guard('presign upload', () => this.presigner.presign(request, { expiresIn: requirements.expiresInSeconds, signableHeaders, signingDate }));
+    const presigned = await this.guard('presign upload', () =>
+      this.presigner.presign(request, { expiresIn: requirements.expiresInSeconds, signableHeaders, signingDate, signingRegion: location.signingRegion }),
+    );
     return { url: formatUrl(presigned), method: 'PUT', headers, expiresAt: expiry(signingDate, requirements.expiresInSeconds) };
   }
 
   async presignDownload(key: string, expiresInSeconds: number, signingDate = new Date()): Promise<PresignedDownload> {
-    const request = this.objectRequest('GET', key, 'GetObject', {});
-    const presigned = await this.guard('presign download', () => this.presigner.presign(request, { expiresIn: expiresInSeconds, signingDate }));
+    const location = await this.guard('presign download', () => this.objectLocation());
+    const request = this.objectRequest(location, 'GET', key, 'GetObject', {});
+    const presigned = await this.guard('presign download', () => this.presigner.presign(request, { expiresIn: expiresInSeconds, signingDate, signingRegion: location.signingRegion }));
     return { url: formatUrl(presigned), expiresAt: expiry(signingDate, expiresInSeconds) };
   }
 
   /** A request laid out as the SDK's own PutObject / GetObject serializer lays it out (same path, query and headers). */
-  private objectRequest(method: 'PUT' | 'GET', key: string, operation: string, headers: Record<string, string>): HttpRequest {
-    const { protocol, hostname, port, pathPrefix } = this.objectLocation;
+  private objectRequest(location: ObjectLocation, method: 'PUT' | 'GET', key: string, operation: string, headers: Record<string, string>): HttpRequest {
+    const { protocol, hostname, port, pathPrefix } = location;
     return new HttpRequest({
       protocol,
       hostname,
@@ -106,6 +97,19 @@ export class S3StorageDriver implements StorageDriver {
       query: { 'x-id': operation },
       headers: { ...headers, host: port === undefined ? hostname : `${hostname}:${port}` },
     });
+  }
+
+  /**
+   * The endpoint the SDK itself would address for this bucket (custom endpoint, path or virtual-host
+   * style, China and GovCloud partitions, FIPS, dual-stack, AWS_ENDPOINT_URL_S3), resolved once and
+   * reused, so the presigned URLs go exactly where `getSignedUrl`'s would, signed for the same region.
+   */
+  private objectLocation(): Promise<ObjectLocation> {
+    this.location ??= resolveObjectLocation(this.client, this.bucket).catch((error: unknown) => {
+      this.location = undefined; // a failed resolution is retried on the next request
+      throw error;
+    });
+    return this.location;
   }
 
   async inspect(key: string): Promise<StoredObjectInfo | null> {
@@ -167,6 +171,32 @@ export class S3StorageDriver implements StorageDriver {
 }
 
 /** The URL carries its own signing time; the expiry is derived from it so the two can never disagree. */
+interface ObjectLocation {
+  protocol: string;
+  hostname: string;
+  port?: number;
+  /** Ends with "/": the object's escaped key follows. */
+  pathPrefix: string;
+  signingRegion?: string;
+}
+
+async function resolveObjectLocation(client: S3Client, bucket: string): Promise<ObjectLocation> {
+  const endpoint = await getEndpointFromInstructions({ Bucket: bucket, Key: 'key' }, GetObjectCommand, client.config);
+  const authScheme = endpoint.properties?.authSchemes?.[0] as { name?: string; signingRegion?: string } | undefined;
+  if (authScheme?.name !== undefined && authScheme.name !== 'sigv4') {
+    // SigV4A (multi-region access points) and S3 Express sessions need signing this driver does not do.
+    throw new Error(`The bucket's endpoint needs ${authScheme.name} signing, which presigned URLs here do not support.`);
+  }
+  const url = endpoint.url;
+  return {
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: url.port ? Number(url.port) : undefined,
+    pathPrefix: url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`,
+    signingRegion: authScheme?.signingRegion,
+  };
+}
+
 /** X-Amz-Date is the signing instant to the second; the URL stops working the given seconds after it. */
 function expiry(signingDate: Date, expiresInSeconds: number): Date {
   return new Date(Math.floor(signingDate.getTime() / 1000) * 1000 + expiresInSeconds * 1000);

@@ -11,7 +11,7 @@ describe('Sha256WithKeyCache', () => {
     ['a Buffer key', Buffer.alloc(32, 7), Buffer.alloc(32, 7)],
     ['a Uint8Array view into a larger buffer', new Uint8Array(backing.buffer, backing.byteOffset + 2, backing.length - 4), backing.subarray(2, backing.length - 2)],
     ['an ArrayBuffer', new Uint8Array([1, 2, 3, 4, 5]).buffer, Buffer.from([1, 2, 3, 4, 5])],
-    ['an empty key', '', Buffer.alloc(0)],
+    ['an empty Uint8Array key', new Uint8Array(0), Buffer.alloc(0)],
     ['a key longer than the block size', 'k'.repeat(200), Buffer.from('k'.repeat(200))],
   ])('computes the same HMAC-SHA256 as node:crypto with %s', async (_name, secret, rawKey) => {
     for (let round = 0; round < 3; round += 1) {
@@ -31,6 +31,10 @@ describe('Sha256WithKeyCache', () => {
     expect(hex(await hash.digest())).toBe(expected);
     expect(hex(await hash.digest())).toBe(expected);
     expect(hex(await new Sha256WithKeyCache().digest())).toBe(createHash('sha256').digest('hex'));
+    // As the SDK's own class: an empty string secret means a plain hash, not an HMAC with an empty key.
+    const empty = new Sha256WithKeyCache('');
+    empty.update('x');
+    expect(hex(await empty.digest())).toBe(createHash('sha256').update('x').digest('hex'));
   });
 
   it('refuses an update after an HMAC was digested, and starts over after reset', async () => {

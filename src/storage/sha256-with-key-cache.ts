@@ -21,7 +21,11 @@ export class Sha256WithKeyCache {
   private hash: Hash | Hmac;
   private finished = false;
 
-  constructor(private readonly secret?: SourceData) {
+  private readonly secret?: SourceData;
+
+  constructor(secret?: SourceData) {
+    // As the SDK's own: any truthy secret (an empty Uint8Array included) means HMAC, none or '' a plain hash.
+    this.secret = secret ? secret : undefined;
     this.hash = this.start();
   }
 
@@ -50,13 +54,18 @@ export class Sha256WithKeyCache {
   private start(): Hash | Hmac {
     if (this.secret === undefined) return createHash('sha256');
     const key = typeof this.secret === 'string' ? Buffer.from(this.secret, 'utf8') : toBuffer(this.secret);
-    // A zero-length key cannot be a KeyObject; HMAC accepts it raw (never met in SigV4, kept correct).
+    // An empty key is never met in SigV4: not worth a cache entry.
     return key.length === 0 ? createHmac('sha256', key) : createHmac('sha256', keyObjectFor(key));
   }
 }
 
-export function keyObjectFor(key: Buffer): KeyObject {
-  const id = key.toString('base64');
+/**
+ * Keyed by a digest of the key, not the key itself, so the map holds no secret in readable form; the
+ * KeyObjects do (as the SDK's own signing-key cache does), and a rotated secret's entries go when the
+ * bounded map is next emptied.
+ */
+function keyObjectFor(key: Buffer): KeyObject {
+  const id = createHash('sha256').update(key).digest('base64');
   let keyObject = keyObjects.get(id);
   if (keyObject === undefined) {
     if (keyObjects.size >= MAX_CACHED_KEYS) keyObjects.clear();
