@@ -21,7 +21,8 @@ import { printTable } from './table';
  * loopback. It reports ratios measured side by side in one run, since absolute numbers on a shared
  * machine mean little.
  */
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 const OWNER = 'bench-user';
 const NOTES = 100;
@@ -77,24 +78,36 @@ async function main(): Promise<void> {
       { name: 'complete (ready clip)', method: 'POST', path: () => `/api/audio-clips/${pick(clipIds)}/complete`, targets: {} },
     ] as const;
 
-    console.log(`\nautocannon: ${CONNECTIONS} connections, ${SECONDS} s per run, loopback; ${NOTES} notes and ${CLIPS} ready clips in SQLite; S3 driver against s3rver\n`);
+    console.log(
+      `\nautocannon: ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s per server and endpoint (order rotated each round, 1 s warm-up before the first), loopback; ` +
+        `${NOTES} notes and ${CLIPS} ready clips in SQLite; S3 driver against s3rver. Figures are medians over the rounds; ratios are medians of each round's ratio, with their range.\n`,
+    );
     const rows: string[][] = [];
     for (const endpoint of endpoints) {
-      const measured: Partial<Record<keyof typeof servers, Measurement>> = {};
-      for (const name of ['baseline', 'app', 'obvious'] as const) {
-        if (name === 'obvious' && endpoint.name !== 'playback') continue;
-        measured[name] = await load(servers[name], endpoint.method, endpoint.path, 'body' in endpoint ? endpoint.body : undefined, auth);
+      const names = (['baseline', 'app', 'obvious'] as const).filter((name) => name !== 'obvious' || endpoint.name === 'playback');
+      const measured = new Map<(typeof names)[number], Measurement[]>(names.map((name) => [name, []]));
+      const body = 'body' in endpoint ? endpoint.body : undefined;
+      for (let round = 0; round < ROUNDS; round++) {
+        // Rotating the order spreads slow patches of the shared machine over all servers alike.
+        for (let k = 0; k < names.length; k++) {
+          const name = names[(k + round) % names.length];
+          measured.get(name)!.push(await load(servers[name], endpoint.method, endpoint.path, body, auth, round === 0));
+        }
       }
-      const app = measured.app!;
-      const baseline = measured.baseline!;
-      const ratio = app.requestsPerSecond / baseline.requestsPerSecond;
+      const app = measured.get('app')!;
+      const baseline = measured.get('baseline')!;
+      const ratio = perRound(app, baseline);
       rows.push([endpoint.name, 'baseline (node:http)', fmt(baseline), '1.00', '']);
-      rows.push([endpoint.name, 'app', fmt(app), ratio.toFixed(2), 'baseline' in endpoint.targets ? `≥ ${endpoint.targets.baseline} ${ratio >= endpoint.targets.baseline ? 'met' : 'MISSED'}` : '']);
-      if (measured.obvious) {
-        const gain = app.requestsPerSecond / measured.obvious.requestsPerSecond;
-        rows.push([endpoint.name, 'obvious stack', fmt(measured.obvious), (measured.obvious.requestsPerSecond / baseline.requestsPerSecond).toFixed(2), `app is ${gain.toFixed(1)}x (target ≥ 8x ${gain >= 8 ? 'met' : 'MISSED'})`]);
+      rows.push([endpoint.name, 'app', fmt(app), fmtRatio(ratio), 'baseline' in endpoint.targets ? `≥ ${endpoint.targets.baseline} ${ratio.median >= endpoint.targets.baseline ? 'met' : 'MISSED'}` : '']);
+      const obvious = measured.get('obvious');
+      if (obvious) {
+        const gain = perRound(app, obvious);
+        rows.push([endpoint.name, 'obvious stack', fmt(obvious), fmtRatio(perRound(obvious, baseline)), `app is ${gain.median.toFixed(1)}x (${gain.min.toFixed(1)}–${gain.max.toFixed(1)}; target ≥ 8x ${gain.median >= 8 ? 'met' : 'MISSED'})`]);
       }
-      if (endpoint.name === 'playback') rows.push([endpoint.name, 'app p99', `${app.p99} ms`, '', `target < 20 ms ${app.p99 < 20 ? 'met' : 'MISSED'}`]);
+      if (endpoint.name === 'playback') {
+        const p99 = median(app.map((m) => m.p99));
+        rows.push([endpoint.name, 'app p99', `${p99} ms (worst round ${Math.max(...app.map((m) => m.p99))} ms)`, '', `target < 20 ms ${p99 < 20 ? 'met' : 'MISSED'}`]);
+      }
     }
     printTable(['endpoint', 'server', 'req/s · p50 · p99', 'vs baseline', 'target'], rows);
   } finally {
@@ -137,7 +150,7 @@ async function seed(env: Record<string, string>): Promise<{ noteIds: string[]; c
   return { noteIds: notes.map((note) => note.id), clipIds: clips.map((clip) => clip.id) };
 }
 
-async function load(baseUrl: string, method: string, path: () => string, body: string | undefined, headers: Record<string, string>): Promise<Measurement> {
+async function load(baseUrl: string, method: string, path: () => string, body: string | undefined, headers: Record<string, string>, warmUp: boolean): Promise<Measurement> {
   const run = (duration: number) =>
     autocannon({
       url: baseUrl,
@@ -152,14 +165,31 @@ async function load(baseUrl: string, method: string, path: () => string, body: s
         },
       ],
     });
-  await run(1); // warm-up: JIT, connection pools, caches
+  if (warmUp) await run(1); // JIT, connection pools, caches
   const result = await run(SECONDS);
   return { requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
 }
 
-function fmt(measurement: Measurement): string {
-  const errors = measurement.errors > 0 ? ` (${measurement.errors} errors/non-2xx!)` : '';
-  return `${Math.round(measurement.requestsPerSecond)} · ${measurement.p50} ms · ${measurement.p99} ms${errors}`;
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** The ratio a/b of each round (the two were measured minutes apart at most), summarized. */
+function perRound(a: Measurement[], b: Measurement[]): { median: number; min: number; max: number } {
+  const ratios = a.map((measurement, round) => measurement.requestsPerSecond / b[round].requestsPerSecond);
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+}
+
+function fmtRatio(ratio: { median: number; min: number; max: number }): string {
+  return `${ratio.median.toFixed(2)} (${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)})`;
+}
+
+function fmt(rounds: Measurement[]): string {
+  const errors = rounds.reduce((sum, measurement) => sum + measurement.errors, 0);
+  const note = errors > 0 ? ` (${errors} errors/non-2xx!)` : '';
+  return `${Math.round(median(rounds.map((m) => m.requestsPerSecond)))} · ${median(rounds.map((m) => m.p50))} ms · ${median(rounds.map((m) => m.p99))} ms${note}`;
 }
 
 main().catch((error: unknown) => {
