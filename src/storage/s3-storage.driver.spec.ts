@@ -197,6 +197,16 @@ describe('S3StorageDriver presigning', () => {
     });
   });
 
+  it('refuses at open a bucket whose endpoint needs signing it cannot do (an S3 Express directory bucket)', async () => {
+    const config = { ...UNREACHABLE, bucket: 'audio--usw2-az1--x-s3', region: 'us-west-2', endpointUrl: undefined };
+    const client = createS3Client(config);
+    await expect(S3StorageDriver.open(client, config.bucket, config)).rejects.toThrow(/sigv4-s3express signing/);
+    client.destroy();
+    const usable = await S3StorageDriver.open(createS3Client(UNREACHABLE), UNREACHABLE.bucket, UNREACHABLE);
+    drivers.push(usable);
+    expect(new URL((await usable.presignDownload(KEY, 60)).url).pathname).toBe(`/b/${KEY}`);
+  });
+
   it.each([60, 900, 604800])('presignDownload(%d s) is a path-style GET URL with X-Amz-Expires and a matching expiresAt', async (seconds) => {
     const download = await open().presignDownload(KEY, seconds);
     const url = new URL(download.url);

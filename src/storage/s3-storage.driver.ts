@@ -56,6 +56,13 @@ export class S3StorageDriver implements StorageDriver {
     this.presigner = new S3RequestPresigner({ ...client.config, region: async () => config.region });
   }
 
+  /** A driver whose endpoint is already resolved: a bucket this driver cannot sign for stops the start. */
+  static async open(client: S3Client, bucket: string, config: Pick<S3Config, 'region'>): Promise<S3StorageDriver> {
+    const driver = new S3StorageDriver(client, bucket, config);
+    await driver.objectLocation();
+    return driver;
+  }
+
   close(): void {
     this.client.destroy();
   }
@@ -170,7 +177,6 @@ export class S3StorageDriver implements StorageDriver {
   }
 }
 
-/** The URL carries its own signing time; the expiry is derived from it so the two can never disagree. */
 interface ObjectLocation {
   protocol: string;
   hostname: string;

@@ -18,10 +18,9 @@ const keyObjects = new Map<string, KeyObject>();
  */
 export class Sha256WithKeyCache {
   readonly digestLength = 32;
+  private readonly secret?: SourceData;
   private hash: Hash | Hmac;
   private finished = false;
-
-  private readonly secret?: SourceData;
 
   constructor(secret?: SourceData) {
     // As the SDK's own: any truthy secret (an empty Uint8Array included) means HMAC, none or '' a plain hash.

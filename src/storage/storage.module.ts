@@ -9,7 +9,7 @@ import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
 export async function createStorageDriver(config: AppConfig): Promise<StorageDriver> {
   const { storage } = config;
   if (storage.driver === 's3' && storage.s3) {
-    return new S3StorageDriver(createS3Client(storage.s3), storage.s3.bucket, storage.s3);
+    return S3StorageDriver.open(createS3Client(storage.s3), storage.s3.bucket, storage.s3);
   }
   if (storage.driver === 'local' && storage.local) {
     return LocalStorageDriver.open(storage.local, config.publicBaseUrl);
