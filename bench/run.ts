@@ -1,10 +1,13 @@
 import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from '@20minutes/s3rver';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import autocannon from 'autocannon';
 import { DataSource } from 'typeorm';
 import { issueToken } from '../src/auth/dev-token';
@@ -12,6 +15,7 @@ import { AudioClip, AudioClipStatus, DurationSource } from '../src/audio-clips/a
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
 import { Note } from '../src/notes/note.entity';
+import { createS3Client } from '../src/storage/s3-storage.driver';
 import { startServer } from './children';
 import { printTable } from './table';
 
@@ -27,6 +31,10 @@ const CONNECTIONS = 50;
 const OWNER = 'bench-user';
 const NOTES = 100;
 const CLIPS = 1000;
+/** First completions per round and server, and before the first round. */
+const FIRST_COMPLETIONS = Number(process.env.BENCH_FIRST_COMPLETIONS ?? 300);
+const FIRST_WARMUP = 50;
+const WAV = readFileSync(join(__dirname, '../../test/fixtures/audio/tone-1s.wav'));
 
 interface Measurement {
   requestsPerSecond: number;
@@ -71,11 +79,19 @@ async function main(): Promise<void> {
     };
     const auth = { authorization: `Bearer ${token}` };
     const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)];
+    // First completions use each pending clip once: every server gets its own, enough for every round.
+    const pending = { baseline: await seedPending(env, FIRST_COMPLETIONS * ROUNDS + FIRST_WARMUP), app: await seedPending(env, FIRST_COMPLETIONS * ROUNDS + FIRST_WARMUP) };
+    const nextPending = (server: string) => {
+      const id = pending[server as keyof typeof pending].pop();
+      if (id === undefined) throw new Error(`no pending clip left for ${server}`);
+      return id;
+    };
     const endpoints = [
       { name: 'playback', method: 'GET', path: () => `/api/audio-clips/${pick(clipIds)}/playback`, targets: { baseline: 0.5, obvious: 8 } },
       { name: 'primary clip', method: 'GET', path: () => `/api/notes/${pick(noteIds)}/audio`, targets: { baseline: 0.5 } },
       { name: 'create', method: 'POST', path: () => '/api/audio-clips', body: JSON.stringify({ mime_type: 'audio/m4a', bytes: 123456, duration_ms: 42000 }), targets: { baseline: 0.35 } },
       { name: 'complete (ready clip)', method: 'POST', path: () => `/api/audio-clips/${pick(clipIds)}/complete`, targets: {} },
+      { name: 'complete (first, uploaded WAV)', method: 'POST', path: (server: string) => `/api/audio-clips/${nextPending(server)}/complete`, amount: FIRST_COMPLETIONS, targets: {} },
     ] as const;
 
     console.log(
@@ -91,7 +107,8 @@ async function main(): Promise<void> {
         // Rotating the order spreads slow patches of the shared machine over all servers alike.
         for (let k = 0; k < names.length; k++) {
           const name = names[(k + round) % names.length];
-          measured.get(name)!.push(await load(servers[name], endpoint.method, endpoint.path, body, auth, round === 0));
+          const amount = 'amount' in endpoint ? endpoint.amount : undefined;
+          measured.get(name)!.push(await load(servers[name], endpoint.method, () => endpoint.path(name), body, auth, round === 0, amount));
         }
       }
       const app = measured.get('app')!;
@@ -114,6 +131,46 @@ async function main(): Promise<void> {
     for (const child of children) child.kill();
     await s3.close();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Pending clips whose upload (a real 1 s WAV) is already in the bucket, as a phone leaves them before completing. */
+async function seedPending(env: Record<string, string>, count: number): Promise<string[]> {
+  const config = loadAppConfig(env);
+  const dataSource = await new DataSource({ ...dataSourceOptions(config.database), logging: false }).initialize();
+  const s3 = createS3Client(config.storage.s3!);
+  try {
+    const now = new Date();
+    const clips = Array.from({ length: count }, () => {
+      const id = randomUUID();
+      return Object.assign(new AudioClip(), {
+        id,
+        ownerId: OWNER,
+        noteId: null,
+        status: AudioClipStatus.Pending,
+        mimeType: 'audio/wav',
+        bytes: WAV.length,
+        durationMs: 1000,
+        declaredDurationMs: 1000,
+        durationSource: DurationSource.Declared,
+        contentMd5: null,
+        storageKey: `bench/audio-clips/${id}.wav`,
+        uploadKey: `bench/uploads/${id}.wav`,
+        uploadExpiresAt: new Date(now.getTime() + 3_600_000),
+        failureReason: null,
+        createdAt: now,
+        updatedAt: now,
+        completedAt: null,
+      });
+    });
+    for (let i = 0; i < clips.length; i += 200) await dataSource.getRepository(AudioClip).insert(clips.slice(i, i + 200));
+    for (let i = 0; i < clips.length; i += 16) {
+      await Promise.all(clips.slice(i, i + 16).map((clip) => s3.send(new PutObjectCommand({ Bucket: config.storage.s3!.bucket, Key: clip.uploadKey, Body: WAV, ContentType: 'audio/wav' }))));
+    }
+    return clips.map((clip) => clip.id);
+  } finally {
+    s3.destroy();
+    await dataSource.destroy();
   }
 }
 
@@ -150,7 +207,11 @@ async function seed(env: Record<string, string>): Promise<{ noteIds: string[]; c
   return { noteIds: notes.map((note) => note.id), clipIds: clips.map((clip) => clip.id) };
 }
 
-async function load(baseUrl: string, method: string, path: () => string, body: string | undefined, headers: Record<string, string>, warmUp: boolean): Promise<Measurement> {
+async function load(baseUrl: string, method: string, path: () => string, body: string | undefined, headers: Record<string, string>, warmUp: boolean, amount?: number): Promise<Measurement> {
+  if (amount !== undefined) {
+    if (warmUp) await loadExactly(baseUrl, method, path, headers, FIRST_WARMUP);
+    return loadExactly(baseUrl, method, path, headers, amount);
+  }
   const run = (duration: number) =>
     autocannon({
       url: baseUrl,
@@ -168,6 +229,45 @@ async function load(baseUrl: string, method: string, path: () => string, body: s
   if (warmUp) await run(1); // JIT, connection pools, caches
   const result = await run(SECONDS);
   return { requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+/**
+ * Exactly `amount` requests (for requests that can be made only once each) over CONNECTIONS kept-alive
+ * connections, timed here: autocannon rounds a run of a fixed number of requests to whole seconds.
+ */
+async function loadExactly(baseUrl: string, method: string, path: () => string, headers: Record<string, string>, amount: number): Promise<Measurement> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const latencies: number[] = [];
+  let errors = 0;
+  let left = amount;
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const started = performance.now();
+      const request = httpRequest(`${baseUrl}${path()}`, { method, agent, headers }, (response) => {
+        response.resume();
+        response.on('end', () => {
+          latencies.push(performance.now() - started);
+          if ((response.statusCode ?? 500) >= 300) errors++;
+          resolve();
+        });
+      });
+      request.on('error', reject);
+      request.end();
+    });
+  const began = performance.now();
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (left > 0) {
+        left--;
+        await one();
+      }
+    }),
+  );
+  const seconds = (performance.now() - began) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)]);
+  return { requestsPerSecond: amount / seconds, p50: at(0.5), p99: at(0.99), errors };
 }
 
 function median(values: number[]): number {

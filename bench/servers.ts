@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { createApp } from '../src/app.factory';
 import { CLIP_BY_ID_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
+import { probeAudio } from '../src/audio-clips/audio-probe';
 import { createS3Client, S3StorageDriver } from '../src/storage/s3-storage.driver';
 
 /**
@@ -48,6 +49,23 @@ function startBaseline(port: number): void {
     "INSERT INTO audio_clips (id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, storage_key, upload_key, created_at, updated_at) VALUES (?, ?, NULL, 'pending', ?, ?, ?, ?, 'declared', ?, ?, ?, ?)",
   );
 
+  const markReady = db.prepare(
+    "UPDATE audio_clips SET status = 'ready', duration_ms = ?, duration_source = ?, completed_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+  );
+  type PendingRow = { id: string; status: string; mime_type: string; bytes: number; declared_duration_ms: number; storage_key: string; upload_key: string };
+
+  /** A first completion with the same store calls as the app's: HEAD, the probe's ranged reads, copy, delete. */
+  const completeFirst = async (row: PendingRow) => {
+    const object = await storage.inspect(row.upload_key);
+    if (!object || object.size !== row.bytes) throw new Error('no upload of the declared size');
+    const probe = await probeAudio({ size: object.size, read: (start, end) => storage.readRange(row.upload_key, start, end, object.etag) }, row.mime_type);
+    if (probe.kind !== 'audio') throw new Error(probe.reason);
+    await storage.move(row.upload_key, row.storage_key, object.etag);
+    const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+    markReady.run(probe.durationMs ?? row.declared_duration_ms, probe.durationMs === null ? 'declared' : 'measured', now, now, row.id);
+    return clipById.get(row.id, 'bench-user');
+  };
+
   const json = (response: import('node:http').ServerResponse, status: number, body: unknown) => {
     response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
@@ -78,8 +96,13 @@ function startBaseline(port: number): void {
         });
       });
     } else if (request.method === 'POST' && /^\/api\/audio-clips\/[0-9a-f-]{36}\/complete$/.test(url)) {
-      const row = clipById.get(url.split('/')[3], 'bench-user') as { status: string } | undefined;
-      json(response, row ? 200 : 404, row ?? {});
+      const row = clipById.get(url.split('/')[3], 'bench-user') as PendingRow | undefined;
+      if (!row) return json(response, 404, {});
+      if (row.status === 'ready') return json(response, 200, row);
+      void completeFirst(row).then(
+        (done) => json(response, 200, done),
+        (error: unknown) => json(response, 422, { error: String(error) }),
+      );
     } else {
       json(response, 404, {});
     }
