@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { AudioClipsRepository, CLIP_BY_ID_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
+import { AudioClipsRepository, PLAYABLE_CLIP_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
 import S3rver from '@20minutes/s3rver';
@@ -45,8 +45,8 @@ const MIMES = [
   ['audio/mpeg', 'mp3'],
 ] as const;
 
-/** The exact SQL of AudioClipsRepository.findById / findPrimaryOfNote, for the plans. */
-const SQL_BY_ID = CLIP_BY_ID_SQL;
+/** The exact SQL of AudioClipsRepository.findPlayable / findPrimaryOfNote, for the plans. */
+const SQL_PLAYABLE = PLAYABLE_CLIP_SQL;
 const SQL_PRIMARY = PRIMARY_CLIP_SQL;
 
 // ---------------------------------------------------------------------------------------------------
@@ -271,14 +271,14 @@ async function interleaved(lookups: Map<string, Lookup>, count: number, warmup: 
 type Step = (typeof STEPS)[number];
 
 /** The two lookups of one size, over the repository exactly as the app calls it, on random existing rows. */
-function repositoryLookups(dataSource: DataSource, step: Step): { byId: Lookup; primary: Lookup } {
+function repositoryLookups(dataSource: DataSource, step: Step): { playable: Lookup; primary: Lookup } {
   const repository = new AudioClipsRepository(dataSource);
   const random = prng(0x5ca1e + step.clips);
   return {
-    byId: async () => {
+    playable: async () => {
       const i = Math.floor(random() * step.clips);
-      const clip = await repository.findById(ownerOfNote(noteOfClip(i)), clipId(i));
-      return clip === null ? null : clip.id === clipId(i);
+      const clip = await repository.findPlayable(ownerOfNote(noteOfClip(i)), clipId(i));
+      return clip === null ? null : clip.storageKey.includes(clipId(i));
     },
     primary: async () => {
       const n = Math.floor(random() * step.notes);
@@ -294,7 +294,7 @@ async function queryPlans(db: 'sqlite' | 'postgres', dataSource: DataSource, ste
   const n = noteOfClip(i);
   const plans: string[] = [];
   for (const [name, sql, params] of [
-    ['findById', SQL_BY_ID, [clipId(i), ownerOfNote(n)]],
+    ['findPlayable', SQL_PLAYABLE, [clipId(i), ownerOfNote(n)]],
     ['findPrimaryOfNote', SQL_PRIMARY, [noteId(n), ownerOfNote(n)]],
   ] as const) {
     if (db === 'sqlite') {
@@ -438,13 +438,13 @@ async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string]
     console.log(`[${db}] schema from ${migrations.length} migrations: ${migrations.map((m) => m.name).join(', ')}`);
     const lookups = new Map<string, Lookup>();
     STEPS.forEach((step, k) => {
-      const { byId, primary } = repositoryLookups(dataSources[k], step);
-      lookups.set(`${k}|findById`, byId);
+      const { playable, primary } = repositoryLookups(dataSources[k], step);
+      lookups.set(`${k}|findPlayable`, playable);
       lookups.set(`${k}|findPrimaryOfNote`, primary);
     });
     // The 1k database's rows looked up in the 1M one: the same lookups, a table a thousand times larger.
     const subset = repositoryLookups(dataSources[1], STEPS[0]);
-    lookups.set('subset|findById', subset.byId);
+    lookups.set('subset|findPlayable', subset.playable);
     lookups.set('subset|findPrimaryOfNote', subset.primary);
     let started = performance.now();
     const repositoryStats = await interleaved(lookups, LOOKUPS, WARMUP);

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { createApp } from '../src/app.factory';
-import { CLIP_BY_ID_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
+import { CLIP_BY_ID_SQL, PLAYABLE_CLIP_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
 import { probeAudio } from '../src/audio-clips/audio-probe';
 import { createS3Client, S3StorageDriver } from '../src/storage/s3-storage.driver';
 
@@ -42,8 +42,9 @@ function startBaseline(port: number): void {
   db.pragma('journal_mode = WAL');
   const s3Config = { bucket: env.S3_BUCKET!, region: env.AWS_REGION!, endpointUrl: env.S3_ENDPOINT_URL, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } };
   const storage = new S3StorageDriver(createS3Client(s3Config), s3Config.bucket, s3Config);
+  // The app's own SQL for each lookup.
   const clipById = db.prepare(CLIP_BY_ID_SQL);
-  // The app's own SQL for both lookups (the CASTs in the primary one keep SQLite from re-preparing it on every run).
+  const playableClip = db.prepare(PLAYABLE_CLIP_SQL);
   const primaryOfNote = db.prepare(PRIMARY_CLIP_SQL);
   const insertClip = db.prepare(
     "INSERT INTO audio_clips (id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, storage_key, upload_key, created_at, updated_at) VALUES (?, ?, NULL, 'pending', ?, ?, ?, ?, 'declared', ?, ?, ?, ?)",
@@ -75,7 +76,7 @@ function startBaseline(port: number): void {
     const playback = /^\/api\/audio-clips\/([0-9a-f-]{36})\/playback$/.exec(url);
     const primary = /^\/api\/notes\/([0-9a-f-]{36})\/audio$/.exec(url);
     if (playback) {
-      const row = clipById.get(playback[1], 'bench-user') as { status: string; storage_key: string } | undefined;
+      const row = playableClip.get(playback[1], 'bench-user') as { status: string; storage_key: string } | undefined;
       if (!row) return json(response, 404, {});
       void storage.presignDownload(row.storage_key, 900).then((signed) => json(response, 200, { url: signed.url, expires_at: signed.expiresAt.toISOString() }));
     } else if (primary) {

@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions, MIGRATIONS } from '../src/database/database.options';
 import { createTestDatabase, type TestDatabase } from './harness/databases';
 import { loadAppConfig } from '../src/config/app-config';
-import { CLIP_BY_ID_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
+import { CLIP_BY_ID_SQL, PLAYABLE_CLIP_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
 
 describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
   let database: TestDatabase;
@@ -64,12 +64,15 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
     expect(await dataSource.query(p(PRIMARY_CLIP_SQL), [note, 'alice'])).toEqual([expect.objectContaining({ id: '00000000-0000-4000-8000-000000000002' })]);
     expect(await dataSource.query(p(PRIMARY_CLIP_SQL), [note, 'bob'])).toEqual([]);
     expect(await dataSource.query(p(CLIP_BY_ID_SQL), ['00000000-0000-4000-8000-000000000004', 'alice'])).toEqual([expect.objectContaining({ status: 'ready' })]);
+    expect(await dataSource.query(p(PLAYABLE_CLIP_SQL), ['00000000-0000-4000-8000-000000000004', 'alice'])).toEqual([{ status: 'ready', storage_key: 'dev/audio-clips/00000000-0000-4000-8000-000000000004.m4a' }]);
+    expect(await dataSource.query(p(PLAYABLE_CLIP_SQL), ['00000000-0000-4000-8000-000000000004', 'bob'])).toEqual([]);
 
     if (kind === 'sqlite') {
       const plan = async (sql: string) => ((await dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, [note, 'alice'])) as { detail: string }[]).map((row) => row.detail).join('\n');
       expect(await plan(PRIMARY_CLIP_SQL)).toMatch(/^SEARCH audio_clips USING INDEX idx_audio_clips_note_ready \(note_id=\? AND status=\?\)/);
       expect(await plan(PRIMARY_CLIP_SQL)).not.toMatch(/TEMP B-TREE/);
       expect(await plan(CLIP_BY_ID_SQL)).toMatch(/^SEARCH audio_clips USING INDEX sqlite_autoindex_audio_clips_1 \(id=\?\)/);
+      expect(await plan(PLAYABLE_CLIP_SQL)).toMatch(/^SEARCH audio_clips USING INDEX sqlite_autoindex_audio_clips_1 \(id=\?\)/);
     } else {
       // Four rows would be read sequentially; forbid that to see which index the planner can use.
       const runner = dataSource.createQueryRunner();
@@ -80,6 +83,7 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
         expect(await plan(PRIMARY_CLIP_SQL)).toMatch(/Index Scan Backward using idx_audio_clips_note_ready on audio_clips/);
         expect(await plan(PRIMARY_CLIP_SQL)).not.toMatch(/Sort/);
         expect(await plan(CLIP_BY_ID_SQL)).toMatch(/Index Scan using "?PK_\w+"? on audio_clips/);
+        expect(await plan(PLAYABLE_CLIP_SQL)).toMatch(/Index Scan using "?PK_\w+"? on audio_clips/);
       } finally {
         await runner.query('RESET enable_seqscan');
         await runner.release();

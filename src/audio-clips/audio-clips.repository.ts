@@ -36,8 +36,12 @@ const HOLDING_STATUSES = [AudioClipStatus.Pending, AudioClipStatus.Ready];
  * is scoped by owner: another user's clip is indistinguishable from a missing one.
  */
 
-/** The hot reads, exported so that `npm run bench:scale` explains exactly these. */
+export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey'>;
+
+/** The hot reads, exported so that the benchmarks run and explain exactly these. */
 export const CLIP_BY_ID_SQL = 'SELECT * FROM audio_clips WHERE id = ? AND owner_id = ?';
+/** Playback needs two columns of the row, not the whole clip. */
+export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key FROM audio_clips WHERE id = ? AND owner_id = ?';
 /**
  * The CASTs change nothing in the result or the plan (both columns are text; Postgres compares them as
  * text already). They are there for SQLite: with the values bound directly, better-sqlite3 spent 16.7 µs
@@ -90,6 +94,12 @@ export class AudioClipsRepository {
   async findById(ownerId: string, id: string): Promise<AudioClip | null> {
     const row = await this.sql.one<ClipRow>(CLIP_BY_ID_SQL, [id, ownerId]);
     return row ? this.toClip(row) : null;
+  }
+
+  /** Hot path (playback): what a playback URL needs, without the rest of the row. */
+  async findPlayable(ownerId: string, id: string): Promise<PlayableClip | null> {
+    const row = await this.sql.one<Pick<ClipRow, 'status' | 'storage_key'>>(PLAYABLE_CLIP_SQL, [id, ownerId]);
+    return row ? { id, status: row.status, storageKey: row.storage_key } : null;
   }
 
   /** Hot path: the note's primary clip, the ready one completed last (served by idx_audio_clips_note_ready). */

@@ -10,7 +10,7 @@ import { STORAGE_DRIVER, type PresignedDownload, type PresignedUpload, type Stor
 import { AudioClipJanitor } from './audio-clip-janitor.service';
 import { MAX_DURATION_MS } from './audio-clip.dto';
 import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
-import { AudioClipsRepository } from './audio-clips.repository';
+import { AudioClipsRepository, type PlayableClip } from './audio-clips.repository';
 import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
 import { probeAudio } from './audio-probe';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
@@ -121,7 +121,7 @@ export class AudioClipsService implements OnModuleInit {
 
   async get(ownerId: string, id: string): Promise<AudioClip> {
     const clip = await this.clips.findById(ownerId, id);
-    if (!clip) throw new AppError('AUDIO_CLIP_NOT_FOUND', `No audio clip with id ${id}.`);
+    if (!clip) throw clipNotFound(id);
     return clip;
   }
 
@@ -218,12 +218,14 @@ export class AudioClipsService implements OnModuleInit {
     const requests = deletionsFor(clip, now);
     await this.deletions.enqueue(requests, now);
     await this.deleteSoon(requests.map((request) => request.storageKey));
-    if (!current) throw new AppError('AUDIO_CLIP_NOT_FOUND', `No audio clip with id ${id}.`);
+    if (!current) throw clipNotFound(id);
     throw notPending(current);
   }
 
   async playback(ownerId: string, id: string): Promise<PresignedDownload> {
-    return this.presignPlayback(await this.get(ownerId, id));
+    const clip = await this.clips.findPlayable(ownerId, id);
+    if (!clip) throw clipNotFound(id);
+    return this.presignPlayback(clip);
   }
 
   async primaryOfNote(ownerId: string, noteId: string): Promise<AudioClipPlayback> {
@@ -245,7 +247,7 @@ export class AudioClipsService implements OnModuleInit {
     const now = new Date();
     const requests = deletionsFor(clip, now);
     await this.deletions.enqueue(requests, now);
-    if (!(await this.clips.delete(ownerId, clip.id))) throw new AppError('AUDIO_CLIP_NOT_FOUND', `No audio clip with id ${id}.`);
+    if (!(await this.clips.delete(ownerId, clip.id))) throw clipNotFound(id);
     await this.deleteSoon(requests.map((request) => request.storageKey));
   }
 
@@ -304,7 +306,7 @@ export class AudioClipsService implements OnModuleInit {
     });
   }
 
-  private presignPlayback(clip: AudioClip): Promise<PresignedDownload> {
+  private presignPlayback(clip: PlayableClip): Promise<PresignedDownload> {
     if (clip.status !== AudioClipStatus.Ready) {
       throw new AppError('AUDIO_CLIP_NOT_READY', `Audio clip ${clip.id} is ${clip.status}; only ready clips can be played.`);
     }
@@ -328,4 +330,8 @@ function notPending(clip: AudioClip): AppError {
 
 function invalid(field: string, message: string): AppError {
   return new AppError('VALIDATION_FAILED', 'The request is not valid.', { details: [{ field, message }] });
+}
+
+function clipNotFound(id: string): AppError {
+  return new AppError('AUDIO_CLIP_NOT_FOUND', `No audio clip with id ${id}.`);
 }
