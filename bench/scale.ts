@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 import { AudioClipsRepository, PLAYABLE_CLIP_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
@@ -226,8 +226,12 @@ interface Stats {
   wrong: number;
 }
 
-/** found → true; found but not what was asked for → false; nothing → null. */
-type Lookup = () => Promise<boolean | null>;
+/**
+ * found → true; found but not what was asked for → false; nothing → null. A lookup that knows its own
+ * duration better than the wall clock around it (the server's execution time) reports it in `micros`.
+ */
+type Found = boolean | null;
+type Lookup = () => Promise<Found | { found: Found; micros: number }>;
 
 class Samples {
   private readonly values: number[] = [];
@@ -236,8 +240,10 @@ class Samples {
 
   async take(lookup: Lookup): Promise<void> {
     const start = process.hrtime.bigint();
-    const ok = await lookup();
-    this.values.push(Number(process.hrtime.bigint() - start) / 1000);
+    const answer = await lookup();
+    const elapsed = Number(process.hrtime.bigint() - start) / 1000;
+    const ok = typeof answer === 'object' && answer !== null ? answer.found : answer;
+    this.values.push(typeof answer === 'object' && answer !== null ? answer.micros : elapsed);
     if (ok === true) this.found++;
     else if (ok === false) this.wrong++;
   }
@@ -284,6 +290,32 @@ function repositoryLookups(dataSource: DataSource, step: Step): { playable: Look
       const n = Math.floor(random() * step.notes);
       const clip = await repository.findPrimaryOfNote(ownerOfNote(n), noteId(n));
       return clip === null ? null : clip.noteId === noteId(n) && clip.status === 'ready';
+    },
+  };
+}
+
+/**
+ * The same two statements timed by Postgres itself (EXPLAIN ANALYZE's execution time, planning left
+ * out): on two shared cores the round trip to the server process swings by tens of microseconds with
+ * where the scheduler puts the two processes, which hides what the table's size does to the lookup.
+ */
+function serverLookups(dataSource: DataSource, step: Step): { playable: Lookup; primary: Lookup } {
+  const random = prng(0x5e7 + step.clips);
+  const explain = async (sql: string, params: string[]) => {
+    let index = 0;
+    const pgSql = sql.replace(/\?/g, () => `$${++index}`);
+    const [row] = (await dataSource.query(`EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON, FORMAT JSON) ${pgSql}`, params)) as { 'QUERY PLAN': [{ Plan: { 'Actual Rows': number }; 'Execution Time': number }] }[];
+    const [plan] = row['QUERY PLAN'];
+    return { found: plan.Plan['Actual Rows'] === 1 ? true : null, micros: plan['Execution Time'] * 1000 };
+  };
+  return {
+    playable: () => {
+      const i = Math.floor(random() * step.clips);
+      return explain(SQL_PLAYABLE, [clipId(i), ownerOfNote(noteOfClip(i))]);
+    },
+    primary: () => {
+      const n = Math.floor(random() * step.notes);
+      return explain(SQL_PRIMARY, [noteId(n), ownerOfNote(n)]);
     },
   };
 }
@@ -397,7 +429,7 @@ async function endpointLookups(endpoints: Endpoints, databaseUrl: string, step: 
 
 interface Result {
   db: string;
-  level: 'repository' | 'warm' | 'endpoint';
+  level: 'repository' | 'warm' | 'server' | 'endpoint';
   lookup: string;
   rows: number;
   /** Lookups of the 1k database's rows, made in the 1M database. */
@@ -414,7 +446,10 @@ function resultOf(db: string, level: Result['level'], key: string, stats: Stats)
 
 async function openDataSource(databaseUrl: string): Promise<DataSource> {
   // migrationsRun: true, as the app: the first open creates the schema, later ones find nothing to do.
-  return new DataSource({ ...dataSourceOptions(loadAppConfig({ DATABASE_URL: databaseUrl }).database), logging: ['error', 'warn'] }).initialize();
+  const options = dataSourceOptions(loadAppConfig({ DATABASE_URL: databaseUrl }).database);
+  // One connection per Postgres database: sequential lookups then always meet the same server process.
+  const extra = options.type === 'postgres' ? { extra: { max: 1 } } : {};
+  return new DataSource({ ...options, ...extra, logging: ['error', 'warn'] } as DataSourceOptions).initialize();
 }
 
 async function describeData(db: string, dataSource: DataSource, step: Step, seconds: number, size: string): Promise<void> {
@@ -451,6 +486,19 @@ async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string]
     console.log(`[${db}] repository: ${LOOKUPS} + ${WARMUP} warm-up lookups per size and lookup, interleaved, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     for (const [key, stats] of repositoryStats) results.push(resultOf(db, 'repository', key, stats));
     for (const [k, step] of STEPS.entries()) plans.push(...(await queryPlans(db, dataSources[k], step)));
+
+    if (db === 'postgres') {
+      const server = new Map<string, Lookup>();
+      STEPS.forEach((step, k) => {
+        const { playable, primary } = serverLookups(dataSources[k], step);
+        server.set(`${k}|findPlayable`, playable);
+        server.set(`${k}|findPrimaryOfNote`, primary);
+      });
+      started = performance.now();
+      const serverStats = await interleaved(server, LOOKUPS, WARMUP);
+      console.log(`[${db}] server-side execution times: measured in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      for (const [key, stats] of serverStats) results.push(resultOf(db, 'server', key, stats));
+    }
 
     if (db === 'sqlite') {
       // The same lookups once every page is in SQLite's own cache: what is left of the 1M/1k gap is then
@@ -552,7 +600,7 @@ async function main(): Promise<void> {
     plans.push(...postgres.plans);
   } finally {
     await stopEndpoints(endpoints);
-    for (const name of pgNames) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+    if (!process.env.BENCH_PG_KEEP) for (const name of pgNames) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
     await admin.end().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
@@ -574,7 +622,7 @@ function print(all: Result[], plans: string[], began: number): void {
     const r99 = result.stats.p99 / base.stats.p99;
     return [
       result.db,
-      result.level === 'endpoint' ? result.lookup : `${result.level === 'warm' ? 'warm cache: ' : ''}repository.${result.lookup}`,
+      result.level === 'endpoint' ? result.lookup : result.level === 'server' ? `executed in the server: ${result.lookup} SQL` : `${result.level === 'warm' ? 'warm cache: ' : ''}repository.${result.lookup}`,
       `${result.rows.toLocaleString('en-US')}${result.subset ? ' (the 1k rows)' : ''}`,
       result.stats.p50.toFixed(1),
       result.stats.p99.toFixed(1),
