@@ -494,6 +494,9 @@ async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string]
         server.set(`${k}|findPlayable`, playable);
         server.set(`${k}|findPrimaryOfNote`, primary);
       });
+      const serverSubset = serverLookups(dataSources[1], STEPS[0]);
+      server.set('subset|findPlayable', serverSubset.playable);
+      server.set('subset|findPrimaryOfNote', serverSubset.primary);
       started = performance.now();
       const serverStats = await interleaved(server, LOOKUPS, WARMUP);
       console.log(`[${db}] server-side execution times: measured in ${((performance.now() - started) / 1000).toFixed(1)} s`);
