@@ -461,6 +461,21 @@ async function describeData(db: string, dataSource: DataSource, step: Step, seco
 }
 
 /**
+ * Both lookups on each size, keyed "<size index>|<lookup>", plus "subset|<lookup>": the 1k database's rows
+ * looked up in the 1M one (the same lookups, a table a thousand times larger).
+ */
+function bothSizes(dataSources: DataSource[], make: (dataSource: DataSource, step: Step) => { playable: Lookup; primary: Lookup }): Map<string, Lookup> {
+  const lookups = new Map<string, Lookup>();
+  const add = (key: string, { playable, primary }: { playable: Lookup; primary: Lookup }) => {
+    lookups.set(`${key}|findPlayable`, playable);
+    lookups.set(`${key}|findPrimaryOfNote`, primary);
+  };
+  STEPS.forEach((step, k) => add(String(k), make(dataSources[k], step)));
+  add('subset', make(dataSources[1], STEPS[0]));
+  return lookups;
+}
+
+/**
  * Measures one database holding both sizes side by side (`urls[k]` holds STEPS[k]): the repository
  * lookups in this process, then the endpoints through one app instance per size.
  */
@@ -471,16 +486,7 @@ async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string]
   try {
     const migrations = (await dataSources[1].query('SELECT name FROM migrations ORDER BY id')) as { name: string }[];
     console.log(`[${db}] schema from ${migrations.length} migrations: ${migrations.map((m) => m.name).join(', ')}`);
-    const lookups = new Map<string, Lookup>();
-    STEPS.forEach((step, k) => {
-      const { playable, primary } = repositoryLookups(dataSources[k], step);
-      lookups.set(`${k}|findPlayable`, playable);
-      lookups.set(`${k}|findPrimaryOfNote`, primary);
-    });
-    // The 1k database's rows looked up in the 1M one: the same lookups, a table a thousand times larger.
-    const subset = repositoryLookups(dataSources[1], STEPS[0]);
-    lookups.set('subset|findPlayable', subset.playable);
-    lookups.set('subset|findPrimaryOfNote', subset.primary);
+    const lookups = bothSizes(dataSources, repositoryLookups);
     let started = performance.now();
     const repositoryStats = await interleaved(lookups, LOOKUPS, WARMUP);
     console.log(`[${db}] repository: ${LOOKUPS} + ${WARMUP} warm-up lookups per size and lookup, interleaved, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -488,17 +494,8 @@ async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string]
     for (const [k, step] of STEPS.entries()) plans.push(...(await queryPlans(db, dataSources[k], step)));
 
     if (db === 'postgres') {
-      const server = new Map<string, Lookup>();
-      STEPS.forEach((step, k) => {
-        const { playable, primary } = serverLookups(dataSources[k], step);
-        server.set(`${k}|findPlayable`, playable);
-        server.set(`${k}|findPrimaryOfNote`, primary);
-      });
-      const serverSubset = serverLookups(dataSources[1], STEPS[0]);
-      server.set('subset|findPlayable', serverSubset.playable);
-      server.set('subset|findPrimaryOfNote', serverSubset.primary);
       started = performance.now();
-      const serverStats = await interleaved(server, LOOKUPS, WARMUP);
+      const serverStats = await interleaved(bothSizes(dataSources, serverLookups), LOOKUPS, WARMUP);
       console.log(`[${db}] server-side execution times: measured in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       for (const [key, stats] of serverStats) results.push(resultOf(db, 'server', key, stats));
     }
