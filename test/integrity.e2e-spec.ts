@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UPLOAD_GRACE_MS } from '../src/audio-clips/clip-deletions';
+import { NotesService } from '../src/notes/notes.service';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
@@ -167,6 +168,30 @@ describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, Storag
 
     await testApp.janitor.runOnce(new Date(Date.parse(created.upload.expires_at) + UPLOAD_GRACE_MS + 1000));
     expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
+  });
+
+  it.each(['uploaded', 'uploaded and completed'])('leaves nothing behind when a clip is created and %s on a note while the note is being deleted', async (how) => {
+    const note = await phone.post('/api/notes', { title: 'deleted while recording' });
+    const audio = wav(0.2, { noise: true });
+    let created: { clip: { id: string; storage_key: string }; upload: { url: string; storage_key: string; expires_at: string } } | undefined;
+    // Runs inside the note's delete, after the clips' own step has recorded the clips it found and before
+    // the note's row (and by cascade its clips' rows) goes: the phone records a clip in that moment.
+    testApp.app.get(NotesService).onBeforeDelete(async (_ownerId, noteId) => {
+      if (noteId !== note.body.id || created) return [];
+      created = (await phone.post('/api/audio-clips', { note_id: noteId, mime_type: 'audio/wav', bytes: audio.length, duration_ms: 200 })).body;
+      expect((await putBytes(created!.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+      if (how === 'uploaded and completed') expect((await phone.post(`/api/audio-clips/${created!.clip.id}/complete`)).body.status).toBe('ready');
+      return [];
+    });
+    expect((await phone.delete(`/api/notes/${note.body.id}`)).status).toBe(204);
+    expect(created).toBeDefined();
+    expect((await phone.get(`/api/audio-clips/${created!.clip.id}`)).status).toBe(404);
+    const stored = how === 'uploaded' ? created!.upload.storage_key : created!.clip.storage_key;
+    expect(await testApp.storage.inspect(stored)).not.toBeNull();
+
+    await testApp.janitor.runOnce(new Date(Date.parse(created!.upload.expires_at) + UPLOAD_GRACE_MS + 1000));
+    expect(await testApp.storage.inspect(created!.upload.storage_key)).toBeNull();
+    expect(await testApp.storage.inspect(created!.clip.storage_key)).toBeNull();
   });
 
   it('returns the same clip with a fresh URL for a retried create with the same Idempotency-Key', async () => {
