@@ -9,9 +9,6 @@ import { AppError } from '../common/app-error';
 import { Sha256WithKeyCache } from './sha256-with-key-cache';
 import type { PresignedDownload, PresignedUpload, StorageDriver, StoredObjectInfo, UploadRequirements } from './storage-driver';
 
-/** The store itself enforces what is signed, so a phone cannot upload another type or size than it declared. */
-const SIGNED_UPLOAD_HEADERS = ['content-type', 'content-length'];
-
 export function createS3Client(config: S3Config): S3Client {
   return new S3Client(s3ClientOptions(config));
 }
@@ -68,41 +65,39 @@ export class S3StorageDriver implements StorageDriver {
   }
 
   async presignUpload(key: string, requirements: UploadRequirements): Promise<PresignedUpload> {
+    // The store itself enforces what is signed, so a phone cannot upload another type or size than it
+    // declared; with Content-MD5 signed too, S3 refuses bytes whose digest differs (400 BadDigest).
     const headers: Record<string, string> = { 'Content-Type': requirements.contentType, 'Content-Length': String(requirements.contentLength) };
-    // With Content-MD5 signed too, S3 refuses bytes whose digest differs (400 BadDigest).
     if (requirements.contentMd5) headers['Content-MD5'] = requirements.contentMd5;
-    const signableHeaders = new Set(requirements.contentMd5 ? [...SIGNED_UPLOAD_HEADERS, 'content-md5'] : SIGNED_UPLOAD_HEADERS);
     const signingDate = new Date();
-    const location = await this.guard('presign upload', () => this.objectLocation());
-    const request = this.objectRequest(location, 'PUT', key, 'PutObject', {
-      'content-type': requirements.contentType,
-      'content-length': String(requirements.contentLength),
-      ...(requirements.contentMd5 ? { 'content-md5': requirements.contentMd5 } : {}),
-    });
-    const presigned = await this.guard('presign upload', () =>
-      this.presigner.presign(request, { expiresIn: requirements.expiresInSeconds, signableHeaders, signingDate, signingRegion: location.signingRegion }),
-    );
-    return { url: formatUrl(presigned), method: 'PUT', headers, expiresAt: expiry(signingDate, requirements.expiresInSeconds) };
+    const url = await this.presign('presign upload', 'PUT', key, headers, requirements.expiresInSeconds, signingDate);
+    return { url, method: 'PUT', headers, expiresAt: expiry(signingDate, requirements.expiresInSeconds) };
   }
 
   async presignDownload(key: string, expiresInSeconds: number, signingDate = new Date()): Promise<PresignedDownload> {
-    const location = await this.guard('presign download', () => this.objectLocation());
-    const request = this.objectRequest(location, 'GET', key, 'GetObject', {});
-    const presigned = await this.guard('presign download', () => this.presigner.presign(request, { expiresIn: expiresInSeconds, signingDate, signingRegion: location.signingRegion }));
-    return { url: formatUrl(presigned), expiresAt: expiry(signingDate, expiresInSeconds) };
+    const url = await this.presign('presign download', 'GET', key, {}, expiresInSeconds, signingDate);
+    return { url, expiresAt: expiry(signingDate, expiresInSeconds) };
   }
 
-  /** A request laid out as the SDK's own PutObject / GetObject serializer lays it out (same path, query and headers). */
-  private objectRequest(location: ObjectLocation, method: 'PUT' | 'GET', key: string, operation: string, headers: Record<string, string>): HttpRequest {
-    const { protocol, hostname, port, pathPrefix } = location;
-    return new HttpRequest({
-      protocol,
-      hostname,
-      port,
-      method,
-      path: pathPrefix + key.split('/').map(extendedEncodeURIComponent).join('/'),
-      query: { 'x-id': operation },
-      headers: { ...headers, host: port === undefined ? hostname : `${hostname}:${port}` },
+  /**
+   * Signs a request laid out as the SDK's own PutObject / GetObject serializer lays it out (same path,
+   * query and headers), every given header signed, for the endpoint and region the SDK would use.
+   */
+  private presign(operation: string, method: 'PUT' | 'GET', key: string, headers: Record<string, string>, expiresIn: number, signingDate: Date): Promise<string> {
+    return this.guard(operation, async () => {
+      const { protocol, hostname, port, pathPrefix, signingRegion } = await this.objectLocation();
+      const signed = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+      const request = new HttpRequest({
+        protocol,
+        hostname,
+        port,
+        method,
+        path: pathPrefix + key.split('/').map(extendedEncodeURIComponent).join('/'),
+        query: { 'x-id': method === 'PUT' ? 'PutObject' : 'GetObject' },
+        headers: { ...signed, host: port === undefined ? hostname : `${hostname}:${port}` },
+      });
+      const presigned = await this.presigner.presign(request, { expiresIn, signingDate, signingRegion, signableHeaders: new Set(Object.keys(signed)) });
+      return formatUrl(presigned);
     });
   }
 
