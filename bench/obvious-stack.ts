@@ -15,7 +15,12 @@ import { s3ClientOptions } from '../src/storage/s3-storage.driver';
  */
 const env = process.env;
 // The app's client settings, but the SDK's own SHA-256: nothing of the app's signing work is borrowed.
-const { sha256: _keyCaching, ...clientOptions } = s3ClientOptions({ bucket: env.S3_BUCKET!, region: env.AWS_REGION!, endpointUrl: env.S3_ENDPOINT_URL, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } });
+const { sha256: _keyCaching, ...clientOptions } = s3ClientOptions({
+  bucket: env.S3_BUCKET!,
+  region: env.AWS_REGION!,
+  endpointUrl: env.S3_ENDPOINT_URL,
+  credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+});
 const s3 = new S3Client(clientOptions);
 
 @Controller('api')
@@ -26,14 +31,20 @@ class ObviousController {
   async playback(@Param('id') id: string) {
     const clip = await this.clips.findOne({ where: { id } });
     if (!clip) throw new NotFoundException();
-    const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: env.S3_BUCKET!, Key: clip.storageKey }), { expiresIn: 900 });
+    const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: env.S3_BUCKET!, Key: clip.storageKey }), {
+      expiresIn: 900,
+    });
     return { url, expires_at: new Date(Date.now() + 900_000).toISOString() };
   }
 }
 
 @Module({
   imports: [
-    TypeOrmModule.forRoot({ type: 'better-sqlite3', database: env.DATABASE_URL!.slice('sqlite:'.length), entities: ENTITIES }),
+    TypeOrmModule.forRoot({
+      type: 'better-sqlite3',
+      database: env.DATABASE_URL!.slice('sqlite:'.length),
+      entities: ENTITIES,
+    }),
     TypeOrmModule.forFeature([AudioClip]),
   ],
   controllers: [ObviousController],

@@ -45,7 +45,13 @@ interface Measurement {
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'an-bench-'));
-  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(dir, 's3'), configureBuckets: [{ name: 'bench' }] });
+  const s3 = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory: join(dir, 's3'),
+    configureBuckets: [{ name: 'bench' }],
+  });
   const { port: s3Port } = await s3.run();
   const env: Record<string, string> = {
     DATABASE_URL: `sqlite:${join(dir, 'bench.sqlite')}`,
@@ -80,18 +86,48 @@ async function main(): Promise<void> {
     const auth = { authorization: `Bearer ${token}` };
     const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)];
     // First completions use each pending clip once: every server gets its own, enough for every round.
-    const pending = { baseline: await seedPending(env, FIRST_COMPLETIONS * ROUNDS + FIRST_WARMUP), app: await seedPending(env, FIRST_COMPLETIONS * ROUNDS + FIRST_WARMUP) };
+    const pending = {
+      baseline: await seedPending(env, FIRST_COMPLETIONS * ROUNDS + FIRST_WARMUP),
+      app: await seedPending(env, FIRST_COMPLETIONS * ROUNDS + FIRST_WARMUP),
+    };
     const nextPending = (server: string) => {
       const id = pending[server as keyof typeof pending].pop();
       if (id === undefined) throw new Error(`no pending clip left for ${server}`);
       return id;
     };
     const endpoints = [
-      { name: 'playback', method: 'GET', path: () => `/api/audio-clips/${pick(clipIds)}/playback`, targets: { baseline: 0.5, obvious: 8 } },
-      { name: 'primary clip', method: 'GET', path: () => `/api/notes/${pick(noteIds)}/audio`, targets: { baseline: 0.5 } },
-      { name: 'create', method: 'POST', path: () => '/api/audio-clips', body: JSON.stringify({ mime_type: 'audio/m4a', bytes: 123456, duration_ms: 42000 }), targets: { baseline: 0.35 } },
-      { name: 'complete (ready clip)', method: 'POST', path: () => `/api/audio-clips/${pick(clipIds)}/complete`, targets: {} },
-      { name: 'complete (first, uploaded WAV)', method: 'POST', path: (server: string) => `/api/audio-clips/${nextPending(server)}/complete`, amount: FIRST_COMPLETIONS, targets: {} },
+      {
+        name: 'playback',
+        method: 'GET',
+        path: () => `/api/audio-clips/${pick(clipIds)}/playback`,
+        targets: { baseline: 0.5, obvious: 8 },
+      },
+      {
+        name: 'primary clip',
+        method: 'GET',
+        path: () => `/api/notes/${pick(noteIds)}/audio`,
+        targets: { baseline: 0.5 },
+      },
+      {
+        name: 'create',
+        method: 'POST',
+        path: () => '/api/audio-clips',
+        body: JSON.stringify({ mime_type: 'audio/m4a', bytes: 123456, duration_ms: 42000 }),
+        targets: { baseline: 0.35 },
+      },
+      {
+        name: 'complete (ready clip)',
+        method: 'POST',
+        path: () => `/api/audio-clips/${pick(clipIds)}/complete`,
+        targets: {},
+      },
+      {
+        name: 'complete (first, uploaded WAV)',
+        method: 'POST',
+        path: (server: string) => `/api/audio-clips/${nextPending(server)}/complete`,
+        amount: FIRST_COMPLETIONS,
+        targets: {},
+      },
     ] as const;
 
     console.log(
@@ -100,7 +136,9 @@ async function main(): Promise<void> {
     );
     const rows: string[][] = [];
     for (const endpoint of endpoints) {
-      const names = (['baseline', 'app', 'obvious'] as const).filter((name) => name !== 'obvious' || endpoint.name === 'playback');
+      const names = (['baseline', 'app', 'obvious'] as const).filter(
+        (name) => name !== 'obvious' || endpoint.name === 'playback',
+      );
       const measured = new Map<(typeof names)[number], Measurement[]>(names.map((name) => [name, []]));
       const body = 'body' in endpoint ? endpoint.body : undefined;
       for (let round = 0; round < ROUNDS; round++) {
@@ -108,22 +146,46 @@ async function main(): Promise<void> {
         for (let k = 0; k < names.length; k++) {
           const name = names[(k + round) % names.length];
           const amount = 'amount' in endpoint ? endpoint.amount : undefined;
-          measured.get(name)!.push(await load(servers[name], endpoint.method, () => endpoint.path(name), body, auth, round === 0, amount));
+          measured
+            .get(name)!
+            .push(
+              await load(servers[name], endpoint.method, () => endpoint.path(name), body, auth, round === 0, amount),
+            );
         }
       }
       const app = measured.get('app')!;
       const baseline = measured.get('baseline')!;
       const ratio = perRound(app, baseline);
       rows.push([endpoint.name, 'baseline (node:http)', fmt(baseline), '1.00', '']);
-      rows.push([endpoint.name, 'app', fmt(app), fmtRatio(ratio), 'baseline' in endpoint.targets ? `≥ ${endpoint.targets.baseline} ${ratio.median >= endpoint.targets.baseline ? 'met' : 'MISSED'}` : '']);
+      rows.push([
+        endpoint.name,
+        'app',
+        fmt(app),
+        fmtRatio(ratio),
+        'baseline' in endpoint.targets
+          ? `≥ ${endpoint.targets.baseline} ${ratio.median >= endpoint.targets.baseline ? 'met' : 'MISSED'}`
+          : '',
+      ]);
       const obvious = measured.get('obvious');
       if (obvious) {
         const gain = perRound(app, obvious);
-        rows.push([endpoint.name, 'obvious stack', fmt(obvious), fmtRatio(perRound(obvious, baseline)), `app is ${gain.median.toFixed(1)}x (${gain.min.toFixed(1)}–${gain.max.toFixed(1)}; target ≥ 8x ${gain.median >= 8 ? 'met' : 'MISSED'})`]);
+        rows.push([
+          endpoint.name,
+          'obvious stack',
+          fmt(obvious),
+          fmtRatio(perRound(obvious, baseline)),
+          `app is ${gain.median.toFixed(1)}x (${gain.min.toFixed(1)}–${gain.max.toFixed(1)}; target ≥ 8x ${gain.median >= 8 ? 'met' : 'MISSED'})`,
+        ]);
       }
       if (endpoint.name === 'playback') {
         const p99 = median(app.map((m) => m.p99));
-        rows.push([endpoint.name, 'app p99', `${p99} ms (worst round ${Math.max(...app.map((m) => m.p99))} ms)`, '', `target < 20 ms ${p99 < 20 ? 'met' : 'MISSED'}`]);
+        rows.push([
+          endpoint.name,
+          'app p99',
+          `${p99} ms (worst round ${Math.max(...app.map((m) => m.p99))} ms)`,
+          '',
+          `target < 20 ms ${p99 < 20 ? 'met' : 'MISSED'}`,
+        ]);
       }
     }
     printTable(['endpoint', 'server', 'req/s · p50 · p99', 'vs baseline', 'target'], rows);
@@ -163,9 +225,21 @@ async function seedPending(env: Record<string, string>, count: number): Promise<
         completedAt: null,
       });
     });
-    for (let i = 0; i < clips.length; i += 200) await dataSource.getRepository(AudioClip).insert(clips.slice(i, i + 200));
+    for (let i = 0; i < clips.length; i += 200)
+      await dataSource.getRepository(AudioClip).insert(clips.slice(i, i + 200));
     for (let i = 0; i < clips.length; i += 16) {
-      await Promise.all(clips.slice(i, i + 16).map((clip) => s3.send(new PutObjectCommand({ Bucket: config.storage.s3!.bucket, Key: clip.uploadKey, Body: WAV, ContentType: 'audio/wav' }))));
+      await Promise.all(
+        clips.slice(i, i + 16).map((clip) =>
+          s3.send(
+            new PutObjectCommand({
+              Bucket: config.storage.s3!.bucket,
+              Key: clip.uploadKey,
+              Body: WAV,
+              ContentType: 'audio/wav',
+            }),
+          ),
+        ),
+      );
     }
     return clips.map((clip) => clip.id);
   } finally {
@@ -175,9 +249,21 @@ async function seedPending(env: Record<string, string>, count: number): Promise<
 }
 
 async function seed(env: Record<string, string>): Promise<{ noteIds: string[]; clipIds: string[] }> {
-  const dataSource = await new DataSource({ ...dataSourceOptions(loadAppConfig(env).database), logging: false }).initialize();
+  const dataSource = await new DataSource({
+    ...dataSourceOptions(loadAppConfig(env).database),
+    logging: false,
+  }).initialize();
   const now = Date.now();
-  const notes = Array.from({ length: NOTES }, (_, i) => Object.assign(new Note(), { id: randomUUID(), ownerId: OWNER, title: `note ${i}`, body: '', createdAt: new Date(now - i), updatedAt: new Date(now - i) }));
+  const notes = Array.from({ length: NOTES }, (_, i) =>
+    Object.assign(new Note(), {
+      id: randomUUID(),
+      ownerId: OWNER,
+      title: `note ${i}`,
+      body: '',
+      createdAt: new Date(now - i),
+      updatedAt: new Date(now - i),
+    }),
+  );
   await dataSource.getRepository(Note).insert(notes);
   const clips = Array.from({ length: CLIPS }, (_, i) => {
     const id = randomUUID();
@@ -207,7 +293,15 @@ async function seed(env: Record<string, string>): Promise<{ noteIds: string[]; c
   return { noteIds: notes.map((note) => note.id), clipIds: clips.map((clip) => clip.id) };
 }
 
-async function load(baseUrl: string, method: string, path: () => string, body: string | undefined, headers: Record<string, string>, warmUp: boolean, amount?: number): Promise<Measurement> {
+async function load(
+  baseUrl: string,
+  method: string,
+  path: () => string,
+  body: string | undefined,
+  headers: Record<string, string>,
+  warmUp: boolean,
+  amount?: number,
+): Promise<Measurement> {
   if (amount !== undefined) {
     if (warmUp) await loadExactly(baseUrl, method, path, headers, FIRST_WARMUP);
     return loadExactly(baseUrl, method, path, headers, amount);
@@ -228,14 +322,25 @@ async function load(baseUrl: string, method: string, path: () => string, body: s
     });
   if (warmUp) await run(1); // JIT, connection pools, caches
   const result = await run(SECONDS);
-  return { requestsPerSecond: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx };
+  return {
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx,
+  };
 }
 
 /**
  * Exactly `amount` requests (for requests that can be made only once each) over CONNECTIONS kept-alive
  * connections, timed here: autocannon rounds a run of a fixed number of requests to whole seconds.
  */
-async function loadExactly(baseUrl: string, method: string, path: () => string, headers: Record<string, string>, amount: number): Promise<Measurement> {
+async function loadExactly(
+  baseUrl: string,
+  method: string,
+  path: () => string,
+  headers: Record<string, string>,
+  amount: number,
+): Promise<Measurement> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const latencies: number[] = [];
   let errors = 0;

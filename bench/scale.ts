@@ -67,7 +67,8 @@ const noteId = (n: number) => uuidFrom(`note-${n}`);
 const clipId = (i: number) => uuidFrom(`clip-${i}`);
 const ownerOfNote = (n: number) => `bench-owner-${n % OWNERS}`;
 /** The first 1,000 clips go round the first 100 notes, the rest round the other 99,900: 10 clips a note. */
-const noteOfClip = (i: number) => (i < STEPS[0].clips ? i % STEPS[0].notes : STEPS[0].notes + ((i - STEPS[0].clips) % (STEPS[1].notes - STEPS[0].notes)));
+const noteOfClip = (i: number) =>
+  i < STEPS[0].clips ? i % STEPS[0].notes : STEPS[0].notes + ((i - STEPS[0].clips) % (STEPS[1].notes - STEPS[0].notes));
 /** A multiplicative hash of the row number (exact in a JS double and in a Postgres bigint up to 1M rows). */
 const mix = (i: number) => (i * 2654435761) % 4294967296;
 /** 4% pending, 4% failed, 4% expired, 88% ready. */
@@ -92,7 +93,14 @@ function clipRow(i: number) {
   const created = T0 + i * 1000;
   const durationMs = 5_000 + (mix(i) % 595_000);
   const completed = status === 'ready' ? created + 20_000 : null;
-  const updated = status === 'ready' ? created + 20_000 : status === 'failed' ? created + 30_000 : status === 'expired' ? created + 86_400_000 : created;
+  const updated =
+    status === 'ready'
+      ? created + 20_000
+      : status === 'failed'
+        ? created + 30_000
+        : status === 'expired'
+          ? created + 86_400_000
+          : created;
   return [
     id,
     ownerOfNote(n),
@@ -132,8 +140,14 @@ function seedSqlite(path: string, notes: Range, clips: Range): void {
     db.pragma('foreign_keys = ON');
     db.pragma('cache_size = -1048576'); // 1 GiB, this seeding connection only
     db.pragma('synchronous = OFF'); // this connection only; the file is thrown away
-    const insertNote = db.prepare('INSERT INTO notes (id, owner_id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
-    const insertClip = db.prepare(`INSERT INTO audio_clips (${CLIP_COLUMNS}) VALUES (${CLIP_COLUMNS.split(',').map(() => '?').join(', ')})`);
+    const insertNote = db.prepare(
+      'INSERT INTO notes (id, owner_id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    const insertClip = db.prepare(
+      `INSERT INTO audio_clips (${CLIP_COLUMNS}) VALUES (${CLIP_COLUMNS.split(',')
+        .map(() => '?')
+        .join(', ')})`,
+    );
     const BATCH = 50_000;
     const notesBatch = db.transaction((from: number, to: number) => {
       for (let n = from; n < to; n++) {
@@ -304,7 +318,10 @@ function serverLookups(dataSource: DataSource, step: Step): { playable: Lookup; 
   const explain = async (sql: string, params: string[]) => {
     let index = 0;
     const pgSql = sql.replace(/\?/g, () => `$${++index}`);
-    const [row] = (await dataSource.query(`EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON, FORMAT JSON) ${pgSql}`, params)) as { 'QUERY PLAN': [{ Plan: { 'Actual Rows': number }; 'Execution Time': number }] }[];
+    const [row] = (await dataSource.query(
+      `EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON, FORMAT JSON) ${pgSql}`,
+      params,
+    )) as { 'QUERY PLAN': [{ Plan: { 'Actual Rows': number }; 'Execution Time': number }] }[];
     const [plan] = row['QUERY PLAN'];
     return { found: plan.Plan['Actual Rows'] === 1 ? true : null, micros: plan['Execution Time'] * 1000 };
   };
@@ -330,7 +347,11 @@ async function queryPlans(db: 'sqlite' | 'postgres', dataSource: DataSource, ste
     ['findPrimaryOfNote', SQL_PRIMARY, [noteId(n), ownerOfNote(n)]],
   ] as const) {
     if (db === 'sqlite') {
-      const rows = (await dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, [...params])) as { id: number; parent: number; detail: string }[];
+      const rows = (await dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, [...params])) as {
+        id: number;
+        parent: number;
+        detail: string;
+      }[];
       const depth = new Map<number, number>([[0, 0]]);
       const lines = rows.map((row) => {
         const d = (depth.get(row.parent) ?? 0) + 1;
@@ -341,8 +362,12 @@ async function queryPlans(db: 'sqlite' | 'postgres', dataSource: DataSource, ste
     } else {
       let index = 0;
       const pgSql = sql.replace(/\?/g, () => `$${++index}`);
-      const rows = (await dataSource.query(`EXPLAIN (ANALYZE, BUFFERS) ${pgSql}`, [...params])) as { 'QUERY PLAN': string }[];
-      plans.push(`postgres · ${name} · ${step.label} rows: EXPLAIN (ANALYZE, BUFFERS)\n${rows.map((row) => `  ${row['QUERY PLAN']}`).join('\n')}`);
+      const rows = (await dataSource.query(`EXPLAIN (ANALYZE, BUFFERS) ${pgSql}`, [...params])) as {
+        'QUERY PLAN': string;
+      }[];
+      plans.push(
+        `postgres · ${name} · ${step.label} rows: EXPLAIN (ANALYZE, BUFFERS)\n${rows.map((row) => `  ${row['QUERY PLAN']}`).join('\n')}`,
+      );
     }
   }
   return plans;
@@ -363,7 +388,13 @@ interface Endpoints {
 }
 
 async function startEndpoints(dir: string): Promise<Endpoints> {
-  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(dir, 's3'), configureBuckets: [{ name: 'bench' }] });
+  const s3 = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory: join(dir, 's3'),
+    configureBuckets: [{ name: 'bench' }],
+  });
   const { port } = await s3.run();
   return { s3, s3Port: port, secret: randomBytes(32).toString('base64url'), children: [] };
 }
@@ -388,7 +419,11 @@ function httpGet(agent: Agent, url: string, token: string, expect: string): Prom
   });
 }
 
-async function endpointLookups(endpoints: Endpoints, databaseUrl: string, step: Step): Promise<{ playback: Lookup; primary: Lookup; agent: Agent }> {
+async function endpointLookups(
+  endpoints: Endpoints,
+  databaseUrl: string,
+  step: Step,
+): Promise<{ playback: Lookup; primary: Lookup; agent: Agent }> {
   const env: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     STORAGE_DRIVER: 's3',
@@ -414,7 +449,12 @@ async function endpointLookups(endpoints: Endpoints, databaseUrl: string, step: 
     playback: async () => {
       let i = Math.floor(random() * step.clips);
       while (!ready(i)) i = Math.floor(random() * step.clips);
-      return httpGet(agent, `${baseUrl}/api/audio-clips/${clipId(i)}/playback`, tokens[noteOfClip(i) % OWNERS], clipId(i));
+      return httpGet(
+        agent,
+        `${baseUrl}/api/audio-clips/${clipId(i)}/playback`,
+        tokens[noteOfClip(i) % OWNERS],
+        clipId(i),
+      );
     },
     primary: async () => {
       const n = Math.floor(random() * step.notes);
@@ -452,19 +492,37 @@ async function openDataSource(databaseUrl: string): Promise<DataSource> {
   return new DataSource({ ...options, ...extra, logging: ['error', 'warn'] } as DataSourceOptions).initialize();
 }
 
-async function describeData(db: string, dataSource: DataSource, step: Step, seconds: number, size: string): Promise<void> {
-  const [{ clips, notes }] = (await dataSource.query('SELECT (SELECT count(*) FROM audio_clips) AS clips, (SELECT count(*) FROM notes) AS notes')) as { clips: number | string; notes: number | string }[];
-  console.log(`[${db}] ${step.label}: ${Number(clips).toLocaleString('en-US')} clips / ${Number(notes).toLocaleString('en-US')} notes, seeded in ${seconds.toFixed(1)} s (incl. ANALYZE); ${size}`);
-  if (Number(clips) !== step.clips || Number(notes) !== step.notes) throw new Error(`[${db}] expected ${step.clips} clips and ${step.notes} notes`);
-  const statuses = (await dataSource.query('SELECT status, count(*) AS n FROM audio_clips GROUP BY status ORDER BY status')) as { status: string; n: number | string }[];
-  console.log(`[${db}]   statuses: ${statuses.map((row) => `${row.status} ${Number(row.n).toLocaleString('en-US')}`).join(', ')}`);
+async function describeData(
+  db: string,
+  dataSource: DataSource,
+  step: Step,
+  seconds: number,
+  size: string,
+): Promise<void> {
+  const [{ clips, notes }] = (await dataSource.query(
+    'SELECT (SELECT count(*) FROM audio_clips) AS clips, (SELECT count(*) FROM notes) AS notes',
+  )) as { clips: number | string; notes: number | string }[];
+  console.log(
+    `[${db}] ${step.label}: ${Number(clips).toLocaleString('en-US')} clips / ${Number(notes).toLocaleString('en-US')} notes, seeded in ${seconds.toFixed(1)} s (incl. ANALYZE); ${size}`,
+  );
+  if (Number(clips) !== step.clips || Number(notes) !== step.notes)
+    throw new Error(`[${db}] expected ${step.clips} clips and ${step.notes} notes`);
+  const statuses = (await dataSource.query(
+    'SELECT status, count(*) AS n FROM audio_clips GROUP BY status ORDER BY status',
+  )) as { status: string; n: number | string }[];
+  console.log(
+    `[${db}]   statuses: ${statuses.map((row) => `${row.status} ${Number(row.n).toLocaleString('en-US')}`).join(', ')}`,
+  );
 }
 
 /**
  * Both lookups on each size, keyed "<size index>|<lookup>", plus "subset|<lookup>": the 1k database's rows
  * looked up in the 1M one (the same lookups, a table a thousand times larger).
  */
-function bothSizes(dataSources: DataSource[], make: (dataSource: DataSource, step: Step) => { playable: Lookup; primary: Lookup }): Map<string, Lookup> {
+function bothSizes(
+  dataSources: DataSource[],
+  make: (dataSource: DataSource, step: Step) => { playable: Lookup; primary: Lookup },
+): Map<string, Lookup> {
   const lookups = new Map<string, Lookup>();
   const add = (key: string, { playable, primary }: { playable: Lookup; primary: Lookup }) => {
     lookups.set(`${key}|findPlayable`, playable);
@@ -479,7 +537,11 @@ function bothSizes(dataSources: DataSource[], make: (dataSource: DataSource, ste
  * Measures one database holding both sizes side by side (`urls[k]` holds STEPS[k]): the repository
  * lookups in this process, then the endpoints through one app instance per size.
  */
-async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string], endpoints: Endpoints): Promise<{ results: Result[]; plans: string[] }> {
+async function measureDatabase(
+  db: 'sqlite' | 'postgres',
+  urls: [string, string],
+  endpoints: Endpoints,
+): Promise<{ results: Result[]; plans: string[] }> {
   const results: Result[] = [];
   const plans: string[] = [];
   const dataSources = await Promise.all(urls.map(openDataSource));
@@ -489,14 +551,18 @@ async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string]
     const lookups = bothSizes(dataSources, repositoryLookups);
     let started = performance.now();
     const repositoryStats = await interleaved(lookups, LOOKUPS, WARMUP);
-    console.log(`[${db}] repository: ${LOOKUPS} + ${WARMUP} warm-up lookups per size and lookup, interleaved, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `[${db}] repository: ${LOOKUPS} + ${WARMUP} warm-up lookups per size and lookup, interleaved, in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
     for (const [key, stats] of repositoryStats) results.push(resultOf(db, 'repository', key, stats));
     for (const [k, step] of STEPS.entries()) plans.push(...(await queryPlans(db, dataSources[k], step)));
 
     if (db === 'postgres') {
       started = performance.now();
       const serverStats = await interleaved(bothSizes(dataSources, serverLookups), LOOKUPS, WARMUP);
-      console.log(`[${db}] server-side execution times: measured in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      console.log(
+        `[${db}] server-side execution times: measured in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
       for (const [key, stats] of serverStats) results.push(resultOf(db, 'server', key, stats));
     }
 
@@ -507,11 +573,17 @@ async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string]
       for (const dataSource of dataSources) {
         await dataSource.query(`PRAGMA cache_size = -${WARM_CACHE_KIB}`);
         await dataSource.query('SELECT count(upload_key) FROM audio_clips NOT INDEXED');
-        await dataSource.query("SELECT count(*) FROM audio_clips INDEXED BY sqlite_autoindex_audio_clips_1 WHERE id > ''");
-        await dataSource.query("SELECT count(*) FROM audio_clips INDEXED BY idx_audio_clips_note_ready WHERE note_id > ''");
+        await dataSource.query(
+          "SELECT count(*) FROM audio_clips INDEXED BY sqlite_autoindex_audio_clips_1 WHERE id > ''",
+        );
+        await dataSource.query(
+          "SELECT count(*) FROM audio_clips INDEXED BY idx_audio_clips_note_ready WHERE note_id > ''",
+        );
       }
       const warmStats = await interleaved(lookups, LOOKUPS, WARMUP);
-      console.log(`[${db}] repository with a warmed ${WARM_CACHE_KIB / 1024} MiB page cache: measured in ${((performance.now() - started) / 1000).toFixed(1)} s (incl. warming)`);
+      console.log(
+        `[${db}] repository with a warmed ${WARM_CACHE_KIB / 1024} MiB page cache: measured in ${((performance.now() - started) / 1000).toFixed(1)} s (incl. warming)`,
+      );
       for (const [key, stats] of warmStats) results.push(resultOf(db, 'warm', key, stats));
     }
   } finally {
@@ -528,7 +600,9 @@ async function measureDatabase(db: 'sqlite' | 'postgres', urls: [string, string]
   }
   const started = performance.now();
   const endpointStats = await interleaved(lookups, ENDPOINT_REQUESTS, ENDPOINT_WARMUP);
-  console.log(`[${db}] endpoints: ${ENDPOINT_REQUESTS} + ${ENDPOINT_WARMUP} warm-up requests per size and endpoint, one at a time, interleaved, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `[${db}] endpoints: ${ENDPOINT_REQUESTS} + ${ENDPOINT_WARMUP} warm-up requests per size and endpoint, one at a time, interleaved, in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
   for (const agent of agents) agent.destroy();
   for (const [key, stats] of endpointStats) {
     const [k, lookup] = key.split('|');
@@ -562,7 +636,13 @@ async function main(): Promise<void> {
     const bigSeconds = (performance.now() - started) / 1000;
     for (const [k, step] of STEPS.entries()) {
       const dataSource = await openDataSource(`sqlite:${paths[k]}`);
-      await describeData('sqlite', dataSource, step, k === 0 ? smallSeconds : bigSeconds, `file ${((await stat(paths[k])).size / 2 ** 20).toFixed(0)} MiB`);
+      await describeData(
+        'sqlite',
+        dataSource,
+        step,
+        k === 0 ? smallSeconds : bigSeconds,
+        `file ${((await stat(paths[k])).size / 2 ** 20).toFixed(0)} MiB`,
+      );
       await dataSource.destroy();
     }
     const sqlite = await measureDatabase('sqlite', [`sqlite:${paths[0]}`, `sqlite:${paths[1]}`], endpoints);
@@ -572,7 +652,11 @@ async function main(): Promise<void> {
     if (process.env.BENCH_SQLITE_ONLY) return print(all, plans, began);
     // Postgres: two fresh databases, the 1M one made from the 1k one as a template; dropped at the end.
     await admin.connect();
-    const [{ server_version, shared_buffers }] = (await admin.query("SELECT current_setting('server_version') AS server_version, current_setting('shared_buffers') AS shared_buffers")).rows as { server_version: string; shared_buffers: string }[];
+    const [{ server_version, shared_buffers }] = (
+      await admin.query(
+        "SELECT current_setting('server_version') AS server_version, current_setting('shared_buffers') AS shared_buffers",
+      )
+    ).rows as { server_version: string; shared_buffers: string }[];
     console.log(`\n[postgres] ${server_version}, shared_buffers ${shared_buffers}, databases ${pgNames.join(', ')}`);
     const urls = pgNames.map((name) => {
       const url = new URL(PG_URL);
@@ -580,27 +664,47 @@ async function main(): Promise<void> {
       return url.toString();
     }) as [string, string];
     const pgSize = async (dataSource: DataSource) => {
-      const [row] = (await dataSource.query("SELECT pg_size_pretty(pg_table_size('audio_clips')) AS heap, pg_size_pretty(pg_indexes_size('audio_clips')) AS indexes")) as { heap: string; indexes: string }[];
+      const [row] = (await dataSource.query(
+        "SELECT pg_size_pretty(pg_table_size('audio_clips')) AS heap, pg_size_pretty(pg_indexes_size('audio_clips')) AS indexes",
+      )) as { heap: string; indexes: string }[];
       return `audio_clips heap ${row.heap}, indexes ${row.indexes}`;
     };
     await admin.query(`CREATE DATABASE ${pgNames[0]}`);
     let dataSource = await openDataSource(urls[0]);
     started = performance.now();
     await seedPostgres(dataSource, { from: 0, to: STEPS[0].notes }, { from: 0, to: STEPS[0].clips });
-    await describeData('postgres', dataSource, STEPS[0], (performance.now() - started) / 1000, await pgSize(dataSource));
+    await describeData(
+      'postgres',
+      dataSource,
+      STEPS[0],
+      (performance.now() - started) / 1000,
+      await pgSize(dataSource),
+    );
     await dataSource.destroy();
     await admin.query(`CREATE DATABASE ${pgNames[1]} TEMPLATE ${pgNames[0]}`);
     dataSource = await openDataSource(urls[1]);
     started = performance.now();
-    await seedPostgres(dataSource, { from: STEPS[0].notes, to: STEPS[1].notes }, { from: STEPS[0].clips, to: STEPS[1].clips });
-    await describeData('postgres', dataSource, STEPS[1], (performance.now() - started) / 1000, await pgSize(dataSource));
+    await seedPostgres(
+      dataSource,
+      { from: STEPS[0].notes, to: STEPS[1].notes },
+      { from: STEPS[0].clips, to: STEPS[1].clips },
+    );
+    await describeData(
+      'postgres',
+      dataSource,
+      STEPS[1],
+      (performance.now() - started) / 1000,
+      await pgSize(dataSource),
+    );
     await dataSource.destroy();
     const postgres = await measureDatabase('postgres', urls, endpoints);
     all.push(...postgres.results);
     plans.push(...postgres.plans);
   } finally {
     await stopEndpoints(endpoints);
-    if (!process.env.BENCH_PG_KEEP) for (const name of pgNames) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+    if (!process.env.BENCH_PG_KEEP)
+      for (const name of pgNames)
+        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
     await admin.end().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
@@ -612,26 +716,42 @@ function print(all: Result[], plans: string[], began: number): void {
   for (const result of all) {
     const { found, wrong } = result.stats;
     const count = result.level === 'endpoint' ? ENDPOINT_REQUESTS : LOOKUPS;
-    if (found !== count || wrong !== 0) throw new Error(`${result.db} ${result.lookup} at ${result.rows} rows found ${found}/${count}, wrong ${wrong}`);
+    if (found !== count || wrong !== 0)
+      throw new Error(`${result.db} ${result.lookup} at ${result.rows} rows found ${found}/${count}, wrong ${wrong}`);
   }
   // The table.
   const rows = all.map((result) => {
-    const base = all.find((other) => other.db === result.db && other.level === result.level && other.lookup === result.lookup && other.rows === STEPS[0].clips && !other.subset)!;
+    const base = all.find(
+      (other) =>
+        other.db === result.db &&
+        other.level === result.level &&
+        other.lookup === result.lookup &&
+        other.rows === STEPS[0].clips &&
+        !other.subset,
+    )!;
     const isBase = result === base;
     const r50 = result.stats.p50 / base.stats.p50;
     const r99 = result.stats.p99 / base.stats.p99;
     return [
       result.db,
-      result.level === 'endpoint' ? result.lookup : result.level === 'server' ? `executed in the server: ${result.lookup} SQL` : `${result.level === 'warm' ? 'warm cache: ' : ''}repository.${result.lookup}`,
+      result.level === 'endpoint'
+        ? result.lookup
+        : result.level === 'server'
+          ? `executed in the server: ${result.lookup} SQL`
+          : `${result.level === 'warm' ? 'warm cache: ' : ''}repository.${result.lookup}`,
       `${result.rows.toLocaleString('en-US')}${result.subset ? ' (the 1k rows)' : ''}`,
       result.stats.p50.toFixed(1),
       result.stats.p99.toFixed(1),
-      isBase ? '' : `p50 ${r50.toFixed(2)} · p99 ${r99.toFixed(2)} (${r50 <= TARGET_RATIO ? 'p50 within' : 'p50 OVER'} ${TARGET_RATIO})`,
+      isBase
+        ? ''
+        : `p50 ${r50.toFixed(2)} · p99 ${r99.toFixed(2)} (${r50 <= TARGET_RATIO ? 'p50 within' : 'p50 OVER'} ${TARGET_RATIO})`,
     ];
   });
   console.log(`\n${'-'.repeat(20)} query plans ${'-'.repeat(20)}\n`);
   for (const plan of plans) console.log(`${plan}\n`);
-  console.log(`${'-'.repeat(20)} results (µs per awaited repository call / per HTTP request; every lookup found its row; ratio = 1M / 1k) ${'-'.repeat(20)}\n`);
+  console.log(
+    `${'-'.repeat(20)} results (µs per awaited repository call / per HTTP request; every lookup found its row; ratio = 1M / 1k) ${'-'.repeat(20)}\n`,
+  );
   printTable(['database', 'lookup', 'rows', 'p50 µs', 'p99 µs', 'ratio 1M/1k'], rows);
   console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(1)} s`);
 }

@@ -40,7 +40,12 @@ function startBaseline(port: number): void {
   const env = process.env;
   const db = new Database(env.DATABASE_URL!.slice('sqlite:'.length));
   db.pragma('journal_mode = WAL');
-  const s3Config = { bucket: env.S3_BUCKET!, region: env.AWS_REGION!, endpointUrl: env.S3_ENDPOINT_URL, credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } };
+  const s3Config = {
+    bucket: env.S3_BUCKET!,
+    region: env.AWS_REGION!,
+    endpointUrl: env.S3_ENDPOINT_URL,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+  };
   const storage = new S3StorageDriver(createS3Client(s3Config), s3Config.bucket, s3Config);
   // The app's own SQL for each lookup.
   const clipById = db.prepare(CLIP_BY_ID_SQL);
@@ -53,17 +58,34 @@ function startBaseline(port: number): void {
   const markReady = db.prepare(
     "UPDATE audio_clips SET status = 'ready', duration_ms = ?, duration_source = ?, completed_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
   );
-  type PendingRow = { id: string; status: string; mime_type: string; bytes: number; declared_duration_ms: number; storage_key: string; upload_key: string };
+  type PendingRow = {
+    id: string;
+    status: string;
+    mime_type: string;
+    bytes: number;
+    declared_duration_ms: number;
+    storage_key: string;
+    upload_key: string;
+  };
 
   /** A first completion with the same store calls as the app's: HEAD, the probe's ranged reads, copy, delete. */
   const completeFirst = async (row: PendingRow) => {
     const object = await storage.inspect(row.upload_key);
     if (!object || object.size !== row.bytes) throw new Error('no upload of the declared size');
-    const probe = await probeAudio({ size: object.size, read: (start, end) => storage.readRange(row.upload_key, start, end, object.etag) }, row.mime_type);
+    const probe = await probeAudio(
+      { size: object.size, read: (start, end) => storage.readRange(row.upload_key, start, end, object.etag) },
+      row.mime_type,
+    );
     if (probe.kind !== 'audio') throw new Error(probe.reason);
     await storage.move(row.upload_key, row.storage_key, object.etag);
     const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
-    markReady.run(probe.durationMs ?? row.declared_duration_ms, probe.durationMs === null ? 'declared' : 'measured', now, now, row.id);
+    markReady.run(
+      probe.durationMs ?? row.declared_duration_ms,
+      probe.durationMs === null ? 'declared' : 'measured',
+      now,
+      now,
+      row.id,
+    );
     return clipById.get(row.id, 'bench-user');
   };
 
@@ -78,24 +100,58 @@ function startBaseline(port: number): void {
     if (playback) {
       const row = playableClip.get(playback[1], 'bench-user') as { status: string; storage_key: string } | undefined;
       if (!row) return json(response, 404, {});
-      void storage.presignDownload(row.storage_key, 900).then((signed) => json(response, 200, { url: signed.url, expires_at: signed.expiresAt.toISOString() }));
+      void storage
+        .presignDownload(row.storage_key, 900)
+        .then((signed) => json(response, 200, { url: signed.url, expires_at: signed.expiresAt.toISOString() }));
     } else if (primary) {
       const row = primaryOfNote.get(primary[1], 'bench-user') as { storage_key: string } | undefined;
       if (!row) return json(response, 404, {});
-      void storage.presignDownload(row.storage_key, 900).then((signed) => json(response, 200, { clip: row, playback: { url: signed.url, expires_at: signed.expiresAt.toISOString() } }));
+      void storage
+        .presignDownload(row.storage_key, 900)
+        .then((signed) =>
+          json(response, 200, { clip: row, playback: { url: signed.url, expires_at: signed.expiresAt.toISOString() } }),
+        );
     } else if (request.method === 'POST' && url === '/api/audio-clips') {
       let body = '';
-      request.on('data', (chunk) => (body += chunk)).on('end', () => {
-        const input = JSON.parse(body) as { mime_type: string; bytes: number; duration_ms: number };
-        const id = randomUUID();
-        const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
-        const key = `bench/audio-clips/${id}.m4a`;
-        const uploadKey = `bench/uploads/${id}.m4a`;
-        void storage.presignUpload(uploadKey, { contentType: input.mime_type, contentLength: input.bytes, expiresInSeconds: 900 }).then((upload) => {
-          insertClip.run(id, 'bench', input.mime_type, input.bytes, input.duration_ms, input.duration_ms, key, uploadKey, now, now);
-          json(response, 201, { clip: { id }, upload: { url: upload.url, method: 'PUT', headers: upload.headers, storage_key: uploadKey, expires_at: upload.expiresAt.toISOString() } });
+      request
+        .on('data', (chunk) => (body += chunk))
+        .on('end', () => {
+          const input = JSON.parse(body) as { mime_type: string; bytes: number; duration_ms: number };
+          const id = randomUUID();
+          const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+          const key = `bench/audio-clips/${id}.m4a`;
+          const uploadKey = `bench/uploads/${id}.m4a`;
+          void storage
+            .presignUpload(uploadKey, {
+              contentType: input.mime_type,
+              contentLength: input.bytes,
+              expiresInSeconds: 900,
+            })
+            .then((upload) => {
+              insertClip.run(
+                id,
+                'bench',
+                input.mime_type,
+                input.bytes,
+                input.duration_ms,
+                input.duration_ms,
+                key,
+                uploadKey,
+                now,
+                now,
+              );
+              json(response, 201, {
+                clip: { id },
+                upload: {
+                  url: upload.url,
+                  method: 'PUT',
+                  headers: upload.headers,
+                  storage_key: uploadKey,
+                  expires_at: upload.expiresAt.toISOString(),
+                },
+              });
+            });
         });
-      });
     } else if (request.method === 'POST' && /^\/api\/audio-clips\/[0-9a-f-]{36}\/complete$/.test(url)) {
       const row = clipById.get(url.split('/')[3], 'bench-user') as PendingRow | undefined;
       if (!row) return json(response, 404, {});

@@ -10,14 +10,20 @@ import { createS3Client, s3ClientOptions, S3StorageDriver } from '../src/storage
  * presigner on the key-caching SHA-256). Interleaved rounds, so machine noise hits all alike.
  */
 async function main(): Promise<void> {
-  const config = { bucket: 'advanced-notes-audio', region: 'us-east-1', endpointUrl: 'http://127.0.0.1:9000', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } };
+  const config = {
+    bucket: 'advanced-notes-audio',
+    region: 'us-east-1',
+    endpointUrl: 'http://127.0.0.1:9000',
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+  };
   const { sha256: _keyCaching, ...sdkDefaults } = s3ClientOptions(config);
   const sdkClient = new S3Client(sdkDefaults);
   const sdkDriver = new S3StorageDriver(sdkClient, config.bucket, config);
   const driver = new S3StorageDriver(createS3Client(config), config.bucket, config);
   const key = 'prod/audio-clips/0b8c8f2e-1d5a-4f53-9d0e-1b2c3d4e5f60.m4a';
   const ways = {
-    'getSignedUrl (SDK defaults)': () => getSignedUrl(sdkClient, new GetObjectCommand({ Bucket: config.bucket, Key: key }), { expiresIn: 900 }),
+    'getSignedUrl (SDK defaults)': () =>
+      getSignedUrl(sdkClient, new GetObjectCommand({ Bucket: config.bucket, Key: key }), { expiresIn: 900 }),
     'reused presigner, SDK SHA-256': () => sdkDriver.presignDownload(key, 900),
     'reused presigner, key-caching SHA-256 (the app)': () => driver.presignDownload(key, 900),
   };
@@ -33,7 +39,10 @@ async function main(): Promise<void> {
   }
   const micros = (name: string) => Number(totals.get(name)!) / 1000 / (rounds * perRound);
   const app = micros('reused presigner, key-caching SHA-256 (the app)');
-  for (const name of Object.keys(ways)) console.log(`${name.padEnd(48)} ${micros(name).toFixed(1).padStart(6)} µs per URL  (${(micros(name) / app).toFixed(1)}x the app's)`);
+  for (const name of Object.keys(ways))
+    console.log(
+      `${name.padEnd(48)} ${micros(name).toFixed(1).padStart(6)} µs per URL  (${(micros(name) / app).toFixed(1)}x the app's)`,
+    );
   sdkDriver.close();
   driver.close();
 }

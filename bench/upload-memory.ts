@@ -29,7 +29,10 @@ async function main(): Promise<void> {
     JANITOR_INTERVAL_SECONDS: '0',
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
   };
-  const server = fork(join(__dirname, 'servers.js'), ['app', String(port)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const server = fork(join(__dirname, 'servers.js'), ['app', String(port)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   try {
     await new Promise((resolve) => server.once('message', resolve));
     const memory = () =>
@@ -88,10 +91,14 @@ function put(url: string, size: number): Promise<number> {
     },
   });
   return new Promise((resolve, reject) => {
-    const upload = request(url, { method: 'PUT', headers: { 'content-type': 'audio/wav', 'content-length': String(size) } }, (response) => {
-      response.resume();
-      response.on('end', () => resolve(response.statusCode ?? 0));
-    });
+    const upload = request(
+      url,
+      { method: 'PUT', headers: { 'content-type': 'audio/wav', 'content-length': String(size) } },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
     upload.on('error', reject);
     body.pipe(upload);
   });

@@ -38,7 +38,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return socket.destroy();
       const body = JSON.stringify(errorBody('VALIDATION_FAILED', 'The request is not valid HTTP.'));
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     },
   });
   acceptRawUploadBodies(adapter);
@@ -79,7 +81,13 @@ function acceptRawUploadBodies(adapter: FastifyAdapter): void {
   fastify.removeContentTypeParser('text/plain');
   fastify.addContentTypeParser('*', (request, payload, done) => {
     if (request.method === 'PUT' && request.url.startsWith(uploadPrefix)) return done(null, payload);
-    done(new AppError('UNSUPPORTED_MEDIA_TYPE', `Send JSON with Content-Type: application/json (got ${request.headers['content-type'] ?? 'none'}).`), undefined);
+    done(
+      new AppError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Send JSON with Content-Type: application/json (got ${request.headers['content-type'] ?? 'none'}).`,
+      ),
+      undefined,
+    );
   });
 }
 
@@ -93,7 +101,12 @@ function setUpOpenApi(app: NestFastifyApplication): void {
         'Every error answers `{ status, error: { code, message, details? } }`.',
     )
     .setVersion('1.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A token from your identity provider, or `npm run token -- <user>` in development.' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+      description: 'A token from your identity provider, or `npm run token -- <user>` in development.',
+    })
     .build();
   const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controllerKey, methodKey) => methodKey,

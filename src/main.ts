@@ -9,8 +9,13 @@ async function bootstrap(): Promise<void> {
   const config = app.get(AppConfig);
   await app.listen(config.port, config.host);
   const logger = new Logger('Bootstrap');
-  const storage = config.storage.driver === 's3' ? `S3 bucket ${config.storage.s3?.bucket}` : `local folder ${config.storage.local?.directory}`;
-  logger.log(`Advanced Notes API on ${config.publicBaseUrl}/api (database: ${config.database.type}, storage: ${storage}, key prefix: ${config.storage.keyPrefix}/ from ${config.storage.keyPrefixSource})`);
+  const storage =
+    config.storage.driver === 's3'
+      ? `S3 bucket ${config.storage.s3?.bucket}`
+      : `local folder ${config.storage.local?.directory}`;
+  logger.log(
+    `Advanced Notes API on ${config.publicBaseUrl}/api (database: ${config.database.type}, storage: ${storage}, key prefix: ${config.storage.keyPrefix}/ from ${config.storage.keyPrefixSource})`,
+  );
   logger.log(`API explorer: ${config.publicBaseUrl}/${DOCS_PATH}`);
 }
 

@@ -38,7 +38,12 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
     const noteId = await createNote();
     const audio = wav(4.1, { noise: true });
 
-    const created = await createClip({ note_id: noteId, mime_type: 'audio/wav', bytes: audio.length, duration_ms: 42000 });
+    const created = await createClip({
+      note_id: noteId,
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 42000,
+    });
     expect(created.clip).toEqual({
       id: expect.any(String),
       note_id: noteId,
@@ -72,7 +77,13 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
 
     const completed = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
     expect(completed.status).toBe(200);
-    expect(completed.body).toMatchObject({ id: created.clip.id, status: 'ready', completed_at: expect.any(String), duration_ms: 4100, duration_source: 'measured' });
+    expect(completed.body).toMatchObject({
+      id: created.clip.id,
+      status: 'ready',
+      completed_at: expect.any(String),
+      duration_ms: 4100,
+      duration_source: 'measured',
+    });
 
     const again = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
     expect(again.status).toBe(200);
@@ -181,7 +192,9 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
 
     expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(403);
     expect((await putBytes(created.upload.url, audio.subarray(1), { 'Content-Type': 'audio/wav' })).status).toBe(403);
-    expect((await putBytes(created.upload.url, Buffer.concat([audio, audio]), { 'Content-Type': 'audio/wav' })).status).toBe(403);
+    expect(
+      (await putBytes(created.upload.url, Buffer.concat([audio, audio]), { 'Content-Type': 'audio/wav' })).status,
+    ).toBe(403);
     expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
   });
 
@@ -191,13 +204,24 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
     const key = created.upload.storage_key;
 
     // Another writer put a different size under the key (only possible with credentials; the phone's URL refuses it).
-    const wrongSize = await testApp.storage.presignUpload(key, { contentType: 'audio/wav', contentLength: 10, expiresInSeconds: 60 });
+    const wrongSize = await testApp.storage.presignUpload(key, {
+      contentType: 'audio/wav',
+      contentLength: 10,
+      expiresInSeconds: 60,
+    });
     expect((await putBytes(wrongSize.url, audio.subarray(0, 10), { 'Content-Type': 'audio/wav' })).status).toBe(200);
     const sizeMismatch = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
     expect(sizeMismatch.status).toBe(422);
-    expect(sizeMismatch.body.error).toMatchObject({ code: 'UPLOAD_MISMATCH', message: expect.stringContaining('10 bytes') });
+    expect(sizeMismatch.body.error).toMatchObject({
+      code: 'UPLOAD_MISMATCH',
+      message: expect.stringContaining('10 bytes'),
+    });
 
-    const wrongType = await testApp.storage.presignUpload(key, { contentType: 'audio/mpeg', contentLength: audio.length, expiresInSeconds: 60 });
+    const wrongType = await testApp.storage.presignUpload(key, {
+      contentType: 'audio/mpeg',
+      contentLength: audio.length,
+      expiresInSeconds: 60,
+    });
     expect((await putBytes(wrongType.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(200);
     const typeMismatch = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
     expect(typeMismatch.status).toBe(422);
@@ -236,11 +260,21 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
   });
 
   async function uploadReadyClip(noteId: string, audio: Buffer) {
-    const created = await createClip({ note_id: noteId, mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000 });
+    const created = await createClip({
+      note_id: noteId,
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 1000,
+    });
     expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).status).toBe(200);
     const playback = await phone.get(`/api/audio-clips/${created.clip.id}/playback`);
-    return { clipId: created.clip.id as string, storageKey: created.clip.storage_key as string, playbackUrl: playback.body.url as string, audio };
+    return {
+      clipId: created.clip.id as string,
+      storageKey: created.clip.storage_key as string,
+      playbackUrl: playback.body.url as string,
+      audio,
+    };
   }
 });
 
@@ -248,7 +282,11 @@ describe.each(['local', 's3'] as StorageKind[])('expired and tampered URLs on %s
   let testApp: TestApp;
 
   beforeAll(async () => {
-    testApp = await startTestApp({ database: 'sqlite', storage, env: { S3_PRESIGN_PUT_EXPIRES_SECONDS: '2', S3_PRESIGN_GET_EXPIRES_SECONDS: '2' } });
+    testApp = await startTestApp({
+      database: 'sqlite',
+      storage,
+      env: { S3_PRESIGN_PUT_EXPIRES_SECONDS: '2', S3_PRESIGN_GET_EXPIRES_SECONDS: '2' },
+    });
   });
 
   it('refuses a playback URL once expired or when tampered with', async () => {
@@ -270,7 +308,11 @@ describe.each(['local', 's3'] as StorageKind[])('expired and tampered URLs on %s
 
   /** Uploads at once, well inside the two-second PUT expiry. */
   async function startUploadWithTime(phone: Phone, audio: Buffer): Promise<string> {
-    const created = await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 100 });
+    const created = await phone.post('/api/audio-clips', {
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 100,
+    });
     expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await phone.post(`/api/audio-clips/${created.body.clip.id}/complete`)).status).toBe(200);
     return created.body.clip.id;
@@ -283,7 +325,11 @@ describe.each(['local', 's3'] as StorageKind[])('expired and tampered URLs on %s
   it('refuses a PUT after the URL has expired', async () => {
     const phone = await testApp.phone('alice');
     const audio = wav(0.1, { noise: true });
-    const created = await phone.post('/api/audio-clips', { mime_type: 'audio/m4a', bytes: audio.length, duration_ms: 1 });
+    const created = await phone.post('/api/audio-clips', {
+      mime_type: 'audio/m4a',
+      bytes: audio.length,
+      duration_ms: 1,
+    });
     expect(created.status).toBe(201);
     await new Promise((resolve) => setTimeout(resolve, 3100));
     expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(403);

@@ -33,17 +33,31 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
 
     ids.noteId = (await alice.post('/api/notes', { title: 'alice private' })).body.id;
     const audio = wav(0.2);
-    const ready = await alice.post('/api/audio-clips', { note_id: ids.noteId, mime_type: 'audio/wav', bytes: audio.length, duration_ms: 10 });
+    const ready = await alice.post('/api/audio-clips', {
+      note_id: ids.noteId,
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 10,
+    });
     expect((await putBytes(ready.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await alice.post(`/api/audio-clips/${ready.body.clip.id}/complete`)).status).toBe(200);
-    const pending = await alice.post('/api/audio-clips', { note_id: ids.noteId, mime_type: 'audio/ogg', bytes: 99, duration_ms: 1 });
+    const pending = await alice.post('/api/audio-clips', {
+      note_id: ids.noteId,
+      mime_type: 'audio/ogg',
+      bytes: 99,
+      duration_ms: 1,
+    });
     ids.readyClipId = ready.body.clip.id;
     ids.pendingClipId = pending.body.clip.id;
     storageKeys.push(ready.body.clip.storage_key, ready.body.upload.storage_key, pending.body.upload.storage_key);
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
     operations = Object.entries<Record<string, { operationId: string }>>(spec.paths).flatMap(([path, methods]) =>
-      Object.entries(methods).map(([method, operation]) => ({ method: method.toUpperCase(), path, operationId: operation.operationId })),
+      Object.entries(methods).map(([method, operation]) => ({
+        method: method.toUpperCase(),
+        path,
+        operationId: operation.operationId,
+      })),
     );
   });
 
@@ -57,10 +71,16 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
     const notes = await testApp.dataSource.query('SELECT * FROM notes ORDER BY id');
     const clips = await testApp.dataSource.query('SELECT * FROM audio_clips ORDER BY id');
     const deletions = await testApp.dataSource.query('SELECT * FROM storage_deletions ORDER BY storage_key');
-    const idempotencyKeys = await testApp.dataSource.query('SELECT * FROM idempotency_keys ORDER BY owner_id, idempotency_key');
-    const objects = await Promise.all(storageKeys.map(async (key) => JSON.stringify(await testApp.storage.inspect(key))));
+    const idempotencyKeys = await testApp.dataSource.query(
+      'SELECT * FROM idempotency_keys ORDER BY owner_id, idempotency_key',
+    );
+    const objects = await Promise.all(
+      storageKeys.map(async (key) => JSON.stringify(await testApp.storage.inspect(key))),
+    );
     const files = await testApp.localFiles();
-    return createHash('sha256').update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, objects, files })).digest('hex');
+    return createHash('sha256')
+      .update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, objects, files }))
+      .digest('hex');
   }
 
   function concretePath(path: string, clipId = ids.readyClipId): string {
@@ -68,7 +88,8 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
   }
 
   function bodyFor(operation: Operation): unknown {
-    if (operation.operationId === 'createAudioClip') return { note_id: ids.noteId, mime_type: 'audio/m4a', bytes: 10, duration_ms: 1 };
+    if (operation.operationId === 'createAudioClip')
+      return { note_id: ids.noteId, mime_type: 'audio/m4a', bytes: 10, duration_ms: 1 };
     if (operation.operationId === 'createNote') return { title: 'intruder' };
     if (operation.operationId === 'updateNote') return { title: 'taken over' };
     return undefined;
@@ -91,7 +112,11 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
         return `${part({ alg: 'none', typ: 'JWT' })}.${part({ sub: 'alice', exp: now + 600 })}.`;
       }
       case 'another key':
-        return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('10m').sign(secret);
+        return new SignJWT({})
+          .setProtectedHeader({ alg: 'HS256' })
+          .setSubject('alice')
+          .setExpirationTime('10m')
+          .sign(secret);
     }
   }
 
@@ -117,11 +142,13 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
           expect(response.status).toBe(200);
           continue;
         }
-        expect({ operation: operation.operationId, status: response.status, code: response.body?.error?.code }).toEqual({
-          operation: operation.operationId,
-          status: 401,
-          code: 'UNAUTHENTICATED',
-        });
+        expect({ operation: operation.operationId, status: response.status, code: response.body?.error?.code }).toEqual(
+          {
+            operation: operation.operationId,
+            status: 401,
+            code: 'UNAUTHENTICATED',
+          },
+        );
         expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
       }
       expect(await snapshot()).toBe(before);
@@ -134,14 +161,31 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
       for (const clipId of [ids.readyClipId, ids.pendingClipId]) {
         const body = bodyFor(operation);
         const path = concretePath(operation.path, clipId);
-        const theirs = await bob.raw(operation.method, path, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'content-type': 'application/json' });
+        const theirs = await bob.raw(
+          operation.method,
+          path,
+          body === undefined ? undefined : JSON.stringify(body),
+          body === undefined ? {} : { 'content-type': 'application/json' },
+        );
         seen.push(`${operation.method} ${operation.path} [bob on alice's] → ${theirs.status}`);
-        expect({ operation: operation.operationId, status: theirs.status }).toEqual({ operation: operation.operationId, status: 404 });
+        expect({ operation: operation.operationId, status: theirs.status }).toEqual({
+          operation: operation.operationId,
+          status: 404,
+        });
 
-        const missingPath = path.replace(ids.noteId, '00000000-0000-4000-8000-000000000000').replace(clipId, '00000000-0000-4000-8000-000000000001');
-        const missing = await bob.raw(operation.method, missingPath, body === undefined ? undefined : JSON.stringify(body), body === undefined ? {} : { 'content-type': 'application/json' });
+        const missingPath = path
+          .replace(ids.noteId, '00000000-0000-4000-8000-000000000000')
+          .replace(clipId, '00000000-0000-4000-8000-000000000001');
+        const missing = await bob.raw(
+          operation.method,
+          missingPath,
+          body === undefined ? undefined : JSON.stringify(body),
+          body === undefined ? {} : { 'content-type': 'application/json' },
+        );
         expect(theirs.body.error.code).toBe(missing.body.error.code);
-        expect(theirs.body.error.message.replace(/[0-9a-f-]{36}/g, 'ID')).toBe(missing.body.error.message.replace(/[0-9a-f-]{36}/g, 'ID'));
+        expect(theirs.body.error.message.replace(/[0-9a-f-]{36}/g, 'ID')).toBe(
+          missing.body.error.message.replace(/[0-9a-f-]{36}/g, 'ID'),
+        );
       }
     }
     expect(await snapshot()).toBe(before);
@@ -149,14 +193,19 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
 
   it("does not let anyone attach a clip to another user's note", async () => {
     const before = await snapshot();
-    const response = await bob.post('/api/audio-clips', { note_id: ids.noteId, mime_type: 'audio/m4a', bytes: 10, duration_ms: 1 });
+    const response = await bob.post('/api/audio-clips', {
+      note_id: ids.noteId,
+      mime_type: 'audio/m4a',
+      bytes: 10,
+      duration_ms: 1,
+    });
     seen.push(`POST /api/audio-clips [bob, alice's note_id] → ${response.status}`);
     expect(response.status).toBe(404);
     expect(response.body.error.code).toBe('NOTE_NOT_FOUND');
     expect(await snapshot()).toBe(before);
   });
 
-  it("shows each user only their own notes in lists", async () => {
+  it('shows each user only their own notes in lists', async () => {
     const bobsNote = await bob.post('/api/notes', { title: 'bob only' });
     expect(bobsNote.status).toBe(201);
     const bobsList = await bob.get('/api/notes');
@@ -205,7 +254,9 @@ describe('signed storage URLs cannot be replayed elsewhere', () => {
 
     const otherLength = new URL(url);
     otherLength.searchParams.set('length', '128');
-    expect((await putBytes(otherLength.toString(), Buffer.concat([audio, audio]), { 'Content-Type': 'audio/m4a' })).status).toBe(403);
+    expect(
+      (await putBytes(otherLength.toString(), Buffer.concat([audio, audio]), { 'Content-Type': 'audio/m4a' })).status,
+    ).toBe(403);
 
     expect((await download(url.toString())).status).toBe(403); // a PUT grant is not a GET grant
     expect(await testApp.storage.inspect(theirs.body.clip.storage_key)).toBeNull();
@@ -215,8 +266,17 @@ describe('signed storage URLs cannot be replayed elsewhere', () => {
   it('gives storage keys no guessable sequence', async () => {
     const alice = await testApp.phone('alice');
     const keys = [];
-    for (let i = 0; i < 3; i += 1) keys.push((await alice.post('/api/audio-clips', { mime_type: 'audio/aac', bytes: 5, duration_ms: 1 })).body.clip.storage_key);
-    for (const key of keys) expect(key).toMatch(new RegExp(`^${testApp.keyPrefix}/audio-clips/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\\.aac$`));
+    for (let i = 0; i < 3; i += 1)
+      keys.push(
+        (await alice.post('/api/audio-clips', { mime_type: 'audio/aac', bytes: 5, duration_ms: 1 })).body.clip
+          .storage_key,
+      );
+    for (const key of keys)
+      expect(key).toMatch(
+        new RegExp(
+          `^${testApp.keyPrefix}/audio-clips/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\\.aac$`,
+        ),
+      );
     expect(new Set(keys).size).toBe(3);
   });
 });

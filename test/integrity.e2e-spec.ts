@@ -25,15 +25,32 @@ const fixtureBytes = (file: string) => readFileSync(join(FIXTURE_DIR, file));
 const md5 = (bytes: Buffer) => createHash('md5').update(bytes).digest('base64');
 const DECLARED_DURATION_MS = 99_999;
 
-
 async function upload(phone: Phone, audio: Buffer, mimeType: string, extra: Record<string, unknown> = {}) {
-  const created = await phone.post('/api/audio-clips', { mime_type: mimeType, bytes: audio.length, duration_ms: DECLARED_DURATION_MS, ...extra });
+  const created = await phone.post('/api/audio-clips', {
+    mime_type: mimeType,
+    bytes: audio.length,
+    duration_ms: DECLARED_DURATION_MS,
+    ...extra,
+  });
   expect(created.status).toBe(201);
-  expect((await putBytes(created.body.upload.url, audio, created.body.upload.headers['Content-MD5'] ? { 'Content-Type': mimeType, 'Content-MD5': created.body.upload.headers['Content-MD5'] } : { 'Content-Type': mimeType })).status).toBe(200);
+  expect(
+    (
+      await putBytes(
+        created.body.upload.url,
+        audio,
+        created.body.upload.headers['Content-MD5']
+          ? { 'Content-Type': mimeType, 'Content-MD5': created.body.upload.headers['Content-MD5'] }
+          : { 'Content-Type': mimeType },
+      )
+    ).status,
+  ).toBe(200);
   return created.body;
 }
 
-describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, StorageKind][])('verified completion on %s + %s storage', (database, storage) => {
+describe.each([
+  ['sqlite', 'local'],
+  ['postgres', 's3'],
+] as [DatabaseKind, StorageKind][])('verified completion on %s + %s storage', (database, storage) => {
   let testApp: TestApp;
   let phone: Phone;
 
@@ -58,7 +75,10 @@ describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, Storag
       expect(completed.body.duration_source).toBe('measured');
       expect(Math.abs(completed.body.duration_ms - fixture.true_duration_ms!)).toBeLessThanOrEqual(50);
     }
-    if (process.env.PRINT_FIXTURE_DURATIONS === '1') console.log(`${fixture.file}: true ${fixture.true_duration_ms} ms, measured ${completed.body.duration_ms} ms (${completed.body.duration_source})`);
+    if (process.env.PRINT_FIXTURE_DURATIONS === '1')
+      console.log(
+        `${fixture.file}: true ${fixture.true_duration_ms} ms, measured ${completed.body.duration_ms} ms (${completed.body.duration_source})`,
+      );
     const played = await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url);
     expect(played.bytes.equals(audio)).toBe(true);
   });
@@ -73,7 +93,11 @@ describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, Storag
     ['text', Buffer.from('this is a shopping list, not a voice memo\n'.repeat(40)), 'audio/m4a'],
     ['zeros', Buffer.alloc(4096), 'audio/mpeg'],
     ['a WAV declared as MP3', wav(1), 'audio/mpeg'],
-    ...NOT_AUDIO_FIXTURES.map((fixture): [string, Buffer, string] => [`${fixture.file} (${fixture.container})`, fixtureBytes(fixture.file), fixture.mime_type]),
+    ...NOT_AUDIO_FIXTURES.map((fixture): [string, Buffer, string] => [
+      `${fixture.file} (${fixture.container})`,
+      fixtureBytes(fixture.file),
+      fixture.mime_type,
+    ]),
   ])('fails %s declared as audio with 422, and deletes the bytes', async (_name, bytes, mimeType) => {
     const created = await upload(phone, bytes, mimeType);
     const answer = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
@@ -83,27 +107,51 @@ describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, Storag
     expect(clip).toMatchObject({ status: 'failed', failure_reason: expect.stringContaining('not') });
     expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
     expect(await testApp.storage.inspect(created.clip.storage_key)).toBeNull();
-    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).body.error.code).toBe('AUDIO_CLIP_NOT_PENDING');
+    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).body.error.code).toBe(
+      'AUDIO_CLIP_NOT_PENDING',
+    );
     expect((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).status).toBe(409);
   });
 
   it('signs Content-MD5 into the upload when the phone declares one', async () => {
     const audio = wav(1);
-    const created = await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000, content_md5: md5(audio) });
-    expect(created.body.upload.headers).toEqual({ 'Content-Type': 'audio/wav', 'Content-Length': String(audio.length), 'Content-MD5': md5(audio) });
+    const created = await phone.post('/api/audio-clips', {
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 1000,
+      content_md5: md5(audio),
+    });
+    expect(created.body.upload.headers).toEqual({
+      'Content-Type': 'audio/wav',
+      'Content-Length': String(audio.length),
+      'Content-MD5': md5(audio),
+    });
     // Without the header, or with another digest in it, the signature does not hold.
     expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(403);
-    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav', 'Content-MD5': md5(Buffer.from('x')) })).status).toBe(403);
+    expect(
+      (
+        await putBytes(created.body.upload.url, audio, {
+          'Content-Type': 'audio/wav',
+          'Content-MD5': md5(Buffer.from('x')),
+        })
+      ).status,
+    ).toBe(403);
     if (storage === 'local') {
       // The right header on corrupted bytes: refused by the store itself (real S3 does the same with BadDigest; s3rver does not check).
       const corrupted = Buffer.from(audio);
       corrupted[100] ^= 0xff;
-      const refused = await putBytes(created.body.upload.url, corrupted, { 'Content-Type': 'audio/wav', 'Content-MD5': md5(audio) });
+      const refused = await putBytes(created.body.upload.url, corrupted, {
+        'Content-Type': 'audio/wav',
+        'Content-MD5': md5(audio),
+      });
       expect(refused.status).toBe(400);
       expect(JSON.parse(refused.text).error.code).toBe('CHECKSUM_MISMATCH');
       expect(await testApp.storage.inspect(created.body.upload.storage_key)).toBeNull();
     }
-    expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav', 'Content-MD5': md5(audio) })).status).toBe(200);
+    expect(
+      (await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav', 'Content-MD5': md5(audio) }))
+        .status,
+    ).toBe(200);
     expect((await phone.post(`/api/audio-clips/${created.body.clip.id}/complete`)).body.status).toBe('ready');
   });
 
@@ -155,50 +203,78 @@ describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, Storag
     expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
   });
 
-  it.each(['the clip', 'its note'])('leaves nothing behind when bytes arrive through the URL of a clip after %s was deleted', async (what) => {
-    const note = await phone.post('/api/notes', { title: 'gone soon' });
-    const audio = wav(0.2, { noise: true });
-    const created = (await phone.post('/api/audio-clips', { note_id: note.body.id, mime_type: 'audio/wav', bytes: audio.length, duration_ms: 200 })).body;
-    const path = what === 'the clip' ? `/api/audio-clips/${created.clip.id}` : `/api/notes/${note.body.id}`;
-    expect((await phone.delete(path)).status).toBe(204);
+  it.each(['the clip', 'its note'])(
+    'leaves nothing behind when bytes arrive through the URL of a clip after %s was deleted',
+    async (what) => {
+      const note = await phone.post('/api/notes', { title: 'gone soon' });
+      const audio = wav(0.2, { noise: true });
+      const created = (
+        await phone.post('/api/audio-clips', {
+          note_id: note.body.id,
+          mime_type: 'audio/wav',
+          bytes: audio.length,
+          duration_ms: 200,
+        })
+      ).body;
+      const path = what === 'the clip' ? `/api/audio-clips/${created.clip.id}` : `/api/notes/${note.body.id}`;
+      expect((await phone.delete(path)).status).toBe(204);
 
-    // The store still honours the URL it signed: the bytes land, with no clip to own them.
-    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
-    expect(await testApp.storage.inspect(created.upload.storage_key)).not.toBeNull();
+      // The store still honours the URL it signed: the bytes land, with no clip to own them.
+      expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+      expect(await testApp.storage.inspect(created.upload.storage_key)).not.toBeNull();
 
-    await testApp.janitor.runOnce(new Date(Date.parse(created.upload.expires_at) + UPLOAD_GRACE_MS + 1000));
-    expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
-  });
+      await testApp.janitor.runOnce(new Date(Date.parse(created.upload.expires_at) + UPLOAD_GRACE_MS + 1000));
+      expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
+    },
+  );
 
-  it.each(['uploaded', 'uploaded and completed'])('leaves nothing behind when a clip is created and %s on a note while the note is being deleted', async (how) => {
-    const note = await phone.post('/api/notes', { title: 'deleted while recording' });
-    const audio = wav(0.2, { noise: true });
-    let created: { clip: { id: string; storage_key: string }; upload: { url: string; storage_key: string; expires_at: string } } | undefined;
-    // Runs inside the note's delete, after the clips' own step has recorded the clips it found and before
-    // the note's row (and by cascade its clips' rows) goes: the phone records a clip in that moment.
-    testApp.app.get(NotesService).onBeforeDelete(async (_ownerId, noteId) => {
-      if (noteId !== note.body.id || created) return [];
-      created = (await phone.post('/api/audio-clips', { note_id: noteId, mime_type: 'audio/wav', bytes: audio.length, duration_ms: 200 })).body;
-      expect((await putBytes(created!.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
-      if (how === 'uploaded and completed') expect((await phone.post(`/api/audio-clips/${created!.clip.id}/complete`)).body.status).toBe('ready');
-      return [];
-    });
-    expect((await phone.delete(`/api/notes/${note.body.id}`)).status).toBe(204);
-    expect(created).toBeDefined();
-    expect((await phone.get(`/api/audio-clips/${created!.clip.id}`)).status).toBe(404);
-    const stored = how === 'uploaded' ? created!.upload.storage_key : created!.clip.storage_key;
-    expect(await testApp.storage.inspect(stored)).not.toBeNull();
+  it.each(['uploaded', 'uploaded and completed'])(
+    'leaves nothing behind when a clip is created and %s on a note while the note is being deleted',
+    async (how) => {
+      const note = await phone.post('/api/notes', { title: 'deleted while recording' });
+      const audio = wav(0.2, { noise: true });
+      let created:
+        | {
+            clip: { id: string; storage_key: string };
+            upload: { url: string; storage_key: string; expires_at: string };
+          }
+        | undefined;
+      // Runs inside the note's delete, after the clips' own step has recorded the clips it found and before
+      // the note's row (and by cascade its clips' rows) goes: the phone records a clip in that moment.
+      testApp.app.get(NotesService).onBeforeDelete(async (_ownerId, noteId) => {
+        if (noteId !== note.body.id || created) return [];
+        created = (
+          await phone.post('/api/audio-clips', {
+            note_id: noteId,
+            mime_type: 'audio/wav',
+            bytes: audio.length,
+            duration_ms: 200,
+          })
+        ).body;
+        expect((await putBytes(created!.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+        if (how === 'uploaded and completed')
+          expect((await phone.post(`/api/audio-clips/${created!.clip.id}/complete`)).body.status).toBe('ready');
+        return [];
+      });
+      expect((await phone.delete(`/api/notes/${note.body.id}`)).status).toBe(204);
+      expect(created).toBeDefined();
+      expect((await phone.get(`/api/audio-clips/${created!.clip.id}`)).status).toBe(404);
+      const stored = how === 'uploaded' ? created!.upload.storage_key : created!.clip.storage_key;
+      expect(await testApp.storage.inspect(stored)).not.toBeNull();
 
-    await testApp.janitor.runOnce(new Date(Date.parse(created!.upload.expires_at) + UPLOAD_GRACE_MS + 1000));
-    expect(await testApp.storage.inspect(created!.upload.storage_key)).toBeNull();
-    expect(await testApp.storage.inspect(created!.clip.storage_key)).toBeNull();
-  });
+      await testApp.janitor.runOnce(new Date(Date.parse(created!.upload.expires_at) + UPLOAD_GRACE_MS + 1000));
+      expect(await testApp.storage.inspect(created!.upload.storage_key)).toBeNull();
+      expect(await testApp.storage.inspect(created!.clip.storage_key)).toBeNull();
+    },
+  );
 
   it('returns the same clip with a fresh URL for a retried create with the same Idempotency-Key', async () => {
     const key = `rec-${randomBytes(8).toString('hex')}`;
     const body = { mime_type: 'audio/wav', bytes: 8044, duration_ms: 500 };
     const before = await testApp.rowCounts();
-    const answers = await Promise.all([1, 2, 3, 4, 5].map(() => phone.post('/api/audio-clips', body, { 'Idempotency-Key': key })));
+    const answers = await Promise.all(
+      [1, 2, 3, 4, 5].map(() => phone.post('/api/audio-clips', body, { 'Idempotency-Key': key })),
+    );
     expect(answers.map((answer) => answer.status)).toEqual([201, 201, 201, 201, 201]);
     expect(new Set(answers.map((answer) => answer.body.clip.id)).size).toBe(1);
     expect((await testApp.rowCounts()).audioClips).toBe(before.audioClips + 1);
@@ -220,7 +296,11 @@ describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, Storag
 
   it('gives a pending clip a fresh upload URL, and refuses one for a ready clip', async () => {
     const audio = wav(1);
-    const created = await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000 });
+    const created = await phone.post('/api/audio-clips', {
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 1000,
+    });
     const renewed = await phone.post(`/api/audio-clips/${created.body.clip.id}/upload-url`);
     expect(renewed.status).toBe(200);
     expect(renewed.body.upload.storage_key).toBe(created.body.upload.storage_key);
@@ -233,11 +313,15 @@ describe.each([['sqlite', 'local'], ['postgres', 's3']] as [DatabaseKind, Storag
 
   it('makes exactly one transition for 20 concurrent completes: every answer 200 with the same ready clip', async () => {
     const created = await upload(phone, wav(2), 'audio/wav');
-    const answers = await Promise.all(Array.from({ length: 20 }, () => phone.post(`/api/audio-clips/${created.clip.id}/complete`)));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => phone.post(`/api/audio-clips/${created.clip.id}/complete`)),
+    );
     expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
     for (const answer of answers) expect(answer.body).toEqual(answers[0].body);
     expect(answers[0].body).toMatchObject({ status: 'ready', duration_ms: 2000 });
-    expect((await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url)).bytes.equals(wav(2))).toBe(true);
+    expect(
+      (await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url)).bytes.equals(wav(2)),
+    ).toBe(true);
   });
 });
 
@@ -259,10 +343,16 @@ describe('completion across two instances of one deployment on Postgres', () => 
     const phones = [await first.phone('alice'), await second.phone('alice')];
     const audio = wav(2, { noise: true });
     const created = await upload(phones[0], audio, 'audio/wav');
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => phones[i % 2].post(`/api/audio-clips/${created.clip.id}/complete`)));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => phones[i % 2].post(`/api/audio-clips/${created.clip.id}/complete`)),
+    );
     expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
     for (const answer of answers) expect(answer.body).toEqual(answers[0].body);
-    expect((await download((await phones[1].get(`/api/audio-clips/${created.clip.id}/playback`)).body.url)).bytes.equals(audio)).toBe(true);
+    expect(
+      (await download((await phones[1].get(`/api/audio-clips/${created.clip.id}/playback`)).body.url)).bytes.equals(
+        audio,
+      ),
+    ).toBe(true);
     expect(await first.storage.inspect(created.upload.storage_key)).toBeNull();
   });
 });
@@ -282,7 +372,8 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (data
 
   it('expires stalled uploads and deletes their bytes, leaving ready clips alone', async () => {
     const uploadedNotCompleted = await upload(phone, wav(1), 'audio/wav');
-    const neverUploaded = (await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 })).body;
+    const neverUploaded = (await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 }))
+      .body;
     const ready = await upload(phone, wav(1), 'audio/wav');
     await phone.post(`/api/audio-clips/${ready.clip.id}/complete`);
 
@@ -295,7 +386,9 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (data
     for (const clip of [uploadedNotCompleted, neverUploaded]) {
       const swept = (await phone.get(`/api/audio-clips/${clip.clip.id}`)).body;
       expect(swept).toMatchObject({ status: 'expired', failure_reason: expect.any(String) });
-      expect((await phone.post(`/api/audio-clips/${clip.clip.id}/complete`)).body.error.code).toBe('AUDIO_CLIP_NOT_PENDING');
+      expect((await phone.post(`/api/audio-clips/${clip.clip.id}/complete`)).body.error.code).toBe(
+        'AUDIO_CLIP_NOT_PENDING',
+      );
     }
     expect(await testApp.storage.inspect(uploadedNotCompleted.upload.storage_key)).toBeNull();
     expect((await phone.get(`/api/audio-clips/${ready.clip.id}`)).body.status).toBe('ready');
@@ -335,10 +428,15 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (data
     const clip = (await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 })).body;
     const inAnHour = new Date(Date.now() + 3600_000 + 1000);
     // The phone asks for a new URL just before the TTL would run out.
-    await testApp.dataSource.query(`UPDATE audio_clips SET upload_expires_at = ${database === 'postgres' ? '$1' : '?'} WHERE id = ${database === 'postgres' ? '$2' : '?'}`, [
-      database === 'postgres' ? new Date(inAnHour.getTime() + 600_000) : new Date(inAnHour.getTime() + 600_000).toISOString().replace('T', ' ').replace('Z', ''),
-      clip.clip.id,
-    ]);
+    await testApp.dataSource.query(
+      `UPDATE audio_clips SET upload_expires_at = ${database === 'postgres' ? '$1' : '?'} WHERE id = ${database === 'postgres' ? '$2' : '?'}`,
+      [
+        database === 'postgres'
+          ? new Date(inAnHour.getTime() + 600_000)
+          : new Date(inAnHour.getTime() + 600_000).toISOString().replace('T', ' ').replace('Z', ''),
+        clip.clip.id,
+      ],
+    );
     await testApp.janitor.runOnce(inAnHour);
     expect((await phone.get(`/api/audio-clips/${clip.clip.id}`)).body.status).toBe('pending');
   });
@@ -365,7 +463,9 @@ describe('two sweepers at once on one Postgres', () => {
     const later = new Date(Date.now() + 3600_000);
     const [a, b] = await Promise.all([first.janitor.runOnce(later), second.janitor.runOnce(later)]);
     expect(a.expiredClips + b.expiredClips).toBe(30);
-    const [{ count }] = await first.dataSource.query("SELECT COUNT(*) AS count FROM audio_clips WHERE status = 'expired'");
+    const [{ count }] = await first.dataSource.query(
+      "SELECT COUNT(*) AS count FROM audio_clips WHERE status = 'expired'",
+    );
     expect(Number(count)).toBe(30);
     await first.janitor.runOnce(later);
     for (const clip of clips) expect(await first.storage.inspect(clip.upload.storage_key)).toBeNull();

@@ -75,7 +75,9 @@ describe('tokens from an identity provider (JWKS)', () => {
     const note = await phone.post('/api/notes', { title: 'from the provider' });
     expect(note.status).toBe(201);
     expect((await phone.get(`/api/notes/${note.body.id}`)).status).toBe(200);
-    expect((await new Phone(testApp.baseUrl, await sign(first, { sub: 'dave' })).get(`/api/notes/${note.body.id}`)).status).toBe(404);
+    expect(
+      (await new Phone(testApp.baseUrl, await sign(first, { sub: 'dave' })).get(`/api/notes/${note.body.id}`)).status,
+    ).toBe(404);
   });
 
   it('refuses the wrong issuer, the wrong audience, an unknown key and a shared-secret token', async () => {
@@ -83,7 +85,13 @@ describe('tokens from an identity provider (JWKS)', () => {
       await sign(first, { iss: 'https://evil.example.test/' }),
       await sign(first, { aud: 'another-app' }),
       await sign(await makeKey('key-2026-01', 'RS256')), // same kid, other key material
-      await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('carol').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('5m').sign(new TextEncoder().encode('x'.repeat(32))),
+      await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('carol')
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode('x'.repeat(32))),
     ]) {
       const response = await call(token);
       expect(response.status).toBe(401);
@@ -116,7 +124,12 @@ describe('an identity provider that cannot be reached', () => {
     testApp = await startTestApp({
       database: 'sqlite',
       storage: 'local',
-      env: { AUTH_JWT_SECRET: '', AUTH_JWKS_URL: `http://127.0.0.1:${await freePort()}/jwks.json`, AUTH_ISSUER: ISSUER, AUTH_AUDIENCE: AUDIENCE },
+      env: {
+        AUTH_JWT_SECRET: '',
+        AUTH_JWKS_URL: `http://127.0.0.1:${await freePort()}/jwks.json`,
+        AUTH_ISSUER: ISSUER,
+        AUTH_AUDIENCE: AUDIENCE,
+      },
     });
   });
 

@@ -14,7 +14,11 @@ describe('rate limits', () => {
   let testApp: TestApp;
 
   beforeAll(async () => {
-    testApp = await startTestApp({ database: 'sqlite', storage: 'local', env: { RATE_LIMIT_PER_MINUTE: '8', UPLOAD_RATE_LIMIT_PER_MINUTE: '3' } });
+    testApp = await startTestApp({
+      database: 'sqlite',
+      storage: 'local',
+      env: { RATE_LIMIT_PER_MINUTE: '8', UPLOAD_RATE_LIMIT_PER_MINUTE: '3' },
+    });
   });
 
   afterAll(async () => {
@@ -73,7 +77,12 @@ describe('the storage quota', () => {
     const before = await testApp.rowCounts();
     const over = await erin.post('/api/audio-clips', clip(500));
     expect(over.status).toBe(413);
-    expect(over.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', quota_bytes: 1000, used_bytes: 600, remaining_bytes: 400 });
+    expect(over.body.error).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      quota_bytes: 1000,
+      used_bytes: 600,
+      remaining_bytes: 400,
+    });
     expect(over.body.error.message).toContain('400');
     expect(await testApp.rowCounts()).toEqual(before);
 
@@ -90,7 +99,11 @@ describe('the storage quota', () => {
   it('counts ready clips too, and frees their bytes when they are deleted', async () => {
     const ivan = await testApp.phone('ivan');
     const audio = wav(0.05); // 844 bytes of real audio
-    const created = await ivan.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 50 });
+    const created = await ivan.post('/api/audio-clips', {
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 50,
+    });
     expect((await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await ivan.post(`/api/audio-clips/${created.body.clip.id}/complete`)).body.status).toBe('ready');
 
@@ -109,7 +122,9 @@ describe('the storage quota', () => {
     expect(answers.every((answer) => answer.status === 201 || answer.status === 413)).toBe(true);
     expect(created).toBeGreaterThanOrEqual(1);
     expect(created).toBeLessThanOrEqual(3);
-    const [{ total }] = await testApp.dataSource.query("SELECT COALESCE(SUM(bytes), 0) AS total FROM audio_clips WHERE owner_id = 'grace'");
+    const [{ total }] = await testApp.dataSource.query(
+      "SELECT COALESCE(SUM(bytes), 0) AS total FROM audio_clips WHERE owner_id = 'grace'",
+    );
     expect(Number(total)).toBeLessThanOrEqual(1000);
   });
 });
@@ -118,7 +133,11 @@ describe('security headers and CORS', () => {
   let testApp: TestApp;
 
   beforeAll(async () => {
-    testApp = await startTestApp({ database: 'sqlite', storage: 'local', env: { CORS_ORIGINS: 'https://app.example.com' } });
+    testApp = await startTestApp({
+      database: 'sqlite',
+      storage: 'local',
+      env: { CORS_ORIGINS: 'https://app.example.com' },
+    });
   });
 
   afterAll(async () => {
@@ -149,9 +168,14 @@ describe('security headers and CORS', () => {
     ['a malformed JSON body', 'POST', '/api/notes', '{"title":', 400],
     ['the API explorer page', 'GET', '/api/docs', undefined, 200],
   ])('sends the full set of security headers on %s', async (_name, method, path, body, status) => {
-    const response = await fetch(`${testApp.baseUrl}${path}`, { method, body, headers: body ? { 'content-type': 'application/json' } : {} });
+    const response = await fetch(`${testApp.baseUrl}${path}`, {
+      method,
+      body,
+      headers: body ? { 'content-type': 'application/json' } : {},
+    });
     expect(response.status).toBe(status);
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect([name, response.headers.get(name)]).toEqual([name, value]);
+    for (const [name, value] of Object.entries(SECURITY_HEADERS))
+      expect([name, response.headers.get(name)]).toEqual([name, value]);
     expect(response.headers.get('x-powered-by')).toBeNull();
   });
 
@@ -159,7 +183,11 @@ describe('security headers and CORS', () => {
     const preflight = (origin: string) =>
       fetch(`${testApp.baseUrl}/api/notes`, {
         method: 'OPTIONS',
-        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization,content-type',
+        },
       });
     const allowed = await preflight('https://app.example.com');
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
@@ -173,7 +201,13 @@ describe('without any auth configuration', () => {
   it('outside production starts with a generated secret, and the token command signs for it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'an-dev-auth-'));
     const secretFile = join(dir, 'dev-auth.secret');
-    const env = { DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`, LOCAL_STORAGE_DIR: join(dir, 'objects'), AUTH_DEV_SECRET_FILE: secretFile, HOST: '127.0.0.1', PORT: '0' };
+    const env = {
+      DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`,
+      LOCAL_STORAGE_DIR: join(dir, 'objects'),
+      AUTH_DEV_SECRET_FILE: secretFile,
+      HOST: '127.0.0.1',
+      PORT: '0',
+    };
     const app = await createApp({ env, logLevels: false });
     try {
       await app.listen(0, '127.0.0.1');
@@ -189,7 +223,10 @@ describe('without any auth configuration', () => {
   });
 
   it('in production refuses to start, naming the variables to set', async () => {
-    const start = createApp({ env: { APP_ENV: 'production', LOCAL_STORAGE_DIR: join(tmpdir(), 'never-used') }, logLevels: false });
+    const start = createApp({
+      env: { APP_ENV: 'production', LOCAL_STORAGE_DIR: join(tmpdir(), 'never-used') },
+      logLevels: false,
+    });
     await expect(start).rejects.toBeInstanceOf(ConfigValidationError);
     await expect(start).rejects.toThrow(/AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production/);
   });

@@ -26,7 +26,10 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
     await before.runMigrations();
     const now = kind === 'postgres' ? new Date() : new Date().toISOString().replace('T', ' ').replace('Z', '');
     const p = (n: number) => (kind === 'postgres' ? `$${n}` : '?');
-    await before.query(`INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (${p(1)}, 'old', '', ${p(2)}, ${p(3)})`, ['5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90', now, now]);
+    await before.query(
+      `INSERT INTO notes (id, title, body, created_at, updated_at) VALUES (${p(1)}, 'old', '', ${p(2)}, ${p(3)})`,
+      ['5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90', now, now],
+    );
     await before.query(
       `INSERT INTO audio_clips (id, note_id, status, mime_type, bytes, duration_ms, storage_key, created_at, updated_at) VALUES (${p(1)}, ${p(2)}, 'ready', 'audio/m4a', 10, 1, 'dev/audio-clips/x.m4a', ${p(3)}, ${p(4)})`,
       ['9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b', '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90', now, now],
@@ -35,20 +38,43 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
 
     process.env.LEGACY_OWNER_ID = 'legacy-user';
     const after = await open(MIGRATIONS);
-    expect((await after.runMigrations()).map((migration) => migration.name)).toEqual(MIGRATIONS.slice(1).map((migration) => migration.name));
+    expect((await after.runMigrations()).map((migration) => migration.name)).toEqual(
+      MIGRATIONS.slice(1).map((migration) => migration.name),
+    );
     expect(await after.query('SELECT owner_id FROM notes')).toEqual([{ owner_id: 'legacy-user' }]);
-    expect(await after.query('SELECT owner_id, note_id FROM audio_clips')).toEqual([{ owner_id: 'legacy-user', note_id: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' }]);
-    await expect(after.query(`INSERT INTO notes (id, title, body, created_at, updated_at) VALUES ('x', 't', '', ${kind === 'postgres' ? 'now()' : "'2026-01-01 00:00:00.000'"}, ${kind === 'postgres' ? 'now()' : "'2026-01-01 00:00:00.000'"})`)).rejects.toThrow(/null|NOT NULL/i);
+    expect(await after.query('SELECT owner_id, note_id FROM audio_clips')).toEqual([
+      { owner_id: 'legacy-user', note_id: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' },
+    ]);
+    await expect(
+      after.query(
+        `INSERT INTO notes (id, title, body, created_at, updated_at) VALUES ('x', 't', '', ${kind === 'postgres' ? 'now()' : "'2026-01-01 00:00:00.000'"}, ${kind === 'postgres' ? 'now()' : "'2026-01-01 00:00:00.000'"})`,
+      ),
+    ).rejects.toThrow(/null|NOT NULL/i);
     await after.destroy();
   });
 
   it('serves the hot reads from their indexes, and the primary clip is the ready one completed last', async () => {
     const dataSource = await open(MIGRATIONS);
     await dataSource.runMigrations();
-    const p = (sql: string) => (kind === 'postgres' ? sql.replace(/\?/g, ((n) => () => `$${++n}`)(0)) : sql);
-    const at = (minute: number) => (kind === 'postgres' ? new Date(Date.UTC(2026, 0, 1, 0, minute)) : `2026-01-01 00:${String(minute).padStart(2, '0')}:00.000`);
+    const p = (sql: string) =>
+      kind === 'postgres'
+        ? sql.replace(
+            /\?/g,
+            (
+              (n) => () =>
+                `$${++n}`
+            )(0),
+          )
+        : sql;
+    const at = (minute: number) =>
+      kind === 'postgres'
+        ? new Date(Date.UTC(2026, 0, 1, 0, minute))
+        : `2026-01-01 00:${String(minute).padStart(2, '0')}:00.000`;
     const note = '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90';
-    await dataSource.query(p('INSERT INTO notes (id, owner_id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)'), [note, 'alice', 't', '', at(0), at(0)]);
+    await dataSource.query(
+      p('INSERT INTO notes (id, owner_id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      [note, 'alice', 't', '', at(0), at(0)],
+    );
     const clips: [string, string, number | null][] = [
       ['00000000-0000-4000-8000-000000000001', 'ready', 5],
       ['00000000-0000-4000-8000-000000000002', 'ready', 9], // completed last: the primary clip
@@ -57,30 +83,67 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
     ];
     for (const [id, status, completed] of clips) {
       await dataSource.query(
-        p('INSERT INTO audio_clips (id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, storage_key, upload_key, created_at, updated_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-        [id, 'alice', note, status, 'audio/m4a', 10, 1, 1, 'declared', `dev/audio-clips/${id}.m4a`, `dev/uploads/${id}.m4a`, at(1), at(1), completed === null ? null : at(completed)],
+        p(
+          'INSERT INTO audio_clips (id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, storage_key, upload_key, created_at, updated_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        ),
+        [
+          id,
+          'alice',
+          note,
+          status,
+          'audio/m4a',
+          10,
+          1,
+          1,
+          'declared',
+          `dev/audio-clips/${id}.m4a`,
+          `dev/uploads/${id}.m4a`,
+          at(1),
+          at(1),
+          completed === null ? null : at(completed),
+        ],
       );
     }
-    expect(await dataSource.query(p(PRIMARY_CLIP_SQL), [note, 'alice'])).toEqual([expect.objectContaining({ id: '00000000-0000-4000-8000-000000000002' })]);
+    expect(await dataSource.query(p(PRIMARY_CLIP_SQL), [note, 'alice'])).toEqual([
+      expect.objectContaining({ id: '00000000-0000-4000-8000-000000000002' }),
+    ]);
     expect(await dataSource.query(p(PRIMARY_CLIP_SQL), [note, 'bob'])).toEqual([]);
-    expect(await dataSource.query(p(CLIP_BY_ID_SQL), ['00000000-0000-4000-8000-000000000004', 'alice'])).toEqual([expect.objectContaining({ status: 'ready' })]);
-    expect(await dataSource.query(p(PLAYABLE_CLIP_SQL), ['00000000-0000-4000-8000-000000000004', 'alice'])).toEqual([{ status: 'ready', storage_key: 'dev/audio-clips/00000000-0000-4000-8000-000000000004.m4a' }]);
+    expect(await dataSource.query(p(CLIP_BY_ID_SQL), ['00000000-0000-4000-8000-000000000004', 'alice'])).toEqual([
+      expect.objectContaining({ status: 'ready' }),
+    ]);
+    expect(await dataSource.query(p(PLAYABLE_CLIP_SQL), ['00000000-0000-4000-8000-000000000004', 'alice'])).toEqual([
+      { status: 'ready', storage_key: 'dev/audio-clips/00000000-0000-4000-8000-000000000004.m4a' },
+    ]);
     expect(await dataSource.query(p(PLAYABLE_CLIP_SQL), ['00000000-0000-4000-8000-000000000004', 'bob'])).toEqual([]);
 
     if (kind === 'sqlite') {
-      const plan = async (sql: string) => ((await dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, [note, 'alice'])) as { detail: string }[]).map((row) => row.detail).join('\n');
-      expect(await plan(PRIMARY_CLIP_SQL)).toMatch(/^SEARCH audio_clips USING INDEX idx_audio_clips_note_ready \(note_id=\? AND status=\?\)/);
+      const plan = async (sql: string) =>
+        ((await dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, [note, 'alice'])) as { detail: string }[])
+          .map((row) => row.detail)
+          .join('\n');
+      expect(await plan(PRIMARY_CLIP_SQL)).toMatch(
+        /^SEARCH audio_clips USING INDEX idx_audio_clips_note_ready \(note_id=\? AND status=\?\)/,
+      );
       expect(await plan(PRIMARY_CLIP_SQL)).not.toMatch(/TEMP B-TREE/);
-      expect(await plan(CLIP_BY_ID_SQL)).toMatch(/^SEARCH audio_clips USING INDEX sqlite_autoindex_audio_clips_1 \(id=\?\)/);
-      expect(await plan(PLAYABLE_CLIP_SQL)).toMatch(/^SEARCH audio_clips USING INDEX sqlite_autoindex_audio_clips_1 \(id=\?\)/);
+      expect(await plan(CLIP_BY_ID_SQL)).toMatch(
+        /^SEARCH audio_clips USING INDEX sqlite_autoindex_audio_clips_1 \(id=\?\)/,
+      );
+      expect(await plan(PLAYABLE_CLIP_SQL)).toMatch(
+        /^SEARCH audio_clips USING INDEX sqlite_autoindex_audio_clips_1 \(id=\?\)/,
+      );
     } else {
       // Four rows would be read sequentially; forbid that to see which index the planner can use.
       const runner = dataSource.createQueryRunner();
       try {
         await runner.query('ANALYZE audio_clips');
         await runner.query('SET enable_seqscan = off');
-        const plan = async (sql: string) => ((await runner.query(`EXPLAIN ${p(sql)}`, [note, 'alice'])) as { 'QUERY PLAN': string }[]).map((row) => row['QUERY PLAN']).join('\n');
-        expect(await plan(PRIMARY_CLIP_SQL)).toMatch(/Index Scan Backward using idx_audio_clips_note_ready on audio_clips/);
+        const plan = async (sql: string) =>
+          ((await runner.query(`EXPLAIN ${p(sql)}`, [note, 'alice'])) as { 'QUERY PLAN': string }[])
+            .map((row) => row['QUERY PLAN'])
+            .join('\n');
+        expect(await plan(PRIMARY_CLIP_SQL)).toMatch(
+          /Index Scan Backward using idx_audio_clips_note_ready on audio_clips/,
+        );
         expect(await plan(PRIMARY_CLIP_SQL)).not.toMatch(/Sort/);
         expect(await plan(CLIP_BY_ID_SQL)).toMatch(/Index Scan using "?PK_\w+"? on audio_clips/);
         expect(await plan(PLAYABLE_CLIP_SQL)).toMatch(/Index Scan using "?PK_\w+"? on audio_clips/);
@@ -96,7 +159,13 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
     const dataSource = await open(MIGRATIONS);
     await dataSource.runMigrations();
     for (let i = 0; i < MIGRATIONS.length; i += 1) await dataSource.undoLastMigration();
-    expect(await dataSource.query(kind === 'postgres' ? "SELECT to_regclass('notes') AS t" : "SELECT name AS t FROM sqlite_master WHERE name = 'notes'")).toEqual(kind === 'postgres' ? [{ t: null }] : []);
+    expect(
+      await dataSource.query(
+        kind === 'postgres'
+          ? "SELECT to_regclass('notes') AS t"
+          : "SELECT name AS t FROM sqlite_master WHERE name = 'notes'",
+      ),
+    ).toEqual(kind === 'postgres' ? [{ t: null }] : []);
     expect(await dataSource.runMigrations()).toHaveLength(MIGRATIONS.length);
     await dataSource.destroy();
   });

@@ -54,29 +54,40 @@ describe('the OpenAPI explorer and spec', () => {
   it('speaks snake_case in every schema, with the seed’s request and response fields', () => {
     const schemas = spec.components.schemas;
     for (const [name, schema] of Object.entries<any>(schemas)) {
-      for (const property of Object.keys(schema.properties ?? {})) expect(`${name}.${property}`).toMatch(/^\w+\.[a-z0-9_]+$/);
+      for (const property of Object.keys(schema.properties ?? {}))
+        expect(`${name}.${property}`).toMatch(/^\w+\.[a-z0-9_]+$/);
     }
-    expect(Object.keys(schemas.CreateAudioClipDto.properties).sort()).toEqual(['bytes', 'content_md5', 'duration_ms', 'mime_type', 'note_id']);
+    expect(Object.keys(schemas.CreateAudioClipDto.properties).sort()).toEqual([
+      'bytes',
+      'content_md5',
+      'duration_ms',
+      'mime_type',
+      'note_id',
+    ]);
     expect(schemas.CreateAudioClipDto.required.sort()).toEqual(['bytes', 'duration_ms', 'mime_type']);
-    expect(Object.keys(schemas.AudioClipResponseDto.properties).sort()).toEqual(
-      [
-        'bytes',
-        'completed_at',
-        'content_md5',
-        'created_at',
-        'declared_duration_ms',
-        'duration_ms',
-        'duration_source',
-        'failure_reason',
-        'id',
-        'mime_type',
-        'note_id',
-        'status',
-        'storage_key',
-        'updated_at',
-      ],
-    );
-    expect(Object.keys(schemas.PresignedUploadDto.properties).sort()).toEqual(['expires_at', 'headers', 'method', 'storage_key', 'url']);
+    expect(Object.keys(schemas.AudioClipResponseDto.properties).sort()).toEqual([
+      'bytes',
+      'completed_at',
+      'content_md5',
+      'created_at',
+      'declared_duration_ms',
+      'duration_ms',
+      'duration_source',
+      'failure_reason',
+      'id',
+      'mime_type',
+      'note_id',
+      'status',
+      'storage_key',
+      'updated_at',
+    ]);
+    expect(Object.keys(schemas.PresignedUploadDto.properties).sort()).toEqual([
+      'expires_at',
+      'headers',
+      'method',
+      'storage_key',
+      'url',
+    ]);
     expect(Object.keys(schemas.PlaybackDto.properties).sort()).toEqual(['expires_at', 'url']);
   });
 
@@ -90,7 +101,9 @@ describe('the OpenAPI explorer and spec', () => {
         expect(response.content['application/json'].schema.$ref).toBe('#/components/schemas/ErrorResponseDto');
       }
     }
-    expect(spec.paths['/api/audio-clips'].post.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/CreateAudioClipDto');
+    expect(spec.paths['/api/audio-clips'].post.requestBody.content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/CreateAudioClipDto',
+    );
   });
 
   it('matches the committed openapi.json (run `npm run openapi` after changing the API)', async () => {

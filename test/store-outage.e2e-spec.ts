@@ -9,7 +9,6 @@ import { startTestApp, type TestApp } from './support/test-app';
 
 const BUCKET = 'outage-test';
 
-
 /**
  * This suite owns its S3 server, so it can stop it in the middle of the flow and start it again on the
  * same port and folder, as a store outage looks to the app.
@@ -57,10 +56,14 @@ describe('a store outage in the middle of the flow', () => {
 
   it('answers 503 with Retry-After while the store is down, loses nothing, and finishes once it is back', async () => {
     const audio = wav(1);
-    const toDelete = (await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000 })).body;
+    const toDelete = (
+      await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000 })
+    ).body;
     expect((await putBytes(toDelete.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await phone.post(`/api/audio-clips/${toDelete.clip.id}/complete`)).status).toBe(200);
-    const toComplete = (await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000 })).body;
+    const toComplete = (
+      await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 1000 })
+    ).body;
     expect((await putBytes(toComplete.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
 
     await stopStore();

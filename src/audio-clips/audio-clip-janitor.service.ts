@@ -74,7 +74,11 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     let failedDeletions = 0;
     // Batch after batch while there is due work, within a time budget so one pass never runs on for long.
     const stopAt = Date.now() + PASS_BUDGET_MS;
-    for (let batch = await this.deletions.findDue(now, BATCH_SIZE); batch.length > 0 && Date.now() < stopAt; batch = await this.deletions.findDue(now, BATCH_SIZE)) {
+    for (
+      let batch = await this.deletions.findDue(now, BATCH_SIZE);
+      batch.length > 0 && Date.now() < stopAt;
+      batch = await this.deletions.findDue(now, BATCH_SIZE)
+    ) {
       let claimedAny = false;
       for (const entry of batch) {
         const outcome = await this.claimAndProcess(entry, now);
@@ -119,7 +123,13 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
       // clip's keys may yet be needed (or not, if it fails or expires): look again later.
       const age = now.getTime() - entry.createdAt.getTime();
       if ((use === 'ready' && age > READY_GRACE_MS) || age > REFERENCED_GIVE_UP_MS) await this.deletions.remove(entry);
-      else await this.deletions.reschedule(entry, new Date(now.getTime() + (use === 'ready' ? READY_GRACE_MS : REFERENCED_RETRY_MS)), entry.attempts, `still used by a ${use} clip`);
+      else
+        await this.deletions.reschedule(
+          entry,
+          new Date(now.getTime() + (use === 'ready' ? READY_GRACE_MS : REFERENCED_RETRY_MS)),
+          entry.attempts,
+          `still used by a ${use} clip`,
+        );
       return 'skipped';
     }
     try {
@@ -128,7 +138,12 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
       const attempts = entry.attempts + 1;
       // 5 s, 10 s, 20 s … up to an hour between tries while the store is down.
       const backoffMs = Math.min(60 * 60_000, 5_000 * 2 ** Math.min(attempts - 1, 10));
-      await this.deletions.reschedule(entry, new Date(now.getTime() + backoffMs), attempts, error instanceof Error ? error.message : String(error));
+      await this.deletions.reschedule(
+        entry,
+        new Date(now.getTime() + backoffMs),
+        attempts,
+        error instanceof Error ? error.message : String(error),
+      );
       return 'failed';
     }
     // A PUT URL may still be valid: delete once more when it has run out, then forget the key.

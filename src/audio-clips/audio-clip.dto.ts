@@ -10,7 +10,11 @@ import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity'
 export const MAX_DURATION_MS = 2_147_483_647;
 
 export class CreateAudioClipDto {
-  @ApiPropertyOptional({ format: 'uuid', description: 'The note this recording belongs to.', example: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' })
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description: 'The note this recording belongs to.',
+    example: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90',
+  })
   @Optional()
   @Transform(lowerCaseUuid)
   @IsUUID('4')
@@ -24,19 +28,29 @@ export class CreateAudioClipDto {
   @MaxLength(255)
   mime_type!: string;
 
-  @ApiProperty({ description: 'Exact size of the file in bytes; the upload URL accepts this size only.', minimum: 1, example: 123456 })
+  @ApiProperty({
+    description: 'Exact size of the file in bytes; the upload URL accepts this size only.',
+    minimum: 1,
+    example: 123456,
+  })
   @IsInt()
   @Min(1)
   bytes!: number;
 
-  @ApiProperty({ description: 'Length of the recording in milliseconds.', minimum: 0, maximum: MAX_DURATION_MS, example: 42000 })
+  @ApiProperty({
+    description: 'Length of the recording in milliseconds.',
+    minimum: 0,
+    maximum: MAX_DURATION_MS,
+    example: 42000,
+  })
   @IsInt()
   @Min(0)
   @Max(MAX_DURATION_MS)
   duration_ms!: number;
 
   @ApiPropertyOptional({
-    description: 'Base64 MD5 of the file. When given, the upload URL requires it as Content-MD5 and the store refuses bytes that do not match.',
+    description:
+      'Base64 MD5 of the file. When given, the upload URL requires it as Content-MD5 and the store refuses bytes that do not match.',
     example: 'XUFAKrxLKna5cZ2REBfFkg==',
   })
   @Optional()
@@ -52,7 +66,12 @@ export class AudioClipResponseDto {
   @ApiProperty({ type: String, format: 'uuid', nullable: true, example: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' })
   note_id!: string | null;
 
-  @ApiProperty({ enum: AudioClipStatus, enumName: 'AudioClipStatus', example: AudioClipStatus.Pending, description: 'pending → ready | failed | expired' })
+  @ApiProperty({
+    enum: AudioClipStatus,
+    enumName: 'AudioClipStatus',
+    example: AudioClipStatus.Pending,
+    description: 'pending → ready | failed | expired',
+  })
   status!: AudioClipStatus;
 
   @ApiProperty({ example: 'audio/m4a' })
@@ -61,7 +80,10 @@ export class AudioClipResponseDto {
   @ApiProperty({ example: 123456 })
   bytes!: number;
 
-  @ApiProperty({ example: 41987, description: 'Measured from the audio once ready, when its container says; else as declared.' })
+  @ApiProperty({
+    example: 41987,
+    description: 'Measured from the audio once ready, when its container says; else as declared.',
+  })
   duration_ms!: number;
 
   @ApiProperty({ example: 42000, description: 'What the phone declared.' })
@@ -85,12 +107,21 @@ export class AudioClipResponseDto {
   @ApiProperty({ format: 'date-time', example: '2026-11-27T09:30:00.000Z' })
   updated_at!: string;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: null, description: 'When the clip became ready.' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: null,
+    description: 'When the clip became ready.',
+  })
   completed_at!: string | null;
 }
 
 export class PresignedUploadDto {
-  @ApiProperty({ description: 'Presigned URL: PUT the raw file bytes here.', example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…' })
+  @ApiProperty({
+    description: 'Presigned URL: PUT the raw file bytes here.',
+    example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…',
+  })
   url!: string;
 
   @ApiProperty({ enum: ['PUT'], example: 'PUT' })
@@ -104,7 +135,10 @@ export class PresignedUploadDto {
   })
   headers!: Record<string, string>;
 
-  @ApiProperty({ example: 'dev/uploads/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a', description: 'The key the upload lands under; completion moves it to the clip’s storage_key.' })
+  @ApiProperty({
+    example: 'dev/uploads/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a',
+    description: 'The key the upload lands under; completion moves it to the clip’s storage_key.',
+  })
   storage_key!: string;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-27T09:45:00.000Z' })
@@ -120,7 +154,10 @@ export class CreateAudioClipResponseDto {
 }
 
 export class PlaybackDto {
-  @ApiProperty({ description: 'Presigned GET URL; supports Range requests.', example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…' })
+  @ApiProperty({
+    description: 'Presigned GET URL; supports Range requests.',
+    example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…',
+  })
   url!: string;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-27T09:45:00.000Z' })
@@ -139,7 +176,11 @@ export class AudioClipPageDto {
   @ApiProperty({ type: [AudioClipResponseDto] })
   items!: AudioClipResponseDto[];
 
-  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` to get the next page; null on the last page.' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Pass as `cursor` to get the next page; null on the last page.',
+  })
   next_cursor!: string | null;
 }
 
@@ -163,7 +204,13 @@ export function toAudioClipResponse(clip: AudioClip): AudioClipResponseDto {
 }
 
 export function toPresignedUploadDto(upload: PresignedUpload, uploadKey: string): PresignedUploadDto {
-  return { url: upload.url, method: upload.method, headers: upload.headers, storage_key: uploadKey, expires_at: upload.expiresAt.toISOString() };
+  return {
+    url: upload.url,
+    method: upload.method,
+    headers: upload.headers,
+    storage_key: uploadKey,
+    expires_at: upload.expiresAt.toISOString(),
+  };
 }
 
 export function toPlaybackDto(download: PresignedDownload): PlaybackDto {

@@ -1,7 +1,14 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { AppError } from '../common/app-error';
-import { ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
 import { OwnerId } from '../auth/auth.decorators';
 import { UploadRateLimited } from '../rate-limit/rate-limit.guard';
 import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
@@ -34,7 +41,8 @@ export class AudioClipsController {
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
-    description: 'Any unique string (a UUID) per recording: a retry with the same key and body returns the same clip with a fresh upload URL.',
+    description:
+      'Any unique string (a UUID) per recording: a retry with the same key and body returns the same clip with a fresh upload URL.',
   })
   async createAudioClip(
     @OwnerId() ownerId: string,
@@ -42,7 +50,13 @@ export class AudioClipsController {
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<CreateAudioClipResponseDto> {
-    const input = { noteId: dto.note_id, mimeType: dto.mime_type, bytes: dto.bytes, durationMs: dto.duration_ms, contentMd5: dto.content_md5 };
+    const input = {
+      noteId: dto.note_id,
+      mimeType: dto.mime_type,
+      bytes: dto.bytes,
+      durationMs: dto.duration_ms,
+      contentMd5: dto.content_md5,
+    };
     const { clip, upload, replayed } = await this.clips.create(ownerId, input, idempotencyKeyOf(idempotencyKey));
     if (replayed) void reply.header('idempotent-replayed', 'true');
     return { clip: toAudioClipResponse(clip), upload: toPresignedUploadDto(upload, clip.uploadKey) };
@@ -51,10 +65,15 @@ export class AudioClipsController {
   @Post(':clip_id/upload-url')
   @HttpCode(200)
   @UploadRateLimited()
-  @ApiOperation({ summary: 'Get a fresh presigned PUT URL for a pending clip (the old one expired, or the upload was cut off)' })
+  @ApiOperation({
+    summary: 'Get a fresh presigned PUT URL for a pending clip (the old one expired, or the upload was cut off)',
+  })
   @ApiOkResponse({ type: CreateAudioClipResponseDto })
   @ApiErrorResponses(400, 404, 409, 503)
-  async renewAudioClipUpload(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<CreateAudioClipResponseDto> {
+  async renewAudioClipUpload(
+    @OwnerId() ownerId: string,
+    @Param('clip_id', uuidParam('clip_id')) clipId: string,
+  ): Promise<CreateAudioClipResponseDto> {
     const { clip, upload } = await this.clips.renewUpload(ownerId, clipId);
     return { clip: toAudioClipResponse(clip), upload: toPresignedUploadDto(upload, clip.uploadKey) };
   }
@@ -63,7 +82,10 @@ export class AudioClipsController {
   @ApiOperation({ summary: 'Get an audio clip' })
   @ApiOkResponse({ type: AudioClipResponseDto })
   @ApiErrorResponses(400, 404)
-  async getAudioClip(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<AudioClipResponseDto> {
+  async getAudioClip(
+    @OwnerId() ownerId: string,
+    @Param('clip_id', uuidParam('clip_id')) clipId: string,
+  ): Promise<AudioClipResponseDto> {
     return toAudioClipResponse(await this.clips.get(ownerId, clipId));
   }
 
@@ -79,7 +101,10 @@ export class AudioClipsController {
   @ApiOkResponse({ type: AudioClipResponseDto })
   @ApiErrorResponses(400, 404, 409, 422, 503)
   @UploadRateLimited()
-  async completeAudioClip(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<AudioClipResponseDto> {
+  async completeAudioClip(
+    @OwnerId() ownerId: string,
+    @Param('clip_id', uuidParam('clip_id')) clipId: string,
+  ): Promise<AudioClipResponseDto> {
     return toAudioClipResponse(await this.clips.complete(ownerId, clipId));
   }
 
@@ -87,7 +112,10 @@ export class AudioClipsController {
   @ApiOperation({ summary: 'Get a presigned GET URL to play a ready clip' })
   @ApiOkResponse({ type: PlaybackDto })
   @ApiErrorResponses(400, 404, 409, 503)
-  async getAudioClipPlayback(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<PlaybackDto> {
+  async getAudioClipPlayback(
+    @OwnerId() ownerId: string,
+    @Param('clip_id', uuidParam('clip_id')) clipId: string,
+  ): Promise<PlaybackDto> {
     return toPlaybackDto(await this.clips.playback(ownerId, clipId));
   }
 
@@ -96,7 +124,10 @@ export class AudioClipsController {
   @ApiOperation({ summary: 'Delete an audio clip and its stored audio' })
   @ApiNoContentResponse({ description: 'Deleted.' })
   @ApiErrorResponses(400, 404, 503)
-  async deleteAudioClip(@OwnerId() ownerId: string, @Param('clip_id', uuidParam('clip_id')) clipId: string): Promise<void> {
+  async deleteAudioClip(
+    @OwnerId() ownerId: string,
+    @Param('clip_id', uuidParam('clip_id')) clipId: string,
+  ): Promise<void> {
     await this.clips.delete(ownerId, clipId);
   }
 }

@@ -11,7 +11,13 @@ import { NoteAudioClipsController } from './note-audio-clips.controller';
 @Module({
   imports: [NotesModule],
   controllers: [AudioClipsController, NoteAudioClipsController],
-  providers: [AudioClipsRepository, AudioClipsService, AudioClipJanitor, IdempotencyKeysRepository, StorageDeletionsRepository],
+  providers: [
+    AudioClipsRepository,
+    AudioClipsService,
+    AudioClipJanitor,
+    IdempotencyKeysRepository,
+    StorageDeletionsRepository,
+  ],
   exports: [AudioClipJanitor],
 })
 export class AudioClipsModule {}

@@ -77,7 +77,10 @@ export class AudioClipsRepository {
    * when refused. Insert-then-check needs no lock on either database: of racing inserts, whichever
    * sums last sees all the others, so together they can never pass the quota.
    */
-  async insertWithinQuota(clip: AudioClip, quotaBytes: number): Promise<{ inserted: true } | { inserted: false; heldBytes: number }> {
+  async insertWithinQuota(
+    clip: AudioClip,
+    quotaBytes: number,
+  ): Promise<{ inserted: true } | { inserted: false; heldBytes: number }> {
     await this.insert(clip);
     const held = await this.bytesHeldBy(clip.ownerId);
     if (held <= quotaBytes) return { inserted: true };
@@ -142,21 +145,38 @@ export class AudioClipsRepository {
   }
 
   /** The objects a note's clips may have in storage, with how long their upload URLs stay valid. */
-  keysOfNote(ownerId: string, noteId: string): Promise<Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt'>[]> {
-    return this.clips.find({ select: { storageKey: true, uploadKey: true, uploadExpiresAt: true }, where: { ownerId, noteId } });
+  keysOfNote(
+    ownerId: string,
+    noteId: string,
+  ): Promise<Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt'>[]> {
+    return this.clips.find({
+      select: { storageKey: true, uploadKey: true, uploadExpiresAt: true },
+      where: { ownerId, noteId },
+    });
   }
 
   /**
    * pending → ready as one conditional UPDATE, so of two racing completions (or a completion racing
    * the sweeper) exactly one makes a change; returns whether this call made it.
    */
-  async markReady(ownerId: string, id: string, at: Date, duration: Pick<AudioClip, 'durationMs' | 'durationSource'>): Promise<boolean> {
-    return this.transition({ ownerId, id, status: AudioClipStatus.Pending }, { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at, ...duration });
+  async markReady(
+    ownerId: string,
+    id: string,
+    at: Date,
+    duration: Pick<AudioClip, 'durationMs' | 'durationSource'>,
+  ): Promise<boolean> {
+    return this.transition(
+      { ownerId, id, status: AudioClipStatus.Pending },
+      { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at, ...duration },
+    );
   }
 
   /** pending → failed, with the reason. */
   markFailed(ownerId: string, id: string, at: Date, reason: string): Promise<boolean> {
-    return this.transition({ ownerId, id, status: AudioClipStatus.Pending }, { status: AudioClipStatus.Failed, failureReason: reason.slice(0, 500), updatedAt: at });
+    return this.transition(
+      { ownerId, id, status: AudioClipStatus.Pending },
+      { status: AudioClipStatus.Failed, failureReason: reason.slice(0, 500), updatedAt: at },
+    );
   }
 
   /** pending → expired, for a clip still older than the cutoff whose last upload URL has run out. */
@@ -165,8 +185,14 @@ export class AudioClipsRepository {
       .createQueryBuilder()
       .update()
       .set({ status: AudioClipStatus.Expired, failureReason: 'The upload was not completed in time.', updatedAt: now })
-      .where('id = :id AND status = :pending AND created_at < :cutoff', { id, pending: AudioClipStatus.Pending, cutoff: timestampParameter(this.dataSource.options.type, cutoff) })
-      .andWhere('(upload_expires_at IS NULL OR upload_expires_at < :now)', { now: timestampParameter(this.dataSource.options.type, now) })
+      .where('id = :id AND status = :pending AND created_at < :cutoff', {
+        id,
+        pending: AudioClipStatus.Pending,
+        cutoff: timestampParameter(this.dataSource.options.type, cutoff),
+      })
+      .andWhere('(upload_expires_at IS NULL OR upload_expires_at < :now)', {
+        now: timestampParameter(this.dataSource.options.type, now),
+      })
       .execute();
     return (result.affected ?? 0) > 0;
   }
@@ -174,8 +200,13 @@ export class AudioClipsRepository {
   findExpirable(cutoff: Date, now: Date, limit: number): Promise<AudioClip[]> {
     return this.clips
       .createQueryBuilder('clip')
-      .where('clip.status = :pending AND clip.createdAt < :cutoff', { pending: AudioClipStatus.Pending, cutoff: timestampParameter(this.dataSource.options.type, cutoff) })
-      .andWhere('(clip.uploadExpiresAt IS NULL OR clip.uploadExpiresAt < :now)', { now: timestampParameter(this.dataSource.options.type, now) })
+      .where('clip.status = :pending AND clip.createdAt < :cutoff', {
+        pending: AudioClipStatus.Pending,
+        cutoff: timestampParameter(this.dataSource.options.type, cutoff),
+      })
+      .andWhere('(clip.uploadExpiresAt IS NULL OR clip.uploadExpiresAt < :now)', {
+        now: timestampParameter(this.dataSource.options.type, now),
+      })
       .orderBy('clip.createdAt', 'ASC')
       .limit(limit)
       .getMany();
@@ -198,7 +229,10 @@ export class AudioClipsRepository {
     return pending ? 'pending' : null;
   }
 
-  private async transition(where: Partial<Pick<AudioClip, 'ownerId' | 'id' | 'status'>>, changes: Partial<AudioClip>): Promise<boolean> {
+  private async transition(
+    where: Partial<Pick<AudioClip, 'ownerId' | 'id' | 'status'>>,
+    changes: Partial<AudioClip>,
+  ): Promise<boolean> {
     const result = await this.clips.update(where, changes);
     return (result.affected ?? 0) > 0;
   }

@@ -6,7 +6,13 @@ import { AppConfig } from '../config/app-config';
 import { NotesService } from '../notes/notes.service';
 import { StorageDeletionsRepository } from '../storage/storage-deletions.repository';
 import { deletionsFor, uploadOpenUntil } from './clip-deletions';
-import { STORAGE_DRIVER, type PresignedDownload, type PresignedUpload, type StorageDriver, type StoredObjectInfo } from '../storage/storage-driver';
+import {
+  STORAGE_DRIVER,
+  type PresignedDownload,
+  type PresignedUpload,
+  type StorageDriver,
+  type StoredObjectInfo,
+} from '../storage/storage-driver';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
 import { MAX_DURATION_MS } from './audio-clip.dto';
 import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
@@ -64,7 +70,11 @@ export class AudioClipsService implements OnModuleInit {
   }
 
   async create(ownerId: string, input: NewAudioClip, idempotencyKey?: string): Promise<AudioClipUpload> {
-    const requestHash = createHash('sha256').update(JSON.stringify([input.noteId ?? null, input.mimeType, input.bytes, input.durationMs, input.contentMd5 ?? null])).digest('hex');
+    const requestHash = createHash('sha256')
+      .update(
+        JSON.stringify([input.noteId ?? null, input.mimeType, input.bytes, input.durationMs, input.contentMd5 ?? null]),
+      )
+      .digest('hex');
     if (idempotencyKey !== undefined) {
       const earlier = await this.idempotencyKeys.find(ownerId, idempotencyKey);
       if (earlier) return this.replay(ownerId, earlier.clipId, earlier.requestHash === requestHash);
@@ -72,7 +82,10 @@ export class AudioClipsService implements OnModuleInit {
 
     const mimeType = this.acceptedMimeType(input.mimeType);
     if (input.bytes > this.config.audio.maxUploadBytes) {
-      throw invalid('bytes', `bytes must be at most ${this.config.audio.maxUploadBytes} (the largest upload this server accepts)`);
+      throw invalid(
+        'bytes',
+        `bytes must be at most ${this.config.audio.maxUploadBytes} (the largest upload this server accepts)`,
+      );
     }
     if (input.noteId !== undefined) await this.notes.assertExists(ownerId, input.noteId);
 
@@ -105,10 +118,20 @@ export class AudioClipsService implements OnModuleInit {
     // leaves the server: whatever then happens to the clip (completed, failed, deleted with its note
     // in a race, a crash), a PUT can never leave bytes nobody knows of. While a pending clip still
     // uses the key, the janitor leaves it alone.
-    await this.deletions.enqueue([{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(upload.expiresAt) }], now, uploadOpenUntil(upload.expiresAt));
+    await this.deletions.enqueue(
+      [{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(upload.expiresAt) }],
+      now,
+      uploadOpenUntil(upload.expiresAt),
+    );
 
     if (idempotencyKey !== undefined) {
-      const recorded = await this.idempotencyKeys.insert({ ownerId, key: idempotencyKey, requestHash, clipId: clip.id, createdAt: now });
+      const recorded = await this.idempotencyKeys.insert({
+        ownerId,
+        key: idempotencyKey,
+        requestHash,
+        clipId: clip.id,
+        createdAt: now,
+      });
       if (!recorded) {
         // A concurrent retry with the same key won: give back its clip, and remove ours (nobody has its URL).
         await this.clips.delete(ownerId, clip.id);
@@ -134,8 +157,13 @@ export class AudioClipsService implements OnModuleInit {
   async renewUpload(ownerId: string, id: string): Promise<AudioClipUpload> {
     const clip = this.assertPending(await this.get(ownerId, id));
     const upload = await this.presignUpload(clip);
-    const until = clip.uploadExpiresAt && clip.uploadExpiresAt > upload.expiresAt ? clip.uploadExpiresAt : upload.expiresAt;
-    await this.deletions.enqueue([{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(until) }], new Date(), uploadOpenUntil(until));
+    const until =
+      clip.uploadExpiresAt && clip.uploadExpiresAt > upload.expiresAt ? clip.uploadExpiresAt : upload.expiresAt;
+    await this.deletions.enqueue(
+      [{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(until) }],
+      new Date(),
+      uploadOpenUntil(until),
+    );
     if (!(await this.clips.extendUpload(ownerId, id, until))) this.assertPending(await this.get(ownerId, id));
     return { clip: await this.get(ownerId, id), upload, replayed: false };
   }
@@ -179,13 +207,22 @@ export class AudioClipsService implements OnModuleInit {
 
     const { key, object } = await this.findUpload(clip);
     if (object.size !== clip.bytes) {
-      throw new AppError('UPLOAD_MISMATCH', `The uploaded file is ${object.size} bytes but ${clip.bytes} were declared. Upload the declared file again.`);
+      throw new AppError(
+        'UPLOAD_MISMATCH',
+        `The uploaded file is ${object.size} bytes but ${clip.bytes} were declared. Upload the declared file again.`,
+      );
     }
     if (object.contentType === undefined || normalizeMimeType(object.contentType) !== clip.mimeType) {
-      throw new AppError('UPLOAD_MISMATCH', `The upload was stored as ${object.contentType ?? 'an unknown type'} but ${clip.mimeType} was declared.`);
+      throw new AppError(
+        'UPLOAD_MISMATCH',
+        `The upload was stored as ${object.contentType ?? 'an unknown type'} but ${clip.mimeType} was declared.`,
+      );
     }
 
-    const probe = await probeAudio({ size: object.size, read: (start, end) => this.storage.readRange(key, start, end, object.etag) }, clip.mimeType);
+    const probe = await probeAudio(
+      { size: object.size, read: (start, end) => this.storage.readRange(key, start, end, object.etag) },
+      clip.mimeType,
+    );
     if (probe.kind === 'not-audio') {
       const reason = `The uploaded bytes are not ${clip.mimeType} audio: ${probe.reason}`;
       const now = new Date();
@@ -193,7 +230,8 @@ export class AudioClipsService implements OnModuleInit {
       // leaves a key alone while a pending clip still uses it.
       const requests = deletionsFor(clip, now);
       await this.deletions.enqueue(requests, now);
-      if (await this.clips.markFailed(ownerId, id, now, reason)) await this.deleteSoon(requests.map((request) => request.storageKey));
+      if (await this.clips.markFailed(ownerId, id, now, reason))
+        await this.deleteSoon(requests.map((request) => request.storageKey));
       throw new AppError('UPLOAD_NOT_AUDIO', `${reason}. The upload was deleted; create a new clip to try again.`);
     }
 
@@ -203,7 +241,10 @@ export class AudioClipsService implements OnModuleInit {
     await this.storage.move(key, clip.storageKey, object.etag);
     const now = new Date();
     // A container may claim any duration; one beyond what a clip can hold is not believed.
-    const measured = probe.durationMs !== null && Number.isSafeInteger(probe.durationMs) && probe.durationMs <= MAX_DURATION_MS ? probe.durationMs : null;
+    const measured =
+      probe.durationMs !== null && Number.isSafeInteger(probe.durationMs) && probe.durationMs <= MAX_DURATION_MS
+        ? probe.durationMs
+        : null;
     const duration =
       measured === null
         ? { durationMs: clip.declaredDurationMs, durationSource: DurationSource.Declared }
@@ -270,12 +311,18 @@ export class AudioClipsService implements OnModuleInit {
       const object = await this.storage.inspect(key);
       if (object) return { key, object };
     }
-    throw new AppError('UPLOAD_NOT_FOUND', 'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.');
+    throw new AppError(
+      'UPLOAD_NOT_FOUND',
+      'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.',
+    );
   }
 
   private async replay(ownerId: string, clipId: string, sameRequest: boolean): Promise<AudioClipUpload> {
     if (!sameRequest) {
-      throw new AppError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used for a different request. Use a new key for a new recording.');
+      throw new AppError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was used for a different request. Use a new key for a new recording.',
+      );
     }
     const renewed = await this.renewUpload(ownerId, clipId);
     return { ...renewed, replayed: true };
@@ -301,14 +348,21 @@ export class AudioClipsService implements OnModuleInit {
     const result = await this.clips.insertWithinQuota(clip, quota);
     if (result.inserted) return;
     const remaining = Math.max(0, quota - result.heldBytes);
-    throw new AppError('QUOTA_EXCEEDED', `This recording needs ${clip.bytes} bytes but only ${remaining} of your ${quota}-byte storage quota are left. Delete some recordings first.`, {
-      info: { quota_bytes: quota, used_bytes: result.heldBytes, remaining_bytes: remaining },
-    });
+    throw new AppError(
+      'QUOTA_EXCEEDED',
+      `This recording needs ${clip.bytes} bytes but only ${remaining} of your ${quota}-byte storage quota are left. Delete some recordings first.`,
+      {
+        info: { quota_bytes: quota, used_bytes: result.heldBytes, remaining_bytes: remaining },
+      },
+    );
   }
 
   private presignPlayback(clip: PlayableClip): Promise<PresignedDownload> {
     if (clip.status !== AudioClipStatus.Ready) {
-      throw new AppError('AUDIO_CLIP_NOT_READY', `Audio clip ${clip.id} is ${clip.status}; only ready clips can be played.`);
+      throw new AppError(
+        'AUDIO_CLIP_NOT_READY',
+        `Audio clip ${clip.id} is ${clip.status}; only ready clips can be played.`,
+      );
     }
     return this.storage.presignDownload(clip.storageKey, this.config.storage.presignGetExpiresSeconds);
   }
@@ -316,17 +370,22 @@ export class AudioClipsService implements OnModuleInit {
   private acceptedMimeType(raw: string): string {
     const mimeType = normalizeMimeType(raw);
     if (!isWellFormedMimeType(mimeType) || !this.config.audio.allowedMimeTypes.includes(baseMimeType(mimeType))) {
-      throw invalid('mime_type', `mime_type must be one of the accepted audio types: ${this.config.audio.allowedMimeTypes.join(', ')}`);
+      throw invalid(
+        'mime_type',
+        `mime_type must be one of the accepted audio types: ${this.config.audio.allowedMimeTypes.join(', ')}`,
+      );
     }
     return mimeType;
   }
 }
 
 function notPending(clip: AudioClip): AppError {
-  const why = clip.status === AudioClipStatus.Ready ? 'already ready' : `${clip.status}${clip.failureReason ? ` (${clip.failureReason})` : ''}`;
+  const why =
+    clip.status === AudioClipStatus.Ready
+      ? 'already ready'
+      : `${clip.status}${clip.failureReason ? ` (${clip.failureReason})` : ''}`;
   return new AppError('AUDIO_CLIP_NOT_PENDING', `Audio clip ${clip.id} is ${why}; create a new clip to upload again.`);
 }
-
 
 function invalid(field: string, message: string): AppError {
   return new AppError('VALIDATION_FAILED', 'The request is not valid.', { details: [{ field, message }] });

@@ -1,4 +1,10 @@
-import { baseMimeType, DEFAULT_AUDIO_MIME_TYPES, extensionForMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
+import {
+  baseMimeType,
+  DEFAULT_AUDIO_MIME_TYPES,
+  extensionForMimeType,
+  isWellFormedMimeType,
+  normalizeMimeType,
+} from './audio-mime-types';
 
 /** What phones and browsers record, and the extension the design note stores each under. */
 const EXPECTED_EXTENSIONS: ReadonlyArray<readonly [mimeType: string, extension: string]> = [
@@ -92,7 +98,18 @@ describe('DEFAULT_AUDIO_MIME_TYPES', () => {
   });
 
   it('includes what iOS, Android and browsers record', () => {
-    expect(DEFAULT_AUDIO_MIME_TYPES).toEqual(expect.arrayContaining(['audio/m4a', 'audio/x-m4a', 'audio/mp4', 'audio/aac', 'audio/webm', 'audio/ogg', 'audio/mpeg', 'audio/3gpp']));
+    expect(DEFAULT_AUDIO_MIME_TYPES).toEqual(
+      expect.arrayContaining([
+        'audio/m4a',
+        'audio/x-m4a',
+        'audio/mp4',
+        'audio/aac',
+        'audio/webm',
+        'audio/ogg',
+        'audio/mpeg',
+        'audio/3gpp',
+      ]),
+    );
   });
 });
 

@@ -26,11 +26,16 @@ const EXTENSION_BY_MIME_TYPE: Readonly<Record<string, string>> = {
 
 export const DEFAULT_AUDIO_MIME_TYPES: readonly string[] = Object.keys(EXTENSION_BY_MIME_TYPE);
 
-const MIME_TYPE_SYNTAX = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*(;[a-z0-9!#$&^_.+-]+=("[\x20\x21\x23-\x5b\x5d-\x7e]*"|[a-z0-9!#$&^_.+-]+))*$/;
+const MIME_TYPE_SYNTAX =
+  /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*(;[a-z0-9!#$&^_.+-]+=("[\x20\x21\x23-\x5b\x5d-\x7e]*"|[a-z0-9!#$&^_.+-]+))*$/;
 
 /** Lower-cases and drops whitespace: `Audio/WebM; codecs=opus` becomes `audio/webm;codecs=opus`. */
 export function normalizeMimeType(mimeType: string): string {
-  return mimeType.trim().toLowerCase().replace(/\s*;\s*/g, ';').replace(/\s*=\s*/g, '=');
+  return mimeType
+    .trim()
+    .toLowerCase()
+    .replace(/\s*;\s*/g, ';')
+    .replace(/\s*=\s*/g, '=');
 }
 
 /** The part before any `;parameters`, which is what the allow-list and the extension go by. */

@@ -91,7 +91,7 @@ function makeWav(seconds: number, sampleRate: number, channels: number): Uint8Ar
 function topLevelBoxes(bytes: Uint8Array): Array<[string, number, number]> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const boxes: Array<[string, number, number]> = [];
-  for (let offset = 0; offset + 8 <= bytes.length; ) {
+  for (let offset = 0; offset + 8 <= bytes.length;) {
     const size = view.getUint32(offset);
     boxes.push([String.fromCharCode(...bytes.subarray(offset + 4, offset + 8)), offset, size]);
     offset += size;
@@ -113,44 +113,53 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 describe('probeAudio over the fixtures in test/fixtures/audio', () => {
-  const audio = manifest.filter(e => e.expected_kind === 'audio');
+  const audio = manifest.filter((e) => e.expected_kind === 'audio');
   const rows: string[] = [];
 
   afterAll(() => {
     if (process.env.AUDIO_PROBE_TABLE) {
-      console.log(['file | size | true ms | measured ms | bytes read (64 KiB chunks) | bytes read (1 KiB chunks)', ...rows].join('\n'));
+      console.log(
+        ['file | size | true ms | measured ms | bytes read (64 KiB chunks) | bytes read (1 KiB chunks)', ...rows].join(
+          '\n',
+        ),
+      );
     }
   });
 
   it('lists every file in the folder, and every container the project accepts', () => {
     expect(manifest.length).toBeGreaterThanOrEqual(14);
     for (const ext of ['m4a', 'mp3', 'ogg', 'opus', 'webm', 'flac', 'aac', 'wav', 'amr', '3gp']) {
-      expect(audio.some(e => e.file.endsWith(`.${ext}`))).toBe(true);
+      expect(audio.some((e) => e.file.endsWith(`.${ext}`))).toBe(true);
     }
   });
 
-  it.each(audio.map(e => [e.file, e] as const))('%s is audio of the declared family, with its duration', async (_file, entry) => {
-    const bytes = fixture(entry.file);
-    const reader = CountingReader.of(bytes);
-    const result = expectAudio(await probeAudio(reader, entry.mime_type));
+  it.each(audio.map((e) => [e.file, e] as const))(
+    '%s is audio of the declared family, with its duration',
+    async (_file, entry) => {
+      const bytes = fixture(entry.file);
+      const reader = CountingReader.of(bytes);
+      const result = expectAudio(await probeAudio(reader, entry.mime_type));
 
-    expect(containersForMimeType(entry.mime_type)).toContain(result.container);
-    if (entry.duration_in_container) {
-      expect(result.durationMs).not.toBeNull();
-      expect(Number.isInteger(result.durationMs)).toBe(true);
-      expect(Math.abs(result.durationMs! - entry.true_duration_ms!)).toBeLessThanOrEqual(50);
-    } else {
-      // The MediaRecorder-like WebM: no Duration element, so no duration rather than a guess.
-      expect(result.durationMs).toBeNull();
-    }
-    // The whole of a small file fits in one chunk: one request.
-    expect(reader.requests).toHaveLength(1);
+      expect(containersForMimeType(entry.mime_type)).toContain(result.container);
+      if (entry.duration_in_container) {
+        expect(result.durationMs).not.toBeNull();
+        expect(Number.isInteger(result.durationMs)).toBe(true);
+        expect(Math.abs(result.durationMs! - entry.true_duration_ms!)).toBeLessThanOrEqual(50);
+      } else {
+        // The MediaRecorder-like WebM: no Duration element, so no duration rather than a guess.
+        expect(result.durationMs).toBeNull();
+      }
+      // The whole of a small file fits in one chunk: one request.
+      expect(reader.requests).toHaveLength(1);
 
-    // With 1 KiB chunks the same parse shows what it really touches.
-    const small = CountingReader.of(bytes);
-    expect(await probeAudio(small, entry.mime_type, { chunkSize: KiB })).toEqual(result);
-    rows.push(`${entry.file} | ${bytes.length} | ${entry.true_duration_ms} | ${result.durationMs} | ${reader.bytesServed} | ${small.bytesServed}`);
-  });
+      // With 1 KiB chunks the same parse shows what it really touches.
+      const small = CountingReader.of(bytes);
+      expect(await probeAudio(small, entry.mime_type, { chunkSize: KiB })).toEqual(result);
+      rows.push(
+        `${entry.file} | ${bytes.length} | ${entry.true_duration_ms} | ${result.durationMs} | ${reader.bytesServed} | ${small.bytesServed}`,
+      );
+    },
+  );
 
   it.each([
     ['tone-2s-moov-at-end.m4a'],
@@ -158,17 +167,17 @@ describe('probeAudio over the fixtures in test/fixtures/audio', () => {
     ['tone-3s-id3.mp3'],
     ['tone-2s-no-id3.mp3'],
     ['tone-1s.wav'],
-  ])('%s: with 1 KiB chunks, the parse skips the media data', async file => {
+  ])('%s: with 1 KiB chunks, the parse skips the media data', async (file) => {
     // (For the other containers, music-metadata's 4100-byte content sniff already covers most of these
     // few-KB files; the large objects below show what they cost.)
-    const entry = manifest.find(e => e.file === file)!;
+    const entry = manifest.find((e) => e.file === file)!;
     const bytes = fixture(file);
     const reader = CountingReader.of(bytes);
     expectAudio(await probeAudio(reader, entry.mime_type, { chunkSize: KiB }));
     expect(reader.bytesServed).toBeLessThan(bytes.length * 0.75);
   });
 
-  it.each(manifest.filter(e => e.expected_kind === 'not-audio').map(e => [e.file, e] as const))(
+  it.each(manifest.filter((e) => e.expected_kind === 'not-audio').map((e) => [e.file, e] as const))(
     '%s is not audio',
     async (_file, entry) => {
       const reason = expectNotAudio(await probeAudio(CountingReader.of(fixture(entry.file)), entry.mime_type));
@@ -177,11 +186,15 @@ describe('probeAudio over the fixtures in test/fixtures/audio', () => {
   );
 
   it('says what the non-audio fixtures really are', async () => {
-    expect(expectNotAudio(await probeAudio(CountingReader.of(fixture('not-audio-png.m4a')), 'audio/m4a'))).toMatch(/image\/png/);
-    expect(expectNotAudio(await probeAudio(CountingReader.of(fixture('not-audio-text.mp3')), 'audio/mpeg'))).toMatch(/text/);
-    expect(expectNotAudio(await probeAudio(CountingReader.of(fixture('wav-declared-as-mp3.mp3')), 'audio/mpeg'))).toMatch(
-      /WAV \(RIFF\/WAVE\).*not MPEG audio \(MP3\)/,
+    expect(expectNotAudio(await probeAudio(CountingReader.of(fixture('not-audio-png.m4a')), 'audio/m4a'))).toMatch(
+      /image\/png/,
     );
+    expect(expectNotAudio(await probeAudio(CountingReader.of(fixture('not-audio-text.mp3')), 'audio/mpeg'))).toMatch(
+      /text/,
+    );
+    expect(
+      expectNotAudio(await probeAudio(CountingReader.of(fixture('wav-declared-as-mp3.mp3')), 'audio/mpeg')),
+    ).toMatch(/WAV \(RIFF\/WAVE\).*not MPEG audio \(MP3\)/);
   });
 });
 
@@ -202,7 +215,7 @@ describe('probeAudio on large objects reads only a small part', () => {
   it('an M4A with its mdat padded to 50 MB and moov at the end: head, box headers and tail only', async () => {
     const m4a = fixture('tone-2s-moov-at-end.m4a');
     const boxes = topLevelBoxes(m4a);
-    expect(boxes.map(b => b[0])).toEqual(['ftyp', 'free', 'mdat', 'moov']);
+    expect(boxes.map((b) => b[0])).toEqual(['ftyp', 'free', 'mdat', 'moov']);
     const [, mdatOffset, mdatSize] = boxes[2];
     const moovOffset = boxes[3][1];
     const pad = 50 * MiB;
@@ -233,10 +246,18 @@ describe('probeAudio on large objects reads only a small part', () => {
     expect(Array.from(webm.subarray(firstCluster, firstCluster + 4))).toEqual([0x1f, 0x43, 0xb6, 0x75]);
     expect(Array.from(webm.subarray(secondCluster, secondCluster + 4))).toEqual([0x1f, 0x43, 0xb6, 0x75]);
     const cluster = webm.subarray(firstCluster, secondCluster);
-    const reader = new CountingReader([webm.subarray(0, firstCluster), ...Array.from({ length: 4000 }, () => cluster), webm.subarray(lastCluster)]);
+    const reader = new CountingReader([
+      webm.subarray(0, firstCluster),
+      ...Array.from({ length: 4000 }, () => cluster),
+      webm.subarray(lastCluster),
+    ]);
     expect(reader.size).toBeGreaterThan(9 * MiB);
 
-    expect(await probeAudio(reader, 'audio/webm;codecs=opus')).toEqual({ kind: 'audio', container: 'matroska', durationMs: null });
+    expect(await probeAudio(reader, 'audio/webm;codecs=opus')).toEqual({
+      kind: 'audio',
+      container: 'matroska',
+      durationMs: null,
+    });
     expect(reader.bytesServed).toBeLessThanOrEqual(2 * 64 * KiB);
   });
 
@@ -259,13 +280,17 @@ describe('probeAudio on large objects reads only a small part', () => {
     expect(reader.bytesServed).toBeLessThanOrEqual(4 * MiB);
 
     // With room enough it counts every frame instead.
-    const counted = expectAudio(await probeAudio(new CountingReader(Array.from({ length: copies }, () => aac)), 'audio/aac', { maxBytesRead: 8 * MiB }));
+    const counted = expectAudio(
+      await probeAudio(new CountingReader(Array.from({ length: copies }, () => aac)), 'audio/aac', {
+        maxBytesRead: 8 * MiB,
+      }),
+    );
     expect(counted.durationMs).not.toBeNull();
   });
 
   it.each([['tone-2s.opus'], ['tone-2s-vorbis.ogg']])(
     '%s with a budget smaller than the file: the Ogg duration still comes from the last page, in the tail',
-    async file => {
+    async (file) => {
       const bytes = fixture(file);
       const reader = CountingReader.of(bytes);
       const result = expectAudio(await probeAudio(reader, 'audio/ogg', { chunkSize: KiB, maxBytesRead: 3 * KiB }));
@@ -284,7 +309,9 @@ describe('probeAudio on large objects reads only a small part', () => {
     expect(result).toEqual({ kind: 'audio', container: 'amr', durationMs: null });
     expect(reader.bytesServed).toBeLessThanOrEqual(32 * KiB);
     // Within budget, every 20 ms frame counts.
-    expect(await probeAudio(new CountingReader([amr, ...Array.from({ length: 100 }, () => frames)]), 'audio/amr')).toEqual({
+    expect(
+      await probeAudio(new CountingReader([amr, ...Array.from({ length: 100 }, () => frames)]), 'audio/amr'),
+    ).toEqual({
       kind: 'audio',
       container: 'amr',
       durationMs: 101 * 2000,
@@ -318,14 +345,24 @@ describe('probeAudio rejects what is not audio', () => {
     ['an HTML error page', text('<!DOCTYPE html><html><body>403 Forbidden</body></html>'), 'audio/m4a', /text/],
     ['64 KiB of zeros', new Uint8Array(64 * KiB), 'audio/wav', /zero/],
     ['random bytes', seededBytes(20_000, 7), 'audio/mpeg', /unrecognised/],
-    ['MPEG sync words with no valid frame', Uint8Array.from({ length: 5000 }, (_, i) => (i % 2 ? 0xfb : 0xff)), 'audio/mpeg', /./],
+    [
+      'MPEG sync words with no valid frame',
+      Uint8Array.from({ length: 5000 }, (_, i) => (i % 2 ? 0xfb : 0xff)),
+      'audio/mpeg',
+      /./,
+    ],
     ['an M4A cut before its moov', m4a.subarray(0, 3000), 'audio/m4a', /truncated or corrupt/],
     ['the first 200 bytes of an M4A', m4a.subarray(0, 200), 'audio/m4a', /truncated or corrupt/],
     ['an MP3 cut to 100 bytes', fixture('tone-2s-no-id3.mp3').subarray(0, 100), 'audio/mpeg', /no audio stream/],
     ['a WAV cut inside its header', fixture('tone-1s.wav').subarray(0, 30), 'audio/wav', /no audio stream/],
     ['an Ogg cut after its first page', fixture('tone-2s.opus').subarray(0, 100), 'audio/ogg', /no audio pages/],
     ['a WebM cut inside its header', fixture('tone-2s.webm').subarray(0, 100), 'audio/webm', /no audio stream/],
-    ['an AMR magic number and no frames', Uint8Array.from([...text('#!AMR\n'), ...new Uint8Array(40).fill(0xff)]), 'audio/amr', /no valid frame/],
+    [
+      'an AMR magic number and no frames',
+      Uint8Array.from([...text('#!AMR\n'), ...new Uint8Array(40).fill(0xff)]),
+      'audio/amr',
+      /no valid frame/,
+    ],
     ['a PNG', fixture('not-audio-png.m4a'), 'audio/mp4', /image\/png/],
   ])('%s', async (_name, bytes, mimeType, reason) => {
     expect(expectNotAudio(await probeAudio(CountingReader.of(bytes), mimeType))).toMatch(reason);
@@ -333,7 +370,11 @@ describe('probeAudio rejects what is not audio', () => {
 
   it('a WAV cut short still plays: audio, with the duration of what is there', async () => {
     const cut = makeWav(1, 8000, 1).subarray(0, 44 + 8000); // half of the samples
-    expect(await probeAudio(CountingReader.of(cut), 'audio/wav')).toEqual({ kind: 'audio', container: 'wav', durationMs: 500 });
+    expect(await probeAudio(CountingReader.of(cut), 'audio/wav')).toEqual({
+      kind: 'audio',
+      container: 'wav',
+      durationMs: 500,
+    });
   });
 });
 
@@ -352,7 +393,9 @@ describe('probeAudio checks the declared family', () => {
   });
 
   it('a type that names no audio container is refused, with what the content is', async () => {
-    const reason = expectNotAudio(await probeAudio(CountingReader.of(fixture('tone-2s-faststart.m4a')), 'application/octet-stream'));
+    const reason = expectNotAudio(
+      await probeAudio(CountingReader.of(fixture('tone-2s-faststart.m4a')), 'application/octet-stream'),
+    );
     expect(reason).toMatch(/application\/octet-stream.*MP4/);
   });
 
@@ -381,7 +424,8 @@ describe('probeAudio and a failing store', () => {
     let calls = 0;
     const flaky: RangeReader = {
       size: m4a.length,
-      read: async (start, end) => (++calls > 1 ? Promise.reject(new Error('connection reset')) : inner.read(start, end)),
+      read: async (start, end) =>
+        ++calls > 1 ? Promise.reject(new Error('connection reset')) : inner.read(start, end),
     };
     await expect(probeAudio(flaky, 'audio/m4a', { chunkSize: 1024 })).rejects.toThrow('connection reset');
   });

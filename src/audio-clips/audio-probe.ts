@@ -131,17 +131,25 @@ export async function probeAudio(
   if (reader.size === 0) {
     return notAudio('the object is empty');
   }
-  const cache = new RangeCache(reader, options.chunkSize ?? DEFAULT_CHUNK_SIZE, options.maxBytesRead ?? DEFAULT_MAX_BYTES_READ);
+  const cache = new RangeCache(
+    reader,
+    options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    options.maxBytesRead ?? DEFAULT_MAX_BYTES_READ,
+  );
 
   const found = await identify(cache);
   if (found.kind === 'not-audio') {
     return found;
   }
   if (!accepted) {
-    return notAudio(`the declared type ${declared} names no audio container this probe knows; the content is ${describe(found)}`);
+    return notAudio(
+      `the declared type ${declared} names no audio container this probe knows; the content is ${describe(found)}`,
+    );
   }
   if (!accepted.includes(found.container)) {
-    return notAudio(`the content is ${describe(found)}, not ${accepted.map(c => CONTAINER_LABEL[c]).join(' or ')} as ${declared} declares`);
+    return notAudio(
+      `the content is ${describe(found)}, not ${accepted.map((c) => CONTAINER_LABEL[c]).join(' or ')} as ${declared} declares`,
+    );
   }
   return { kind: 'audio', container: found.container, durationMs: found.durationMs };
 }
@@ -151,7 +159,9 @@ type Identified =
   | { kind: 'not-audio'; reason: string };
 
 function describe(found: { container: AudioContainer; detail: string }): string {
-  return found.detail ? `${CONTAINER_LABEL[found.container]} audio (${found.detail})` : `${CONTAINER_LABEL[found.container]} audio`;
+  return found.detail
+    ? `${CONTAINER_LABEL[found.container]} audio (${found.detail})`
+    : `${CONTAINER_LABEL[found.container]} audio`;
 }
 
 function notAudio(reason: string): { kind: 'not-audio'; reason: string } {
@@ -197,7 +207,9 @@ async function identify(cache: RangeCache): Promise<Identified> {
 
   if (!format || !hasAudioEvidence(format, isoBmff)) {
     if (stoppedEarly) {
-      return notAudio(`found no audio stream in the first ${cache.bytesRead} bytes read (read budget ${cache.maxBytesRead} bytes)`);
+      return notAudio(
+        `found no audio stream in the first ${cache.bytesRead} bytes read (read budget ${cache.maxBytesRead} bytes)`,
+      );
     }
     if (parseError !== undefined) {
       return notAudio(reasonForParseError(parseError, head, format));
@@ -205,13 +217,17 @@ async function identify(cache: RangeCache): Promise<Identified> {
     if (format?.container) {
       return notAudio(`a ${format.container} container with no audio stream${format.hasVideo ? ' (video only)' : ''}`);
     }
-    return notAudio('the first bytes look like audio, but no audio stream could be read from them (truncated or corrupt)');
+    return notAudio(
+      'the first bytes look like audio, but no audio stream could be read from them (truncated or corrupt)',
+    );
   }
 
   const container = containerOf(format, isoBmff);
   if (!container) {
     // music-metadata knows formats no phone uploads (AIFF, ASF, WavPack, ...): audio, but of no family here.
-    return notAudio(`the content is ${format.container ?? 'an unknown container'} audio, which is not an accepted recording format`);
+    return notAudio(
+      `the content is ${format.container ?? 'an unknown container'} audio, which is not an accepted recording format`,
+    );
   }
   if (parseError !== undefined && !stoppedEarly) {
     return notAudio(`truncated or corrupt ${CONTAINER_LABEL[container]} data: ${errorMessage(parseError)}`);
@@ -232,14 +248,18 @@ async function identify(cache: RangeCache): Promise<Identified> {
 }
 
 /** Runs music-metadata, keeping what it had found when it failed (its observer sees the live collector). */
-async function parse(tokenizer: RangeTokenizer, duration: boolean, cache: RangeCache): Promise<{ format?: IFormat; error?: unknown }> {
+async function parse(
+  tokenizer: RangeTokenizer,
+  duration: boolean,
+  cache: RangeCache,
+): Promise<{ format?: IFormat; error?: unknown }> {
   let collected: IAudioMetadata | undefined;
   try {
     collected = await parseFromTokenizer(tokenizer, {
       duration,
       skipCovers: true,
       mkvUseIndex: true,
-      observer: update => {
+      observer: (update) => {
         collected = update.metadata;
         const format = update.metadata.format;
         // Matroska puts Info (with Duration, when there is one) before Tracks; once the audio track is
@@ -302,14 +322,14 @@ function reasonForParseError(error: unknown, head: Uint8Array, format: IFormat |
 }
 
 function describeUnknownBytes(head: Uint8Array): string {
-  if (head.every(b => b === 0)) {
+  if (head.every((b) => b === 0)) {
     return 'the first bytes are all zero';
   }
-  const printable = head.filter(b => b === 0x09 || b === 0x0a || b === 0x0d || (b >= 0x20 && b < 0x7f)).length;
+  const printable = head.filter((b) => b === 0x09 || b === 0x0a || b === 0x0d || (b >= 0x20 && b < 0x7f)).length;
   if (printable === head.length) {
     return `the content looks like text ("${ascii(head, 0, Math.min(head.length, 24)).replace(/\s+/g, ' ')}…")`;
   }
-  const hex = Array.from(head.subarray(0, 8), b => b.toString(16).padStart(2, '0')).join(' ');
+  const hex = Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
   return `unrecognised bytes (starting ${hex})`;
 }
 
@@ -402,7 +422,12 @@ async function oggDurationFromTail(cache: RangeCache, format: IFormat): Promise<
     throw error;
   }
   for (let i = tail.length - 27; i >= 0; i--) {
-    if (tail[i] === 0x4f && ascii(tail, i, i + 4) === 'OggS' && tail[i + 4] === 0 && readUint32LE(tail, i + 14) === serial) {
+    if (
+      tail[i] === 0x4f &&
+      ascii(tail, i, i + 4) === 'OggS' &&
+      tail[i + 4] === 0 &&
+      readUint32LE(tail, i + 14) === serial
+    ) {
       const granule = readInt64LE(tail, i + 6);
       if (granule < 0) {
         continue; // -1: no packet ends on this page
@@ -450,7 +475,8 @@ class RangeCache {
     readonly chunkSize: number,
     readonly maxBytesRead: number,
   ) {
-    if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) throw new RangeError('chunkSize must be a positive integer');
+    if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0)
+      throw new RangeError('chunkSize must be a positive integer');
     if (!(maxBytesRead > 0)) throw new RangeError('maxBytesRead must be positive');
     this.size = reader.size;
   }
@@ -505,7 +531,9 @@ class RangeCache {
       }
       if (this.bytesRead + wanted > this.maxBytesRead) {
         this.budgetExceeded = true;
-        throw new ReadBudgetExceededError(`reading ${wanted} more bytes would pass the budget of ${this.maxBytesRead} (${this.bytesRead} read)`);
+        throw new ReadBudgetExceededError(
+          `reading ${wanted} more bytes would pass the budget of ${this.maxBytesRead} (${this.bytesRead} read)`,
+        );
       }
       let bytes: Uint8Array;
       try {
@@ -517,7 +545,9 @@ class RangeCache {
       this.requests++;
       this.bytesRead += bytes.length;
       if (bytes.length !== wanted) {
-        const error = new Error(`range read ${start}-${endExclusive - 1} returned ${bytes.length} bytes, expected ${wanted}: the object is not the stated ${this.size} bytes`);
+        const error = new Error(
+          `range read ${start}-${endExclusive - 1} returned ${bytes.length} bytes, expected ${wanted}: the object is not the stated ${this.size} bytes`,
+        );
         this.readFailure ??= error;
         throw error;
       }

@@ -16,7 +16,10 @@ export function uploadOpenUntil(uploadExpiresAt: Date): Date {
  * Both objects a clip may have. Its audio can go at once; its upload key only for good once no upload
  * can land in it any more, so that deletion is repeated then.
  */
-export function deletionsFor(clip: Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt'>, now: Date): DeletionRequest[] {
+export function deletionsFor(
+  clip: Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt'>,
+  now: Date,
+): DeletionRequest[] {
   const openUntil = clip.uploadExpiresAt ? uploadOpenUntil(clip.uploadExpiresAt) : now;
   const uploadOpenUntilOrNow = openUntil > now ? openUntil : now;
   return clip.uploadKey === clip.storageKey

@@ -22,7 +22,8 @@ export class IdempotencyKeysRepository {
       return true;
     } catch (error) {
       const code = error instanceof QueryFailedError ? (error.driverError as { code?: unknown }).code : undefined;
-      if (code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') return false;
+      if (code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE')
+        return false;
       throw error;
     }
   }

@@ -18,7 +18,10 @@ export class NoteAudioClipsController {
   @ApiOperation({ summary: 'Get the note’s primary clip (its most recently completed ready clip) with a playback URL' })
   @ApiOkResponse({ type: NoteAudioDto })
   @ApiErrorResponses(400, 404, 503)
-  async getNoteAudio(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string): Promise<NoteAudioDto> {
+  async getNoteAudio(
+    @OwnerId() ownerId: string,
+    @Param('note_id', uuidParam('note_id')) noteId: string,
+  ): Promise<NoteAudioDto> {
     const { clip, playback } = await this.clips.primaryOfNote(ownerId, noteId);
     return { clip: toAudioClipResponse(clip), playback: toPlaybackDto(playback) };
   }
@@ -27,7 +30,11 @@ export class NoteAudioClipsController {
   @ApiOperation({ summary: 'List the note’s audio clips in every state, newest first' })
   @ApiOkResponse({ type: AudioClipPageDto })
   @ApiErrorResponses(400, 404)
-  async listNoteAudioClips(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string, @Query() query: PageQueryDto): Promise<AudioClipPageDto> {
+  async listNoteAudioClips(
+    @OwnerId() ownerId: string,
+    @Param('note_id', uuidParam('note_id')) noteId: string,
+    @Query() query: PageQueryDto,
+  ): Promise<AudioClipPageDto> {
     return toAudioClipPage(await this.clips.listOfNote(ownerId, noteId, toPageRequest(query)));
   }
 }

@@ -11,7 +11,10 @@ import { AudioClipJanitor } from './audio-clip-janitor.service';
  */
 async function main(): Promise<void> {
   const config = loadAppConfig({ ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0' });
-  const app = await NestFactory.createApplicationContext(AppModule.forRoot(config), { logger: ['warn', 'error'], abortOnError: false });
+  const app = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
+    logger: ['warn', 'error'],
+    abortOnError: false,
+  });
   try {
     const report = await app.get(AudioClipJanitor).runOnce();
     console.log(JSON.stringify(report));
@@ -21,6 +24,12 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigValidationError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error));
+  console.error(
+    error instanceof ConfigValidationError
+      ? error.message
+      : error instanceof Error
+        ? (error.stack ?? error.message)
+        : String(error),
+  );
   process.exit(1);
 });

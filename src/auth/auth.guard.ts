@@ -20,9 +20,15 @@ export class AuthGuard implements CanActivate {
     const header = request.headers.authorization;
     const token = header === undefined ? undefined : BEARER.exec(header.trim())?.[1];
     if (token === undefined) {
-      throw new AppError('UNAUTHENTICATED', header === undefined ? 'Sign in: send Authorization: Bearer <token>.' : 'The Authorization header must be "Bearer <token>".', {
-        headers: { 'www-authenticate': 'Bearer' },
-      });
+      throw new AppError(
+        'UNAUTHENTICATED',
+        header === undefined
+          ? 'Sign in: send Authorization: Bearer <token>.'
+          : 'The Authorization header must be "Bearer <token>".',
+        {
+          headers: { 'www-authenticate': 'Bearer' },
+        },
+      );
     }
     request.user = await this.verifier.verify(token);
     return true;

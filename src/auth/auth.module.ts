@@ -6,7 +6,11 @@ import { TokenVerifier } from './token-verifier';
 @Global()
 @Module({
   providers: [
-    { provide: TokenVerifier, inject: [AppConfig], useFactory: (config: AppConfig) => TokenVerifier.create(config.auth) },
+    {
+      provide: TokenVerifier,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => TokenVerifier.create(config.auth),
+    },
     AuthGuard,
   ],
   exports: [TokenVerifier, AuthGuard],

@@ -49,9 +49,20 @@ describe('TokenVerifier with a shared secret', () => {
   });
 
   it('checks the issuer and audience when configured', async () => {
-    const verifier = await TokenVerifier.create({ mode: 'secret', secret: SECRET, issuer: 'https://id.example', audience: 'notes' });
-    await expect(verifier.verify(await token({ sub: 'a', exp: now() + 600, iss: 'https://id.example', aud: 'notes' }))).resolves.toEqual({ id: 'a' });
-    await expect(verifier.verify(await token({ sub: 'a', exp: now() + 600, iss: 'https://evil.example', aud: 'notes' }))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
-    await expect(verifier.verify(await token({ sub: 'a', exp: now() + 600, iss: 'https://id.example', aud: 'other' }))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    const verifier = await TokenVerifier.create({
+      mode: 'secret',
+      secret: SECRET,
+      issuer: 'https://id.example',
+      audience: 'notes',
+    });
+    await expect(
+      verifier.verify(await token({ sub: 'a', exp: now() + 600, iss: 'https://id.example', aud: 'notes' })),
+    ).resolves.toEqual({ id: 'a' });
+    await expect(
+      verifier.verify(await token({ sub: 'a', exp: now() + 600, iss: 'https://evil.example', aud: 'notes' })),
+    ).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await expect(
+      verifier.verify(await token({ sub: 'a', exp: now() + 600, iss: 'https://id.example', aud: 'other' })),
+    ).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 });

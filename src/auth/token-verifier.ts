@@ -1,4 +1,11 @@
-import { createRemoteJWKSet, errors, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import {
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  type CryptoKey,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from 'jose';
 import { AppError } from '../common/app-error';
 import type { AuthConfig } from '../config/app-config';
 import { loadOrCreateSecret } from '../common/secret-file';
@@ -35,12 +42,18 @@ export class TokenVerifier {
   static async create(config: AuthConfig): Promise<TokenVerifier> {
     const claims = { issuer: config.issuer, audience: config.audience };
     if (config.mode === 'jwks') {
-      const jwks = createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: config.cooldownSeconds * 1000, timeoutDuration: 5000 });
+      const jwks = createRemoteJWKSet(new URL(config.jwksUrl), {
+        cooldownDuration: config.cooldownSeconds * 1000,
+        timeoutDuration: 5000,
+      });
       return new TokenVerifier(jwks, { ...claims, algorithms: JWKS_ALGORITHMS }, false);
     }
-    const secret = config.mode === 'secret' ? new TextEncoder().encode(config.secret) : await loadOrCreateSecret(config.secretFile);
+    const secret =
+      config.mode === 'secret' ? new TextEncoder().encode(config.secret) : await loadOrCreateSecret(config.secretFile);
     // Imported once: handing jose the raw bytes would import the key again on every verification.
-    const key = await crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    const key = await crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'verify',
+    ]);
     return new TokenVerifier(key, { ...claims, algorithms: ['HS256'] }, true);
   }
 
@@ -53,20 +66,32 @@ export class TokenVerifier {
     let expiresAtMs = now;
     try {
       const { payload } =
-        typeof this.key === 'function' ? await jwtVerify(token, this.key, this.options) : await jwtVerify(token, this.key, this.options);
+        typeof this.key === 'function'
+          ? await jwtVerify(token, this.key, this.options)
+          : await jwtVerify(token, this.key, this.options);
       subject = payload.sub;
       expiresAtMs = payload.exp === undefined ? now + VERIFIED_CACHE_MS : payload.exp * 1000;
     } catch (error) {
       // The identity provider's keys could not be fetched: the token may be fine, so say to retry.
       // (A failed fetch is not a jose error at all; a non-200 answer is jose's generic one.)
-      const keysUnavailable = error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError) || error.code === 'ERR_JOSE_GENERIC';
+      const keysUnavailable =
+        error instanceof errors.JWKSTimeout ||
+        !(error instanceof errors.JOSEError) ||
+        error.code === 'ERR_JOSE_GENERIC';
       if (typeof this.key === 'function' && keysUnavailable) {
-        throw new AppError('AUTH_UNAVAILABLE', 'The identity provider’s keys cannot be fetched right now. Retry in a few seconds.');
+        throw new AppError(
+          'AUTH_UNAVAILABLE',
+          'The identity provider’s keys cannot be fetched right now. Retry in a few seconds.',
+        );
       }
-      throw new AppError('UNAUTHENTICATED', reasonFor(error), { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } });
+      throw new AppError('UNAUTHENTICATED', reasonFor(error), {
+        headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
+      });
     }
     if (typeof subject !== 'string' || subject === '' || subject.length > MAX_SUBJECT_LENGTH) {
-      throw new AppError('UNAUTHENTICATED', 'The token has no usable subject (sub).', { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } });
+      throw new AppError('UNAUTHENTICATED', 'The token has no usable subject (sub).', {
+        headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
+      });
     }
     const user = { id: subject };
     if (this.cacheVerified) this.remember(token, user, Math.min(expiresAtMs, now + VERIFIED_CACHE_MS));
@@ -85,7 +110,8 @@ export class TokenVerifier {
 function reasonFor(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'The token has expired. Sign in again.';
   if (error instanceof errors.JWTClaimValidationFailed) return `The token's ${error.claim} claim is not accepted here.`;
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'The token is signed with an algorithm this API does not accept.';
+  if (error instanceof errors.JOSEAlgNotAllowed)
+    return 'The token is signed with an algorithm this API does not accept.';
   if (error instanceof errors.JWKSNoMatchingKey) return 'The token is signed with a key this API does not know.';
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'The token signature is not valid.';
   return 'The token is malformed or not valid.';

@@ -53,7 +53,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
       return body;
     }
     // The Fastify adapter wraps Fastify's own 4xx errors in an HttpException; their code says more.
-    const fastifyCode = ((exception instanceof HttpException ? exception.cause : exception) as { code?: unknown } | null)?.code;
+    const fastifyCode = (
+      (exception instanceof HttpException ? exception.cause : exception) as { code?: unknown } | null
+    )?.code;
     if (typeof fastifyCode === 'string' && FASTIFY_ERROR_CODES[fastifyCode]) {
       return errorBody(FASTIFY_ERROR_CODES[fastifyCode], (exception as Error).message);
     }
@@ -61,19 +63,30 @@ export class AllExceptionsFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const code = CODE_BY_HTTP_STATUS[status];
       if (code) {
-        const message = status === 404 ? `No route for ${request.method} ${request.url.split('?')[0]}` : exception.message;
+        const message =
+          status === 404 ? `No route for ${request.method} ${request.url.split('?')[0]}` : exception.message;
         return errorBody(code, message);
       }
     }
 
-    this.logger.error(`${request.id} ${request.method} ${request.url}: ${describe(exception)}`, (exception as Error)?.stack);
-    const body = errorBody('INTERNAL_ERROR', 'Something went wrong on our side. Quote the request id if you report it.');
+    this.logger.error(
+      `${request.id} ${request.method} ${request.url}: ${describe(exception)}`,
+      (exception as Error)?.stack,
+    );
+    const body = errorBody(
+      'INTERNAL_ERROR',
+      'Something went wrong on our side. Quote the request id if you report it.',
+    );
     body.error.request_id = String(request.id);
     return body;
   }
 }
 
-export function errorBody(code: ErrorCode, message: string, details?: readonly { field: string; message: string }[]): ErrorResponseDto {
+export function errorBody(
+  code: ErrorCode,
+  message: string,
+  details?: readonly { field: string; message: string }[],
+): ErrorResponseDto {
   return { status: ERROR_STATUS[code], error: { code, message, ...(details ? { details: [...details] } : {}) } };
 }
 

@@ -15,7 +15,9 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
 
 /** Documents the error answers of an operation, all in the one error shape. */
 export function ApiErrorResponses(...statuses: number[]): MethodDecorator {
-  return applyDecorators(...statuses.map((status) => ApiResponse({ status, description: DESCRIPTIONS[status], type: ErrorResponseDto })));
+  return applyDecorators(
+    ...statuses.map((status) => ApiResponse({ status, description: DESCRIPTIONS[status], type: ErrorResponseDto })),
+  );
 }
 
 /** A controller whose routes need a bearer token: documents the scheme and the 401 and 429 answers. */

@@ -48,7 +48,11 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    extra: { details?: readonly ErrorDetail[]; headers?: Record<string, string>; info?: Record<string, string | number> } = {},
+    extra: {
+      details?: readonly ErrorDetail[];
+      headers?: Record<string, string>;
+      info?: Record<string, string | number>;
+    } = {},
   ) {
     super(message);
     this.details = extra.details;

@@ -1,6 +1,14 @@
 import 'reflect-metadata';
 import { AppError } from './app-error';
-import { decodeCursor, DEFAULT_PAGE_SIZE, encodeCursor, PageCursor, PageQueryDto, toPage, toPageRequest } from './pagination';
+import {
+  decodeCursor,
+  DEFAULT_PAGE_SIZE,
+  encodeCursor,
+  PageCursor,
+  PageQueryDto,
+  toPage,
+  toPageRequest,
+} from './pagination';
 import { createValidationPipe } from './validation';
 
 const ID = '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
@@ -18,7 +26,8 @@ function expectBadCursor(raw: string): void {
   expect((caught as AppError).details).toEqual([{ field: 'cursor', message: expect.any(String) }]);
 }
 
-const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+const b64 = (value: unknown) =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
 describe('cursor encoding', () => {
   it.each<PageCursor>([
@@ -78,7 +87,10 @@ describe('toPageRequest', () => {
 
   it('decodes the cursor', () => {
     const createdAt = new Date('2026-11-27T09:30:00.000Z');
-    expect(toPageRequest({ limit: 5, cursor: encodeCursor({ createdAt, id: ID }) })).toEqual({ limit: 5, after: { createdAt, id: ID } });
+    expect(toPageRequest({ limit: 5, cursor: encodeCursor({ createdAt, id: ID }) })).toEqual({
+      limit: 5,
+      after: { createdAt, id: ID },
+    });
   });
 
   it('refuses a garbage cursor', () => {
@@ -114,7 +126,12 @@ describe('toPage', () => {
     let after: PageCursor | undefined;
     for (let guard = 0; guard < 10; guard += 1) {
       // Emulates the repositories: rows strictly after the cursor, newest first, limit + 1 of them.
-      const remaining = rows.filter((row) => !after || row.createdAt < after.createdAt || (row.createdAt.getTime() === after.createdAt.getTime() && row.id < after.id));
+      const remaining = rows.filter(
+        (row) =>
+          !after ||
+          row.createdAt < after.createdAt ||
+          (row.createdAt.getTime() === after.createdAt.getTime() && row.id < after.id),
+      );
       const page = toPage(remaining.slice(0, 3), 2);
       seen.push(...page.items.map((row) => row.id));
       if (page.nextCursor === null) break;
@@ -125,7 +142,8 @@ describe('toPage', () => {
 });
 
 describe('PageQueryDto through the validation pipe', () => {
-  const run = (query: Record<string, unknown>) => createValidationPipe().transform(query, { type: 'query', metatype: PageQueryDto });
+  const run = (query: Record<string, unknown>) =>
+    createValidationPipe().transform(query, { type: 'query', metatype: PageQueryDto });
 
   it.each<[Record<string, unknown>, { limit?: number; cursor?: string }]>([
     [{}, {}],

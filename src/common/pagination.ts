@@ -40,7 +40,10 @@ export interface Page<T> {
 export const DEFAULT_PAGE_SIZE = 20;
 
 export function toPageRequest(query: PageQueryDto): PageRequest {
-  return { limit: query.limit ?? DEFAULT_PAGE_SIZE, after: query.cursor === undefined ? undefined : decodeCursor(query.cursor) };
+  return {
+    limit: query.limit ?? DEFAULT_PAGE_SIZE,
+    after: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+  };
 }
 
 /**
@@ -49,7 +52,10 @@ export function toPageRequest(query: PageQueryDto): PageRequest {
 export function toPage<T extends { createdAt: Date; id: string }>(rows: T[], limit: number): Page<T> {
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
-  return { items, nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
+  return {
+    items,
+    nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+  };
 }
 
 export function encodeCursor(cursor: PageCursor): string {
@@ -76,10 +82,18 @@ export function decodeCursor(raw: string): PageCursor {
  * Narrows a newest-first query to the rows after the cursor: older, or as old with a smaller id.
  * `createdAt` must already be in the database's own form (see `timestampParameter`).
  */
-export function afterCursor<T extends ObjectLiteral>(query: SelectQueryBuilder<T>, alias: string, after: PageCursor | undefined, createdAt: unknown): SelectQueryBuilder<T> {
+export function afterCursor<T extends ObjectLiteral>(
+  query: SelectQueryBuilder<T>,
+  alias: string,
+  after: PageCursor | undefined,
+  createdAt: unknown,
+): SelectQueryBuilder<T> {
   if (!after) return query;
-  return query.andWhere(`(${alias}.createdAt < :cursorCreatedAt OR (${alias}.createdAt = :cursorCreatedAt AND ${alias}.id < :cursorId))`, {
-    cursorCreatedAt: createdAt,
-    cursorId: after.id,
-  });
+  return query.andWhere(
+    `(${alias}.createdAt < :cursorCreatedAt OR (${alias}.createdAt = :cursorCreatedAt AND ${alias}.id < :cursorId))`,
+    {
+      cursorCreatedAt: createdAt,
+      cursorId: after.id,
+    },
+  );
 }

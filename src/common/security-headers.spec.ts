@@ -16,6 +16,8 @@ describe('helmetHeaders', () => {
 
   it('refuses CSP directives worked out per request, which fixed headers would freeze', () => {
     const nonce = () => "'nonce-abc'";
-    expect(() => helmetHeaders({ contentSecurityPolicy: { directives: { scriptSrc: ["'self'", nonce] } } })).toThrow(/per request/);
+    expect(() => helmetHeaders({ contentSecurityPolicy: { directives: { scriptSrc: ["'self'", nonce] } } })).toThrow(
+      /per request/,
+    );
   });
 });

@@ -11,7 +11,12 @@ import helmet, { type HelmetOptions } from 'helmet';
 export function helmetHeaders(options: HelmetOptions): Record<string, string> {
   const csp = options.contentSecurityPolicy;
   const directives = typeof csp === 'object' ? Object.values(csp.directives ?? {}) : [];
-  if (directives.some((value) => typeof value === 'function' || (Array.isArray(value) && value.some((item) => typeof item === 'function')))) {
+  if (
+    directives.some(
+      (value) =>
+        typeof value === 'function' || (Array.isArray(value) && value.some((item) => typeof item === 'function')),
+    )
+  ) {
     // A function-valued directive (a nonce, say) is worked out per request: computing it once would freeze it.
     throw new Error('helmetHeaders: CSP directives computed per request cannot be sent as fixed headers');
   }
@@ -31,7 +36,8 @@ export function helmetHeaders(options: HelmetOptions): Record<string, string> {
     finished = true;
   });
   // helmet's middleware is synchronous; if it ever stops being so, refuse to start rather than send nothing.
-  if (!finished || failure) throw new Error(`helmet did not produce its headers synchronously${failure ? `: ${String(failure)}` : ''}`);
+  if (!finished || failure)
+    throw new Error(`helmet did not produce its headers synchronously${failure ? `: ${String(failure)}` : ''}`);
   return headers;
 }
 

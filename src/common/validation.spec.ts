@@ -45,7 +45,8 @@ interface BadCase {
   fields: string[];
 }
 
-const without = (field: keyof typeof GOOD_CLIP) => Object.fromEntries(Object.entries(GOOD_CLIP).filter(([key]) => key !== field));
+const without = (field: keyof typeof GOOD_CLIP) =>
+  Object.fromEntries(Object.entries(GOOD_CLIP).filter(([key]) => key !== field));
 
 const BAD_CLIPS: BadCase[] = [
   { name: 'empty object', body: {}, fields: ['bytes', 'duration_ms', 'mime_type'] },
@@ -55,7 +56,11 @@ const BAD_CLIPS: BadCase[] = [
   { name: 'mime_type a number', body: { ...GOOD_CLIP, mime_type: 123 }, fields: ['mime_type'] },
   { name: 'mime_type an array', body: { ...GOOD_CLIP, mime_type: ['audio/m4a'] }, fields: ['mime_type'] },
   { name: 'mime_type null', body: { ...GOOD_CLIP, mime_type: null }, fields: ['mime_type'] },
-  { name: 'mime_type over 255 characters', body: { ...GOOD_CLIP, mime_type: `audio/${'x'.repeat(250)}` }, fields: ['mime_type'] },
+  {
+    name: 'mime_type over 255 characters',
+    body: { ...GOOD_CLIP, mime_type: `audio/${'x'.repeat(250)}` },
+    fields: ['mime_type'],
+  },
   { name: 'bytes "123" as a string', body: { ...GOOD_CLIP, bytes: '123' }, fields: ['bytes'] },
   { name: 'bytes a float', body: { ...GOOD_CLIP, bytes: 1.5 }, fields: ['bytes'] },
   { name: 'bytes negative', body: { ...GOOD_CLIP, bytes: -1 }, fields: ['bytes'] },
@@ -68,18 +73,34 @@ const BAD_CLIPS: BadCase[] = [
   { name: 'duration_ms "42000" as a string', body: { ...GOOD_CLIP, duration_ms: '42000' }, fields: ['duration_ms'] },
   { name: 'duration_ms a float', body: { ...GOOD_CLIP, duration_ms: 0.5 }, fields: ['duration_ms'] },
   { name: 'duration_ms negative', body: { ...GOOD_CLIP, duration_ms: -1 }, fields: ['duration_ms'] },
-  { name: 'duration_ms one over the maximum', body: { ...GOOD_CLIP, duration_ms: MAX_DURATION_MS + 1 }, fields: ['duration_ms'] },
+  {
+    name: 'duration_ms one over the maximum',
+    body: { ...GOOD_CLIP, duration_ms: MAX_DURATION_MS + 1 },
+    fields: ['duration_ms'],
+  },
   { name: 'duration_ms huge', body: { ...GOOD_CLIP, duration_ms: 1e15 }, fields: ['duration_ms'] },
   { name: 'note_id not a uuid', body: { ...GOOD_CLIP, note_id: 'not-a-uuid' }, fields: ['note_id'] },
   { name: 'note_id a number', body: { ...GOOD_CLIP, note_id: 42 }, fields: ['note_id'] },
   { name: 'note_id empty', body: { ...GOOD_CLIP, note_id: '' }, fields: ['note_id'] },
   { name: 'note_id uuid with junk after it', body: { ...GOOD_CLIP, note_id: `${NOTE_ID}x` }, fields: ['note_id'] },
-  { name: 'note_id uuid without dashes', body: { ...GOOD_CLIP, note_id: NOTE_ID.replace(/-/g, '') }, fields: ['note_id'] },
+  {
+    name: 'note_id uuid without dashes',
+    body: { ...GOOD_CLIP, note_id: NOTE_ID.replace(/-/g, '') },
+    fields: ['note_id'],
+  },
   { name: 'note_id a SQL fragment', body: { ...GOOD_CLIP, note_id: "' OR 1=1 --" }, fields: ['note_id'] },
   { name: 'unknown field', body: { ...GOOD_CLIP, extra: 1 }, fields: ['extra'] },
-  { name: 'client-chosen storage_key', body: { ...GOOD_CLIP, storage_key: 'prod/audio-clips/x.m4a' }, fields: ['storage_key'] },
+  {
+    name: 'client-chosen storage_key',
+    body: { ...GOOD_CLIP, storage_key: 'prod/audio-clips/x.m4a' },
+    fields: ['storage_key'],
+  },
   { name: 'client-chosen status', body: { ...GOOD_CLIP, status: 'ready' }, fields: ['status'] },
-  { name: 'camelCase spelling', body: { mimeType: 'audio/m4a', bytes: 1, durationMs: 1 }, fields: ['duration_ms', 'durationMs', 'mime_type', 'mimeType'] },
+  {
+    name: 'camelCase spelling',
+    body: { mimeType: 'audio/m4a', bytes: 1, durationMs: 1 },
+    fields: ['duration_ms', 'durationMs', 'mime_type', 'mimeType'],
+  },
   {
     name: 'several problems at once',
     body: { mime_type: 5, bytes: '10', duration_ms: -3, note_id: 'nope', junk: true },
@@ -136,7 +157,10 @@ describe('createValidationPipe with CreateAudioClipDto', () => {
 
   // The server makes lower-case ids; an upper-case one from a client is answered in lower case.
   it('answers an upper-case note_id in lower case', async () => {
-    const result = (await run(CreateAudioClipDto, { ...GOOD_CLIP, note_id: NOTE_ID.toUpperCase() })) as CreateAudioClipDto;
+    const result = (await run(CreateAudioClipDto, {
+      ...GOOD_CLIP,
+      note_id: NOTE_ID.toUpperCase(),
+    })) as CreateAudioClipDto;
     expect(result.note_id).toBe(NOTE_ID);
   });
 });
@@ -153,7 +177,11 @@ const BAD_CREATE_NOTES: BadCase[] = [
   { name: 'body an array', body: { title: 'x', body: ['a'] }, fields: ['body'] },
   { name: 'body too long', body: { title: 'x', body: 'x'.repeat(MAX_NOTE_BODY_LENGTH + 1) }, fields: ['body'] },
   { name: 'client-chosen id', body: { title: 'x', id: NOTE_ID }, fields: ['id'] },
-  { name: 'client-chosen created_at', body: { title: 'x', created_at: '2020-01-01T00:00:00Z' }, fields: ['created_at'] },
+  {
+    name: 'client-chosen created_at',
+    body: { title: 'x', created_at: '2020-01-01T00:00:00Z' },
+    fields: ['created_at'],
+  },
   { name: 'several problems', body: { title: '', body: 1, tags: [] }, fields: ['body', 'tags', 'title'] },
   { name: 'null body', body: null, fields: ['title'] },
 ];
@@ -186,7 +214,11 @@ const BAD_UPDATE_NOTES: BadCase[] = [
   { name: 'body a boolean', body: { body: false }, fields: ['body'] },
   { name: 'body too long', body: { body: 'x'.repeat(MAX_NOTE_BODY_LENGTH + 1) }, fields: ['body'] },
   { name: 'unknown field', body: { titel: 'typo' }, fields: ['titel'] },
-  { name: 'client-chosen updated_at', body: { title: 'x', updated_at: '2020-01-01T00:00:00Z' }, fields: ['updated_at'] },
+  {
+    name: 'client-chosen updated_at',
+    body: { title: 'x', updated_at: '2020-01-01T00:00:00Z' },
+    fields: ['updated_at'],
+  },
 ];
 
 const GOOD_UPDATE_NOTES = [

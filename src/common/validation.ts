@@ -17,13 +17,17 @@ export class ApiValidationPipe extends ValidationPipe {
       forbidUnknownValues: true,
       transform: true,
       validationError: { target: false, value: false },
-      exceptionFactory: (errors) => new AppError('VALIDATION_FAILED', 'The request is not valid.', { details: flatten(errors) }),
+      exceptionFactory: (errors) =>
+        new AppError('VALIDATION_FAILED', 'The request is not valid.', { details: flatten(errors) }),
     });
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (nestingDepthExceeds(value, MAX_BODY_DEPTH)) {
-      throw new AppError('VALIDATION_FAILED', `The ${metadata.type} is nested more than ${MAX_BODY_DEPTH} levels deep.`);
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `The ${metadata.type} is nested more than ${MAX_BODY_DEPTH} levels deep.`,
+      );
     }
     return super.transform(value, metadata);
   }
@@ -43,8 +47,12 @@ export function Optional(options?: ValidationOptions): PropertyDecorator {
 
 /** Refuses control characters (NUL breaks Postgres text; the others break clients), optionally allowing line breaks and tabs. */
 export function NoControlCharacters(options: { allowLineBreaks: boolean }): PropertyDecorator {
-  const pattern = options.allowLineBreaks ? /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/ : /^[^\u0000-\u001f\u007f]*$/;
-  return Matches(pattern, { message: `$property must not contain control characters${options.allowLineBreaks ? ' (line breaks and tabs are fine)' : ''}` });
+  const pattern = options.allowLineBreaks
+    ? /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/
+    : /^[^\u0000-\u001f\u007f]*$/;
+  return Matches(pattern, {
+    message: `$property must not contain control characters${options.allowLineBreaks ? ' (line breaks and tabs are fine)' : ''}`,
+  });
 }
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
@@ -56,7 +64,9 @@ export class UuidParamPipe implements PipeTransform<string, string> {
 
   transform(value: string, _metadata?: ArgumentMetadata): string {
     if (typeof value !== 'string' || !UUID_V4.test(value)) {
-      throw new AppError('VALIDATION_FAILED', `${this.name} must be a UUID.`, { details: [{ field: this.name, message: `${this.name} must be a UUID` }] });
+      throw new AppError('VALIDATION_FAILED', `${this.name} must be a UUID.`, {
+        details: [{ field: this.name, message: `${this.name} must be a UUID` }],
+      });
     }
     return value.toLowerCase();
   }

@@ -16,8 +16,20 @@ export class AppConfigModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppConfigModule,
-      imports: [ConfigModule.forRoot({ ignoreEnvFile: true, ignoreEnvVars: true, load: [registerAs(APP_NAMESPACE, () => config)] })],
-      providers: [{ provide: AppConfig, inject: [ConfigService], useFactory: (configService: ConfigService) => configService.getOrThrow<AppConfig>(APP_NAMESPACE) }],
+      imports: [
+        ConfigModule.forRoot({
+          ignoreEnvFile: true,
+          ignoreEnvVars: true,
+          load: [registerAs(APP_NAMESPACE, () => config)],
+        }),
+      ],
+      providers: [
+        {
+          provide: AppConfig,
+          inject: [ConfigService],
+          useFactory: (configService: ConfigService) => configService.getOrThrow<AppConfig>(APP_NAMESPACE),
+        },
+      ],
       exports: [AppConfig],
     };
   }

@@ -97,10 +97,13 @@ describe('PORT and PUBLIC_BASE_URL', () => {
     expect(config.publicBaseUrl).toBe(`http://localhost:${port}`);
   });
 
-  it.each(['abc', '-1', '65536', '80.5', '1e3', '0x50', '80 80', '+80', '99999999999999999999'])('rejects PORT=%j naming PORT', (raw) => {
-    const problem = expectOneProblemNaming({ PORT: raw }, 'PORT');
-    expect(problem).toContain(raw.trim());
-  });
+  it.each(['abc', '-1', '65536', '80.5', '1e3', '0x50', '80 80', '+80', '99999999999999999999'])(
+    'rejects PORT=%j naming PORT',
+    (raw) => {
+      const problem = expectOneProblemNaming({ PORT: raw }, 'PORT');
+      expect(problem).toContain(raw.trim());
+    },
+  );
 
   it.each([
     ['https://notes.example.com', 'https://notes.example.com'],
@@ -151,10 +154,13 @@ describe.each(['S3_PRESIGN_PUT_EXPIRES_SECONDS', 'S3_PRESIGN_GET_EXPIRES_SECONDS
     expect(config.storage[other]).toBe(900);
   });
 
-  it.each(['0', '-1', '-900', '1.5', '900.0', '604801', '1000000', 'abc', '15m', '1e3', '9e999'])('rejects %j naming the variable', (raw) => {
-    const problem = expectOneProblemNaming({ [name]: raw }, name);
-    expect(problem).toContain(raw);
-  });
+  it.each(['0', '-1', '-900', '1.5', '900.0', '604801', '1000000', 'abc', '15m', '1e3', '9e999'])(
+    'rejects %j naming the variable',
+    (raw) => {
+      const problem = expectOneProblemNaming({ [name]: raw }, name);
+      expect(problem).toContain(raw);
+    },
+  );
 
   it('is validated with the S3 driver as well as the local one', () => {
     expectOneProblemNaming({ ...S3_ENV, [name]: '0' }, name);
@@ -170,16 +176,25 @@ describe('MAX_UPLOAD_BYTES', () => {
     expect(loadAppConfig({ MAX_UPLOAD_BYTES: raw }).audio.maxUploadBytes).toBe(bytes);
   });
 
-  it.each(['0', '-5', '1.5', 'abc', '10MB', '100 MiB', '9007199254740992'])('rejects %j naming MAX_UPLOAD_BYTES', (raw) => {
-    expectOneProblemNaming({ MAX_UPLOAD_BYTES: raw }, 'MAX_UPLOAD_BYTES');
-  });
+  it.each(['0', '-5', '1.5', 'abc', '10MB', '100 MiB', '9007199254740992'])(
+    'rejects %j naming MAX_UPLOAD_BYTES',
+    (raw) => {
+      expectOneProblemNaming({ MAX_UPLOAD_BYTES: raw }, 'MAX_UPLOAD_BYTES');
+    },
+  );
 });
 
 describe('DATABASE_URL', () => {
   it.each([
-    ['postgres://user:pass@db.internal:5432/notes', { type: 'postgres', url: 'postgres://user:pass@db.internal:5432/notes' }],
+    [
+      'postgres://user:pass@db.internal:5432/notes',
+      { type: 'postgres', url: 'postgres://user:pass@db.internal:5432/notes' },
+    ],
     ['postgresql://localhost/notes', { type: 'postgres', url: 'postgresql://localhost/notes' }],
-    ['postgres://localhost/notes?sslmode=require', { type: 'postgres', url: 'postgres://localhost/notes?sslmode=require' }],
+    [
+      'postgres://localhost/notes?sslmode=require',
+      { type: 'postgres', url: 'postgres://localhost/notes?sslmode=require' },
+    ],
     ['sqlite:./data/x.sqlite', { type: 'sqlite', path: './data/x.sqlite' }],
     ['sqlite:notes.db', { type: 'sqlite', path: 'notes.db' }],
     ['sqlite:/var/lib/notes.sqlite', { type: 'sqlite', path: '/var/lib/notes.sqlite' }],
@@ -204,7 +219,10 @@ describe('DATABASE_URL', () => {
   });
 
   it('does not echo a postgres password into the problem', () => {
-    const problem = expectOneProblemNaming({ DATABASE_URL: 'postgres://user:s3cret@localhost:99999/notes' }, 'DATABASE_URL');
+    const problem = expectOneProblemNaming(
+      { DATABASE_URL: 'postgres://user:s3cret@localhost:99999/notes' },
+      'DATABASE_URL',
+    );
     expect(problem).not.toContain('s3cret');
   });
 });
@@ -212,13 +230,22 @@ describe('DATABASE_URL', () => {
 describe('key prefix through loadAppConfig', () => {
   it('reports the prefix and the variable it came from', () => {
     // (prod is avoided here: it brings production-only requirements that are not this spec's subject)
-    expect(loadAppConfig({ APP_ENV: ' Stage ', NODE_ENV: 'development' }).storage).toMatchObject({ keyPrefix: 'staging', keyPrefixSource: 'APP_ENV' });
+    expect(loadAppConfig({ APP_ENV: ' Stage ', NODE_ENV: 'development' }).storage).toMatchObject({
+      keyPrefix: 'staging',
+      keyPrefixSource: 'APP_ENV',
+    });
     expect(loadAppConfig({ S3_KEY_PREFIX: '/Team-A/Notes/', APP_ENV: 'local' }).storage).toMatchObject({
       keyPrefix: 'team-a/notes',
       keyPrefixSource: 'S3_KEY_PREFIX',
     });
-    expect(loadAppConfig({ NODE_ENV: 'Local' }).storage).toMatchObject({ keyPrefix: 'dev', keyPrefixSource: 'NODE_ENV' });
-    expect(loadAppConfig({ FLASK_ENV: 'qa', NODE_ENV: 'development' }).storage).toMatchObject({ keyPrefix: 'qa', keyPrefixSource: 'FLASK_ENV' });
+    expect(loadAppConfig({ NODE_ENV: 'Local' }).storage).toMatchObject({
+      keyPrefix: 'dev',
+      keyPrefixSource: 'NODE_ENV',
+    });
+    expect(loadAppConfig({ FLASK_ENV: 'qa', NODE_ENV: 'development' }).storage).toMatchObject({
+      keyPrefix: 'qa',
+      keyPrefixSource: 'FLASK_ENV',
+    });
   });
 
   const prefixSources = ['S3_KEY_PREFIX', 'APP_ENV', 'ENV', 'FLASK_ENV', 'NODE_ENV'];
@@ -246,7 +273,10 @@ describe('key prefix through loadAppConfig', () => {
   });
 
   it('names NODE_ENV when every stronger variable is blank or slashes', () => {
-    const problem = expectOneProblemNaming({ S3_KEY_PREFIX: '', APP_ENV: '/', ENV: '  ', FLASK_ENV: '//', NODE_ENV: '../x' }, 'NODE_ENV');
+    const problem = expectOneProblemNaming(
+      { S3_KEY_PREFIX: '', APP_ENV: '/', ENV: '  ', FLASK_ENV: '//', NODE_ENV: '../x' },
+      'NODE_ENV',
+    );
     for (const other of ['S3_KEY_PREFIX', 'APP_ENV', 'FLASK_ENV']) expect(problem).not.toContain(other);
   });
 });
@@ -282,7 +312,9 @@ describe('storage driver selection', () => {
 
   it('reads local storage settings', () => {
     const secret = 'x'.repeat(32);
-    expect(loadAppConfig({ LOCAL_STORAGE_DIR: '/srv/objects', LOCAL_STORAGE_SIGNING_SECRET: secret }).storage.local).toEqual({
+    expect(
+      loadAppConfig({ LOCAL_STORAGE_DIR: '/srv/objects', LOCAL_STORAGE_SIGNING_SECRET: secret }).storage.local,
+    ).toEqual({
       directory: '/srv/objects',
       signingSecret: secret,
     });
@@ -321,10 +353,13 @@ describe('S3 settings', () => {
   });
 
   it('takes AWS_DEFAULT_REGION when AWS_REGION is unset, and AWS_REGION over it', () => {
-    expect(loadAppConfig({ S3_BUCKET: 'bucket', AWS_DEFAULT_REGION: 'eu-west-1' }).storage.s3?.region).toBe('eu-west-1');
-    expect(loadAppConfig({ S3_BUCKET: 'bucket', AWS_REGION: 'eu-central-1', AWS_DEFAULT_REGION: 'eu-west-1' }).storage.s3?.region).toBe(
-      'eu-central-1',
+    expect(loadAppConfig({ S3_BUCKET: 'bucket', AWS_DEFAULT_REGION: 'eu-west-1' }).storage.s3?.region).toBe(
+      'eu-west-1',
     );
+    expect(
+      loadAppConfig({ S3_BUCKET: 'bucket', AWS_REGION: 'eu-central-1', AWS_DEFAULT_REGION: 'eu-west-1' }).storage.s3
+        ?.region,
+    ).toBe('eu-central-1');
   });
 
   it('requires S3_BUCKET when STORAGE_DRIVER=s3', () => {
@@ -353,13 +388,19 @@ describe('S3 settings', () => {
     expect(loadAppConfig({ S3_BUCKET: bucket, AWS_REGION: 'us-east-1' }).storage.s3?.bucket).toBe(bucket);
   });
 
-  it.each(['localhost:4566', 'minio', 'ftp://minio:9000', 's3://bucket'])('rejects S3_ENDPOINT_URL=%j naming S3_ENDPOINT_URL', (raw) => {
-    expectOneProblemNaming({ ...S3_ENV, S3_ENDPOINT_URL: raw }, 'S3_ENDPOINT_URL');
-  });
+  it.each(['localhost:4566', 'minio', 'ftp://minio:9000', 's3://bucket'])(
+    'rejects S3_ENDPOINT_URL=%j naming S3_ENDPOINT_URL',
+    (raw) => {
+      expectOneProblemNaming({ ...S3_ENV, S3_ENDPOINT_URL: raw }, 'S3_ENDPOINT_URL');
+    },
+  );
 
-  it.each(['http://localhost:4566', 'https://s3.eu-central-1.wasabisys.com', 'http://127.0.0.1:9000/'])('accepts S3_ENDPOINT_URL=%j', (raw) => {
-    expect(loadAppConfig({ ...S3_ENV, S3_ENDPOINT_URL: raw }).storage.s3?.endpointUrl).toBe(raw);
-  });
+  it.each(['http://localhost:4566', 'https://s3.eu-central-1.wasabisys.com', 'http://127.0.0.1:9000/'])(
+    'accepts S3_ENDPOINT_URL=%j',
+    (raw) => {
+      expect(loadAppConfig({ ...S3_ENV, S3_ENDPOINT_URL: raw }).storage.s3?.endpointUrl).toBe(raw);
+    },
+  );
 
   it.each<[string, Env]>([
     ['only the key id', { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE' }],
@@ -417,7 +458,10 @@ describe('AUDIO_MIME_TYPES', () => {
 
   // The allow-list goes by base type, so a parameterized entry is reduced to its base.
   it('keeps the base of a parameterized type, which is what uploads are checked against', () => {
-    expect(loadAppConfig({ AUDIO_MIME_TYPES: 'audio/webm;codecs=opus, Audio/MPEG' }).audio.allowedMimeTypes).toEqual(['audio/webm', 'audio/mpeg']);
+    expect(loadAppConfig({ AUDIO_MIME_TYPES: 'audio/webm;codecs=opus, Audio/MPEG' }).audio.allowedMimeTypes).toEqual([
+      'audio/webm',
+      'audio/mpeg',
+    ]);
   });
 });
 
@@ -451,7 +495,8 @@ describe('several problems at once', () => {
     });
     const mentions = (name: string) => problems.some((problem) => problem.includes(name));
     expect(problems).toHaveLength(5);
-    for (const name of ['S3_BUCKET', 'AWS_REGION', 'S3_ENDPOINT_URL', 'AWS_SECRET_ACCESS_KEY', 'PORT']) expect(mentions(name)).toBe(true);
+    for (const name of ['S3_BUCKET', 'AWS_REGION', 'S3_ENDPOINT_URL', 'AWS_SECRET_ACCESS_KEY', 'PORT'])
+      expect(mentions(name)).toBe(true);
   });
 
   it('lists problems one per line under a heading', () => {

@@ -143,7 +143,10 @@ export function loadAppConfig(env: Env): AppConfig {
 
   // Production is the "prod" prefix, or any environment variable naming production, even beside a custom prefix.
   const production =
-    keyPrefix === 'prod' || ['APP_ENV', 'ENV', 'FLASK_ENV', 'NODE_ENV'].some((name) => ['production', 'prod', 'live'].includes(read(name)?.toLowerCase() ?? ''));
+    keyPrefix === 'prod' ||
+    ['APP_ENV', 'ENV', 'FLASK_ENV', 'NODE_ENV'].some((name) =>
+      ['production', 'prod', 'live'].includes(read(name)?.toLowerCase() ?? ''),
+    );
   const auth = parseAuthConfig(read, production, integer, problems);
   const quota = integer('USER_QUOTA_BYTES', 0, 0, Number.MAX_SAFE_INTEGER);
   const limits = {
@@ -151,9 +154,13 @@ export function loadAppConfig(env: Env): AppConfig {
     uploadRequestsPerMinute: integer('UPLOAD_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     userQuotaBytes: quota === 0 ? null : quota,
   };
-  const corsOrigins = (read('CORS_ORIGINS') ?? '').split(',').map((origin) => origin.trim().replace(/\/+$/, '')).filter((origin) => origin !== '');
+  const corsOrigins = (read('CORS_ORIGINS') ?? '')
+    .split(',')
+    .map((origin) => origin.trim().replace(/\/+$/, ''))
+    .filter((origin) => origin !== '');
   for (const origin of corsOrigins) {
-    if (!isHttpUrl(origin) || new URL(origin).origin !== origin) problems.push(`CORS_ORIGINS has "${origin}", which is not an origin like https://app.example.com`);
+    if (!isHttpUrl(origin) || new URL(origin).origin !== origin)
+      problems.push(`CORS_ORIGINS has "${origin}", which is not an origin like https://app.example.com`);
   }
 
   const lifecycle = {
@@ -187,28 +194,46 @@ function parseAuthConfig(
   const issuer = read('AUTH_ISSUER');
   const audience = read('AUTH_AUDIENCE');
   if (secret !== undefined && jwksUrl !== undefined) {
-    problems.push('AUTH_JWT_SECRET and AUTH_JWKS_URL cannot both be set: choose a shared secret or an identity provider');
+    problems.push(
+      'AUTH_JWT_SECRET and AUTH_JWKS_URL cannot both be set: choose a shared secret or an identity provider',
+    );
   }
   if (jwksUrl !== undefined) {
     if (!isHttpUrl(jwksUrl)) problems.push(`AUTH_JWKS_URL must be an http(s) URL (got "${jwksUrl}")`);
     // A provider's keys sign tokens for many tenants and apps: without the issuer check, any of them would pass.
-    if (issuer === undefined) problems.push('AUTH_ISSUER is required with AUTH_JWKS_URL (the issuer your identity provider puts in its tokens)');
+    if (issuer === undefined)
+      problems.push(
+        'AUTH_ISSUER is required with AUTH_JWKS_URL (the issuer your identity provider puts in its tokens)',
+      );
     const cooldownSeconds = integer('AUTH_JWKS_COOLDOWN_SECONDS', 30, 0, 3600);
     return { mode: 'jwks', jwksUrl, issuer: issuer ?? '', audience, cooldownSeconds };
   }
   if (secret !== undefined) {
-    if (secret.length < MIN_SECRET_LENGTH) problems.push(`AUTH_JWT_SECRET must be at least ${MIN_SECRET_LENGTH} characters long`);
+    if (secret.length < MIN_SECRET_LENGTH)
+      problems.push(`AUTH_JWT_SECRET must be at least ${MIN_SECRET_LENGTH} characters long`);
     return { mode: 'secret', secret, issuer, audience };
   }
   if (production) {
-    problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production: the API must not run without verified sign-in');
+    problems.push(
+      'AUTH_JWT_SECRET or AUTH_JWKS_URL is required in production: the API must not run without verified sign-in',
+    );
   }
-  return { mode: 'dev-secret', secretFile: read('AUTH_DEV_SECRET_FILE') ?? DEFAULT_DEV_AUTH_SECRET_FILE, issuer, audience };
+  return {
+    mode: 'dev-secret',
+    secretFile: read('AUTH_DEV_SECRET_FILE') ?? DEFAULT_DEV_AUTH_SECRET_FILE,
+    issuer,
+    audience,
+  };
 }
 
-function parseS3Config(read: (name: string) => string | undefined, bucket: string | undefined, problems: string[]): S3Config {
+function parseS3Config(
+  read: (name: string) => string | undefined,
+  bucket: string | undefined,
+  problems: string[],
+): S3Config {
   if (!bucket) problems.push('S3_BUCKET is required when STORAGE_DRIVER is "s3"');
-  else if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) problems.push(`S3_BUCKET "${bucket}" is not a valid bucket name`);
+  else if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+    problems.push(`S3_BUCKET "${bucket}" is not a valid bucket name`);
 
   const region = read('AWS_REGION') ?? read('AWS_DEFAULT_REGION');
   if (!region) problems.push('AWS_REGION is required when STORAGE_DRIVER is "s3" (e.g. us-east-1)');
@@ -221,10 +246,14 @@ function parseS3Config(read: (name: string) => string | undefined, bucket: strin
   const accessKeyId = read('AWS_ACCESS_KEY_ID');
   const secretAccessKey = read('AWS_SECRET_ACCESS_KEY');
   if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
-    problems.push('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or both left unset for the default credential chain)');
+    problems.push(
+      'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or both left unset for the default credential chain)',
+    );
   }
   const credentials =
-    accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, sessionToken: read('AWS_SESSION_TOKEN') } : undefined;
+    accessKeyId && secretAccessKey
+      ? { accessKeyId, secretAccessKey, sessionToken: read('AWS_SESSION_TOKEN') }
+      : undefined;
   return { bucket: bucket ?? '', region: region ?? '', endpointUrl, credentials };
 }
 
@@ -249,7 +278,10 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
 function parseMimeTypes(raw: string | undefined, problems: string[]): string[] {
   if (raw === undefined) return [...DEFAULT_AUDIO_MIME_TYPES];
   // The allow-list goes by base type; `audio/webm;codecs=opus` here means `audio/webm`.
-  const types = raw.split(',').map((type) => baseMimeType(type)).filter((type) => type !== '');
+  const types = raw
+    .split(',')
+    .map((type) => baseMimeType(type))
+    .filter((type) => type !== '');
   const unknown = types.filter((type) => extensionForMimeType(type) === undefined);
   if (types.length === 0) problems.push('AUDIO_MIME_TYPES must list at least one audio type');
   if (unknown.length > 0) {

@@ -136,7 +136,15 @@ describe('resolveKeyPrefix', () => {
   });
 
   it('ignores unrelated variables', () => {
-    expect(resolveKeyPrefix({ PREFIX: 'prod', S3_PREFIX: 'prod', KEY_PREFIX: 'prod', APP_ENVIRONMENT: 'prod', node_env: 'prod' })).toEqual({
+    expect(
+      resolveKeyPrefix({
+        PREFIX: 'prod',
+        S3_PREFIX: 'prod',
+        KEY_PREFIX: 'prod',
+        APP_ENVIRONMENT: 'prod',
+        node_env: 'prod',
+      }),
+    ).toEqual({
       prefix: 'dev',
       source: 'default',
     });
@@ -152,16 +160,27 @@ describe('resolveKeyPrefix', () => {
     PREFIX_SOURCES.slice(index + 1).map((loser) => ({ winner, loser })),
   );
   it.each(precedence)('$winner beats $loser', ({ winner, loser }) => {
-    expect(resolveKeyPrefix(envWith({ [winner]: 'winner-value', [loser]: 'loser-value' }))).toEqual({ prefix: 'winner-value', source: winner });
+    expect(resolveKeyPrefix(envWith({ [winner]: 'winner-value', [loser]: 'loser-value' }))).toEqual({
+      prefix: 'winner-value',
+      source: winner,
+    });
     // Also when the loser holds an alias and the winner a custom value, and the other way around.
-    expect(resolveKeyPrefix(envWith({ [winner]: 'Live', [loser]: 'team-b' }))).toEqual({ prefix: 'prod', source: winner });
-    expect(resolveKeyPrefix(envWith({ [winner]: 'team-b', [loser]: 'Live' }))).toEqual({ prefix: 'team-b', source: winner });
+    expect(resolveKeyPrefix(envWith({ [winner]: 'Live', [loser]: 'team-b' }))).toEqual({
+      prefix: 'prod',
+      source: winner,
+    });
+    expect(resolveKeyPrefix(envWith({ [winner]: 'team-b', [loser]: 'Live' }))).toEqual({
+      prefix: 'team-b',
+      source: winner,
+    });
   });
 
   it.each(PREFIX_SOURCES.map((source, index) => ({ source, index })))(
     '$source wins when set with every later variable set too',
     ({ source, index }) => {
-      const env = Object.fromEntries(PREFIX_SOURCES.slice(index).map((name) => [name, `${name.toLowerCase().replace(/_/g, '-')}-value`]));
+      const env = Object.fromEntries(
+        PREFIX_SOURCES.slice(index).map((name) => [name, `${name.toLowerCase().replace(/_/g, '-')}-value`]),
+      );
       expect(resolveKeyPrefix(env)).toEqual({ prefix: `${source.toLowerCase().replace(/_/g, '-')}-value`, source });
     },
   );
@@ -192,7 +211,9 @@ describe('resolveKeyPrefix', () => {
     expect(resolveKeyPrefix({ NODE_ENV: 'test' })).toEqual({ prefix: 'test', source: 'NODE_ENV' });
   });
 
-  const badBySource = PREFIX_SOURCES.flatMap((source) => BAD_VALUES.map((bad) => ({ source, bad, shown: JSON.stringify(bad) })));
+  const badBySource = PREFIX_SOURCES.flatMap((source) =>
+    BAD_VALUES.map((bad) => ({ source, bad, shown: JSON.stringify(bad) })),
+  );
   it.each(badBySource)('rejects bad $source=$shown instead of falling through', ({ source, bad }) => {
     const env: Record<string, string> = { [source]: bad };
     for (const later of PREFIX_SOURCES.slice(PREFIX_SOURCES.indexOf(source) + 1)) env[later] = 'prod';
@@ -219,6 +240,9 @@ describe('resolveKeyPrefix', () => {
   });
 
   it('does not look at a bad value in a weaker variable once a stronger one is set', () => {
-    expect(resolveKeyPrefix({ S3_KEY_PREFIX: 'prod', NODE_ENV: 'a b/../c' })).toEqual({ prefix: 'prod', source: 'S3_KEY_PREFIX' });
+    expect(resolveKeyPrefix({ S3_KEY_PREFIX: 'prod', NODE_ENV: 'a b/../c' })).toEqual({
+      prefix: 'prod',
+      source: 'S3_KEY_PREFIX',
+    });
   });
 });

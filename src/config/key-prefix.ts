@@ -31,7 +31,11 @@ export class InvalidKeyPrefixError extends Error {
  * collapsed, and anything that would make an untidy or unsafe key (`..`, spaces, `//`) is rejected.
  */
 export function normalizeKeyPrefix(raw: string): string {
-  const trimmed = raw.trim().replace(/^\/+|\/+$/g, '').trim().toLowerCase();
+  const trimmed = raw
+    .trim()
+    .replace(/^\/+|\/+$/g, '')
+    .trim()
+    .toLowerCase();
   const alias = PREFIX_ALIASES[trimmed];
   if (alias) return alias;
   const segments = trimmed.split('/');
@@ -53,7 +57,13 @@ export interface ResolvedKeyPrefix {
 export function resolveKeyPrefix(env: Readonly<Record<string, string | undefined>>): ResolvedKeyPrefix {
   for (const source of PREFIX_SOURCES) {
     const value = env[source];
-    if (value !== undefined && value.trim().replace(/^\/+|\/+$/g, '').trim() !== '') {
+    if (
+      value !== undefined &&
+      value
+        .trim()
+        .replace(/^\/+|\/+$/g, '')
+        .trim() !== ''
+    ) {
       try {
         return { prefix: normalizeKeyPrefix(value), source };
       } catch (error) {

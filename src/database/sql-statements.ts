@@ -29,7 +29,9 @@ export class SqlStatements {
     let statement = this.prepared.get(sql);
     if (!statement) {
       // The TypeORM driver's own connection: one statement runs synchronously, so nothing interleaves with it.
-      statement = (this.dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection.prepare(sql);
+      statement = (
+        this.dataSource.driver as unknown as { databaseConnection: SqliteConnection }
+      ).databaseConnection.prepare(sql);
       this.prepared.set(sql, statement);
     }
     return statement.get(...params) as T | undefined;

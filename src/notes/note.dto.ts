@@ -60,7 +60,11 @@ export class NotePageDto {
   @ApiProperty({ type: [NoteResponseDto] })
   items!: NoteResponseDto[];
 
-  @ApiProperty({ type: String, nullable: true, description: 'Pass as `cursor` to get the next page; null on the last page.' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Pass as `cursor` to get the next page; null on the last page.',
+  })
   next_cursor!: string | null;
 }
 

@@ -22,7 +22,10 @@ export class NotesController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List notes, newest first', description: 'Cursor pagination: pass `next_cursor` back as `cursor`.' })
+  @ApiOperation({
+    summary: 'List notes, newest first',
+    description: 'Cursor pagination: pass `next_cursor` back as `cursor`.',
+  })
   @ApiOkResponse({ type: NotePageDto })
   @ApiErrorResponses(400)
   async listNotes(@OwnerId() ownerId: string, @Query() query: PageQueryDto): Promise<NotePageDto> {
@@ -33,7 +36,10 @@ export class NotesController {
   @ApiOperation({ summary: 'Get a note' })
   @ApiOkResponse({ type: NoteResponseDto })
   @ApiErrorResponses(400, 404)
-  async getNote(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string): Promise<NoteResponseDto> {
+  async getNote(
+    @OwnerId() ownerId: string,
+    @Param('note_id', uuidParam('note_id')) noteId: string,
+  ): Promise<NoteResponseDto> {
     return toNoteResponse(await this.notes.get(ownerId, noteId));
   }
 
@@ -41,7 +47,11 @@ export class NotesController {
   @ApiOperation({ summary: 'Change a note’s title or body' })
   @ApiOkResponse({ type: NoteResponseDto })
   @ApiErrorResponses(400, 404)
-  async updateNote(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string, @Body() dto: UpdateNoteDto): Promise<NoteResponseDto> {
+  async updateNote(
+    @OwnerId() ownerId: string,
+    @Param('note_id', uuidParam('note_id')) noteId: string,
+    @Body() dto: UpdateNoteDto,
+  ): Promise<NoteResponseDto> {
     return toNoteResponse(await this.notes.update(ownerId, noteId, dto));
   }
 

@@ -40,7 +40,11 @@ export class NotesRepository {
     return toPage(await afterCursor(query, 'note', page.after, cursorTime).getMany(), page.limit);
   }
 
-  async update(ownerId: string, id: string, changes: Partial<Pick<Note, 'title' | 'body' | 'updatedAt'>>): Promise<boolean> {
+  async update(
+    ownerId: string,
+    id: string,
+    changes: Partial<Pick<Note, 'title' | 'body' | 'updatedAt'>>,
+  ): Promise<boolean> {
     const result = await this.notes.update({ ownerId, id }, changes);
     return (result.affected ?? 0) > 0;
   }

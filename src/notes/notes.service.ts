@@ -35,7 +35,14 @@ export class NotesService {
 
   async create(ownerId: string, input: NoteInput): Promise<Note> {
     const now = new Date();
-    const note = Object.assign(new Note(), { id: randomUUID(), ownerId, title: input.title, body: input.body ?? '', createdAt: now, updatedAt: now });
+    const note = Object.assign(new Note(), {
+      id: randomUUID(),
+      ownerId,
+      title: input.title,
+      body: input.body ?? '',
+      createdAt: now,
+      updatedAt: now,
+    });
     await this.notes.insert(note);
     return note;
   }
@@ -62,7 +69,14 @@ export class NotesService {
       ...(changes.body !== undefined ? { body: changes.body } : {}),
       updatedAt: new Date(),
     });
-    if (!(await this.notes.update(ownerId, id, { title: updated.title, body: updated.body, updatedAt: updated.updatedAt }))) throw noteNotFound(id);
+    if (
+      !(await this.notes.update(ownerId, id, {
+        title: updated.title,
+        body: updated.body,
+        updatedAt: updated.updatedAt,
+      }))
+    )
+      throw noteNotFound(id);
     return updated;
   }
 

@@ -22,10 +22,18 @@ describe('FixedWindowThrottlerStorage', () => {
     expect(answers[3]).toEqual({ totalHits: 4, timeToExpire: 60, isBlocked: true, timeToBlockExpire: 60 });
 
     now += 45_000;
-    expect(await storage.increment('user:a', 60_000, 3, 60_000, 'default')).toMatchObject({ isBlocked: true, timeToBlockExpire: 15 });
+    expect(await storage.increment('user:a', 60_000, 3, 60_000, 'default')).toMatchObject({
+      isBlocked: true,
+      timeToBlockExpire: 15,
+    });
 
     now += 15_000;
-    expect(await storage.increment('user:a', 60_000, 3, 60_000, 'default')).toEqual({ totalHits: 1, timeToExpire: 60, isBlocked: false, timeToBlockExpire: 0 });
+    expect(await storage.increment('user:a', 60_000, 3, 60_000, 'default')).toEqual({
+      totalHits: 1,
+      timeToExpire: 60,
+      isBlocked: false,
+      timeToBlockExpire: 0,
+    });
   });
 
   it('keeps callers and named limits apart', async () => {

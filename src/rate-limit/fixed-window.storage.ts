@@ -27,7 +27,12 @@ export class FixedWindowThrottlerStorage implements ThrottlerStorage, OnModuleDe
     window.hits += 1;
     const secondsLeft = Math.max(1, Math.ceil((window.endsAt - now) / 1000));
     const isBlocked = window.hits > limit;
-    return { totalHits: window.hits, timeToExpire: secondsLeft, isBlocked, timeToBlockExpire: isBlocked ? secondsLeft : 0 };
+    return {
+      totalHits: window.hits,
+      timeToExpire: secondsLeft,
+      isBlocked,
+      timeToBlockExpire: isBlocked ? secondsLeft : 0,
+    };
   }
 
   onModuleDestroy(): void {

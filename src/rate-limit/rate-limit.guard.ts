@@ -28,10 +28,17 @@ export class RateLimitGuard extends ThrottlerGuard {
     return `${throttlerName}:${tracker}`;
   }
 
-  protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+  protected override async throwThrottlingException(
+    _context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
     const retryAfter = Math.max(1, Math.ceil(detail.timeToBlockExpire));
-    throw new AppError('RATE_LIMITED', `Too many requests: at most ${detail.limit} per ${Math.round(detail.ttl / 1000)} s. Retry in ${retryAfter} s.`, {
-      headers: { 'retry-after': String(retryAfter) },
-    });
+    throw new AppError(
+      'RATE_LIMITED',
+      `Too many requests: at most ${detail.limit} per ${Math.round(detail.ttl / 1000)} s. Retry in ${retryAfter} s.`,
+      {
+        headers: { 'retry-after': String(retryAfter) },
+      },
+    );
   }
 }

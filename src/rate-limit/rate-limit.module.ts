@@ -15,7 +15,12 @@ const MINUTE_MS = 60_000;
         storage: new FixedWindowThrottlerStorage(),
         throttlers: [
           { name: 'default', ttl: MINUTE_MS, limit: config.limits.requestsPerMinute },
-          { name: 'uploads', ttl: MINUTE_MS, limit: config.limits.uploadRequestsPerMinute, skipIf: (context) => !isUploadLimited(context) },
+          {
+            name: 'uploads',
+            ttl: MINUTE_MS,
+            limit: config.limits.uploadRequestsPerMinute,
+            skipIf: (context) => !isUploadLimited(context),
+          },
         ],
       }),
     }),

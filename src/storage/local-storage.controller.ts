@@ -14,7 +14,13 @@ type SignedQuery = { expires?: string; type?: string; length?: string; md5?: str
 function signedQuery(request: FastifyRequest): SignedQuery {
   const query = request.query as Record<string, unknown>;
   const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string) : undefined);
-  return { expires: text('expires'), type: text('type'), length: text('length'), md5: text('md5'), signature: text('signature') };
+  return {
+    expires: text('expires'),
+    type: text('type'),
+    length: text('length'),
+    md5: text('md5'),
+    signature: text('signature'),
+  };
 }
 
 /**
@@ -54,7 +60,8 @@ export class LocalStorageController {
   }
 
   private local(): LocalStorageDriver {
-    if (!(this.driver instanceof LocalStorageDriver)) throw new AppError('NOT_FOUND', 'Local storage is not enabled on this server.');
+    if (!(this.driver instanceof LocalStorageDriver))
+      throw new AppError('NOT_FOUND', 'Local storage is not enabled on this server.');
     return this.driver;
   }
 }

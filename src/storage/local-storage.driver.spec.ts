@@ -31,7 +31,12 @@ interface SignedUpload {
   expiresAt: Date;
 }
 
-async function presignUpload(key = KEY, contentType = 'audio/m4a', contentLength = BYTES.length, expiresInSeconds = 900): Promise<SignedUpload> {
+async function presignUpload(
+  key = KEY,
+  contentType = 'audio/m4a',
+  contentLength = BYTES.length,
+  expiresInSeconds = 900,
+): Promise<SignedUpload> {
   const upload = await driver.presignUpload(key, { contentType, contentLength, expiresInSeconds });
   expect(upload.method).toBe('PUT');
   const url = new URL(upload.url);
@@ -45,7 +50,11 @@ async function presignUpload(key = KEY, contentType = 'audio/m4a', contentLength
 }
 
 /** What the local storage controller hands the driver for a PUT to the signed URL. */
-function incoming(signed: SignedUpload, body: Buffer | Readable, overrides: Partial<IncomingUpload> = {}): IncomingUpload {
+function incoming(
+  signed: SignedUpload,
+  body: Buffer | Readable,
+  overrides: Partial<IncomingUpload> = {},
+): IncomingUpload {
   return {
     body: Buffer.isBuffer(body) ? Readable.from([body]) : body,
     signature: signed.query.signature,
@@ -104,7 +113,10 @@ async function downloadQuery(key = KEY, expiresInSeconds = 900): Promise<{ expir
 
 /** The query of a signed URL, without checking its path (which an unsafe key may not survive). */
 function signedQueryOf(url: URL): { expires?: string; signature?: string } {
-  return { expires: url.searchParams.get('expires') ?? undefined, signature: url.searchParams.get('signature') ?? undefined };
+  return {
+    expires: url.searchParams.get('expires') ?? undefined,
+    signature: url.searchParams.get('signature') ?? undefined,
+  };
 }
 
 /** The local store's ETag is the hex MD5 of the bytes, as S3's is for a single-part upload. */
@@ -150,8 +162,15 @@ describe('LocalStorageDriver.receiveUpload', () => {
 
   it('accepts the signed type sent in another case and spacing', async () => {
     const signed = await presignUpload('dev/audio-clips/x.webm', 'audio/webm;codecs=opus', BYTES.length);
-    await driver.receiveUpload('dev/audio-clips/x.webm', incoming(signed, BYTES, { contentType: 'Audio/WebM; codecs=opus' }));
-    expect(await driver.inspect('dev/audio-clips/x.webm')).toEqual({ size: BYTES.length, contentType: 'audio/webm;codecs=opus', etag: md5Hex(BYTES) });
+    await driver.receiveUpload(
+      'dev/audio-clips/x.webm',
+      incoming(signed, BYTES, { contentType: 'Audio/WebM; codecs=opus' }),
+    );
+    expect(await driver.inspect('dev/audio-clips/x.webm')).toEqual({
+      size: BYTES.length,
+      contentType: 'audio/webm;codecs=opus',
+      etag: md5Hex(BYTES),
+    });
   });
 
   it('replaces an earlier upload of the same key', async () => {
@@ -167,8 +186,16 @@ describe('LocalStorageDriver.receiveUpload', () => {
     make: () => Promise<IncomingUpload>;
   }
   const rejected: Rejected[] = [
-    { name: 'a wrong Content-Type', code: 'SIGNED_URL_INVALID', make: async () => incoming(await presignUpload(), BYTES, { contentType: 'audio/webm' }) },
-    { name: 'no Content-Type', code: 'SIGNED_URL_INVALID', make: async () => incoming(await presignUpload(), BYTES, { contentType: undefined }) },
+    {
+      name: 'a wrong Content-Type',
+      code: 'SIGNED_URL_INVALID',
+      make: async () => incoming(await presignUpload(), BYTES, { contentType: 'audio/webm' }),
+    },
+    {
+      name: 'no Content-Type',
+      code: 'SIGNED_URL_INVALID',
+      make: async () => incoming(await presignUpload(), BYTES, { contentType: undefined }),
+    },
     {
       name: 'a Content-Type with extra parameters',
       code: 'SIGNED_URL_INVALID',
@@ -179,14 +206,26 @@ describe('LocalStorageDriver.receiveUpload', () => {
       code: 'SIGNED_URL_INVALID',
       make: async () => incoming(await presignUpload(), BYTES, { contentLength: String(BYTES.length + 1) }),
     },
-    { name: 'no Content-Length header', code: 'SIGNED_URL_INVALID', make: async () => incoming(await presignUpload(), BYTES, { contentLength: undefined }) },
-    { name: 'a garbage Content-Length header', code: 'SIGNED_URL_INVALID', make: async () => incoming(await presignUpload(), BYTES, { contentLength: 'ten' }) },
+    {
+      name: 'no Content-Length header',
+      code: 'SIGNED_URL_INVALID',
+      make: async () => incoming(await presignUpload(), BYTES, { contentLength: undefined }),
+    },
+    {
+      name: 'a garbage Content-Length header',
+      code: 'SIGNED_URL_INVALID',
+      make: async () => incoming(await presignUpload(), BYTES, { contentLength: 'ten' }),
+    },
     {
       name: 'too few bytes for the declared length',
       code: 'UPLOAD_INCOMPLETE',
       make: async () => incoming(await presignUpload(), BYTES.subarray(0, BYTES.length - 3)),
     },
-    { name: 'an empty body', code: 'UPLOAD_INCOMPLETE', make: async () => incoming(await presignUpload(), Buffer.alloc(0)) },
+    {
+      name: 'an empty body',
+      code: 'UPLOAD_INCOMPLETE',
+      make: async () => incoming(await presignUpload(), Buffer.alloc(0)),
+    },
     {
       name: 'too many bytes for the declared length',
       code: 'UPLOAD_INCOMPLETE',
@@ -195,7 +234,8 @@ describe('LocalStorageDriver.receiveUpload', () => {
     {
       name: 'too many bytes arriving over several chunks',
       code: 'UPLOAD_INCOMPLETE',
-      make: async () => incoming(await presignUpload(), Readable.from([BYTES.subarray(0, 6), BYTES.subarray(6), Buffer.from('!')])),
+      make: async () =>
+        incoming(await presignUpload(), Readable.from([BYTES.subarray(0, 6), BYTES.subarray(6), Buffer.from('!')])),
     },
     {
       name: 'a body that breaks off with an error',
@@ -211,8 +251,16 @@ describe('LocalStorageDriver.receiveUpload', () => {
           }),
         ),
     },
-    { name: 'an expired URL', code: 'SIGNED_URL_INVALID', make: async () => incoming(await presignUpload(KEY, 'audio/m4a', BYTES.length, -1), BYTES) },
-    { name: 'a URL expiring now', code: 'SIGNED_URL_INVALID', make: async () => incoming(await presignUpload(KEY, 'audio/m4a', BYTES.length, 0), BYTES) },
+    {
+      name: 'an expired URL',
+      code: 'SIGNED_URL_INVALID',
+      make: async () => incoming(await presignUpload(KEY, 'audio/m4a', BYTES.length, -1), BYTES),
+    },
+    {
+      name: 'a URL expiring now',
+      code: 'SIGNED_URL_INVALID',
+      make: async () => incoming(await presignUpload(KEY, 'audio/m4a', BYTES.length, 0), BYTES),
+    },
     {
       name: 'a missing signature',
       code: 'SIGNED_URL_INVALID',
@@ -251,7 +299,8 @@ describe('LocalStorageDriver.receiveUpload', () => {
     {
       name: 'a type parameter changed together with the header',
       code: 'SIGNED_URL_INVALID',
-      make: async () => incoming(await presignUpload(), BYTES, { signedContentType: 'audio/webm', contentType: 'audio/webm' }),
+      make: async () =>
+        incoming(await presignUpload(), BYTES, { signedContentType: 'audio/webm', contentType: 'audio/webm' }),
     },
     {
       name: 'a download signature used to upload',
@@ -281,8 +330,15 @@ describe('LocalStorageDriver.receiveUpload', () => {
   });
 
   it('rejects a URL signed by a driver with another secret', async () => {
-    const other = await LocalStorageDriver.open({ directory: dir, signingSecret: 'another-secret-another-secret-0123' }, BASE_URL);
-    const upload = await other.presignUpload(KEY, { contentType: 'audio/m4a', contentLength: BYTES.length, expiresInSeconds: 900 });
+    const other = await LocalStorageDriver.open(
+      { directory: dir, signingSecret: 'another-secret-another-secret-0123' },
+      BASE_URL,
+    );
+    const upload = await other.presignUpload(KEY, {
+      contentType: 'audio/m4a',
+      contentLength: BYTES.length,
+      expiresInSeconds: 900,
+    });
     const url = new URL(upload.url);
     await expectAppError(
       driver.receiveUpload(KEY, {
@@ -307,7 +363,11 @@ describe('LocalStorageDriver.receiveUpload', () => {
     await upload(KEY, original);
     const signed = await presignUpload(KEY, 'audio/m4a', BYTES.length);
     await expectAppError(driver.receiveUpload(KEY, incoming(signed, body)), code);
-    expect(await driver.inspect(KEY)).toEqual({ size: original.length, contentType: 'audio/m4a', etag: md5Hex(original) });
+    expect(await driver.inspect(KEY)).toEqual({
+      size: original.length,
+      contentType: 'audio/m4a',
+      etag: md5Hex(original),
+    });
     expect(await readFile(join(dir, ...KEY.split('/')))).toEqual(original);
     expect(await incomingEntries()).toEqual([]);
   });
@@ -318,7 +378,11 @@ describe('LocalStorageDriver signing secret', () => {
     const ownDir = await mkdtemp(join(tmpdir(), 'local-storage-secret-'));
     try {
       const first = await LocalStorageDriver.open({ directory: ownDir }, BASE_URL);
-      const upload = await first.presignUpload(KEY, { contentType: 'audio/m4a', contentLength: BYTES.length, expiresInSeconds: 900 });
+      const upload = await first.presignUpload(KEY, {
+        contentType: 'audio/m4a',
+        contentLength: BYTES.length,
+        expiresInSeconds: 900,
+      });
       const second = await LocalStorageDriver.open({ directory: ownDir }, BASE_URL);
       const url = new URL(upload.url);
       await second.receiveUpload(KEY, {
@@ -345,7 +409,11 @@ describe('LocalStorageDriver.openDownload', () => {
   it('serves the whole object without a Range', async () => {
     const download = await driver.openDownload(KEY, await downloadQuery(), undefined);
     expect(download.status).toBe(200);
-    expect(download.headers).toMatchObject({ 'content-type': 'audio/m4a', 'content-length': '10', 'accept-ranges': 'bytes' });
+    expect(download.headers).toMatchObject({
+      'content-type': 'audio/m4a',
+      'content-length': '10',
+      'accept-ranges': 'bytes',
+    });
     expect(download.headers['content-range']).toBeUndefined();
     expect(await readAll(download.body)).toEqual(BYTES);
   });
@@ -368,17 +436,23 @@ describe('LocalStorageDriver.openDownload', () => {
   });
 
   // RFC 9110: a last position before the first makes the Range invalid, and an invalid Range is ignored.
-  it.each(['bytes=0-1,4-5', 'items=0-1', 'bytes=x-y', 'bytes=-', 'bytes 0-1', 'bytes=5-2', 'bytes=20-10'])('ignores Range %j and serves the whole object', async (range) => {
-    const download = await driver.openDownload(KEY, await downloadQuery(), range);
-    expect(download.status).toBe(200);
-    expect(download.headers['content-length']).toBe('10');
-    expect(await readAll(download.body)).toEqual(BYTES);
-  });
+  it.each(['bytes=0-1,4-5', 'items=0-1', 'bytes=x-y', 'bytes=-', 'bytes 0-1', 'bytes=5-2', 'bytes=20-10'])(
+    'ignores Range %j and serves the whole object',
+    async (range) => {
+      const download = await driver.openDownload(KEY, await downloadQuery(), range);
+      expect(download.status).toBe(200);
+      expect(download.headers['content-length']).toBe('10');
+      expect(await readAll(download.body)).toEqual(BYTES);
+    },
+  );
 
   it.each(['bytes=10-', 'bytes=10-20', 'bytes=100-', 'bytes=-0', 'bytes=10-10'])(
     'answers Range %s with RANGE_NOT_SATISFIABLE and content-range bytes */10',
     async (range) => {
-      const error = await expectAppError(driver.openDownload(KEY, await downloadQuery(), range), 'RANGE_NOT_SATISFIABLE');
+      const error = await expectAppError(
+        driver.openDownload(KEY, await downloadQuery(), range),
+        'RANGE_NOT_SATISFIABLE',
+      );
       expect(error.status).toBe(416);
       expect(error.headers).toEqual({ 'content-range': 'bytes */10' });
     },
@@ -389,14 +463,20 @@ describe('LocalStorageDriver.openDownload', () => {
     ['a tampered signature', async () => ({ ...(await downloadQuery()), signature: 'AAAA' })],
     ['an expired URL', () => downloadQuery(KEY, -1)],
     ['a URL for another key', () => downloadQuery('dev/audio-clips/other.m4a')],
-    ['an extended expiry', async () => {
-      const query = await downloadQuery();
-      return { ...query, expires: String(Number(query.expires) + 60) };
-    }],
-    ['an upload URL', async () => {
-      const signed = await presignUpload();
-      return { expires: signed.query.expires, signature: signed.query.signature };
-    }],
+    [
+      'an extended expiry',
+      async () => {
+        const query = await downloadQuery();
+        return { ...query, expires: String(Number(query.expires) + 60) };
+      },
+    ],
+    [
+      'an upload URL',
+      async () => {
+        const signed = await presignUpload();
+        return { expires: signed.query.expires, signature: signed.query.signature };
+      },
+    ],
   ])('refuses a download with %s', async (_name, makeQuery) => {
     await expectAppError(driver.openDownload(KEY, await makeQuery(), undefined), 'SIGNED_URL_INVALID');
   });
@@ -440,7 +520,11 @@ describe('LocalStorageDriver.delete', () => {
     await upload(KEY);
     await upload('dev/audio-clips/keep.m4a');
     await driver.delete(KEY);
-    expect(await driver.inspect('dev/audio-clips/keep.m4a')).toEqual({ size: BYTES.length, contentType: 'audio/m4a', etag: md5Hex(BYTES) });
+    expect(await driver.inspect('dev/audio-clips/keep.m4a')).toEqual({
+      size: BYTES.length,
+      contentType: 'audio/m4a',
+      etag: md5Hex(BYTES),
+    });
   });
 });
 
@@ -493,7 +577,10 @@ describe('LocalStorageDriver key safety', () => {
       const own = await LocalStorageDriver.open({ directory: ownDir }, BASE_URL);
       const download = await own.presignDownload('.signing-key', 900);
       const url = new URL(download.url);
-      const query = { expires: url.searchParams.get('expires') ?? undefined, signature: url.searchParams.get('signature') ?? undefined };
+      const query = {
+        expires: url.searchParams.get('expires') ?? undefined,
+        signature: url.searchParams.get('signature') ?? undefined,
+      };
       await expectAppError(own.openDownload('.signing-key', query, undefined), 'NOT_FOUND');
     } finally {
       await rm(ownDir, { recursive: true, force: true });

@@ -8,7 +8,13 @@ import { AppError } from '../common/app-error';
 import { loadOrCreateSecret } from '../common/secret-file';
 import type { LocalStorageConfig } from '../config/app-config';
 import { LocalUrlSigner } from './local-url-signer';
-import type { PresignedDownload, PresignedUpload, StorageDriver, StoredObjectInfo, UploadRequirements } from './storage-driver';
+import type {
+  PresignedDownload,
+  PresignedUpload,
+  StorageDriver,
+  StoredObjectInfo,
+  UploadRequirements,
+} from './storage-driver';
 
 export const LOCAL_OBJECTS_ROUTE = '/api/storage/local';
 
@@ -65,7 +71,9 @@ export class LocalStorageDriver implements StorageDriver {
   static async open(config: LocalStorageConfig, publicBaseUrl: string): Promise<LocalStorageDriver> {
     const root = resolve(config.directory);
     await mkdir(join(root, INCOMING_DIR), { recursive: true });
-    const secret = config.signingSecret ? Buffer.from(config.signingSecret) : await loadOrCreateSecret(join(root, '.signing-key'));
+    const secret = config.signingSecret
+      ? Buffer.from(config.signingSecret)
+      : await loadOrCreateSecret(join(root, '.signing-key'));
     return new LocalStorageDriver(root, publicBaseUrl, new LocalUrlSigner(secret));
   }
 
@@ -86,9 +94,17 @@ export class LocalStorageDriver implements StorageDriver {
       ...(requirements.contentMd5 ? { md5: requirements.contentMd5 } : {}),
       signature,
     });
-    const headers: Record<string, string> = { 'Content-Type': requirements.contentType, 'Content-Length': String(requirements.contentLength) };
+    const headers: Record<string, string> = {
+      'Content-Type': requirements.contentType,
+      'Content-Length': String(requirements.contentLength),
+    };
     if (requirements.contentMd5) headers['Content-MD5'] = requirements.contentMd5;
-    return { url: `${this.objectUrl(key)}?${query}`, method: 'PUT', headers, expiresAt: new Date(expiresAtSeconds * 1000) };
+    return {
+      url: `${this.objectUrl(key)}?${query}`,
+      method: 'PUT',
+      headers,
+      expiresAt: new Date(expiresAtSeconds * 1000),
+    };
   }
 
   async presignDownload(key: string, expiresInSeconds: number): Promise<PresignedDownload> {
@@ -174,7 +190,10 @@ export class LocalStorageDriver implements StorageDriver {
       throw new AppError('SIGNED_URL_INVALID', `This URL accepts only Content-Type: ${grant.contentType}.`);
     }
     if (upload.contentLength === undefined || Number(upload.contentLength) !== grant.contentLength) {
-      throw new AppError('SIGNED_URL_INVALID', `This URL accepts exactly ${grant.contentLength} bytes (send Content-Length: ${grant.contentLength}).`);
+      throw new AppError(
+        'SIGNED_URL_INVALID',
+        `This URL accepts exactly ${grant.contentLength} bytes (send Content-Length: ${grant.contentLength}).`,
+      );
     }
 
     const path = this.pathFor(key);
@@ -186,20 +205,35 @@ export class LocalStorageDriver implements StorageDriver {
       transform(chunk: Buffer, _encoding, callback) {
         received += chunk.length;
         digest.update(chunk);
-        callback(received > expected ? new AppError('UPLOAD_INCOMPLETE', `More than the signed ${expected} bytes were sent.`) : null, chunk);
+        callback(
+          received > expected
+            ? new AppError('UPLOAD_INCOMPLETE', `More than the signed ${expected} bytes were sent.`)
+            : null,
+          chunk,
+        );
       },
     });
     try {
       await pipeline(upload.body, counter, createWriteStream(incoming, { flags: 'wx' }));
       if (received !== expected) {
-        throw new AppError('UPLOAD_INCOMPLETE', `Received ${received} of the ${expected} bytes; send the whole file again.`);
+        throw new AppError(
+          'UPLOAD_INCOMPLETE',
+          `Received ${received} of the ${expected} bytes; send the whole file again.`,
+        );
       }
       const md5 = digest.digest();
       if (grant.contentMd5 !== undefined && md5.toString('base64') !== grant.contentMd5) {
-        throw new AppError('CHECKSUM_MISMATCH', 'The bytes received do not match the declared Content-MD5; send the file again.');
+        throw new AppError(
+          'CHECKSUM_MISMATCH',
+          'The bytes received do not match the declared Content-MD5; send the file again.',
+        );
       }
       await mkdir(dirname(path), { recursive: true });
-      const meta: ObjectMeta = { contentType: grant.contentType ?? 'application/octet-stream', size: received, etag: md5.toString('hex') };
+      const meta: ObjectMeta = {
+        contentType: grant.contentType ?? 'application/octet-stream',
+        size: received,
+        etag: md5.toString('hex'),
+      };
       await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
       await this.exclusively(key, async () => {
         await rename(incoming, path);
@@ -209,17 +243,28 @@ export class LocalStorageDriver implements StorageDriver {
       await rm(incoming, { force: true });
       await rm(incoming + META_SUFFIX, { force: true });
       if (error instanceof AppError) throw error;
-      throw new AppError('UPLOAD_INCOMPLETE', 'The upload was interrupted before all bytes arrived; send the whole file again.');
+      throw new AppError(
+        'UPLOAD_INCOMPLETE',
+        'The upload was interrupted before all bytes arrived; send the whole file again.',
+      );
     }
   }
 
   /** Serves a signed download, honouring a single `Range` as audio players use to seek. */
-  async openDownload(key: string, query: { expires?: string; signature?: string }, range: string | undefined): Promise<ObjectDownload> {
+  async openDownload(
+    key: string,
+    query: { expires?: string; signature?: string },
+    range: string | undefined,
+  ): Promise<ObjectDownload> {
     this.authorize({ method: 'GET', key, expiresAtSeconds: Number(query.expires) }, query.signature);
     const stored = await this.readStored(key);
     if (!stored) throw new AppError('NOT_FOUND', 'Nothing is stored under this URL.');
     const { size, contentType } = stored.meta;
-    const headers: Record<string, string> = { 'content-type': contentType, 'accept-ranges': 'bytes', 'cache-control': 'private, max-age=0' };
+    const headers: Record<string, string> = {
+      'content-type': contentType,
+      'accept-ranges': 'bytes',
+      'cache-control': 'private, max-age=0',
+    };
 
     const slice = range === undefined ? undefined : parseRange(range, size);
     if (slice === 'unsatisfiable') {
@@ -266,7 +311,8 @@ export class LocalStorageDriver implements StorageDriver {
   }
 
   private pathFor(key: string): string {
-    if (!SAFE_KEY.test(key) || key.endsWith(META_SUFFIX)) throw new AppError('NOT_FOUND', 'Nothing is stored under this URL.');
+    if (!SAFE_KEY.test(key) || key.endsWith(META_SUFFIX))
+      throw new AppError('NOT_FOUND', 'Nothing is stored under this URL.');
     return join(this.root, ...key.split('/'));
   }
 
@@ -276,7 +322,10 @@ export class LocalStorageDriver implements StorageDriver {
 }
 
 function uploadChanged(): AppError {
-  return new AppError('UPLOAD_CHANGED', 'The upload changed or disappeared while it was being checked. Complete again.');
+  return new AppError(
+    'UPLOAD_CHANGED',
+    'The upload changed or disappeared while it was being checked. Complete again.',
+  );
 }
 
 function nowSeconds(): number {
@@ -284,7 +333,11 @@ function nowSeconds(): number {
 }
 
 function sameMimeType(sent: string | undefined, signed: string | undefined): boolean {
-  const normalize = (value: string) => value.trim().toLowerCase().replace(/\s*;\s*/g, ';');
+  const normalize = (value: string) =>
+    value
+      .trim()
+      .toLowerCase()
+      .replace(/\s*;\s*/g, ';');
   return sent !== undefined && signed !== undefined && normalize(sent) === normalize(signed);
 }
 

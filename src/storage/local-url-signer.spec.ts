@@ -29,7 +29,9 @@ describe('LocalUrlSigner', () => {
   });
 
   it('verifies up to the last millisecond before expiry', () => {
-    expect(signer.verify(PUT_GRANT, signer.sign(PUT_GRANT), PUT_GRANT.expiresAtSeconds * 1000 - 1)).toEqual({ ok: true });
+    expect(signer.verify(PUT_GRANT, signer.sign(PUT_GRANT), PUT_GRANT.expiresAtSeconds * 1000 - 1)).toEqual({
+      ok: true,
+    });
   });
 
   const signature = signer.sign(PUT_GRANT);
@@ -39,19 +41,39 @@ describe('LocalUrlSigner', () => {
     ['a tampered signature', PUT_GRANT, flipLast(signature), /signature does not match/],
     ['a truncated signature', PUT_GRANT, signature.slice(0, -2), /signature does not match/],
     ['a longer signature', PUT_GRANT, `${signature}AA`, /signature does not match/],
-    ['a signature in another encoding', PUT_GRANT, Buffer.from(signature, 'base64url').toString('hex'), /signature does not match/],
+    [
+      'a signature in another encoding',
+      PUT_GRANT,
+      Buffer.from(signature, 'base64url').toString('hex'),
+      /signature does not match/,
+    ],
     ['another key', { ...PUT_GRANT, key: 'dev/audio-clips/other.m4a' }, signature, /signature does not match/],
-    ['another prefix', { ...PUT_GRANT, key: PUT_GRANT.key.replace(/^dev/, 'prod') }, signature, /signature does not match/],
+    [
+      'another prefix',
+      { ...PUT_GRANT, key: PUT_GRANT.key.replace(/^dev/, 'prod') },
+      signature,
+      /signature does not match/,
+    ],
     ['another method', { ...PUT_GRANT, method: 'GET' }, signature, /signature does not match/],
     ['another content type', { ...PUT_GRANT, contentType: 'audio/webm' }, signature, /signature does not match/],
     ['no content type', { ...PUT_GRANT, contentType: undefined }, signature, /signature does not match/],
     ['another length', { ...PUT_GRANT, contentLength: 123457 }, signature, /signature does not match/],
     ['no length', { ...PUT_GRANT, contentLength: undefined }, signature, /signature does not match/],
-    ['a later expiry', { ...PUT_GRANT, expiresAtSeconds: PUT_GRANT.expiresAtSeconds + 3600 }, signature, /signature does not match/],
+    [
+      'a later expiry',
+      { ...PUT_GRANT, expiresAtSeconds: PUT_GRANT.expiresAtSeconds + 3600 },
+      signature,
+      /signature does not match/,
+    ],
     ['a missing signature', PUT_GRANT, undefined, /not signed/],
     ['an empty signature', PUT_GRANT, '', /not signed/],
     ['a NaN expiry (no expires parameter)', { ...PUT_GRANT, expiresAtSeconds: Number.NaN }, signature, /not signed/],
-    ['a fractional expiry', { ...PUT_GRANT, expiresAtSeconds: PUT_GRANT.expiresAtSeconds + 0.5 }, signature, /not signed/],
+    [
+      'a fractional expiry',
+      { ...PUT_GRANT, expiresAtSeconds: PUT_GRANT.expiresAtSeconds + 0.5 },
+      signature,
+      /not signed/,
+    ],
   ])('refuses %s', (_name, grant, given, reason) => {
     const verdict = signer.verify(grant, given, NOW_MS);
     expect(verdict.ok).toBe(false);
@@ -60,7 +82,11 @@ describe('LocalUrlSigner', () => {
 
   it('refuses a download signature used for an upload of the same key, and the other way round', () => {
     const getAsPut = signer.verify({ ...GET_GRANT, method: 'PUT' }, signer.sign(GET_GRANT), NOW_MS);
-    const putAsGet = signer.verify({ method: 'GET', key: PUT_GRANT.key, expiresAtSeconds: PUT_GRANT.expiresAtSeconds }, signature, NOW_MS);
+    const putAsGet = signer.verify(
+      { method: 'GET', key: PUT_GRANT.key, expiresAtSeconds: PUT_GRANT.expiresAtSeconds },
+      signature,
+      NOW_MS,
+    );
     expect(getAsPut.ok).toBe(false);
     expect(putAsGet.ok).toBe(false);
   });

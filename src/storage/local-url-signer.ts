@@ -25,18 +25,30 @@ export class LocalUrlSigner {
   }
 
   sign(grant: LocalGrant): string {
-    const canonical = [grant.method, grant.key, grant.expiresAtSeconds, grant.contentType ?? '', grant.contentLength ?? '', grant.contentMd5 ?? ''].join('\n');
+    const canonical = [
+      grant.method,
+      grant.key,
+      grant.expiresAtSeconds,
+      grant.contentType ?? '',
+      grant.contentLength ?? '',
+      grant.contentMd5 ?? '',
+    ].join('\n');
     return createHmac('sha256', this.key).update(canonical).digest('base64url');
   }
 
   verify(grant: LocalGrant, signature: string | undefined, nowMs = Date.now()): GrantVerdict {
-    if (!signature || !Number.isSafeInteger(grant.expiresAtSeconds)) return { ok: false, reason: 'The URL is not signed.' };
+    if (!signature || !Number.isSafeInteger(grant.expiresAtSeconds))
+      return { ok: false, reason: 'The URL is not signed.' };
     const expected = Buffer.from(this.sign(grant));
     const given = Buffer.from(signature);
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
-      return { ok: false, reason: 'The URL signature does not match this request (changed URL, method, type or length).' };
+      return {
+        ok: false,
+        reason: 'The URL signature does not match this request (changed URL, method, type or length).',
+      };
     }
-    if (grant.expiresAtSeconds * 1000 <= nowMs) return { ok: false, reason: 'The URL has expired. Ask the API for a new one.' };
+    if (grant.expiresAtSeconds * 1000 <= nowMs)
+      return { ok: false, reason: 'The URL has expired. Ask the API for a new one.' };
     return { ok: true };
   }
 }

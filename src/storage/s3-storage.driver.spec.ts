@@ -92,40 +92,61 @@ describe('S3StorageDriver presigning', () => {
   });
 
   it('uses virtual-hosted style on AWS itself (no endpoint)', async () => {
-    const upload = await open({ ...UNREACHABLE, bucket: 'advanced-notes-audio', endpointUrl: undefined }).presignUpload(KEY, {
-      contentType: 'audio/m4a',
-      contentLength: 10,
-      expiresInSeconds: 900,
-    });
+    const upload = await open({ ...UNREACHABLE, bucket: 'advanced-notes-audio', endpointUrl: undefined }).presignUpload(
+      KEY,
+      {
+        contentType: 'audio/m4a',
+        contentLength: 10,
+        expiresInSeconds: 900,
+      },
+    );
     const url = new URL(upload.url);
     expect(url.hostname).toBe('advanced-notes-audio.s3.us-east-1.amazonaws.com');
     expect(url.pathname).toBe(`/${KEY}`);
   });
 
   it('signs a session token into the URL when one is configured', async () => {
-    const upload = await open({ ...UNREACHABLE, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'tok' } }).presignUpload(
-      KEY,
-      { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900 },
-    );
+    const upload = await open({
+      ...UNREACHABLE,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'tok' },
+    }).presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900 });
     expect(new URL(upload.url).searchParams.get('X-Amz-Security-Token')).toBe('tok');
   });
 
   it('gives different signatures for different lengths of the same key', async () => {
     const driver = open();
-    const a = new URL((await driver.presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900 })).url);
-    const b = new URL((await driver.presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 11, expiresInSeconds: 900 })).url);
-    const c = new URL((await driver.presignUpload(KEY, { contentType: 'audio/webm', contentLength: 10, expiresInSeconds: 900 })).url);
+    const a = new URL(
+      (await driver.presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900 })).url,
+    );
+    const b = new URL(
+      (await driver.presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 11, expiresInSeconds: 900 })).url,
+    );
+    const c = new URL(
+      (await driver.presignUpload(KEY, { contentType: 'audio/webm', contentLength: 10, expiresInSeconds: 900 })).url,
+    );
     expect(new Set([a, b, c].map((url) => url.searchParams.get('X-Amz-Signature'))).size).toBe(3);
   });
 
   it('signs Content-MD5 as a header (not hoisted into the query) when the phone declared a digest', async () => {
     const md5 = 'XUFAKrxLKna5cZ2REBfFkg==';
-    const upload = await open().presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900, contentMd5: md5 });
+    const upload = await open().presignUpload(KEY, {
+      contentType: 'audio/m4a',
+      contentLength: 10,
+      expiresInSeconds: 900,
+      contentMd5: md5,
+    });
     const url = new URL(upload.url);
-    expect((url.searchParams.get('X-Amz-SignedHeaders') ?? '').split(';')).toEqual(['content-length', 'content-md5', 'content-type', 'host']);
+    expect((url.searchParams.get('X-Amz-SignedHeaders') ?? '').split(';')).toEqual([
+      'content-length',
+      'content-md5',
+      'content-type',
+      'host',
+    ]);
     expect(queryNames(url).some((name) => name.toLowerCase() === 'content-md5')).toBe(false);
     expect(upload.headers).toEqual({ 'Content-Type': 'audio/m4a', 'Content-Length': '10', 'Content-MD5': md5 });
-    const without = new URL((await open().presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900 })).url);
+    const without = new URL(
+      (await open().presignUpload(KEY, { contentType: 'audio/m4a', contentLength: 10, expiresInSeconds: 900 })).url,
+    );
     expect(without.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
   });
 
@@ -144,7 +165,19 @@ describe('S3StorageDriver presigning', () => {
       ['AWS dual-stack', { ...AWS, region: 'eu-central-1' }, { useDualstackEndpoint: true }, {}],
       ['the aws-global region', { ...AWS, region: 'aws-global' }, {}, {}],
       ['AWS_ENDPOINT_URL_S3 from the environment', AWS, {}, { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9/from-env' }],
-      ['a session token', { ...UNREACHABLE, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'tok/en+=' } }, {}, {}],
+      [
+        'a session token',
+        {
+          ...UNREACHABLE,
+          credentials: {
+            accessKeyId: 'AKIDEXAMPLE',
+            secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+            sessionToken: 'tok/en+=',
+          },
+        },
+        {},
+        {},
+      ],
     ];
     const clients: S3Client[] = [];
     afterAll(() => clients.forEach((client) => client.destroy()));
@@ -168,7 +201,23 @@ describe('S3StorageDriver presigning', () => {
     }
 
     // Only Date is faked, so that both sides sign at exactly the same instant; timers and promises run as usual.
-    beforeEach(() => jest.useFakeTimers({ now: signingDate, doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'queueMicrotask', 'hrtime', 'performance'] }));
+    beforeEach(() =>
+      jest.useFakeTimers({
+        now: signingDate,
+        doNotFake: [
+          'nextTick',
+          'setImmediate',
+          'clearImmediate',
+          'setInterval',
+          'clearInterval',
+          'setTimeout',
+          'clearTimeout',
+          'queueMicrotask',
+          'hrtime',
+          'performance',
+        ],
+      }),
+    );
     afterEach(() => jest.useRealTimers());
 
     // The SDK caches derived signing keys process-wide: cleared before each side signs, each derives its own.
@@ -179,22 +228,57 @@ describe('S3StorageDriver presigning', () => {
 
     it.each(cases)('playback URLs are identical, byte for byte, on %s', async (_name, config, settings, env) => {
       const { driver, sdkClient } = pair(config, settings, env);
-      for (const [key, seconds] of [[KEY, 900], ['prod/audio-clips/0b8c8f2e-1d5a-4f53-9d0e-1b2c3d4e5f60.webm', 60], ['team-a/notes/audio-clips/x.m4a', 604800], ['prod/audio-clips/ünïcode café.m4a', 900], ["odd/it's (really) *odd*!.m4a", 900]] as const) {
+      for (const [key, seconds] of [
+        [KEY, 900],
+        ['prod/audio-clips/0b8c8f2e-1d5a-4f53-9d0e-1b2c3d4e5f60.webm', 60],
+        ['team-a/notes/audio-clips/x.m4a', 604800],
+        ['prod/audio-clips/ünïcode café.m4a', 900],
+        ["odd/it's (really) *odd*!.m4a", 900],
+      ] as const) {
         const fast = await fresh(() => driver.presignDownload(key, seconds, signingDate));
-        expect(fast.url).toBe(await fresh(() => getSignedUrl(sdkClient, new GetObjectCommand({ Bucket: config.bucket, Key: key }), { expiresIn: seconds, signingDate })));
+        expect(fast.url).toBe(
+          await fresh(() =>
+            getSignedUrl(sdkClient, new GetObjectCommand({ Bucket: config.bucket, Key: key }), {
+              expiresIn: seconds,
+              signingDate,
+            }),
+          ),
+        );
       }
     });
 
-    it.each(cases)('upload URLs are identical, byte for byte, on %s (with and without Content-MD5)', async (_name, config, settings, env) => {
-      const { driver, sdkClient } = pair(config, settings, env);
-      for (const [key, contentMd5] of [[KEY, undefined], [KEY, 'XUFAKrxLKna5cZ2REBfFkg=='], ['prod/uploads/ünïcode café (1).m4a', undefined]] as const) {
-        const upload = await fresh(() => driver.presignUpload(key, { contentType: 'audio/webm;codecs=opus', contentLength: 123456, expiresInSeconds: 900, contentMd5 }));
-        const command = new PutObjectCommand({ Bucket: config.bucket, Key: key, ContentType: 'audio/webm;codecs=opus', ContentLength: 123456, ContentMD5: contentMd5 });
-        const signableHeaders = new Set(['content-type', 'content-length', ...(contentMd5 ? ['content-md5'] : [])]);
-        expect(upload.url).toBe(await fresh(() => getSignedUrl(sdkClient, command, { expiresIn: 900, signableHeaders })));
-        expect(new URL(upload.url).searchParams.get('X-Amz-Date')).toBe('20261127T100000Z');
-      }
-    });
+    it.each(cases)(
+      'upload URLs are identical, byte for byte, on %s (with and without Content-MD5)',
+      async (_name, config, settings, env) => {
+        const { driver, sdkClient } = pair(config, settings, env);
+        for (const [key, contentMd5] of [
+          [KEY, undefined],
+          [KEY, 'XUFAKrxLKna5cZ2REBfFkg=='],
+          ['prod/uploads/ünïcode café (1).m4a', undefined],
+        ] as const) {
+          const upload = await fresh(() =>
+            driver.presignUpload(key, {
+              contentType: 'audio/webm;codecs=opus',
+              contentLength: 123456,
+              expiresInSeconds: 900,
+              contentMd5,
+            }),
+          );
+          const command = new PutObjectCommand({
+            Bucket: config.bucket,
+            Key: key,
+            ContentType: 'audio/webm;codecs=opus',
+            ContentLength: 123456,
+            ContentMD5: contentMd5,
+          });
+          const signableHeaders = new Set(['content-type', 'content-length', ...(contentMd5 ? ['content-md5'] : [])]);
+          expect(upload.url).toBe(
+            await fresh(() => getSignedUrl(sdkClient, command, { expiresIn: 900, signableHeaders })),
+          );
+          expect(new URL(upload.url).searchParams.get('X-Amz-Date')).toBe('20261127T100000Z');
+        }
+      },
+    );
   });
 
   it('refuses at open a bucket whose endpoint needs signing it cannot do (an S3 Express directory bucket)', async () => {
@@ -207,16 +291,19 @@ describe('S3StorageDriver presigning', () => {
     expect(new URL((await usable.presignDownload(KEY, 60)).url).pathname).toBe(`/b/${KEY}`);
   });
 
-  it.each([60, 900, 604800])('presignDownload(%d s) is a path-style GET URL with X-Amz-Expires and a matching expiresAt', async (seconds) => {
-    const download = await open().presignDownload(KEY, seconds);
-    const url = new URL(download.url);
-    expect(url.origin).toBe('http://127.0.0.1:9');
-    expect(url.pathname).toBe(`/b/${KEY}`);
-    expect(url.searchParams.get('X-Amz-Expires')).toBe(String(seconds));
-    expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('host');
-    expect(queryNames(url).some((name) => name.toLowerCase().startsWith('x-amz-checksum'))).toBe(false);
-    expect(download.expiresAt.getTime()).toBe(amzDate(url) + seconds * 1000);
-  });
+  it.each([60, 900, 604800])(
+    'presignDownload(%d s) is a path-style GET URL with X-Amz-Expires and a matching expiresAt',
+    async (seconds) => {
+      const download = await open().presignDownload(KEY, seconds);
+      const url = new URL(download.url);
+      expect(url.origin).toBe('http://127.0.0.1:9');
+      expect(url.pathname).toBe(`/b/${KEY}`);
+      expect(url.searchParams.get('X-Amz-Expires')).toBe(String(seconds));
+      expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('host');
+      expect(queryNames(url).some((name) => name.toLowerCase().startsWith('x-amz-checksum'))).toBe(false);
+      expect(download.expiresAt.getTime()).toBe(amzDate(url) + seconds * 1000);
+    },
+  );
 });
 
 describe('S3StorageDriver against an unreachable store', () => {
@@ -235,18 +322,22 @@ describe('S3StorageDriver against an unreachable store', () => {
   it.each<[string, () => Promise<unknown>]>([
     ['inspect', () => driver.inspect(KEY)],
     ['delete', () => driver.delete(KEY)],
-  ])('%s rejects with STORAGE_UNAVAILABLE (503, Retry-After) quickly', async (_name, call) => {
-    const started = Date.now();
-    let caught: unknown;
-    try {
-      await call();
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(AppError);
-    expect((caught as AppError).code).toBe('STORAGE_UNAVAILABLE');
-    expect((caught as AppError).status).toBe(503);
-    expect((caught as AppError).headers).toEqual({ 'retry-after': '5' });
-    expect(Date.now() - started).toBeLessThan(10_000);
-  }, 15_000);
+  ])(
+    '%s rejects with STORAGE_UNAVAILABLE (503, Retry-After) quickly',
+    async (_name, call) => {
+      const started = Date.now();
+      let caught: unknown;
+      try {
+        await call();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(AppError);
+      expect((caught as AppError).code).toBe('STORAGE_UNAVAILABLE');
+      expect((caught as AppError).status).toBe(503);
+      expect((caught as AppError).headers).toEqual({ 'retry-after': '5' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    },
+    15_000,
+  );
 });

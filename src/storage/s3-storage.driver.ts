@@ -1,5 +1,13 @@
 import { Logger } from '@nestjs/common';
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { formatUrl } from '@aws-sdk/core/util';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
@@ -7,7 +15,13 @@ import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols'
 import type { S3Config } from '../config/app-config';
 import { AppError } from '../common/app-error';
 import { Sha256WithKeyCache } from './sha256-with-key-cache';
-import type { PresignedDownload, PresignedUpload, StorageDriver, StoredObjectInfo, UploadRequirements } from './storage-driver';
+import type {
+  PresignedDownload,
+  PresignedUpload,
+  StorageDriver,
+  StoredObjectInfo,
+  UploadRequirements,
+} from './storage-driver';
 
 export function createS3Client(config: S3Config): S3Client {
   return new S3Client(s3ClientOptions(config));
@@ -67,7 +81,10 @@ export class S3StorageDriver implements StorageDriver {
   async presignUpload(key: string, requirements: UploadRequirements): Promise<PresignedUpload> {
     // The store itself enforces what is signed, so a phone cannot upload another type or size than it
     // declared; with Content-MD5 signed too, S3 refuses bytes whose digest differs (400 BadDigest).
-    const headers: Record<string, string> = { 'Content-Type': requirements.contentType, 'Content-Length': String(requirements.contentLength) };
+    const headers: Record<string, string> = {
+      'Content-Type': requirements.contentType,
+      'Content-Length': String(requirements.contentLength),
+    };
     if (requirements.contentMd5) headers['Content-MD5'] = requirements.contentMd5;
     const signingDate = new Date();
     const url = await this.presign('presign upload', 'PUT', key, headers, requirements.expiresInSeconds, signingDate);
@@ -83,7 +100,14 @@ export class S3StorageDriver implements StorageDriver {
    * Signs a request laid out as the SDK's own PutObject / GetObject serializer lays it out (same path,
    * query and headers), every given header signed, for the endpoint and region the SDK would use.
    */
-  private presign(operation: string, method: 'PUT' | 'GET', key: string, headers: Record<string, string>, expiresIn: number, signingDate: Date): Promise<string> {
+  private presign(
+    operation: string,
+    method: 'PUT' | 'GET',
+    key: string,
+    headers: Record<string, string>,
+    expiresIn: number,
+    signingDate: Date,
+  ): Promise<string> {
     return this.guard(operation, async () => {
       const { protocol, hostname, port, pathPrefix, signingRegion } = await this.objectLocation();
       const signed = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
@@ -96,7 +120,12 @@ export class S3StorageDriver implements StorageDriver {
         query: { 'x-id': method === 'PUT' ? 'PutObject' : 'GetObject' },
         headers: { ...signed, host: port === undefined ? hostname : `${hostname}:${port}` },
       });
-      const presigned = await this.presigner.presign(request, { expiresIn, signingDate, signingRegion, signableHeaders: new Set(Object.keys(signed)) });
+      const presigned = await this.presigner.presign(request, {
+        expiresIn,
+        signingDate,
+        signingRegion,
+        signableHeaders: new Set(Object.keys(signed)),
+      });
       return formatUrl(presigned);
     });
   }
@@ -119,7 +148,10 @@ export class S3StorageDriver implements StorageDriver {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { size: head.ContentLength ?? 0, contentType: head.ContentType, etag: head.ETag ?? '' };
     } catch (error) {
-      if (error instanceof S3ServiceException && (error.name === 'NotFound' || error.$metadata.httpStatusCode === 404)) {
+      if (
+        error instanceof S3ServiceException &&
+        (error.name === 'NotFound' || error.$metadata.httpStatusCode === 404)
+      ) {
         return null;
       }
       throw this.unavailable('inspect', error);
@@ -128,7 +160,9 @@ export class S3StorageDriver implements StorageDriver {
 
   async readRange(key: string, start: number, endInclusive: number, etag: string): Promise<Uint8Array> {
     try {
-      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${endInclusive}`, IfMatch: etag }));
+      const object = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${endInclusive}`, IfMatch: etag }),
+      );
       return (await object.Body?.transformToByteArray()) ?? new Uint8Array();
     } catch (error) {
       throw this.changedOrUnavailable('read', error);
@@ -140,7 +174,9 @@ export class S3StorageDriver implements StorageDriver {
     if (from === to) return;
     try {
       const source = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
-      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, CopySourceIfMatch: etag }));
+      await this.client.send(
+        new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, CopySourceIfMatch: etag }),
+      );
     } catch (error) {
       throw this.changedOrUnavailable('copy', error);
     }
@@ -161,13 +197,18 @@ export class S3StorageDriver implements StorageDriver {
 
   private changedOrUnavailable(operation: string, error: unknown): AppError {
     if (error instanceof S3ServiceException && [404, 412].includes(error.$metadata.httpStatusCode ?? 0)) {
-      return new AppError('UPLOAD_CHANGED', 'The upload changed or disappeared while it was being checked. Complete again.');
+      return new AppError(
+        'UPLOAD_CHANGED',
+        'The upload changed or disappeared while it was being checked. Complete again.',
+      );
     }
     return this.unavailable(operation, error);
   }
 
   private unavailable(operation: string, error: unknown): AppError {
-    this.logger.error(`S3 ${operation} failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+    this.logger.error(
+      `S3 ${operation} failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+    );
     return new AppError('STORAGE_UNAVAILABLE', 'The audio store is unreachable right now. Retry in a few seconds.');
   }
 }
@@ -186,7 +227,9 @@ async function resolveObjectLocation(client: S3Client, bucket: string): Promise<
   const authScheme = endpoint.properties?.authSchemes?.[0] as { name?: string; signingRegion?: string } | undefined;
   if (authScheme?.name !== undefined && authScheme.name !== 'sigv4') {
     // SigV4A (multi-region access points) and S3 Express sessions need signing this driver does not do.
-    throw new Error(`The bucket's endpoint needs ${authScheme.name} signing, which presigned URLs here do not support.`);
+    throw new Error(
+      `The bucket's endpoint needs ${authScheme.name} signing, which presigned URLs here do not support.`,
+    );
   }
   const url = endpoint.url;
   return {

@@ -6,10 +6,18 @@ const backing = Buffer.from('xx' + 'a signing key of thirty-two bytes' + 'yy');
 
 describe('Sha256WithKeyCache', () => {
   it.each([
-    ['a string secret', 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', Buffer.from('wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY')],
+    [
+      'a string secret',
+      'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+      Buffer.from('wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY'),
+    ],
     ['a non-ASCII string secret', 'clé secrète ✓', Buffer.from('clé secrète ✓', 'utf8')],
     ['a Buffer key', Buffer.alloc(32, 7), Buffer.alloc(32, 7)],
-    ['a Uint8Array view into a larger buffer', new Uint8Array(backing.buffer, backing.byteOffset + 2, backing.length - 4), backing.subarray(2, backing.length - 2)],
+    [
+      'a Uint8Array view into a larger buffer',
+      new Uint8Array(backing.buffer, backing.byteOffset + 2, backing.length - 4),
+      backing.subarray(2, backing.length - 2),
+    ],
     ['an ArrayBuffer', new Uint8Array([1, 2, 3, 4, 5]).buffer, Buffer.from([1, 2, 3, 4, 5])],
     ['an empty Uint8Array key', new Uint8Array(0), Buffer.alloc(0)],
     ['a key longer than the block size', 'k'.repeat(200), Buffer.from('k'.repeat(200))],
@@ -20,7 +28,12 @@ describe('Sha256WithKeyCache', () => {
       hash.update('AWS4-HMAC-SHA256\n');
       hash.update(Buffer.from('20261127T100000Z\n'));
       hash.update(new Uint8Array([0, 255, 10]));
-      expect(hex(await hash.digest())).toBe(createHmac('sha256', rawKey).update('AWS4-HMAC-SHA256\n20261127T100000Z\n').update(Buffer.from([0, 255, 10])).digest('hex'));
+      expect(hex(await hash.digest())).toBe(
+        createHmac('sha256', rawKey)
+          .update('AWS4-HMAC-SHA256\n20261127T100000Z\n')
+          .update(Buffer.from([0, 255, 10]))
+          .digest('hex'),
+      );
     }
   });
 

@@ -44,11 +44,17 @@ export class StorageDeletionsRepository {
   }
 
   findDue(now: Date, limit: number): Promise<StorageDeletion[]> {
-    return this.deletions.find({ where: { nextAttemptAt: LessThanOrEqual(now) }, order: { nextAttemptAt: 'ASC' }, take: limit });
+    return this.deletions.find({
+      where: { nextAttemptAt: LessThanOrEqual(now) },
+      order: { nextAttemptAt: 'ASC' },
+      take: limit,
+    });
   }
 
   find(storageKeys: string[]): Promise<StorageDeletion[]> {
-    return storageKeys.length === 0 ? Promise.resolve([]) : this.deletions.findBy(storageKeys.map((storageKey) => ({ storageKey })));
+    return storageKeys.length === 0
+      ? Promise.resolve([])
+      : this.deletions.findBy(storageKeys.map((storageKey) => ({ storageKey })));
   }
 
   /**
@@ -56,13 +62,19 @@ export class StorageDeletionsRepository {
    * (with its new version), or null when another worker or a new enqueue got there first.
    */
   async claim(entry: StorageDeletion, until: Date): Promise<StorageDeletion | null> {
-    const result = await this.deletions.update({ storageKey: entry.storageKey, version: entry.version }, { nextAttemptAt: until, version: entry.version + 1 });
+    const result = await this.deletions.update(
+      { storageKey: entry.storageKey, version: entry.version },
+      { nextAttemptAt: until, version: entry.version + 1 },
+    );
     return (result.affected ?? 0) > 0 ? { ...entry, nextAttemptAt: until, version: entry.version + 1 } : null;
   }
 
   /** Only the claimed version: if the key was recorded again meanwhile, that newer entry stands. */
   async reschedule(claimed: StorageDeletion, at: Date, attempts: number, lastError: string | null): Promise<void> {
-    await this.deletions.update({ storageKey: claimed.storageKey, version: claimed.version }, { nextAttemptAt: at, attempts, lastError: lastError?.slice(0, 500) ?? null });
+    await this.deletions.update(
+      { storageKey: claimed.storageKey, version: claimed.version },
+      { nextAttemptAt: at, attempts, lastError: lastError?.slice(0, 500) ?? null },
+    );
   }
 
   async remove(claimed: StorageDeletion): Promise<void> {

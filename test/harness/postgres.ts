@@ -7,7 +7,9 @@ import type { Service } from './service';
 /** The server named by TEST_DATABASE_URL if set, otherwise a throwaway embedded Postgres. */
 export async function startPostgres(scratch: ScratchRoot): Promise<Service> {
   const externalUrl = process.env.TEST_DATABASE_URL?.trim();
-  const server = externalUrl ? await checkExternalPostgres(externalUrl) : await startLocalPostgres(scratch.postgresDataDir);
+  const server = externalUrl
+    ? await checkExternalPostgres(externalUrl)
+    : await startLocalPostgres(scratch.postgresDataDir);
   const adminUrl = server.env.TEST_PG_URL!;
   // Test databases carry the run's tag, so teardown can drop those a test left behind on a long-lived server.
   const dbPrefix = `test_${randomBytes(4).toString('hex')}_`;

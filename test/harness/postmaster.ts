@@ -31,7 +31,7 @@ export function killPostmaster(dataDir: string): boolean {
     return true;
   }
   const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (const deadline = Date.now() + EXIT_WAIT_MS; isAlive(pid) && Date.now() < deadline; ) {
+  for (const deadline = Date.now() + EXIT_WAIT_MS; isAlive(pid) && Date.now() < deadline;) {
     Atomics.wait(pause, 0, 0, 20);
   }
   return true;

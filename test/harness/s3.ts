@@ -54,7 +54,13 @@ async function startS3rver(directory: string): Promise<Service> {
   };
 }
 
-function s3Env(endpoint: string, bucket: string, region: string, keyId: string, secret: string): Record<string, string> {
+function s3Env(
+  endpoint: string,
+  bucket: string,
+  region: string,
+  keyId: string,
+  secret: string,
+): Record<string, string> {
   return {
     TEST_S3_ENDPOINT_URL: endpoint,
     TEST_S3_BUCKET: bucket,

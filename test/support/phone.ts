@@ -29,8 +29,17 @@ export class Phone {
   }
 
   /** Sends a raw body with the given content type (or none), for malformed-request tests. */
-  async raw<T = any>(method: string, path: string, body: string | undefined, headers: Record<string, string>): Promise<ApiResponse<T>> {
-    const response = await fetch(this.baseUrl + path, { method, body, headers: { ...this.authorization(), ...headers } });
+  async raw<T = any>(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+  ): Promise<ApiResponse<T>> {
+    const response = await fetch(this.baseUrl + path, {
+      method,
+      body,
+      headers: { ...this.authorization(), ...headers },
+    });
     return { status: response.status, headers: response.headers, body: await readBody(response) };
   }
 
@@ -38,10 +47,19 @@ export class Phone {
     return this.token === undefined ? {} : { authorization: `Bearer ${this.token}` };
   }
 
-  private async send<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+  private async send<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> {
     const response = await fetch(this.baseUrl + path, {
       method,
-      headers: { ...this.authorization(), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        ...this.authorization(),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, headers: response.headers, body: await readBody(response) };
@@ -49,12 +67,19 @@ export class Phone {
 }
 
 /** PUTs bytes to a presigned URL the way a phone does: the given headers, the raw bytes. */
-export async function putBytes(url: string, bytes: Uint8Array, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+export async function putBytes(
+  url: string,
+  bytes: Uint8Array,
+  headers: Record<string, string>,
+): Promise<{ status: number; text: string }> {
   const response = await fetch(url, { method: 'PUT', headers, body: bytes });
   return { status: response.status, text: await response.text() };
 }
 
-export async function download(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; bytes: Buffer }> {
+export async function download(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; bytes: Buffer }> {
   const response = await fetch(url, { headers });
   return { status: response.status, headers: response.headers, bytes: Buffer.from(await response.arrayBuffer()) };
 }

@@ -46,8 +46,14 @@ export interface TestApp {
 export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   const port = await freePort();
   const shared = options.sameDeploymentAs;
-  const database = shared ? { url: shared.env.DATABASE_URL, drop: async () => {} } : await createTestDatabase(options.database);
-  const localDir = shared ? undefined : options.storage === 'local' ? await mkdtemp(join(tmpdir(), 'an-objects-')) : undefined;
+  const database = shared
+    ? { url: shared.env.DATABASE_URL, drop: async () => {} }
+    : await createTestDatabase(options.database);
+  const localDir = shared
+    ? undefined
+    : options.storage === 'local'
+      ? await mkdtemp(join(tmpdir(), 'an-objects-'))
+      : undefined;
   // Each app gets its own prefix, so runs sharing one bucket (or a real S3) never see each other's objects.
   const keyPrefix = `e2e-${randomBytes(6).toString('hex')}`;
   const authSecret = randomBytes(32).toString('base64url');
@@ -99,7 +105,8 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     dataSource,
     storage: started.get<StorageDriver>(STORAGE_DRIVER),
     keyPrefix: env.S3_KEY_PREFIX,
-    localFiles: async () => (env.LOCAL_STORAGE_DIR && env.STORAGE_DRIVER === 'local' ? listFiles(env.LOCAL_STORAGE_DIR) : []),
+    localFiles: async () =>
+      env.LOCAL_STORAGE_DIR && env.STORAGE_DRIVER === 'local' ? listFiles(env.LOCAL_STORAGE_DIR) : [],
     rowCounts: async () => {
       const [notes] = await dataSource.query('SELECT COUNT(*) AS count FROM notes');
       const [audioClips] = await dataSource.query('SELECT COUNT(*) AS count FROM audio_clips');

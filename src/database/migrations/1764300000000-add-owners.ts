@@ -14,21 +14,37 @@ export class AddOwners1764300000000 implements MigrationInterface {
     const legacyOwner = process.env.LEGACY_OWNER_ID?.trim() ?? '';
     const placeholder = queryRunner.connection.driver.options.type === 'postgres' ? '$1' : '?';
     for (const table of OWNED_TABLES) {
-      await queryRunner.addColumn(table, new TableColumn({ name: 'owner_id', type: 'varchar', length: '255', isNullable: true }));
+      await queryRunner.addColumn(
+        table,
+        new TableColumn({ name: 'owner_id', type: 'varchar', length: '255', isNullable: true }),
+      );
       await queryRunner.query(`UPDATE ${table} SET owner_id = ${placeholder}`, [legacyOwner]);
-      await queryRunner.changeColumn(table, 'owner_id', new TableColumn({ name: 'owner_id', type: 'varchar', length: '255', isNullable: false }));
+      await queryRunner.changeColumn(
+        table,
+        'owner_id',
+        new TableColumn({ name: 'owner_id', type: 'varchar', length: '255', isNullable: false }),
+      );
     }
     await queryRunner.dropIndex('notes', 'idx_notes_created_at_id');
     // A user's notes, newest first, page by page.
-    await queryRunner.createIndex('notes', new TableIndex({ name: 'idx_notes_owner_created', columnNames: ['owner_id', 'created_at', 'id'] }));
+    await queryRunner.createIndex(
+      'notes',
+      new TableIndex({ name: 'idx_notes_owner_created', columnNames: ['owner_id', 'created_at', 'id'] }),
+    );
     // The storage quota sums a user's pending and ready clips.
-    await queryRunner.createIndex('audio_clips', new TableIndex({ name: 'idx_audio_clips_owner_status', columnNames: ['owner_id', 'status'] }));
+    await queryRunner.createIndex(
+      'audio_clips',
+      new TableIndex({ name: 'idx_audio_clips_owner_status', columnNames: ['owner_id', 'status'] }),
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.dropIndex('audio_clips', 'idx_audio_clips_owner_status');
     await queryRunner.dropIndex('notes', 'idx_notes_owner_created');
-    await queryRunner.createIndex('notes', new TableIndex({ name: 'idx_notes_created_at_id', columnNames: ['created_at', 'id'] }));
+    await queryRunner.createIndex(
+      'notes',
+      new TableIndex({ name: 'idx_notes_created_at_id', columnNames: ['created_at', 'id'] }),
+    );
     for (const table of OWNED_TABLES) await queryRunner.dropColumn(table, 'owner_id');
   }
 }

@@ -12,13 +12,27 @@ export class ClipLifecycle1764400000000 implements MigrationInterface {
     const timestamp = queryRunner.connection.driver.options.type === 'postgres' ? 'timestamptz' : 'datetime';
 
     // Clips from before this migration were uploaded straight to their storage key.
-    await queryRunner.addColumn('audio_clips', new TableColumn({ name: 'upload_key', type: 'varchar', length: '512', isNullable: true }));
+    await queryRunner.addColumn(
+      'audio_clips',
+      new TableColumn({ name: 'upload_key', type: 'varchar', length: '512', isNullable: true }),
+    );
     await queryRunner.query('UPDATE audio_clips SET upload_key = storage_key');
-    await queryRunner.changeColumn('audio_clips', 'upload_key', new TableColumn({ name: 'upload_key', type: 'varchar', length: '512', isNullable: false }));
+    await queryRunner.changeColumn(
+      'audio_clips',
+      'upload_key',
+      new TableColumn({ name: 'upload_key', type: 'varchar', length: '512', isNullable: false }),
+    );
 
-    await queryRunner.addColumn('audio_clips', new TableColumn({ name: 'declared_duration_ms', type: 'integer', isNullable: true }));
+    await queryRunner.addColumn(
+      'audio_clips',
+      new TableColumn({ name: 'declared_duration_ms', type: 'integer', isNullable: true }),
+    );
     await queryRunner.query('UPDATE audio_clips SET declared_duration_ms = duration_ms');
-    await queryRunner.changeColumn('audio_clips', 'declared_duration_ms', new TableColumn({ name: 'declared_duration_ms', type: 'integer', isNullable: false }));
+    await queryRunner.changeColumn(
+      'audio_clips',
+      'declared_duration_ms',
+      new TableColumn({ name: 'declared_duration_ms', type: 'integer', isNullable: false }),
+    );
 
     await queryRunner.addColumns('audio_clips', [
       new TableColumn({ name: 'duration_source', type: 'varchar', length: '16', default: "'declared'" }),
@@ -27,10 +41,16 @@ export class ClipLifecycle1764400000000 implements MigrationInterface {
       new TableColumn({ name: 'upload_expires_at', type: timestamp, isNullable: true }),
     ]);
     // The sweeper looks for old pending clips.
-    await queryRunner.createIndex('audio_clips', new TableIndex({ name: 'idx_audio_clips_status_created', columnNames: ['status', 'created_at'] }));
+    await queryRunner.createIndex(
+      'audio_clips',
+      new TableIndex({ name: 'idx_audio_clips_status_created', columnNames: ['status', 'created_at'] }),
+    );
     // The primary clip orders by (completed_at, id): with id in the index, the newest is read off it without a sort.
     await queryRunner.dropIndex('audio_clips', 'idx_audio_clips_note_ready');
-    await queryRunner.createIndex('audio_clips', new TableIndex({ name: 'idx_audio_clips_note_ready', columnNames: ['note_id', 'status', 'completed_at', 'id'] }));
+    await queryRunner.createIndex(
+      'audio_clips',
+      new TableIndex({ name: 'idx_audio_clips_note_ready', columnNames: ['note_id', 'status', 'completed_at', 'id'] }),
+    );
 
     await queryRunner.createTable(
       new Table({
@@ -69,9 +89,19 @@ export class ClipLifecycle1764400000000 implements MigrationInterface {
     await queryRunner.dropTable('idempotency_keys');
     await queryRunner.dropTable('storage_deletions');
     await queryRunner.dropIndex('audio_clips', 'idx_audio_clips_note_ready');
-    await queryRunner.createIndex('audio_clips', new TableIndex({ name: 'idx_audio_clips_note_ready', columnNames: ['note_id', 'status', 'completed_at'] }));
+    await queryRunner.createIndex(
+      'audio_clips',
+      new TableIndex({ name: 'idx_audio_clips_note_ready', columnNames: ['note_id', 'status', 'completed_at'] }),
+    );
     await queryRunner.dropIndex('audio_clips', 'idx_audio_clips_status_created');
-    for (const column of ['upload_expires_at', 'failure_reason', 'content_md5', 'duration_source', 'declared_duration_ms', 'upload_key']) {
+    for (const column of [
+      'upload_expires_at',
+      'failure_reason',
+      'content_md5',
+      'duration_source',
+      'declared_duration_ms',
+      'upload_key',
+    ]) {
       await queryRunner.dropColumn('audio_clips', column);
     }
   }
