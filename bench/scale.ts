@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Client } from 'pg';
-import { DataSource, type DataSourceOptions } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { AudioClipsRepository, PLAYABLE_CLIP_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
+import { AudioClipStatus } from '../src/audio-clips/audio-clip.entity';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
 import S3rver from '@20minutes/s3rver';
@@ -303,7 +304,7 @@ function repositoryLookups(dataSource: DataSource, step: Step): { playable: Look
     primary: async () => {
       const n = Math.floor(random() * step.notes);
       const clip = await repository.findPrimaryOfNote(ownerOfNote(n), noteId(n));
-      return clip === null ? null : clip.noteId === noteId(n) && clip.status === 'ready';
+      return clip === null ? null : clip.noteId === noteId(n) && clip.status === AudioClipStatus.Ready;
     },
   };
 }
@@ -489,7 +490,7 @@ async function openDataSource(databaseUrl: string): Promise<DataSource> {
   const options = dataSourceOptions(loadAppConfig({ DATABASE_URL: databaseUrl }).database);
   // One connection per Postgres database: sequential lookups then always meet the same server process.
   const extra = options.type === 'postgres' ? { extra: { max: 1 } } : {};
-  return new DataSource({ ...options, ...extra, logging: ['error', 'warn'] } as DataSourceOptions).initialize();
+  return new DataSource({ ...options, ...extra, logging: ['error', 'warn'] }).initialize();
 }
 
 async function describeData(

@@ -673,7 +673,7 @@ function rawHttp(port: number, request: string): Promise<string> {
     const socket = connect(port, '127.0.0.1', () => socket.write(request));
     let answer = '';
     socket.setEncoding('utf8');
-    socket.on('data', (chunk) => (answer += chunk));
+    socket.on('data', (chunk: string) => (answer += chunk));
     socket.on('end', () => resolve(answer));
     socket.on('error', reject);
     socket.setTimeout(5000, () => socket.destroy(new Error('no answer')));

@@ -185,7 +185,9 @@ async function identify(cache: RangeCache): Promise<Identified> {
   // A parser may have swallowed the reader's error or the budget's (some turn read errors into
   // warnings), so ask the cache rather than the error.
   if (cache.readFailure) {
-    throw cache.readFailure;
+    throw cache.readFailure instanceof Error
+      ? cache.readFailure
+      : new Error('the audio could not be read', { cause: cache.readFailure });
   }
   let format = full.format;
   let parseError = full.error;

@@ -63,7 +63,7 @@ export class TokenVerifier {
     if (cached && cached.until > now) return cached.user;
 
     let subject: unknown;
-    let expiresAtMs = now;
+    let expiresAtMs: number;
     try {
       const { payload } =
         typeof this.key === 'function'

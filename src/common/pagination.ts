@@ -8,7 +8,9 @@ export class PageQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20, description: 'How many items per page.' })
   @IsOptional()
   // Only plain digits: Number() would also take "0x10", "1e1" and " 5".
-  @Transform(({ value }) => (typeof value === 'string' && /^\d{1,4}$/.test(value) ? Number(value) : value))
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^\d{1,4}$/.test(value) ? Number(value) : value,
+  )
   @IsInt()
   @Min(1)
   @Max(100)
@@ -65,7 +67,7 @@ export function encodeCursor(cursor: PageCursor): string {
 export function decodeCursor(raw: string): PageCursor {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-    const [createdAt, id] = Array.isArray(parsed) && parsed.length === 2 ? parsed : [];
+    const [createdAt, id]: unknown[] = Array.isArray(parsed) && parsed.length === 2 ? (parsed as unknown[]) : [];
     const date = new Date(String(createdAt));
     if (typeof createdAt === 'string' && typeof id === 'string' && !Number.isNaN(date.getTime()) && id.length <= 36) {
       return { createdAt: date, id };

@@ -37,7 +37,9 @@ export function helmetHeaders(options: HelmetOptions): Record<string, string> {
   });
   // helmet's middleware is synchronous; if it ever stops being so, refuse to start rather than send nothing.
   if (!finished || failure)
-    throw new Error(`helmet did not produce its headers synchronously${failure ? `: ${String(failure)}` : ''}`);
+    throw new Error(
+      `helmet did not produce its headers synchronously${failure ? `: ${failure instanceof Error ? failure.message : JSON.stringify(failure)}` : ''}`,
+    );
   return headers;
 }
 

@@ -12,7 +12,7 @@ const GOOD_CLIP = { mime_type: 'audio/m4a', bytes: 123456, duration_ms: 42000 };
 
 function run(metatype: Dto, value: unknown): Promise<unknown> {
   const metadata: ArgumentMetadata = { type: 'body', metatype };
-  return createValidationPipe().transform(value, metadata) as Promise<unknown>;
+  return createValidationPipe().transform(value, metadata);
 }
 
 /** Runs the pipe expecting a VALIDATION_FAILED AppError; returns it. */

@@ -47,9 +47,11 @@ export function Optional(options?: ValidationOptions): PropertyDecorator {
 
 /** Refuses control characters (NUL breaks Postgres text; the others break clients), optionally allowing line breaks and tabs. */
 export function NoControlCharacters(options: { allowLineBreaks: boolean }): PropertyDecorator {
+  /* eslint-disable no-control-regex -- control characters are exactly what these patterns refuse */
   const pattern = options.allowLineBreaks
     ? /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/
     : /^[^\u0000-\u001f\u007f]*$/;
+  /* eslint-enable no-control-regex */
   return Matches(pattern, {
     message: `$property must not contain control characters${options.allowLineBreaks ? ' (line breaks and tabs are fine)' : ''}`,
   });

@@ -18,9 +18,9 @@ export function isUploadLimited(context: ExecutionContext): boolean {
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
-  protected override async getTracker(request: Record<string, any>): Promise<string> {
-    const user = (request as AuthenticatedRequest).user;
-    return user ? `user:${user.id}` : `ip:${(request as AuthenticatedRequest).ip}`;
+  protected override async getTracker(request: Record<string, unknown>): Promise<string> {
+    const { user, ip } = request as unknown as AuthenticatedRequest;
+    return user ? `user:${user.id}` : `ip:${ip}`;
   }
 
   /** One budget per caller across all routes (the library's default would give every route its own). */

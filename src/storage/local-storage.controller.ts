@@ -13,7 +13,7 @@ type SignedQuery = { expires?: string; type?: string; length?: string; md5?: str
 /** Repeated parameters arrive as arrays; a signed URL has each once, so anything else simply fails the signature. */
 function signedQuery(request: FastifyRequest): SignedQuery {
   const query = request.query as Record<string, unknown>;
-  const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string) : undefined);
+  const text = (name: string) => (typeof query[name] === 'string' ? query[name] : undefined);
   return {
     expires: text('expires'),
     type: text('type'),

@@ -100,7 +100,7 @@ export class LocalStorageDriver implements StorageDriver {
     };
     if (requirements.contentMd5) headers['Content-MD5'] = requirements.contentMd5;
     return {
-      url: `${this.objectUrl(key)}?${query}`,
+      url: `${this.objectUrl(key)}?${query.toString()}`,
       method: 'PUT',
       headers,
       expiresAt: new Date(expiresAtSeconds * 1000),
@@ -111,7 +111,7 @@ export class LocalStorageDriver implements StorageDriver {
     const expiresAtSeconds = nowSeconds() + expiresInSeconds;
     const signature = this.signer.sign({ method: 'GET', key, expiresAtSeconds });
     const query = new URLSearchParams({ expires: String(expiresAtSeconds), signature });
-    return { url: `${this.objectUrl(key)}?${query}`, expiresAt: new Date(expiresAtSeconds * 1000) };
+    return { url: `${this.objectUrl(key)}?${query.toString()}`, expiresAt: new Date(expiresAtSeconds * 1000) };
   }
 
   async inspect(key: string): Promise<StoredObjectInfo | null> {

@@ -10,7 +10,7 @@ export async function startPostgres(scratch: ScratchRoot): Promise<Service> {
   const server = externalUrl
     ? await checkExternalPostgres(externalUrl)
     : await startLocalPostgres(scratch.postgresDataDir);
-  const adminUrl = server.env.TEST_PG_URL!;
+  const adminUrl = server.env.TEST_PG_URL;
   // Test databases carry the run's tag, so teardown can drop those a test left behind on a long-lived server.
   const dbPrefix = `test_${randomBytes(4).toString('hex')}_`;
   return {
