@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UPLOAD_GRACE_MS } from '../src/audio-clips/clip-deletions';
+import { UPLOAD_GRACE_MS } from '../src/audio-clips/deletions/deletion-rules';
 import { NotesService } from '../src/notes/notes.service';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
@@ -239,24 +239,31 @@ describe.each([
             upload: { url: string; storage_key: string; expires_at: string };
           }
         | undefined;
-      // Runs inside the note's delete, after the clips' own step has recorded the clips it found and before
+      // Runs inside the note's delete, after NoteDeletionService has recorded the clips it found and before
       // the note's row (and by cascade its clips' rows) goes: the phone records a clip in that moment.
-      testApp.app.get(NotesService).onBeforeDelete(async (_ownerId, noteId) => {
-        if (noteId !== note.body.id || created) return [];
-        created = (
-          await phone.post('/api/audio-clips', {
-            note_id: noteId,
-            mime_type: 'audio/wav',
-            bytes: audio.length,
-            duration_ms: 200,
-          })
-        ).body;
-        expect((await putBytes(created!.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
-        if (how === 'uploaded and completed')
-          expect((await phone.post(`/api/audio-clips/${created!.clip.id}/complete`)).body.status).toBe('ready');
-        return [];
+      const notes = testApp.app.get(NotesService);
+      const deleteRow = notes.delete.bind(notes);
+      const spy = jest.spyOn(notes, 'delete').mockImplementation(async (ownerId, noteId) => {
+        if (noteId === note.body.id && !created) {
+          created = (
+            await phone.post('/api/audio-clips', {
+              note_id: noteId,
+              mime_type: 'audio/wav',
+              bytes: audio.length,
+              duration_ms: 200,
+            })
+          ).body;
+          expect((await putBytes(created!.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+          if (how === 'uploaded and completed')
+            expect((await phone.post(`/api/audio-clips/${created!.clip.id}/complete`)).body.status).toBe('ready');
+        }
+        return deleteRow(ownerId, noteId);
       });
-      expect((await phone.delete(`/api/notes/${note.body.id}`)).status).toBe(204);
+      try {
+        expect((await phone.delete(`/api/notes/${note.body.id}`)).status).toBe(204);
+      } finally {
+        spy.mockRestore();
+      }
       expect(created).toBeDefined();
       expect((await phone.get(`/api/audio-clips/${created!.clip.id}`)).status).toBe(404);
       const stored = how === 'uploaded' ? created!.upload.storage_key : created!.clip.storage_key;

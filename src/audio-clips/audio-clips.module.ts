@@ -5,7 +5,9 @@ import { AudioClipsRepository } from './audio-clips.repository';
 import { AudioClipsService } from './audio-clips.service';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
-import { StorageDeletionsRepository } from '../storage/storage-deletions.repository';
+import { NoteDeletionService } from './deletions/note-deletion.service';
+import { StorageDeletionsRepository } from './deletions/storage-deletions.repository';
+import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { NoteAudioClipsController } from './note-audio-clips.controller';
 
 @Module({
@@ -17,6 +19,8 @@ import { NoteAudioClipsController } from './note-audio-clips.controller';
     AudioClipJanitor,
     IdempotencyKeysRepository,
     StorageDeletionsRepository,
+    StorageDeletionsService,
+    NoteDeletionService,
   ],
   exports: [AudioClipJanitor],
 })

@@ -1,11 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { Page, PageRequest } from '../common/pagination';
 import { AppConfig } from '../config/app-config';
 import { NotesService } from '../notes/notes.service';
-import { StorageDeletionsRepository } from '../storage/storage-deletions.repository';
-import { deletionsFor, uploadOpenUntil } from './clip-deletions';
 import {
   STORAGE_DRIVER,
   type PresignedDownload,
@@ -13,10 +11,11 @@ import {
   type StorageDriver,
   type StoredObjectInfo,
 } from '../storage/storage-driver';
-import { AudioClipJanitor } from './audio-clip-janitor.service';
 import { MAX_DURATION_MS } from './audio-clip.dto';
 import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
 import { AudioClipsRepository, type PlayableClip } from './audio-clips.repository';
+import { deletionsFor, uploadOpenUntil } from './deletions/deletion-rules';
+import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
 import { probeAudio } from './audio-probe';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
@@ -42,32 +41,23 @@ export interface AudioClipPlayback {
   playback: PresignedDownload;
 }
 
-/** Deleting objects after a delete is tried at once, but the answer does not wait on a slow store for longer than this. */
-const IMMEDIATE_DELETE_WAIT_MS = 1_000;
-
 /**
  * The rules of a clip's life: pending (created with an upload URL) → ready once the uploaded bytes
  * prove to be the declared audio, → failed when they are not, → expired when never completed.
  * Every transition is one conditional update, so concurrent calls end in one consistent state.
  */
 @Injectable()
-export class AudioClipsService implements OnModuleInit {
+export class AudioClipsService {
   private readonly completions = new Map<string, Promise<AudioClip>>();
 
   constructor(
     private readonly clips: AudioClipsRepository,
     private readonly idempotencyKeys: IdempotencyKeysRepository,
-    private readonly deletions: StorageDeletionsRepository,
-    private readonly janitor: AudioClipJanitor,
+    private readonly deletions: StorageDeletionsService,
     private readonly notes: NotesService,
     private readonly config: AppConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
-
-  onModuleInit(): void {
-    this.notes.onBeforeDelete((ownerId, noteId) => this.recordDeletionsOfNote(ownerId, noteId));
-    this.notes.onAfterDelete((keys) => this.deleteSoon(keys));
-  }
 
   async create(ownerId: string, input: NewAudioClip, idempotencyKey?: string): Promise<AudioClipUpload> {
     const requestHash = createHash('sha256')
@@ -118,7 +108,7 @@ export class AudioClipsService implements OnModuleInit {
     // leaves the server: whatever then happens to the clip (completed, failed, deleted with its note
     // in a race, a crash), a PUT can never leave bytes nobody knows of. While a pending clip still
     // uses the key, the janitor leaves it alone.
-    await this.deletions.enqueue(
+    await this.deletions.record(
       [{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(upload.expiresAt) }],
       now,
       uploadOpenUntil(upload.expiresAt),
@@ -159,7 +149,7 @@ export class AudioClipsService implements OnModuleInit {
     const upload = await this.presignUpload(clip);
     const until =
       clip.uploadExpiresAt && clip.uploadExpiresAt > upload.expiresAt ? clip.uploadExpiresAt : upload.expiresAt;
-    await this.deletions.enqueue(
+    await this.deletions.record(
       [{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(until) }],
       new Date(),
       uploadOpenUntil(until),
@@ -229,15 +219,15 @@ export class AudioClipsService implements OnModuleInit {
       // Recorded first: a crash after the state change must not leave the bytes behind. The janitor
       // leaves a key alone while a pending clip still uses it.
       const requests = deletionsFor(clip, now);
-      await this.deletions.enqueue(requests, now);
+      await this.deletions.record(requests, now);
       if (await this.clips.markFailed(ownerId, id, now, reason))
-        await this.deleteSoon(requests.map((request) => request.storageKey));
+        await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
       throw new AppError('UPLOAD_NOT_AUDIO', `${reason}. The upload was deleted; create a new clip to try again.`);
     }
 
     // Both keys are recorded before the bytes move, so whatever happens next (a crash, a delete or
     // the sweeper racing this call) the janitor finds them, and deletes them unless a clip uses them.
-    await this.deletions.enqueue(deletionsFor(clip, new Date()), new Date());
+    await this.deletions.record(deletionsFor(clip, new Date()), new Date());
     await this.storage.move(key, clip.storageKey, object.etag);
     const now = new Date();
     // A container may claim any duration; one beyond what a clip can hold is not believed.
@@ -257,8 +247,8 @@ export class AudioClipsService implements OnModuleInit {
     // The clip was deleted or expired while its bytes were being moved into place, and whoever did
     // that may already have cleaned up: record the keys again, so the moved bytes go too.
     const requests = deletionsFor(clip, now);
-    await this.deletions.enqueue(requests, now);
-    await this.deleteSoon(requests.map((request) => request.storageKey));
+    await this.deletions.record(requests, now);
+    await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
     if (!current) throw clipNotFound(id);
     throw notPending(current);
   }
@@ -287,22 +277,9 @@ export class AudioClipsService implements OnModuleInit {
     const clip = await this.get(ownerId, id);
     const now = new Date();
     const requests = deletionsFor(clip, now);
-    await this.deletions.enqueue(requests, now);
+    await this.deletions.record(requests, now);
     if (!(await this.clips.delete(ownerId, clip.id))) throw clipNotFound(id);
-    await this.deleteSoon(requests.map((request) => request.storageKey));
-  }
-
-  private async recordDeletionsOfNote(ownerId: string, noteId: string): Promise<string[]> {
-    const now = new Date();
-    const requests = (await this.clips.keysOfNote(ownerId, noteId)).flatMap((clip) => deletionsFor(clip, now));
-    await this.deletions.enqueue(requests, now);
-    return requests.map((request) => request.storageKey);
-  }
-
-  /** Tries the recorded deletions at once, waiting at most a moment; the janitor finishes what is left. */
-  private async deleteSoon(keys: string[]): Promise<void> {
-    const attempt = this.janitor.deleteNow(keys).catch(() => undefined);
-    await Promise.race([attempt, new Promise((resolve) => setTimeout(resolve, IMMEDIATE_DELETE_WAIT_MS).unref())]);
+    await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
   }
 
   /** The upload is normally under the upload key; after a completion that moved it but failed to record that, under the storage key. */

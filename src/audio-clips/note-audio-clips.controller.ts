@@ -1,18 +1,22 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, Param, Query } from '@nestjs/common';
+import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { OwnerId } from '../auth/auth.decorators';
 import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
 import { PageQueryDto, toPageRequest } from '../common/pagination';
 import { uuidParam } from '../common/validation';
 import { AudioClipPageDto, NoteAudioDto, toAudioClipPage, toAudioClipResponse, toPlaybackDto } from './audio-clip.dto';
 import { AudioClipsService } from './audio-clips.service';
+import { NoteDeletionService } from './deletions/note-deletion.service';
 
-/** The audio of one note, reached through the note. */
+/** The audio of one note, reached through the note; and the note's deletion, which takes its audio with it. */
 @ApiAuthenticated()
 @ApiTags('notes')
 @Controller('notes/:note_id')
 export class NoteAudioClipsController {
-  constructor(private readonly clips: AudioClipsService) {}
+  constructor(
+    private readonly clips: AudioClipsService,
+    private readonly noteDeletion: NoteDeletionService,
+  ) {}
 
   @Get('audio')
   @ApiOperation({ summary: 'Get the note’s primary clip (its most recently completed ready clip) with a playback URL' })
@@ -36,5 +40,14 @@ export class NoteAudioClipsController {
     @Query() query: PageQueryDto,
   ): Promise<AudioClipPageDto> {
     return toAudioClipPage(await this.clips.listOfNote(ownerId, noteId, toPageRequest(query)));
+  }
+
+  @Delete()
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a note with all its audio clips and their stored audio' })
+  @ApiNoContentResponse({ description: 'Deleted.' })
+  @ApiErrorResponses(400, 404, 503)
+  async deleteNote(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string): Promise<void> {
+    await this.noteDeletion.delete(ownerId, noteId);
   }
 }

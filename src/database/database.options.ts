@@ -5,7 +5,7 @@ import type { DatabaseConfig } from '../config/app-config';
 import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { Note } from '../notes/note.entity';
 import { IdempotencyKey } from '../audio-clips/idempotency-key.entity';
-import { StorageDeletion } from '../storage/storage-deletion.entity';
+import { StorageDeletion } from '../audio-clips/deletions/storage-deletion.entity';
 import { CreateNotesAndAudioClips1764220000000 } from './migrations/1764220000000-create-notes-and-audio-clips';
 import { AddOwners1764300000000 } from './migrations/1764300000000-add-owners';
 import { ClipLifecycle1764400000000 } from './migrations/1764400000000-clip-lifecycle';

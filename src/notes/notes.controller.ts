@@ -1,5 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { OwnerId } from '../auth/auth.decorators';
 import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
 import { toPageRequest, PageQueryDto } from '../common/pagination';
@@ -55,12 +55,5 @@ export class NotesController {
     return toNoteResponse(await this.notes.update(ownerId, noteId, dto));
   }
 
-  @Delete(':note_id')
-  @HttpCode(204)
-  @ApiOperation({ summary: 'Delete a note with all its audio clips and their stored audio' })
-  @ApiNoContentResponse({ description: 'Deleted.' })
-  @ApiErrorResponses(400, 404, 503)
-  async deleteNote(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string): Promise<void> {
-    await this.notes.delete(ownerId, noteId);
-  }
+  // DELETE /notes/{note_id} is NoteAudioClipsController.deleteNote: a note's deletion takes its clips' audio with it.
 }

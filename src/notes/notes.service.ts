@@ -10,28 +10,10 @@ export interface NoteInput {
   body?: string;
 }
 
-/**
- * Work another module does around a note's deletion: before the rows go, record which stored objects
- * must go with them (returning their keys); after, try deleting those objects.
- */
-export type BeforeNoteDeleted = (ownerId: string, noteId: string) => Promise<string[]>;
-export type AfterNoteDeleted = (storageKeys: string[]) => Promise<void>;
-
 /** Every method acts for one owner and sees only that owner's notes. */
 @Injectable()
 export class NotesService {
-  private readonly beforeDelete: BeforeNoteDeleted[] = [];
-  private readonly afterDelete: AfterNoteDeleted[] = [];
-
   constructor(private readonly notes: NotesRepository) {}
-
-  onBeforeDelete(step: BeforeNoteDeleted): void {
-    this.beforeDelete.push(step);
-  }
-
-  onAfterDelete(step: AfterNoteDeleted): void {
-    this.afterDelete.push(step);
-  }
 
   async create(ownerId: string, input: NoteInput): Promise<Note> {
     const now = new Date();
@@ -80,12 +62,12 @@ export class NotesService {
     return updated;
   }
 
+  /**
+   * The row only, with its clips' rows (ON DELETE CASCADE): the API deletes a note through
+   * NoteDeletionService, which first records the clips' stored objects for deletion.
+   */
   async delete(ownerId: string, id: string): Promise<void> {
-    await this.assertExists(ownerId, id);
-    const keys: string[] = [];
-    for (const step of this.beforeDelete) keys.push(...(await step(ownerId, id)));
     if (!(await this.notes.delete(ownerId, id))) throw noteNotFound(id);
-    for (const step of this.afterDelete) await step(keys);
   }
 }
 

@@ -2,7 +2,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /**
  * An object that must go, recorded in the same place as the rows so that nothing is orphaned when the
- * store is unreachable at the moment of deletion; the storage janitor works through them.
+ * store is unreachable at the moment of deletion; StorageDeletionsService works through them.
  */
 @Entity({ name: 'storage_deletions' })
 @Index('idx_storage_deletions_next_attempt', ['nextAttemptAt'])

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, LessThanOrEqual, Repository } from 'typeorm';
-import { timestampParameter } from '../database/database.options';
-import { SqlStatements } from '../database/sql-statements';
+import { timestampParameter } from '../../database/database.options';
+import { SqlStatements } from '../../database/sql-statements';
 import { StorageDeletion } from './storage-deletion.entity';
 
 /** Upsert that keeps the later `delete_after` and bumps the version (same syntax on Postgres and SQLite). */

@@ -1,5 +1,5 @@
-import type { DeletionRequest } from '../storage/storage-deletions.repository';
-import type { AudioClip } from './audio-clip.entity';
+import type { DeletionRequest } from './storage-deletions.repository';
+import type { AudioClip } from '../audio-clip.entity';
 
 /**
  * A store checks a presigned URL's expiry when the request starts, so a long upload begun just before
