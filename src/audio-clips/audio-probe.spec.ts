@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_AUDIO_MIME_TYPES } from './audio-mime-types';
 import { containersForMimeType, probeAudio, type AudioProbeResult, type RangeReader } from './audio-probe';
 
 const FIXTURES = join(__dirname, '..', '..', 'test', 'fixtures', 'audio');
@@ -379,6 +380,10 @@ describe('probeAudio rejects what is not audio', () => {
 });
 
 describe('probeAudio checks the declared family', () => {
+  it('knows the containers of exactly the types a clip may declare', () => {
+    for (const type of DEFAULT_AUDIO_MIME_TYPES) expect(containersForMimeType(type)?.length).toBeGreaterThan(0);
+  });
+
   it.each<[string, string, RegExp]>([
     ['tone-1s.wav', 'audio/mpeg', /WAV \(RIFF\/WAVE\) audio.*not MPEG audio \(MP3\)/],
     ['tone-2s-faststart.m4a', 'audio/webm', /MP4\/M4A\/3GP.*not WebM\/Matroska/],

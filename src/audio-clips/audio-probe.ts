@@ -1,51 +1,31 @@
 /**
- * Looks at an uploaded object through ranged reads and says whether it really is a recording in the
- * container family its declared MIME type names, and how long it lasts.
+ * Says whether an uploaded object really is a recording in the container family its declared MIME type
+ * names, and how long it lasts, reading only byte ranges of it (never the whole object).
  *
- * The parsing is music-metadata's: `probeAudio` hands it a random-access strtok3 tokenizer over the
- * object's byte ranges (`RangeTokenizer`), backed by a read-ahead cache of aligned chunks
- * (`RangeCache`) so that the parser's many small reads turn into a few range requests. The parsers
- * seek over what they do not need (an MP4 `mdat`, a WAV `data` chunk, Matroska clusters when a
- * SeekHead indexes them), so an MP4 whose `moov` box sits after the media data costs the head, the
- * box headers and the tail, not the object. Every byte fetched counts against `maxBytesRead`; a parser
- * that wants more than that (one counting the frames of an MP3 without a Xing header and of varying
- * bitrate, of an ADTS stream or of an AMR file, or reading every Ogg page) is stopped, and what it
- * found by then decides the answer, with `durationMs: null` (for Ogg the duration still comes from the
- * last page's granule position, in the tail that music-metadata had already fetched to look for
- * trailing tags). A Matroska/WebM parse is stopped as soon as its Tracks are known, since what follows
- * is clusters: a WebM without a Duration element (MediaRecorder's) gets `durationMs: null`.
+ * music-metadata does the parsing, through a strtok3 tokenizer over a read-ahead cache of the object's
+ * ranges (probe/range-tokenizer.ts, probe/range-cache.ts). Its parsers seek over what they do not need,
+ * so an M4A whose index sits after the media costs the head and the tail. Every byte fetched counts
+ * against a read budget: a parser that wants more (frame counting in an MP3 without a Xing header, an
+ * ADTS or AMR stream, every page of an Ogg) is stopped, and what it found by then decides, without a
+ * duration. A WebM parse stops once its Tracks are known, since only clusters follow.
  *
- * The verdict: `audio` when the bytes hold an audio stream in a container that the declared type names
- * (see CONTAINERS_BY_MIME_TYPE); `not-audio`, with a reason, for anything else: bytes no parser knows
- * (text, images, zeros), a container cut before its audio can be read (an MP4 without its `moov`), an
- * audio container of another family than declared (a WAV declared as audio/mpeg: the reason names what
- * it is), or a declared type that names no audio container. A failing RangeReader makes the promise
- * reject: a storage problem is no verdict on the bytes.
+ * Hand-written byte reading covers only what music-metadata cannot: AMR (probe/amr.ts), the ISO BMFF
+ * `ftyp` that sends 3GP brands to its MP4 parser, an Ogg stream's duration from its last page
+ * (probe/ogg-tail.ts), and the wording of the reason when nothing recognises the bytes.
  *
- * Hand-written byte sniffing is limited to what music-metadata cannot do: AMR (which it does not
- * parse), spotting an ISO BMFF `ftyp` so that 3GP brands (which its type guess names `video/3gpp`,
- * a type it has no parser for) go to its MP4 parser, the Ogg granule read above, and wording the
- * reason when nothing recognises the bytes.
- *
- * music-metadata and strtok3 are ESM-only; this CommonJS module `require`s them, which Node ≥ 22.12
- * (through the `module-sync` export condition) and Jest 30 under `--experimental-vm-modules` on Node
- * ≥ 24.9 both support.
+ * A failing RangeReader makes the promise reject: a storage problem is no verdict on the bytes.
+ * music-metadata and strtok3 are ESM-only; this CommonJS module `require`s them (Node >= 22.12, and
+ * Jest 30 under --experimental-vm-modules).
  */
 import { parseFromTokenizer, type IAudioMetadata, type IFormat } from 'music-metadata';
-import {
-  AbstractTokenizer,
-  EndOfStreamError,
-  type IRandomAccessFileInfo,
-  type IRandomAccessTokenizer,
-  type IReadChunkOptions,
-} from 'strtok3';
 import { baseMimeType } from './audio-mime-types';
+import { amrVariant, countAmrFrames, type AmrVariant } from './probe/amr';
+import { ascii } from './probe/bytes';
+import { oggDurationFromTail } from './probe/ogg-tail';
+import { RangeCache, type RangeReader } from './probe/range-cache';
+import { RangeTokenizer } from './probe/range-tokenizer';
 
-/** Random access to one stored object: `read` returns the bytes `start..endInclusive`, like an HTTP Range. */
-export interface RangeReader {
-  size: number;
-  read(start: number, endInclusive: number): Promise<Uint8Array>;
-}
+export type { RangeReader } from './probe/range-cache';
 
 export type AudioProbeResult =
   | {
@@ -79,7 +59,7 @@ const CONTAINER_LABEL: Readonly<Record<AudioContainer, string>> = {
 };
 
 /**
- * Which containers each declared type accepts. Besides the obvious pairs, `audio/aac` also accepts
+ * Which containers each accepted type (DEFAULT_AUDIO_MIME_TYPES, the same keys) allows. Besides the obvious pairs, `audio/aac` also accepts
  * AAC in MP4, because iOS and React Native upload `.m4a` recordings under that name; all the MP4 names
  * (m4a, mp4, 3gpp, 3gpp2) accept any ISO BMFF brand, since phones mix them up and it is one format.
  */
@@ -91,22 +71,18 @@ const CONTAINERS_BY_MIME_TYPE: Readonly<Record<string, readonly AudioContainer[]
   'audio/3gpp2': ['mp4'],
   'audio/aac': ['adts', 'mp4'],
   'audio/x-aac': ['adts', 'mp4'],
-  'audio/aacp': ['adts', 'mp4'],
   'audio/mpeg': ['mpeg'],
   'audio/mp3': ['mpeg'],
-  'audio/x-mp3': ['mpeg'],
   'audio/wav': ['wav'],
   'audio/x-wav': ['wav'],
   'audio/wave': ['wav'],
   'audio/vnd.wave': ['wav'],
   'audio/webm': ['matroska'],
-  'audio/x-matroska': ['matroska'],
   'audio/ogg': ['ogg'],
   'audio/opus': ['ogg'],
   'audio/flac': ['flac'],
   'audio/x-flac': ['flac'],
   'audio/amr': ['amr'],
-  'audio/amr-wb': ['amr'],
 };
 
 const DEFAULT_MAX_BYTES_READ = 4 * 1024 * 1024;
@@ -343,264 +319,8 @@ function msOrNull(seconds: number | undefined): number | null {
   return seconds !== undefined && Number.isFinite(seconds) && seconds >= 0 ? Math.round(seconds * 1000) : null;
 }
 
-function ascii(bytes: Uint8Array, start: number, end: number): string {
-  return String.fromCharCode(...bytes.subarray(start, end));
-}
-
-// --- AMR (RFC 4867 storage format), which music-metadata does not parse.
-
-type AmrVariant = { magicLength: number; wideband: boolean };
-
-function amrVariant(head: Uint8Array): AmrVariant | undefined {
-  if (ascii(head, 0, 6) === '#!AMR\n') return { magicLength: 6, wideband: false };
-  if (ascii(head, 0, 9) === '#!AMR-WB\n') return { magicLength: 9, wideband: true };
-  return undefined;
-}
-
-// Bytes per frame, including its one-byte header, by frame type (RFC 4867 §5.3; 3GPP TS 26.101/26.201).
-const AMR_NB_FRAME_BYTES = [13, 14, 16, 18, 20, 21, 27, 32, 6, 1, 1, 1, 1, 1, 1, 1];
-const AMR_WB_FRAME_BYTES = [18, 24, 33, 37, 41, 47, 51, 59, 61, 6, 1, 1, 1, 1, 1, 1];
-const AMR_FRAME_MS = 20;
-
-/** Counts the 20 ms frames. AMR has no index, so a file larger than the budget gets no duration. */
 async function probeAmr(cache: RangeCache, variant: AmrVariant): Promise<Identified> {
-  const sizes = variant.wideband ? AMR_WB_FRAME_BYTES : AMR_NB_FRAME_BYTES;
-  const detail = variant.wideband ? 'AMR-WB' : 'AMR-NB';
-  let frames = 0;
-  let position = variant.magicLength;
-  let window: Uint8Array = new Uint8Array(0);
-  let windowStart = position;
-  let stoppedEarly = false;
-  while (position < cache.size) {
-    if (position - windowStart >= window.length) {
-      windowStart = position;
-      try {
-        window = await cache.read(position, Math.min(cache.chunkSize, cache.size - position));
-      } catch (error) {
-        if (!(error instanceof ReadBudgetExceededError)) throw error;
-        stoppedEarly = true;
-        break;
-      }
-    }
-    const header = window[position - windowStart];
-    if ((header & 0x83) !== 0) {
-      break; // padding bits set: not a frame header (corrupt, or not AMR after all)
-    }
-    const length = sizes[(header >> 3) & 0x0f];
-    if (position + length > cache.size) {
-      break; // a truncated last frame
-    }
-    frames++;
-    position += length;
-  }
-  if (frames === 0) {
-    return notAudio(`${detail} magic number but no valid frame after it`);
-  }
-  return { kind: 'audio', container: 'amr', detail, durationMs: stoppedEarly ? null : frames * AMR_FRAME_MS };
-}
-
-// --- Ogg: the duration is the last page's granule position, which only the tail holds.
-
-async function oggDurationFromTail(cache: RangeCache, format: IFormat): Promise<number | null> {
-  const firstPage = await cache.read(0, Math.min(cache.size, 512));
-  const serial = readUint32LE(firstPage, 14);
-  const payloadStart = 27 + firstPage[26];
-  const codecId = ascii(firstPage, payloadStart, payloadStart + 8);
-  let rate: number | undefined = format.sampleRate;
-  let preSkip = 0;
-  if (codecId === 'OpusHead') {
-    rate = 48000; // Opus granule positions always count 48 kHz samples
-    preSkip = firstPage[payloadStart + 10] | (firstPage[payloadStart + 11] << 8);
-  }
-  if (!rate) {
-    return null;
-  }
-  const tailLength = Math.min(cache.size, cache.chunkSize);
-  let tail: Uint8Array;
-  try {
-    tail = await cache.read(cache.size - tailLength, tailLength);
-  } catch (error) {
-    if (error instanceof ReadBudgetExceededError) return null;
-    throw error;
-  }
-  for (let i = tail.length - 27; i >= 0; i--) {
-    if (
-      tail[i] === 0x4f &&
-      ascii(tail, i, i + 4) === 'OggS' &&
-      tail[i + 4] === 0 &&
-      readUint32LE(tail, i + 14) === serial
-    ) {
-      const granule = readInt64LE(tail, i + 6);
-      if (granule < 0) {
-        continue; // -1: no packet ends on this page
-      }
-      return Math.max(0, Math.round(((granule - preSkip) / rate) * 1000));
-    }
-  }
-  return null;
-}
-
-function readUint32LE(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16)) + bytes[offset + 3] * 0x1000000;
-}
-
-function readInt64LE(bytes: Uint8Array, offset: number): number {
-  return Number(new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigInt64(0, true));
-}
-
-// --- Ranged reads: a budgeted read-ahead cache, and a strtok3 tokenizer over it.
-
-class ReadBudgetExceededError extends Error {
-  override name = 'ReadBudgetExceededError';
-}
-
-/**
- * Fetches the object in aligned chunks and keeps them, coalescing the missing chunks of one read into
- * a single range request. Refuses (with ReadBudgetExceededError) any fetch that would take the total
- * past `maxBytesRead`.
- */
-class RangeCache {
-  readonly size: number;
-  bytesRead = 0;
-  requests = 0;
-  budgetExceeded = false;
-  /** Set when the parse has learnt all it can use: further fetches fail (like the budget's). */
-  enough = false;
-  /** While set, any fetch fails: for re-parsing only what is already cached. */
-  frozen = false;
-  /** A failure of the RangeReader itself: a storage problem to pass on, not a verdict on the bytes. */
-  readFailure: unknown;
-  private readonly chunks = new Map<number, Uint8Array>();
-
-  constructor(
-    private readonly reader: RangeReader,
-    readonly chunkSize: number,
-    readonly maxBytesRead: number,
-  ) {
-    if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0)
-      throw new RangeError('chunkSize must be a positive integer');
-    if (!(maxBytesRead > 0)) throw new RangeError('maxBytesRead must be positive');
-    this.size = reader.size;
-  }
-
-  /** The bytes `position .. position + length - 1`, which must lie within the object. */
-  async read(position: number, length: number): Promise<Uint8Array> {
-    if (length === 0) return new Uint8Array(0);
-    const first = Math.floor(position / this.chunkSize);
-    const last = Math.floor((position + length - 1) / this.chunkSize);
-    await this.fetchMissing(first, last);
-    if (first === last) {
-      const offset = position - first * this.chunkSize;
-      return this.chunk(first).subarray(offset, offset + length);
-    }
-    const out = new Uint8Array(length);
-    for (let index = first; index <= last; index++) {
-      const chunkStart = index * this.chunkSize;
-      const from = Math.max(position, chunkStart);
-      const to = Math.min(position + length, chunkStart + this.chunkSize);
-      out.set(this.chunk(index).subarray(from - chunkStart, to - chunkStart), from - position);
-    }
-    return out;
-  }
-
-  /** How many bytes from the start of the object are cached without a gap. */
-  contiguousPrefixLength(): number {
-    let index = 0;
-    while (this.chunks.has(index)) index++;
-    return Math.min(this.size, index * this.chunkSize);
-  }
-
-  private chunk(index: number): Uint8Array {
-    const chunk = this.chunks.get(index);
-    if (!chunk) throw new Error(`chunk ${index} missing`);
-    return chunk;
-  }
-
-  private async fetchMissing(first: number, last: number): Promise<void> {
-    let index = first;
-    while (index <= last) {
-      if (this.chunks.has(index)) {
-        index++;
-        continue;
-      }
-      let runEnd = index;
-      while (runEnd + 1 <= last && !this.chunks.has(runEnd + 1)) runEnd++;
-      const start = index * this.chunkSize;
-      const endExclusive = Math.min(this.size, (runEnd + 1) * this.chunkSize);
-      const wanted = endExclusive - start;
-      if (this.enough || this.frozen) {
-        throw new ReadBudgetExceededError('no more reads wanted');
-      }
-      if (this.bytesRead + wanted > this.maxBytesRead) {
-        this.budgetExceeded = true;
-        throw new ReadBudgetExceededError(
-          `reading ${wanted} more bytes would pass the budget of ${this.maxBytesRead} (${this.bytesRead} read)`,
-        );
-      }
-      let bytes: Uint8Array;
-      try {
-        bytes = await this.reader.read(start, endExclusive - 1);
-      } catch (error) {
-        this.readFailure ??= error;
-        throw error;
-      }
-      this.requests++;
-      this.bytesRead += bytes.length;
-      if (bytes.length !== wanted) {
-        const error = new Error(
-          `range read ${start}-${endExclusive - 1} returned ${bytes.length} bytes, expected ${wanted}: the object is not the stated ${this.size} bytes`,
-        );
-        this.readFailure ??= error;
-        throw error;
-      }
-      for (let i = index; i <= runEnd; i++) {
-        const offset = (i - index) * this.chunkSize;
-        this.chunks.set(i, bytes.subarray(offset, Math.min(bytes.length, offset + this.chunkSize)));
-      }
-      index = runEnd + 1;
-    }
-  }
-}
-
-/** A random-access strtok3 tokenizer whose bytes come from a RangeCache, for music-metadata's parsers. */
-class RangeTokenizer extends AbstractTokenizer implements IRandomAccessTokenizer {
-  readonly fileInfo: IRandomAccessFileInfo;
-
-  /** `size` may be less than the object's, to present only a prefix of it. */
-  constructor(
-    private readonly cache: RangeCache,
-    parserHint: string | undefined,
-    private readonly size: number,
-  ) {
-    super();
-    this.fileInfo = parserHint ? { size, mimeType: parserHint } : { size };
-  }
-
-  supportsRandomAccess(): boolean {
-    return true;
-  }
-
-  setPosition(position: number): void {
-    this.validateLength(position, 'position');
-    this.position = position;
-  }
-
-  async readBuffer(buffer: Uint8Array, options?: IReadChunkOptions): Promise<number> {
-    const normalized = this.normalizeOptions(buffer, options);
-    const count = await this.peekBuffer(buffer, normalized);
-    this.position = normalized.position + count;
-    return count;
-  }
-
-  async peekBuffer(buffer: Uint8Array, options?: IReadChunkOptions): Promise<number> {
-    const { position, length, mayBeLess } = this.normalizeOptions(buffer, options);
-    const available = Math.max(0, Math.min(this.size - position, length));
-    if (!mayBeLess && available < length) {
-      throw new EndOfStreamError();
-    }
-    if (available > 0) {
-      buffer.set(await this.cache.read(position, available), 0);
-    }
-    return available;
-  }
+  const { detail, frames, durationMs } = await countAmrFrames(cache, variant);
+  if (frames === 0) return notAudio(`${detail} magic number but no valid frame after it`);
+  return { kind: 'audio', container: 'amr', detail, durationMs };
 }
