@@ -10,7 +10,7 @@ import { sendSecurityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { loadAppConfig, type Env } from './config/app-config';
 import { readEnvironment } from './config/app-config.module';
-import { LOCAL_OBJECTS_ROUTE } from './storage/local-storage.driver';
+import { LOCAL_OBJECTS_ROUTE } from './storage/local-object-server';
 
 export const API_PREFIX = 'api';
 export const DOCS_PATH = 'api/docs';

@@ -43,11 +43,10 @@ export const CLIP_BY_ID_SQL = 'SELECT * FROM audio_clips WHERE id = ? AND owner_
 /** Playback needs two columns of the row, not the whole clip. */
 export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key FROM audio_clips WHERE id = ? AND owner_id = ?';
 /**
- * The CASTs change nothing in the result or the plan (both columns are text; Postgres compares them as
- * text already). They are there for SQLite: with the values bound directly, better-sqlite3 spent 16.7 µs
- * a run on this ORDER BY statement, against 3.8 µs with them read through a CAST (or written as
- * literals), on the same bytecode. Most likely SQLite's STAT4 (better-sqlite3 builds with it) re-preparing
- * a statement whose plan could depend on its bound values; a CAST hides the values from the planner.
+ * The CASTs change nothing in the result or the plan (both columns are text). They are there for SQLite:
+ * with values bound directly, better-sqlite3 runs this ORDER BY statement several times slower, most
+ * likely because STAT4 re-prepares a statement whose plan could depend on its bound values; a CAST hides
+ * them from the planner. Figures in docs/PERFORMANCE.md.
  */
 export const PRIMARY_CLIP_SQL =
   "SELECT * FROM audio_clips WHERE note_id = CAST(? AS TEXT) AND status = 'ready' AND owner_id = CAST(? AS TEXT) ORDER BY completed_at DESC, id DESC LIMIT 1";

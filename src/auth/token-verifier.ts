@@ -1,11 +1,4 @@
-import {
-  createRemoteJWKSet,
-  errors,
-  jwtVerify,
-  type CryptoKey,
-  type JWTVerifyGetKey,
-  type JWTVerifyOptions,
-} from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyResult } from 'jose';
 import { AppError } from '../common/app-error';
 import type { AuthConfig } from '../config/app-config';
 import { loadOrCreateSecret } from '../common/secret-file';
@@ -33,11 +26,15 @@ export class TokenVerifier {
   private readonly verified = new Map<string, { user: AuthenticatedUser; until: number }>();
 
   private constructor(
-    private readonly key: CryptoKey | JWTVerifyGetKey,
-    private readonly options: JWTVerifyOptions,
-    /** Only with a shared secret: an identity provider's retired key must stop working at once. */
-    private readonly cacheVerified: boolean,
+    private readonly verifyJwt: (token: string) => Promise<JWTVerifyResult>,
+    /** Keys come from an identity provider's JWKS (else from a shared secret). */
+    private readonly fromJwks: boolean,
   ) {}
+
+  /** Only with a shared secret: an identity provider's retired key must stop working at once. */
+  private get cacheVerified(): boolean {
+    return !this.fromJwks;
+  }
 
   static async create(config: AuthConfig): Promise<TokenVerifier> {
     const claims = { issuer: config.issuer, audience: config.audience };
@@ -46,7 +43,7 @@ export class TokenVerifier {
         cooldownDuration: config.cooldownSeconds * 1000,
         timeoutDuration: 5000,
       });
-      return new TokenVerifier(jwks, { ...claims, algorithms: JWKS_ALGORITHMS }, false);
+      return new TokenVerifier((token) => jwtVerify(token, jwks, { ...claims, algorithms: JWKS_ALGORITHMS }), true);
     }
     const secret =
       config.mode === 'secret' ? new TextEncoder().encode(config.secret) : await loadOrCreateSecret(config.secretFile);
@@ -54,7 +51,7 @@ export class TokenVerifier {
     const key = await crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
       'verify',
     ]);
-    return new TokenVerifier(key, { ...claims, algorithms: ['HS256'] }, true);
+    return new TokenVerifier((token) => jwtVerify(token, key, { ...claims, algorithms: ['HS256'] }), false);
   }
 
   async verify(token: string): Promise<AuthenticatedUser> {
@@ -65,10 +62,7 @@ export class TokenVerifier {
     let subject: unknown;
     let expiresAtMs: number;
     try {
-      const { payload } =
-        typeof this.key === 'function'
-          ? await jwtVerify(token, this.key, this.options)
-          : await jwtVerify(token, this.key, this.options);
+      const { payload } = await this.verifyJwt(token);
       subject = payload.sub;
       expiresAtMs = payload.exp === undefined ? now + VERIFIED_CACHE_MS : payload.exp * 1000;
     } catch (error) {
@@ -78,7 +72,7 @@ export class TokenVerifier {
         error instanceof errors.JWKSTimeout ||
         !(error instanceof errors.JOSEError) ||
         error.code === 'ERR_JOSE_GENERIC';
-      if (typeof this.key === 'function' && keysUnavailable) {
+      if (this.fromJwks && keysUnavailable) {
         throw new AppError(
           'AUTH_UNAVAILABLE',
           'The identity provider’s keys cannot be fetched right now. Retry in a few seconds.',

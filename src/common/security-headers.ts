@@ -5,8 +5,8 @@ import helmet, { type HelmetOptions } from 'helmet';
 /**
  * The response headers helmet sets for these options, worked out once. They depend on nothing in the
  * request (no CSP nonces here), so there is no need to run helmet's middleware chain on every request,
- * as `@fastify/helmet` does: it rebuilds the chain and re-parses the CSP directives each time, about
- * 10 µs of a 70 µs playback request (CPU profile under `npm run bench`).
+ * as `@fastify/helmet` does: it rebuilds the chain and re-parses the CSP directives each time, a
+ * noticeable share of a playback request (docs/PERFORMANCE.md).
  */
 export function helmetHeaders(options: HelmetOptions): Record<string, string> {
   const csp = options.contentSecurityPolicy;

@@ -9,9 +9,9 @@ interface SqliteConnection {
 }
 
 /**
- * Single-row reads for the hot paths, without the query builder: on SQLite a statement prepared once
- * on better-sqlite3's own handle (about 10 µs, against 100–150 µs for `findOneBy`), on Postgres one
- * parameterized query. SQL is written with `?` placeholders and adapted per database.
+ * Single-row reads for the hot paths, without the query builder, whose query building dominated their
+ * cost (docs/PERFORMANCE.md): on SQLite a statement prepared once on better-sqlite3's own handle, on
+ * Postgres one parameterized query. SQL is written with `?` placeholders and adapted per database.
  */
 export class SqlStatements {
   private readonly prepared = new Map<string, PreparedStatement>();

@@ -38,7 +38,7 @@ export class LocalStorageController {
   @Put('*')
   async putObject(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const query = signedQuery(request);
-    await this.local().receiveUpload(objectKey(request), {
+    await this.local().server.receiveUpload(objectKey(request), {
       body: request.body as Readable,
       signature: query.signature,
       expires: query.expires,
@@ -55,7 +55,11 @@ export class LocalStorageController {
   /** Fastify answers HEAD through this handler too, without the body. */
   @Get('*')
   async getObject(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const download = await this.local().openDownload(objectKey(request), signedQuery(request), request.headers.range);
+    const download = await this.local().server.openDownload(
+      objectKey(request),
+      signedQuery(request),
+      request.headers.range,
+    );
     await reply.status(download.status).headers(download.headers).send(download.body);
   }
 

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { AppError, type ErrorCode } from '../common/app-error';
-import { IncomingUpload, LOCAL_OBJECTS_ROUTE, LocalStorageDriver, parseRange } from './local-storage.driver';
+import { type IncomingUpload, LOCAL_OBJECTS_ROUTE } from './local-object-server';
+import { LocalStorageDriver } from './local-storage.driver';
 
 const BASE_URL = 'http://localhost:3000';
 const SECRET = 'local-storage-spec-secret-0123456789';
@@ -101,7 +102,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 
 async function upload(key = KEY, bytes = BYTES, contentType = 'audio/m4a'): Promise<void> {
   const signed = await presignUpload(key, contentType, bytes.length);
-  await driver.receiveUpload(key, incoming(signed, bytes));
+  await driver.server.receiveUpload(key, incoming(signed, bytes));
 }
 
 async function downloadQuery(key = KEY, expiresInSeconds = 900): Promise<{ expires?: string; signature?: string }> {
@@ -148,7 +149,7 @@ describe('LocalStorageDriver.presignUpload', () => {
 describe('LocalStorageDriver.receiveUpload', () => {
   it('stores exactly the signed bytes, and inspect reports their size and type', async () => {
     const signed = await presignUpload();
-    await driver.receiveUpload(KEY, incoming(signed, BYTES));
+    await driver.server.receiveUpload(KEY, incoming(signed, BYTES));
     expect(await driver.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a', etag: md5Hex(BYTES) });
     expect(await readFile(join(dir, ...KEY.split('/')))).toEqual(BYTES);
     expect(await incomingEntries()).toEqual([]);
@@ -156,13 +157,16 @@ describe('LocalStorageDriver.receiveUpload', () => {
 
   it('accepts the bytes in many small chunks', async () => {
     const signed = await presignUpload();
-    await driver.receiveUpload(KEY, incoming(signed, Readable.from([...BYTES].map((byte) => Buffer.from([byte])))));
+    await driver.server.receiveUpload(
+      KEY,
+      incoming(signed, Readable.from([...BYTES].map((byte) => Buffer.from([byte])))),
+    );
     expect(await driver.inspect(KEY)).toEqual({ size: BYTES.length, contentType: 'audio/m4a', etag: md5Hex(BYTES) });
   });
 
   it('accepts the signed type sent in another case and spacing', async () => {
     const signed = await presignUpload('dev/audio-clips/x.webm', 'audio/webm;codecs=opus', BYTES.length);
-    await driver.receiveUpload(
+    await driver.server.receiveUpload(
       'dev/audio-clips/x.webm',
       incoming(signed, BYTES, { contentType: 'Audio/WebM; codecs=opus' }),
     );
@@ -315,7 +319,7 @@ describe('LocalStorageDriver.receiveUpload', () => {
 
   it.each(rejected)('rejects $name with $code and leaves no object and nothing incoming', async ({ code, make }) => {
     const upload = await make();
-    await expectAppError(driver.receiveUpload(KEY, upload), code);
+    await expectAppError(driver.server.receiveUpload(KEY, upload), code);
     expect(await driver.inspect(KEY)).toBeNull();
     expect(await incomingEntries()).toEqual([]);
     expect(await storedFiles()).toEqual([]);
@@ -323,7 +327,7 @@ describe('LocalStorageDriver.receiveUpload', () => {
 
   it('rejects a URL signed for another key, writing nothing under either key', async () => {
     const signed = await presignUpload('dev/audio-clips/other.m4a');
-    await expectAppError(driver.receiveUpload(KEY, incoming(signed, BYTES)), 'SIGNED_URL_INVALID');
+    await expectAppError(driver.server.receiveUpload(KEY, incoming(signed, BYTES)), 'SIGNED_URL_INVALID');
     expect(await driver.inspect(KEY)).toBeNull();
     expect(await driver.inspect('dev/audio-clips/other.m4a')).toBeNull();
     expect(await incomingEntries()).toEqual([]);
@@ -341,7 +345,7 @@ describe('LocalStorageDriver.receiveUpload', () => {
     });
     const url = new URL(upload.url);
     await expectAppError(
-      driver.receiveUpload(KEY, {
+      driver.server.receiveUpload(KEY, {
         body: Readable.from([BYTES]),
         signature: url.searchParams.get('signature') ?? undefined,
         expires: url.searchParams.get('expires') ?? undefined,
@@ -362,7 +366,7 @@ describe('LocalStorageDriver.receiveUpload', () => {
     const original = Buffer.from('the original');
     await upload(KEY, original);
     const signed = await presignUpload(KEY, 'audio/m4a', BYTES.length);
-    await expectAppError(driver.receiveUpload(KEY, incoming(signed, body)), code);
+    await expectAppError(driver.server.receiveUpload(KEY, incoming(signed, body)), code);
     expect(await driver.inspect(KEY)).toEqual({
       size: original.length,
       contentType: 'audio/m4a',
@@ -385,7 +389,7 @@ describe('LocalStorageDriver signing secret', () => {
       });
       const second = await LocalStorageDriver.open({ directory: ownDir }, BASE_URL);
       const url = new URL(upload.url);
-      await second.receiveUpload(KEY, {
+      await second.server.receiveUpload(KEY, {
         body: Readable.from([BYTES]),
         signature: url.searchParams.get('signature') ?? undefined,
         expires: url.searchParams.get('expires') ?? undefined,
@@ -407,7 +411,7 @@ describe('LocalStorageDriver.openDownload', () => {
   });
 
   it('serves the whole object without a Range', async () => {
-    const download = await driver.openDownload(KEY, await downloadQuery(), undefined);
+    const download = await driver.server.openDownload(KEY, await downloadQuery(), undefined);
     expect(download.status).toBe(200);
     expect(download.headers).toMatchObject({
       'content-type': 'audio/m4a',
@@ -427,7 +431,7 @@ describe('LocalStorageDriver.openDownload', () => {
     ['bytes=9-9', 'bytes 9-9/10', '9'],
     ['bytes=3-3', 'bytes 3-3/10', '3'],
   ])('serves Range %s as 206 %s', async (range, contentRange, body) => {
-    const download = await driver.openDownload(KEY, await downloadQuery(), range);
+    const download = await driver.server.openDownload(KEY, await downloadQuery(), range);
     expect(download.status).toBe(206);
     expect(download.headers['content-range']).toBe(contentRange);
     expect(download.headers['content-length']).toBe(String(body.length));
@@ -439,7 +443,7 @@ describe('LocalStorageDriver.openDownload', () => {
   it.each(['bytes=0-1,4-5', 'items=0-1', 'bytes=x-y', 'bytes=-', 'bytes 0-1', 'bytes=5-2', 'bytes=20-10'])(
     'ignores Range %j and serves the whole object',
     async (range) => {
-      const download = await driver.openDownload(KEY, await downloadQuery(), range);
+      const download = await driver.server.openDownload(KEY, await downloadQuery(), range);
       expect(download.status).toBe(200);
       expect(download.headers['content-length']).toBe('10');
       expect(await readAll(download.body)).toEqual(BYTES);
@@ -450,7 +454,7 @@ describe('LocalStorageDriver.openDownload', () => {
     'answers Range %s with RANGE_NOT_SATISFIABLE and content-range bytes */10',
     async (range) => {
       const error = await expectAppError(
-        driver.openDownload(KEY, await downloadQuery(), range),
+        driver.server.openDownload(KEY, await downloadQuery(), range),
         'RANGE_NOT_SATISFIABLE',
       );
       expect(error.status).toBe(416);
@@ -478,12 +482,12 @@ describe('LocalStorageDriver.openDownload', () => {
       },
     ],
   ])('refuses a download with %s', async (_name, makeQuery) => {
-    await expectAppError(driver.openDownload(KEY, await makeQuery(), undefined), 'SIGNED_URL_INVALID');
+    await expectAppError(driver.server.openDownload(KEY, await makeQuery(), undefined), 'SIGNED_URL_INVALID');
   });
 
   it('answers NOT_FOUND for a correctly signed key that holds nothing', async () => {
     const key = 'dev/audio-clips/missing.m4a';
-    await expectAppError(driver.openDownload(key, await downloadQuery(key), undefined), 'NOT_FOUND');
+    await expectAppError(driver.server.openDownload(key, await downloadQuery(key), undefined), 'NOT_FOUND');
   });
 });
 
@@ -560,7 +564,7 @@ describe('LocalStorageDriver key safety', () => {
 
   it.each(UNSAFE_KEYS)('refuses a correctly signed upload to %j and writes nothing anywhere', async (key) => {
     const signed = await presignUpload(key);
-    await expect(driver.receiveUpload(key, incoming(signed, BYTES))).rejects.toBeInstanceOf(AppError);
+    await expect(driver.server.receiveUpload(key, incoming(signed, BYTES))).rejects.toBeInstanceOf(AppError);
     expect(await storedFiles()).toEqual([]);
     expect(await incomingEntries()).toEqual([]);
     expect(existsSync(resolve(dir, '..', 'outside'))).toBe(false);
@@ -568,7 +572,7 @@ describe('LocalStorageDriver key safety', () => {
 
   it.each(UNSAFE_KEYS)('refuses a correctly signed download of %j', async (key) => {
     const query = signedQueryOf(new URL((await driver.presignDownload(key, 900)).url));
-    await expect(driver.openDownload(key, query, undefined)).rejects.toBeInstanceOf(AppError);
+    await expect(driver.server.openDownload(key, query, undefined)).rejects.toBeInstanceOf(AppError);
   });
 
   it('does not serve the signing key file even with a valid signature', async () => {
@@ -581,46 +585,9 @@ describe('LocalStorageDriver key safety', () => {
         expires: url.searchParams.get('expires') ?? undefined,
         signature: url.searchParams.get('signature') ?? undefined,
       };
-      await expectAppError(own.openDownload('.signing-key', query, undefined), 'NOT_FOUND');
+      await expectAppError(own.server.openDownload('.signing-key', query, undefined), 'NOT_FOUND');
     } finally {
       await rm(ownDir, { recursive: true, force: true });
     }
-  });
-});
-
-describe('parseRange', () => {
-  it.each<[string, number, ReturnType<typeof parseRange>]>([
-    ['bytes=0-1', 10, { start: 0, end: 1 }],
-    ['bytes=0-0', 10, { start: 0, end: 0 }],
-    ['bytes=2-', 10, { start: 2, end: 9 }],
-    ['bytes=0-', 10, { start: 0, end: 9 }],
-    ['bytes=9-', 10, { start: 9, end: 9 }],
-    ['bytes=-2', 10, { start: 8, end: 9 }],
-    ['bytes=-10', 10, { start: 0, end: 9 }],
-    ['bytes=-20', 10, { start: 0, end: 9 }],
-    ['bytes=5-100', 10, { start: 5, end: 9 }],
-    ['bytes=0-99999999999999999999', 10, { start: 0, end: 9 }],
-    ['  bytes=1-2  ', 10, { start: 1, end: 2 }],
-    ['bytes=10-', 10, 'unsatisfiable'],
-    ['bytes=10-20', 10, 'unsatisfiable'],
-    ['bytes=3-1', 10, undefined],
-    ['bytes=20-10', 10, undefined],
-    ['bytes=10-10', 10, 'unsatisfiable'],
-    ['bytes=-0', 10, 'unsatisfiable'],
-    ['bytes=0-', 0, 'unsatisfiable'],
-    ['bytes=-1', 0, 'unsatisfiable'],
-    ['bytes=-', 10, undefined],
-    ['bytes=', 10, undefined],
-    ['bytes=a-b', 10, undefined],
-    ['bytes=1', 10, undefined],
-    ['bytes=--1', 10, undefined],
-    ['bytes=0-1,2-3', 10, undefined],
-    ['bytes=0-1, 2-3', 10, undefined],
-    ['bytes=1.5-2', 10, undefined],
-    ['items=0-1', 10, undefined],
-    ['0-1', 10, undefined],
-    ['', 10, undefined],
-  ])('parseRange(%j, %d) → %j', (header, size, expected) => {
-    expect(parseRange(header, size)).toEqual(expected);
   });
 });

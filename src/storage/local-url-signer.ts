@@ -17,7 +17,7 @@ export type GrantVerdict = { ok: true } | { ok: false; reason: string };
  * the expiry and (for uploads) the content type and length, so none of them can be changed or replayed.
  */
 export class LocalUrlSigner {
-  /** Made once: HMAC with raw key bytes builds a KeyObject on every call on Node 24 (about 8 µs). */
+  /** Made once: HMAC with raw key bytes builds a KeyObject on every call (see Sha256WithKeyCache). */
   private readonly key: KeyObject;
 
   constructor(secret: Buffer) {

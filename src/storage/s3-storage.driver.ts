@@ -46,14 +46,13 @@ export function s3ClientOptions(config: S3Config): S3ClientConfig {
 }
 
 export class S3StorageDriver implements StorageDriver {
-  readonly name = 's3';
   private readonly logger = new Logger(S3StorageDriver.name);
 
   /**
    * Presigned URLs are the hot paths (playback, create). `getSignedUrl` clones the client's middleware
-   * stack and resolves the endpoint rules on every call (about 120 µs of CPU here, `npm run
-   * bench:signing`); this presigner is built once and signs requests laid out exactly as the SDK lays out
-   * PutObject and GetObject, so the URLs are the same, byte for byte (s3-storage.driver.spec.ts).
+   * stack and resolves the endpoint rules on every call (`npm run bench:signing`, docs/PERFORMANCE.md);
+   * this presigner is built once and signs requests laid out exactly as the SDK lays out PutObject and
+   * GetObject, so the URLs are the same, byte for byte (s3-storage.driver.spec.ts).
    */
   private readonly presigner: S3RequestPresigner;
   /** Where the bucket's objects live and how to sign for them, from the SDK's own endpoint rules, once. */

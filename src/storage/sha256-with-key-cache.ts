@@ -10,11 +10,10 @@ const keyObjects = new Map<string, KeyObject>();
  * The SHA-256 / HMAC-SHA256 primitive the AWS SDK's SigV4 signer runs on (its documented `sha256`
  * option), with one change from the SDK's own: HMAC keys are turned into `KeyObject`s once and reused.
  *
- * Why: on Node 24, `createHmac` with raw key bytes builds a KeyObject on every call, about 8–10 µs,
- * against 1.6 µs with a ready one (`npm run bench:signing`). Signing one URL makes two keyed HMACs
- * (the signer's cache lookup of the signing key, keyed by the secret, and the signature itself, keyed
- * by the cached signing key), so that was most of the cost of a playback URL. The signing algorithm
- * is still entirely the SDK's; this only computes the digests it asks for, identically.
+ * Why: on Node 24, `createHmac` with raw key bytes builds a KeyObject on every call, several times the
+ * cost of the HMAC itself (`npm run bench:signing`, docs/PERFORMANCE.md), and signing one URL makes two
+ * keyed HMACs. The signing algorithm is still entirely the SDK's; this only computes the digests it
+ * asks for, identically.
  */
 export class Sha256WithKeyCache {
   readonly digestLength = 32;

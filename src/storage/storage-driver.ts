@@ -32,7 +32,6 @@ export interface UploadRequirements {
  * from small ranged reads: they hand out signed URLs, look at what arrived, move and delete.
  */
 export interface StorageDriver {
-  readonly name: 's3' | 'local';
   presignUpload(key: string, requirements: UploadRequirements): Promise<PresignedUpload>;
   presignDownload(key: string, expiresInSeconds: number): Promise<PresignedDownload>;
   /** `null` when nothing is stored under the key yet. */

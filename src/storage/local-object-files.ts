@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { AppError } from '../common/app-error';
+import { KeyedLock } from './keyed-lock';
+
+/** Keys are built by the server, but the URL path is not: only these shapes ever touch the disk. */
+const SAFE_KEY = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/i;
+const INCOMING_DIR = '.incoming';
+export const META_SUFFIX = '.meta.json';
+
+export interface ObjectMeta {
+  contentType: string;
+  size: number;
+  /** Hex MD5 of the bytes, as S3 gives for single-part uploads. */
+  etag: string;
+}
+
+export interface StoredObject {
+  path: string;
+  meta: ObjectMeta;
+}
+
+/**
+ * The local driver's folder: an object is its bytes at `<root>/<key>` with its metadata beside them in
+ * `<key>.meta.json`; uploads are written under `.incoming/` and renamed into place when whole.
+ */
+export class LocalObjectFiles {
+  /** Held around anything that must see an object's bytes and metadata change together. */
+  readonly lock = new KeyedLock();
+
+  private constructor(readonly root: string) {}
+
+  static async open(directory: string): Promise<LocalObjectFiles> {
+    const root = resolve(directory);
+    await mkdir(join(root, INCOMING_DIR), { recursive: true });
+    return new LocalObjectFiles(root);
+  }
+
+  /** A fresh path for an upload still arriving. */
+  incomingPath(): string {
+    return join(this.root, INCOMING_DIR, randomUUID());
+  }
+
+  async read(key: string): Promise<StoredObject | null> {
+    const path = this.pathFor(key);
+    try {
+      const [meta, stats] = await Promise.all([readFile(path + META_SUFFIX, 'utf8'), stat(path)]);
+      const parsed = JSON.parse(meta) as ObjectMeta;
+      // A crash between the two renames leaves bytes and metadata that disagree: treat that as not uploaded.
+      return parsed.size === stats.size ? { path, meta: parsed } : null;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  pathFor(key: string): string {
+    if (!SAFE_KEY.test(key) || key.endsWith(META_SUFFIX))
+      throw new AppError('NOT_FOUND', 'Nothing is stored under this URL.');
+    return join(this.root, ...key.split('/'));
+  }
+}

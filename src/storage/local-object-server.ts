@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, ReadStream } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError } from '../common/app-error';
+import { parseRange } from './http-range';
+import { LocalObjectFiles, META_SUFFIX, type ObjectMeta } from './local-object-files';
+import type { LocalGrant, LocalUrlSigner } from './local-url-signer';
+
+/** Where the local driver's signed URLs point: LocalStorageController serves them with this class. */
+export const LOCAL_OBJECTS_ROUTE = '/api/storage/local';
+
+export interface IncomingUpload {
+  body: Readable;
+  signature?: string;
+  expires?: string;
+  signedContentType?: string;
+  signedContentLength?: string;
+  signedContentMd5?: string;
+  contentType?: string;
+  contentLength?: string;
+  contentMd5?: string;
+}
+
+export interface ObjectDownload {
+  status: 200 | 206;
+  headers: Record<string, string>;
+  body: ReadStream;
+}
+
+/**
+ * The local driver's stand-in for S3's object endpoint: takes uploads and serves downloads through the
+ * signed URLs, with the same guarantees as presigned S3 URLs (expiry, bound type, length and digest).
+ */
+export class LocalObjectServer {
+  constructor(
+    private readonly files: LocalObjectFiles,
+    private readonly signer: LocalUrlSigner,
+  ) {}
+
+  /**
+   * Receives an upload through a signed URL. The bytes stream to a temporary file and are renamed into
+   * place only once exactly the signed number has arrived, so a reader never sees half an object.
+   */
+  async receiveUpload(key: string, upload: IncomingUpload): Promise<void> {
+    const grant = {
+      method: 'PUT' as const,
+      key,
+      expiresAtSeconds: Number(upload.expires),
+      contentType: upload.signedContentType,
+      contentLength: upload.signedContentLength === undefined ? undefined : Number(upload.signedContentLength),
+      contentMd5: upload.signedContentMd5,
+    };
+    this.authorize(grant, upload.signature);
+    if (grant.contentMd5 !== undefined && upload.contentMd5 !== grant.contentMd5) {
+      throw new AppError('SIGNED_URL_INVALID', `This URL needs the header Content-MD5: ${grant.contentMd5}.`);
+    }
+    if (!sameMimeType(upload.contentType, grant.contentType)) {
+      throw new AppError('SIGNED_URL_INVALID', `This URL accepts only Content-Type: ${grant.contentType}.`);
+    }
+    if (upload.contentLength === undefined || Number(upload.contentLength) !== grant.contentLength) {
+      throw new AppError(
+        'SIGNED_URL_INVALID',
+        `This URL accepts exactly ${grant.contentLength} bytes (send Content-Length: ${grant.contentLength}).`,
+      );
+    }
+
+    const path = this.files.pathFor(key);
+    const incoming = this.files.incomingPath();
+    let received = 0;
+    const expected = grant.contentLength;
+    const digest = createHash('md5');
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        digest.update(chunk);
+        callback(
+          received > expected
+            ? new AppError('UPLOAD_INCOMPLETE', `More than the signed ${expected} bytes were sent.`)
+            : null,
+          chunk,
+        );
+      },
+    });
+    try {
+      await pipeline(upload.body, counter, createWriteStream(incoming, { flags: 'wx' }));
+      if (received !== expected) {
+        throw new AppError(
+          'UPLOAD_INCOMPLETE',
+          `Received ${received} of the ${expected} bytes; send the whole file again.`,
+        );
+      }
+      const md5 = digest.digest();
+      if (grant.contentMd5 !== undefined && md5.toString('base64') !== grant.contentMd5) {
+        throw new AppError(
+          'CHECKSUM_MISMATCH',
+          'The bytes received do not match the declared Content-MD5; send the file again.',
+        );
+      }
+      await mkdir(dirname(path), { recursive: true });
+      const meta: ObjectMeta = {
+        contentType: grant.contentType ?? 'application/octet-stream',
+        size: received,
+        etag: md5.toString('hex'),
+      };
+      await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
+      await this.files.lock.run(key, async () => {
+        await rename(incoming, path);
+        await rename(incoming + META_SUFFIX, path + META_SUFFIX);
+      });
+    } catch (error) {
+      await rm(incoming, { force: true });
+      await rm(incoming + META_SUFFIX, { force: true });
+      if (error instanceof AppError) throw error;
+      throw new AppError(
+        'UPLOAD_INCOMPLETE',
+        'The upload was interrupted before all bytes arrived; send the whole file again.',
+      );
+    }
+  }
+
+  /** Serves a signed download, honouring a single `Range` as audio players use to seek. */
+  async openDownload(
+    key: string,
+    query: { expires?: string; signature?: string },
+    range: string | undefined,
+  ): Promise<ObjectDownload> {
+    this.authorize({ method: 'GET', key, expiresAtSeconds: Number(query.expires) }, query.signature);
+    const stored = await this.files.read(key);
+    if (!stored) throw new AppError('NOT_FOUND', 'Nothing is stored under this URL.');
+    const { size, contentType } = stored.meta;
+    const headers: Record<string, string> = {
+      'content-type': contentType,
+      'accept-ranges': 'bytes',
+      'cache-control': 'private, max-age=0',
+    };
+
+    const slice = range === undefined ? undefined : parseRange(range, size);
+    if (slice === 'unsatisfiable') {
+      throw new AppError('RANGE_NOT_SATISFIABLE', `The range "${range}" is outside the ${size}-byte object.`, {
+        headers: { 'content-range': `bytes */${size}` },
+      });
+    }
+    if (slice) {
+      headers['content-range'] = `bytes ${slice.start}-${slice.end}/${size}`;
+      headers['content-length'] = String(slice.end - slice.start + 1);
+      return { status: 206, headers, body: createReadStream(stored.path, slice) };
+    }
+    headers['content-length'] = String(size);
+    return { status: 200, headers, body: createReadStream(stored.path) };
+  }
+
+  private authorize(grant: LocalGrant, signature: string | undefined): void {
+    const verdict = this.signer.verify(grant, signature);
+    if (!verdict.ok) throw new AppError('SIGNED_URL_INVALID', verdict.reason);
+  }
+}
+
+function sameMimeType(sent: string | undefined, signed: string | undefined): boolean {
+  const normalize = (value: string) =>
+    value
+      .trim()
+      .toLowerCase()
+      .replace(/\s*;\s*/g, ';');
+  return sent !== undefined && signed !== undefined && normalize(sent) === normalize(signed);
+}
