@@ -4,12 +4,21 @@ import { AppModule } from '../app.module';
 import { ConfigValidationError, loadAppConfig } from '../config/app-config';
 import { readEnvironment } from '../config/app-config.module';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
+import { describeJanitorReport } from './janitor-report';
 
 /**
  * `npm run sweep`: one janitor pass from outside the server (cron, a Kubernetes CronJob): expires
  * uploads never completed and works through the pending storage deletions. Safe beside running servers.
+ * Prints what it did for a person, or with `--json` the report as one JSON line for scripts.
  */
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const json = args.includes('--json');
+  const unknown = args.filter((arg) => arg !== '--json');
+  if (unknown.length > 0) {
+    console.error(`Unknown argument ${unknown.join(' ')}. Usage: npm run sweep [-- --json]`);
+    process.exit(2);
+  }
   const config = loadAppConfig({ ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0' });
   const app = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
     logger: ['warn', 'error'],
@@ -17,7 +26,7 @@ async function main(): Promise<void> {
   });
   try {
     const report = await app.get(AudioClipJanitor).runOnce();
-    console.log(JSON.stringify(report));
+    console.log(json ? JSON.stringify(report) : describeJanitorReport(report));
   } finally {
     await app.close();
   }
