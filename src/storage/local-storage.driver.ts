@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { AppError } from '../common/app-error';
 import { loadOrCreateSecret } from '../common/secret-file';
 import type { LocalStorageConfig } from '../config/app-config';
+import { systemClock } from './clock';
 import { LocalObjectFiles, META_SUFFIX } from './local-object-files';
 import { LOCAL_OBJECTS_ROUTE, LocalObjectServer } from './local-object-server';
 import { LocalUrlSigner } from './local-url-signer';
@@ -21,6 +22,7 @@ import type {
 export class LocalStorageDriver implements StorageDriver {
   /** Takes the uploads and serves the downloads of the URLs this driver signs. */
   readonly server: LocalObjectServer;
+  readonly clock = systemClock();
 
   private constructor(
     private readonly files: LocalObjectFiles,
@@ -39,7 +41,7 @@ export class LocalStorageDriver implements StorageDriver {
   }
 
   async presignUpload(key: string, requirements: UploadRequirements): Promise<PresignedUpload> {
-    const expiresAtSeconds = nowSeconds() + requirements.expiresInSeconds;
+    const expiresAtSeconds = this.nowSeconds() + requirements.expiresInSeconds;
     const signature = this.signer.sign({
       method: 'PUT',
       key,
@@ -69,7 +71,7 @@ export class LocalStorageDriver implements StorageDriver {
   }
 
   async presignDownload(key: string, expiresInSeconds: number): Promise<PresignedDownload> {
-    const expiresAtSeconds = nowSeconds() + expiresInSeconds;
+    const expiresAtSeconds = this.nowSeconds() + expiresInSeconds;
     const signature = this.signer.sign({ method: 'GET', key, expiresAtSeconds });
     const query = new URLSearchParams({ expires: String(expiresAtSeconds), signature });
     return { url: `${this.objectUrl(key)}?${query.toString()}`, expiresAt: new Date(expiresAtSeconds * 1000) };
@@ -130,6 +132,10 @@ export class LocalStorageDriver implements StorageDriver {
     await rm(path, { force: true });
   }
 
+  private nowSeconds(): number {
+    return Math.floor(this.clock.now().getTime() / 1000);
+  }
+
   private objectUrl(key: string): string {
     return `${this.publicBaseUrl}${LOCAL_OBJECTS_ROUTE}/${key.split('/').map(encodeURIComponent).join('/')}`;
   }
@@ -140,8 +146,4 @@ function uploadChanged(): AppError {
     'UPLOAD_CHANGED',
     'The upload changed or disappeared while it was being checked. Complete again.',
   );
-}
-
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
 }

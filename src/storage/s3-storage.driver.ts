@@ -14,6 +14,7 @@ import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
 import type { S3Config } from '../config/app-config';
 import { AppError } from '../common/app-error';
+import { systemClock } from './clock';
 import { Sha256WithKeyCache } from './sha256-with-key-cache';
 import type {
   PresignedDownload,
@@ -47,6 +48,7 @@ export function s3ClientOptions(config: S3Config): S3ClientConfig {
 
 export class S3StorageDriver implements StorageDriver {
   private readonly logger = new Logger(S3StorageDriver.name);
+  readonly clock = systemClock();
 
   /**
    * Presigned URLs are the hot paths (playback, create). `getSignedUrl` clones the client's middleware
@@ -85,12 +87,16 @@ export class S3StorageDriver implements StorageDriver {
       'Content-Length': String(requirements.contentLength),
     };
     if (requirements.contentMd5) headers['Content-MD5'] = requirements.contentMd5;
-    const signingDate = new Date();
+    const signingDate = this.clock.now();
     const url = await this.presign('presign upload', 'PUT', key, headers, requirements.expiresInSeconds, signingDate);
     return { url, method: 'PUT', headers, expiresAt: expiry(signingDate, requirements.expiresInSeconds) };
   }
 
-  async presignDownload(key: string, expiresInSeconds: number, signingDate = new Date()): Promise<PresignedDownload> {
+  async presignDownload(
+    key: string,
+    expiresInSeconds: number,
+    signingDate = this.clock.now(),
+  ): Promise<PresignedDownload> {
     const url = await this.presign('presign download', 'GET', key, {}, expiresInSeconds, signingDate);
     return { url, expiresAt: expiry(signingDate, expiresInSeconds) };
   }

@@ -1,3 +1,5 @@
+import type { Clock } from './clock';
+
 /** What the client must send to put bytes straight into storage. */
 export interface PresignedUpload {
   url: string;
@@ -32,6 +34,8 @@ export interface UploadRequirements {
  * from small ranged reads: they hand out signed URLs, look at what arrived, move and delete.
  */
 export interface StorageDriver {
+  /** The time URLs are signed at (their expiry counts from it). */
+  readonly clock: Clock;
   presignUpload(key: string, requirements: UploadRequirements): Promise<PresignedUpload>;
   presignDownload(key: string, expiresInSeconds: number): Promise<PresignedDownload>;
   /** `null` when nothing is stored under the key yet. */
