@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AudioClipsRepository } from '../src/audio-clips/audio-clips.repository';
 import { UPLOAD_GRACE_MS } from '../src/audio-clips/deletions/deletion-rules';
 import { NotesService } from '../src/notes/notes.service';
 import { wav } from './support/audio';
@@ -406,29 +407,65 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (data
     expect(await testApp.storage.inspect(ready.clip.storage_key)).not.toBeNull();
   });
 
-  it('ends a completion racing the sweeper in one consistent state', async () => {
-    const outcomes = new Set<string>();
-    for (let round = 0; round < 6; round += 1) {
+  /** Holds the next call of `object[method]` until released, then lets it run as it would have. */
+  function holdNextCall<T extends object, K extends keyof T>(object: T, method: K) {
+    const original = (object[method] as (...args: unknown[]) => Promise<unknown>).bind(object);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let reached!: (args: unknown[]) => void;
+    const held = new Promise<unknown[]>((resolve) => (reached = resolve));
+    const spy = jest.spyOn(object, method as never).mockImplementationOnce((async (...args: unknown[]) => {
+      reached(args);
+      await released;
+      return original(...args);
+    }) as never);
+    return { held, release, restore: () => spy.mockRestore() };
+  }
+
+  it.each([
+    ['before it moves the upload', () => holdNextCall(testApp.storage, 'move')],
+    ['after it moved the upload', () => holdNextCall(testApp.app.get(AudioClipsRepository), 'markReady')],
+  ])(
+    'ends a completion that the sweeper overtakes %s in expired, with nothing left in storage',
+    async (_when, hold) => {
       const created = await upload(phone, wav(0.5, { noise: true }), 'audio/wav');
-      const [completed] = await Promise.all([
-        phone.post(`/api/audio-clips/${created.clip.id}/complete`),
-        testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000)),
-      ]);
+      const held = hold();
+      try {
+        const completing = phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+        await held.held;
+        const sweep = await testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
+        expect(sweep.expiredClips).toBe(1); // the race happened: the sweeper expired the clip mid-completion
+        held.release();
+        expect((await completing).status).toBe(409);
+      } finally {
+        held.restore();
+      }
       await testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
       const clip = (await phone.get(`/api/audio-clips/${created.clip.id}`)).body;
-      outcomes.add(clip.status);
-      if (clip.status === 'ready') {
-        expect(completed.status).toBe(200);
-        expect(await testApp.storage.inspect(clip.storage_key)).not.toBeNull();
-        expect((await download((await phone.get(`/api/audio-clips/${clip.id}/playback`)).body.url)).status).toBe(200);
-      } else {
-        expect(clip.status).toBe('expired');
-        expect(completed.status).toBe(409);
-        expect(await testApp.storage.inspect(clip.storage_key)).toBeNull();
-        expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
-      }
+      expect(clip.status).toBe('expired');
+      expect(await testApp.storage.inspect(clip.storage_key)).toBeNull();
+      expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
+    },
+  );
+
+  it('ends a sweep that a completion overtakes with the clip ready and playable', async () => {
+    const audio = wav(0.5, { noise: true });
+    const created = await upload(phone, audio, 'audio/wav');
+    // The sweeper has picked the clip as stalled and is about to expire it when the completion runs.
+    const markExpired = holdNextCall(testApp.app.get(AudioClipsRepository), 'markExpired');
+    try {
+      const sweeping = testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
+      expect((await markExpired.held)[0]).toBe(created.clip.id); // the race happened: this clip was picked
+      expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).body.status).toBe('ready');
+      markExpired.release();
+      expect((await sweeping).expiredClips).toBe(0);
+    } finally {
+      markExpired.restore();
     }
-    expect([...outcomes].every((status) => status === 'ready' || status === 'expired')).toBe(true);
+    await testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
+    expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body.status).toBe('ready');
+    const played = await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url);
+    expect(played.bytes.equals(audio)).toBe(true);
   });
 
   it('does not expire a clip whose fresh upload URL is still valid', async () => {
