@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import S3rver from '@20minutes/s3rver';
 import { freePort } from './harness/free-port';
 import { wav } from './support/audio';
+import { CapturedLogs } from './support/captured-logs';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
 
@@ -19,6 +20,7 @@ describe('a store outage in the middle of the flow', () => {
   let server: S3rver | undefined;
   let testApp: TestApp;
   let phone: Phone;
+  let logs: CapturedLogs;
 
   async function startStore(): Promise<void> {
     server = new S3rver({ address: '127.0.0.1', port, silent: true, directory, configureBuckets: [{ name: BUCKET }] });
@@ -46,6 +48,8 @@ describe('a store outage in the middle of the flow', () => {
       },
     });
     phone = await testApp.phone('alice');
+    // The outage makes the driver log errors on purpose: they are asserted on below, not printed.
+    logs = CapturedLogs.of(testApp.app);
   });
 
   afterAll(async () => {
@@ -67,6 +71,7 @@ describe('a store outage in the middle of the flow', () => {
     expect((await putBytes(toComplete.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
 
     await stopStore();
+    expect(logs.lines('error')).toEqual([]);
 
     const stalled = await phone.post(`/api/audio-clips/${toComplete.clip.id}/complete`);
     expect(stalled.status).toBe(503);
@@ -83,6 +88,16 @@ describe('a store outage in the middle of the flow', () => {
     expect(Number(count)).toBeGreaterThanOrEqual(1);
     const whileDown = await testApp.janitor.runOnce(new Date(Date.now() + 10_000));
     expect(whileDown.failedDeletions).toBeGreaterThanOrEqual(1);
+    // Each failure is logged once, by the driver, naming the operation and the cause; nothing else failed.
+    const errors = logs.lines('error');
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^S3StorageDriver: S3 inspect failed: .*ECONNREFUSED/),
+        expect.stringMatching(/^S3StorageDriver: S3 delete failed: .*ECONNREFUSED/),
+      ]),
+    );
+    expect(errors.filter((line) => !/^S3StorageDriver: S3 \w+ failed: .*ECONNREFUSED/.test(line))).toEqual([]);
+    const loggedWhileDown = errors.length;
 
     await startStore();
 
@@ -97,5 +112,7 @@ describe('a store outage in the middle of the flow', () => {
     expect(resumed.body.status).toBe('ready');
     const played = await download((await phone.get(`/api/audio-clips/${toComplete.clip.id}/playback`)).body.url);
     expect(played.bytes.equals(audio)).toBe(true);
+    // Once the store is back, nothing more goes wrong.
+    expect(logs.lines('error')).toHaveLength(loggedWhileDown);
   });
 });
