@@ -57,7 +57,7 @@ export class LocalObjectServer {
     if (grant.contentMd5 !== undefined && upload.contentMd5 !== grant.contentMd5) {
       throw new AppError('SIGNED_URL_INVALID', `This URL needs the header Content-MD5: ${grant.contentMd5}.`);
     }
-    if (!sameMimeType(upload.contentType, grant.contentType)) {
+    if (!sameSignedValue(upload.contentType, grant.contentType)) {
       throw new AppError('SIGNED_URL_INVALID', `This URL accepts only Content-Type: ${grant.contentType}.`);
     }
     if (upload.contentLength === undefined || Number(upload.contentLength) !== grant.contentLength) {
@@ -158,11 +158,12 @@ export class LocalObjectServer {
   }
 }
 
-function sameMimeType(sent: string | undefined, signed: string | undefined): boolean {
-  const normalize = (value: string) =>
-    value
-      .trim()
-      .toLowerCase()
-      .replace(/\s*;\s*/g, ';');
-  return sent !== undefined && signed !== undefined && normalize(sent) === normalize(signed);
+/**
+ * A signed header value is matched as S3 matches it (SigV4 canonical form: trimmed, runs of spaces
+ * collapsed) and nothing looser, so an upload the local driver accepts is one S3 would accept too:
+ * `Audio/WebM; codecs=opus` is not the `audio/webm;codecs=opus` a URL was signed for.
+ */
+function sameSignedValue(sent: string | undefined, signed: string | undefined): boolean {
+  const canonical = (value: string) => value.trim().replace(/ {2,}/g, ' ');
+  return sent !== undefined && signed !== undefined && canonical(sent) === canonical(signed);
 }
