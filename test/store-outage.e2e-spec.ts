@@ -82,7 +82,8 @@ describe('a store outage in the middle of the flow', () => {
     // Deleting still answers at once: the object's deletion is recorded and retried.
     const started = Date.now();
     expect((await phone.delete(`/api/audio-clips/${toDelete.clip.id}`)).status).toBe(204);
-    expect(Date.now() - started).toBeLessThan(3000);
+    // A bound for a hang, not a speed target: the delete waits on the store for a second at most.
+    expect(Date.now() - started).toBeLessThan(10_000);
     expect((await phone.get(`/api/audio-clips/${toDelete.clip.id}`)).status).toBe(404);
     const [{ count }] = await testApp.dataSource.query('SELECT COUNT(*) AS count FROM storage_deletions');
     expect(Number(count)).toBeGreaterThanOrEqual(1);
