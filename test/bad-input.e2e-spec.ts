@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { freePort } from './harness/free-port';
+import { CapturedLogs } from './support/captured-logs';
 import { Phone } from './support/phone';
 import { startTestApp, type DatabaseKind, type TestApp } from './support/test-app';
 
@@ -594,6 +595,7 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('bad input on %s', (data
 describe('a store outage', () => {
   let testApp: TestApp;
   let phone: Phone;
+  let logs: CapturedLogs;
 
   beforeAll(async () => {
     // Nothing listens on this port: every call to the store fails to connect.
@@ -610,6 +612,8 @@ describe('a store outage', () => {
       },
     });
     phone = await testApp.phone('alice');
+    // The driver logs each failure on purpose: asserted on below, not printed.
+    logs = CapturedLogs.of(testApp.app);
   });
 
   afterAll(async () => {
@@ -631,6 +635,14 @@ describe('a store outage', () => {
     expect(recorded.map((row: { storage_key: string }) => row.storage_key)).toEqual(
       [created.body.clip.storage_key, created.body.upload.storage_key].sort(),
     );
+    const errors = logs.lines('error');
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^S3StorageDriver: S3 inspect failed: .*ECONNREFUSED/),
+        expect.stringMatching(/^S3StorageDriver: S3 delete failed: .*ECONNREFUSED/),
+      ]),
+    );
+    expect(errors.filter((line) => !/^S3StorageDriver: S3 \w+ failed: .*ECONNREFUSED/.test(line))).toEqual([]);
   });
 });
 

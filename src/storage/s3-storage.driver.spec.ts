@@ -5,6 +5,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } fro
 import { clearCredentialCache } from '@smithy/signature-v4';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createS3Client, s3ClientOptions, S3StorageDriver } from './s3-storage.driver';
+import { CapturedLogs } from '../../test/support/captured-logs';
 
 const KEY = 'dev/audio-clips/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a';
 
@@ -308,10 +309,12 @@ describe('S3StorageDriver presigning', () => {
 
 describe('S3StorageDriver against an unreachable store', () => {
   let driver: S3StorageDriver;
+  let logs: CapturedLogs;
 
   beforeAll(() => {
-    // The driver logs each outage; keep the test output readable.
-    Logger.overrideLogger(false);
+    // The driver logs each outage: asserted on below, not printed.
+    logs = new CapturedLogs();
+    Logger.overrideLogger(logs);
     driver = new S3StorageDriver(createS3Client(UNREACHABLE), UNREACHABLE.bucket, UNREACHABLE);
   });
   afterAll(() => {
@@ -324,7 +327,7 @@ describe('S3StorageDriver against an unreachable store', () => {
     ['delete', () => driver.delete(KEY)],
   ])(
     '%s rejects with STORAGE_UNAVAILABLE (503, Retry-After) quickly',
-    async (_name, call) => {
+    async (operation, call) => {
       const started = Date.now();
       let caught: unknown;
       try {
@@ -337,6 +340,7 @@ describe('S3StorageDriver against an unreachable store', () => {
       expect((caught as AppError).status).toBe(503);
       expect((caught as AppError).headers).toEqual({ 'retry-after': '5' });
       expect(Date.now() - started).toBeLessThan(10_000);
+      expect(logs.lines('error').at(-1)).toMatch(new RegExp(`^S3StorageDriver: S3 ${operation} failed: `));
     },
     15_000,
   );
