@@ -1,10 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsInt, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsArray, IsIn, IsInt, IsISO8601, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
 import { lowerCaseUuid, Optional } from '../common/validation';
-import type { Page } from '../common/pagination';
+import { PageQueryDto, type Page } from '../common/pagination';
 import type { PresignedDownload, PresignedUpload } from '../storage/storage-driver';
-import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
+import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
 
 /** About 24 days: more than any voice note, and what fits a 32-bit integer column. */
 export const MAX_DURATION_MS = 2_147_483_647;
@@ -115,6 +115,57 @@ export class AudioClipResponseDto {
     description: 'When the clip became ready.',
   })
   completed_at!: string | null;
+
+  @ApiProperty({
+    enum: CompletedBy,
+    enumName: 'CompletedBy',
+    nullable: true,
+    example: null,
+    description:
+      'Who completed the clip: `client` (the phone called complete) or `server` (the phone uploaded but never called complete; ' +
+      'the server completed it once the upload URL had run out). Null until ready.',
+  })
+  completed_by!: CompletedBy | null;
+}
+
+const STATUSES = Object.values(AudioClipStatus);
+/** RFC 3339: a full date and time with a zone, so that the instant is never a guess. */
+const RFC3339_DATE_TIME =
+  /^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i;
+
+export class ListAudioClipsQueryDto extends PageQueryDto {
+  @ApiPropertyOptional({
+    type: String,
+    description: `Only clips in these states: one of ${STATUSES.join(', ')}, or several separated by commas.`,
+    example: 'ready,failed',
+  })
+  @Optional()
+  // `status=ready,failed` and `status=ready&status=failed` mean the same.
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' || Array.isArray(value)
+      ? [value].flat().flatMap((part: unknown) => (typeof part === 'string' ? part.split(',') : [part]))
+      : value,
+  )
+  @IsArray({ message: `status must be one or more of ${STATUSES.join(', ')}, separated by commas` })
+  @IsIn(STATUSES, {
+    each: true,
+    message: `status must be one or more of ${STATUSES.join(', ')}, separated by commas`,
+  })
+  status?: AudioClipStatus[];
+
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description:
+      'Only clips changed at or after this instant (RFC 3339 with a zone). Pass the newest `updated_at` seen last time to learn what changed since.',
+    example: '2026-11-27T09:30:00.000Z',
+  })
+  @Optional()
+  @IsString()
+  @Matches(RFC3339_DATE_TIME, {
+    message: 'updated_since must be an RFC 3339 date-time with a time zone, such as 2026-11-27T09:30:00Z',
+  })
+  @IsISO8601({ strict: true }, { message: 'updated_since must be a real date and time' })
+  updated_since?: string;
 }
 
 export class PresignedUploadDto {
@@ -200,6 +251,7 @@ export function toAudioClipResponse(clip: AudioClip): AudioClipResponseDto {
     created_at: clip.createdAt.toISOString(),
     updated_at: clip.updatedAt.toISOString(),
     completed_at: clip.completedAt ? clip.completedAt.toISOString() : null,
+    completed_by: clip.completedBy,
   };
 }
 

@@ -18,6 +18,13 @@ export enum DurationSource {
   Declared = 'declared',
 }
 
+export enum CompletedBy {
+  /** The phone called `POST …/complete`. */
+  Client = 'client',
+  /** The janitor found the upload after its URL had run out, the phone never having completed it. */
+  Server = 'server',
+}
+
 /** SQL `bigint` comes back from Postgres as a string; sizes here always fit a JS number. */
 const bigintAsNumber = {
   to: (value: number | null) => value,
@@ -29,6 +36,8 @@ const bigintAsNumber = {
 @Index('idx_audio_clips_note_created', ['noteId', 'createdAt', 'id'])
 @Index('idx_audio_clips_owner_status', ['ownerId', 'status'])
 @Index('idx_audio_clips_status_created', ['status', 'createdAt'])
+@Index('idx_audio_clips_status_upload_check', ['status', 'uploadCheckAt'])
+@Index('idx_audio_clips_owner_created', ['ownerId', 'createdAt', 'id'])
 export class AudioClip {
   @PrimaryColumn({ type: 'varchar', length: 36 })
   id!: string;
@@ -74,6 +83,14 @@ export class AudioClip {
   @Column({ name: 'upload_expires_at', type: Date, nullable: true })
   uploadExpiresAt!: Date | null;
 
+  /**
+   * When the janitor next looks in the store for an upload the phone has not completed: just after the
+   * last URL runs out, again once no upload begun with it can still be landing; null when there is
+   * nothing left to look for until the clip expires (or a new URL is handed out).
+   */
+  @Column({ name: 'upload_check_at', type: Date, nullable: true })
+  uploadCheckAt!: Date | null;
+
   @Column({ name: 'failure_reason', type: 'varchar', length: 500, nullable: true })
   failureReason!: string | null;
 
@@ -85,4 +102,8 @@ export class AudioClip {
 
   @Column({ name: 'completed_at', type: Date, nullable: true })
   completedAt!: Date | null;
+
+  /** Who completed it: the phone, or the janitor on its behalf. Null until ready. */
+  @Column({ name: 'completed_by', type: 'varchar', length: 16, nullable: true })
+  completedBy!: CompletedBy | null;
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { AppError } from '../common/app-error';
 import {
@@ -12,12 +12,16 @@ import {
 import { OwnerId } from '../auth/auth.decorators';
 import { UploadRateLimited } from '../rate-limit/rate-limit.guard';
 import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
+import { toPageRequest } from '../common/pagination';
 import { uuidParam } from '../common/validation';
 import {
+  AudioClipPageDto,
   AudioClipResponseDto,
   CreateAudioClipDto,
   CreateAudioClipResponseDto,
+  ListAudioClipsQueryDto,
   PlaybackDto,
+  toAudioClipPage,
   toAudioClipResponse,
   toPlaybackDto,
   toPresignedUploadDto,
@@ -60,6 +64,23 @@ export class AudioClipsController {
     const { clip, upload, replayed } = await this.clips.create(ownerId, input, idempotencyKeyOf(idempotencyKey));
     if (replayed) void reply.header('idempotent-replayed', 'true');
     return { clip: toAudioClipResponse(clip), upload: toPresignedUploadDto(upload, clip.uploadKey) };
+  }
+
+  @Get()
+  @ApiOperation({
+    summary: 'List your audio clips, newest first',
+    description:
+      'Narrow with `status` (e.g. `ready,failed`) and `updated_since`: an app back from a crash learns which of its recordings ' +
+      'the server completed for it (`completed_by: "server"`) or refused. Pages with `limit` and `cursor`.',
+  })
+  @ApiOkResponse({ type: AudioClipPageDto })
+  @ApiErrorResponses(400)
+  async listAudioClips(@OwnerId() ownerId: string, @Query() query: ListAudioClipsQueryDto): Promise<AudioClipPageDto> {
+    const filter = {
+      statuses: query.status,
+      updatedSince: query.updated_since === undefined ? undefined : new Date(query.updated_since),
+    };
+    return toAudioClipPage(await this.clips.list(ownerId, filter, toPageRequest(query)));
   }
 
   @Post(':clip_id/upload-url')

@@ -5,7 +5,7 @@ import { AppError } from '../common/app-error';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
 import { timestampParameter } from '../database/database.options';
 import { SqlStatements } from '../database/sql-statements';
-import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
+import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
 
 /** A row of `audio_clips` as the database driver returns it. */
 interface ClipRow {
@@ -22,10 +22,19 @@ interface ClipRow {
   storage_key: string;
   upload_key: string;
   upload_expires_at: Date | string | null;
+  upload_check_at: Date | string | null;
   failure_reason: string | null;
   created_at: Date | string;
   updated_at: Date | string;
   completed_at: Date | string | null;
+  completed_by: CompletedBy | null;
+}
+
+export interface ClipListFilter {
+  /** Only clips in one of these states; all states when absent. */
+  statuses?: AudioClipStatus[];
+  /** Only clips whose row changed at or after this moment (every state change sets `updated_at`). */
+  updatedSince?: Date;
 }
 
 /** Clips that hold storage: what the quota counts. */
@@ -125,10 +134,12 @@ export class AudioClipsRepository {
       storageKey: row.storage_key,
       uploadKey: row.upload_key,
       uploadExpiresAt: row.upload_expires_at === null ? null : this.sql.date(row.upload_expires_at),
+      uploadCheckAt: row.upload_check_at === null ? null : this.sql.date(row.upload_check_at),
       failureReason: row.failure_reason,
       createdAt: this.sql.date(row.created_at),
       updatedAt: this.sql.date(row.updated_at),
       completedAt: row.completed_at === null ? null : this.sql.date(row.completed_at),
+      completedBy: row.completed_by,
     });
   }
 
@@ -140,6 +151,24 @@ export class AudioClipsRepository {
       .addOrderBy('clip.id', 'DESC')
       .limit(page.limit + 1);
     const cursorTime = page.after && timestampParameter(this.dataSource.options.type, page.after.createdAt);
+    return toPage(await afterCursor(query, 'clip', page.after, cursorTime).getMany(), page.limit);
+  }
+
+  /** The owner's clips, newest first, narrowed to some states and to those changed since a moment. */
+  async list(ownerId: string, filter: ClipListFilter, page: PageRequest): Promise<Page<AudioClip>> {
+    const type = this.dataSource.options.type;
+    const query = this.clips
+      .createQueryBuilder('clip')
+      .where('clip.ownerId = :ownerId', { ownerId })
+      .orderBy('clip.createdAt', 'DESC')
+      .addOrderBy('clip.id', 'DESC')
+      .limit(page.limit + 1);
+    if (filter.statuses) query.andWhere('clip.status IN (:...statuses)', { statuses: filter.statuses });
+    if (filter.updatedSince)
+      query.andWhere('clip.updatedAt >= :updatedSince', {
+        updatedSince: timestampParameter(type, filter.updatedSince),
+      });
+    const cursorTime = page.after && timestampParameter(type, page.after.createdAt);
     return toPage(await afterCursor(query, 'clip', page.after, cursorTime).getMany(), page.limit);
   }
 
@@ -163,10 +192,11 @@ export class AudioClipsRepository {
     id: string,
     at: Date,
     duration: Pick<AudioClip, 'durationMs' | 'durationSource'>,
+    completedBy: CompletedBy,
   ): Promise<boolean> {
     return this.transition(
       { ownerId, id, status: AudioClipStatus.Pending },
-      { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at, ...duration },
+      { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at, completedBy, uploadCheckAt: null, ...duration },
     );
   }
 
@@ -211,9 +241,15 @@ export class AudioClipsRepository {
       .getMany();
   }
 
-  /** A fresh upload URL was handed out: the clip must not be swept before it runs out. Only while pending. */
-  async extendUpload(ownerId: string, id: string, until: Date): Promise<boolean> {
-    return this.transition({ ownerId, id, status: AudioClipStatus.Pending }, { uploadExpiresAt: until });
+  /**
+   * A fresh upload URL was handed out: the clip must not be swept before it runs out, and the janitor
+   * looks for its upload again once it has. Only while pending.
+   */
+  async extendUpload(ownerId: string, id: string, until: Date, checkAt: Date): Promise<boolean> {
+    return this.transition(
+      { ownerId, id, status: AudioClipStatus.Pending },
+      { uploadExpiresAt: until, uploadCheckAt: checkAt },
+    );
   }
 
   /** Which clip still needs the object under this key, if any: a ready clip's audio, or a pending clip's upload or audio. */

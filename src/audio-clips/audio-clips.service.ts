@@ -12,14 +12,15 @@ import {
   type StoredObjectInfo,
 } from '../storage/storage-driver';
 import { MAX_DURATION_MS } from './audio-clip.dto';
-import { AudioClip, AudioClipStatus, DurationSource } from './audio-clip.entity';
-import { AudioClipsRepository, type PlayableClip } from './audio-clips.repository';
+import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
+import { AudioClipsRepository, type ClipListFilter, type PlayableClip } from './audio-clips.repository';
 import { deletionsFor, uploadOpenUntil } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
 import { probeAudio } from './audio-probe';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
 import { buildAudioClipKey, buildUploadKey } from './storage-key';
+import { firstUploadCheck } from './upload-checks';
 
 export interface NewAudioClip {
   noteId?: string;
@@ -36,6 +37,19 @@ export interface AudioClipUpload {
   replayed: boolean;
 }
 
+/**
+ * What became of an upload the janitor completed for a phone that never called complete: ready, not
+ * audio (the clip failed), not there (or not yet), there but not the declared size or type (the clip
+ * stays pending: the phone may still upload again), or settled by someone else meanwhile.
+ */
+export type ServerCompletionOutcome = 'completed' | 'not-audio' | 'not-uploaded' | 'mismatch' | 'settled';
+
+interface Completion {
+  clip: AudioClip;
+  /** Whether this completion made the pending → ready change (not a concurrent one). */
+  promoted: boolean;
+}
+
 export interface AudioClipPlayback {
   clip: AudioClip;
   playback: PresignedDownload;
@@ -48,7 +62,7 @@ export interface AudioClipPlayback {
  */
 @Injectable()
 export class AudioClipsService {
-  private readonly completions = new Map<string, Promise<AudioClip>>();
+  private readonly completions = new Map<string, Promise<Completion>>();
 
   constructor(
     private readonly clips: AudioClipsRepository,
@@ -95,14 +109,18 @@ export class AudioClipsService {
       storageKey: buildAudioClipKey(this.config.storage.keyPrefix, id, mimeType),
       uploadKey: buildUploadKey(this.config.storage.keyPrefix, id, mimeType),
       uploadExpiresAt: null,
+      uploadCheckAt: null,
       failureReason: null,
       createdAt: now,
       updatedAt: now,
       completedAt: null,
+      completedBy: null,
     });
     // Sign first: if the store cannot sign, no row is left behind pointing at nothing.
     const upload = await this.presignUpload(clip);
     clip.uploadExpiresAt = upload.expiresAt;
+    // If the phone never completes, the janitor looks for its upload once this URL has run out.
+    clip.uploadCheckAt = firstUploadCheck(upload.expiresAt);
     await this.insertWithinQuota(clip);
     // Every upload key handed out is recorded for deletion once its URL has run out, before the URL
     // leaves the server: whatever then happens to the clip (completed, failed, deleted with its note
@@ -138,6 +156,10 @@ export class AudioClipsService {
     return clip;
   }
 
+  list(ownerId: string, filter: ClipListFilter, page: PageRequest): Promise<Page<AudioClip>> {
+    return this.clips.list(ownerId, filter, page);
+  }
+
   async listOfNote(ownerId: string, noteId: string, page: PageRequest): Promise<Page<AudioClip>> {
     await this.notes.assertExists(ownerId, noteId);
     return this.clips.listOfNote(ownerId, noteId, page);
@@ -154,7 +176,8 @@ export class AudioClipsService {
       new Date(),
       uploadOpenUntil(until),
     );
-    if (!(await this.clips.extendUpload(ownerId, id, until))) this.assertPending(await this.get(ownerId, id));
+    if (!(await this.clips.extendUpload(ownerId, id, until, firstUploadCheck(until))))
+      this.assertPending(await this.get(ownerId, id));
     return { clip: await this.get(ownerId, id), upload, replayed: false };
   }
 
@@ -164,35 +187,59 @@ export class AudioClipsService {
    * wrongly sized upload leaves the clip pending for another try; bytes that are not the declared
    * audio fail the clip and are deleted.
    */
-  complete(ownerId: string, id: string): Promise<AudioClip> {
-    // Concurrent completions of one clip in this process share one check; other instances are
-    // handled by the conditional update and the re-read below.
+  async complete(ownerId: string, id: string): Promise<AudioClip> {
+    return (await this.completeShared(ownerId, id, CompletedBy.Client)).clip;
+  }
+
+  /**
+   * The janitor's side of completion, for a phone that uploaded and never called complete: exactly the
+   * checks, the move and the measurement of `complete`, the clip recorded as completed by the server.
+   * Errors of the store are thrown (the janitor tries again later); the rest is an outcome.
+   */
+  async completeForPhone(clip: Pick<AudioClip, 'ownerId' | 'id'>): Promise<ServerCompletionOutcome> {
+    try {
+      // Shared with a completion by the phone already under way here, the change is the phone's.
+      const done = await this.completeShared(clip.ownerId, clip.id, CompletedBy.Server);
+      return done.promoted && done.clip.completedBy === CompletedBy.Server ? 'completed' : 'settled';
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      if (error.code === 'UPLOAD_NOT_FOUND') return 'not-uploaded';
+      if (error.code === 'UPLOAD_NOT_AUDIO') return 'not-audio';
+      if (error.code === 'UPLOAD_MISMATCH') return 'mismatch';
+      if (error.code === 'AUDIO_CLIP_NOT_PENDING' || error.code === 'AUDIO_CLIP_NOT_FOUND') return 'settled';
+      throw error;
+    }
+  }
+
+  private completeShared(ownerId: string, id: string, by: CompletedBy): Promise<Completion> {
+    // Concurrent completions of one clip in this process (the phone's, the janitor's) share one check;
+    // other instances are handled by the conditional update and the re-read below.
     const flightKey = `${ownerId}\n${id}`;
     let flight = this.completions.get(flightKey);
     if (!flight) {
-      flight = this.completeOnce(ownerId, id).finally(() => this.completions.delete(flightKey));
+      flight = this.completeOnce(ownerId, id, by).finally(() => this.completions.delete(flightKey));
       this.completions.set(flightKey, flight);
     }
     return flight;
   }
 
-  private async completeOnce(ownerId: string, id: string): Promise<AudioClip> {
+  private async completeOnce(ownerId: string, id: string, by: CompletedBy): Promise<Completion> {
     const clip = await this.get(ownerId, id);
-    if (clip.status === AudioClipStatus.Ready) return clip;
+    if (clip.status === AudioClipStatus.Ready) return { clip, promoted: false };
     this.assertPending(clip);
     try {
-      return await this.verifyAndPromote(clip);
+      return await this.verifyAndPromote(clip, by);
     } catch (error) {
       // Another instance may have moved the upload and finished first: then its answer is ours too.
       if (error instanceof AppError && (error.code === 'UPLOAD_CHANGED' || error.code === 'UPLOAD_NOT_FOUND')) {
         const current = await this.get(ownerId, id);
-        if (current.status === AudioClipStatus.Ready) return current;
+        if (current.status === AudioClipStatus.Ready) return { clip: current, promoted: false };
       }
       throw error;
     }
   }
 
-  private async verifyAndPromote(clip: AudioClip): Promise<AudioClip> {
+  private async verifyAndPromote(clip: AudioClip, by: CompletedBy): Promise<Completion> {
     const { ownerId, id } = clip;
 
     const { key, object } = await this.findUpload(clip);
@@ -240,10 +287,10 @@ export class AudioClipsService {
         ? { durationMs: clip.declaredDurationMs, durationSource: DurationSource.Declared }
         : { durationMs: measured, durationSource: DurationSource.Measured };
     // The upload key's entry stays: whatever a still-valid URL writes there is deleted once it has run out.
-    await this.clips.markReady(ownerId, id, now, duration);
+    const promoted = await this.clips.markReady(ownerId, id, now, duration, by);
     // Whether this call or a concurrent one made the change, answer with what the row now says.
     const current = await this.clips.findById(ownerId, id);
-    if (current?.status === AudioClipStatus.Ready) return current;
+    if (current?.status === AudioClipStatus.Ready) return { clip: current, promoted };
     // The clip was deleted or expired while its bytes were being moved into place, and whoever did
     // that may already have cleaned up: record the keys again, so the moved bytes go too.
     const requests = deletionsFor(clip, now);
