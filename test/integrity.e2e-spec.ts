@@ -378,7 +378,7 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (data
     await testApp?.close();
   });
 
-  it('expires stalled uploads and deletes their bytes, leaving ready clips alone', async () => {
+  it('expires stalled clips with nothing uploaded, completes the uploaded ones, leaves ready clips alone', async () => {
     const uploadedNotCompleted = await upload(phone, wav(1), 'audio/wav');
     const neverUploaded = (await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 }))
       .body;
@@ -388,16 +388,21 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (data
     // Not yet: within the TTL nothing changes.
     expect((await testApp.janitor.runOnce(new Date(Date.now() + 60_000))).expiredClips).toBe(0);
 
-    const report = await testApp.janitor.runOnce(new Date(Date.now() + 3600_000 + 60_000));
-    expect(report.expiredClips).toBe(2);
+    // Past the TTL, and past the time an upload begun with the URL could still land.
+    const report = await testApp.janitor.runOnce(
+      new Date(Date.parse(neverUploaded.upload.expires_at) + UPLOAD_GRACE_MS + 60_000),
+    );
+    expect(report).toMatchObject({ expiredClips: 1, completedClips: 1 });
     expect(report.deletedObjects).toBeGreaterThanOrEqual(1);
-    for (const clip of [uploadedNotCompleted, neverUploaded]) {
-      const swept = (await phone.get(`/api/audio-clips/${clip.clip.id}`)).body;
-      expect(swept).toMatchObject({ status: 'expired', failure_reason: expect.any(String) });
-      expect((await phone.post(`/api/audio-clips/${clip.clip.id}/complete`)).body.error.code).toBe(
-        'AUDIO_CLIP_NOT_PENDING',
-      );
-    }
+    const swept = (await phone.get(`/api/audio-clips/${neverUploaded.clip.id}`)).body;
+    expect(swept).toMatchObject({ status: 'expired', failure_reason: expect.any(String) });
+    expect((await phone.post(`/api/audio-clips/${neverUploaded.clip.id}/complete`)).body.error.code).toBe(
+      'AUDIO_CLIP_NOT_PENDING',
+    );
+    expect((await phone.get(`/api/audio-clips/${uploadedNotCompleted.clip.id}`)).body).toMatchObject({
+      status: 'ready',
+      completed_by: 'server',
+    });
     expect(await testApp.storage.inspect(uploadedNotCompleted.upload.storage_key)).toBeNull();
     expect((await phone.get(`/api/audio-clips/${ready.clip.id}`)).body.status).toBe('ready');
     expect(await testApp.storage.inspect(ready.clip.storage_key)).not.toBeNull();
@@ -500,19 +505,30 @@ describe('two sweepers at once on one Postgres', () => {
     await first?.close();
   });
 
-  it('expire every stalled clip exactly once and delete every object', async () => {
+  it('expire every stalled empty clip and complete every uploaded one exactly once, leaving no stray object', async () => {
     const phone = await first.phone('alice');
-    const clips = [];
-    for (let i = 0; i < 30; i += 1) clips.push(await upload(phone, wav(0.25), 'audio/wav'));
-    const later = new Date(Date.now() + 3600_000);
+    const uploaded = [];
+    const empty = [];
+    for (let i = 0; i < 15; i += 1) {
+      uploaded.push(await upload(phone, wav(0.25), 'audio/wav'));
+      empty.push((await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 })).body);
+    }
+    const later = new Date(Date.parse(empty[empty.length - 1].upload.expires_at) + UPLOAD_GRACE_MS + 60_000);
     const [a, b] = await Promise.all([first.janitor.runOnce(later), second.janitor.runOnce(later)]);
-    expect(a.expiredClips + b.expiredClips).toBe(30);
-    const [{ count }] = await first.dataSource.query(
-      "SELECT COUNT(*) AS count FROM audio_clips WHERE status = 'expired'",
+    expect(a.expiredClips + b.expiredClips).toBe(15);
+    expect(a.completedClips + b.completedClips).toBe(15);
+    const counts = await first.dataSource.query(
+      'SELECT status, completed_by, COUNT(*) AS count FROM audio_clips GROUP BY status, completed_by ORDER BY status',
     );
-    expect(Number(count)).toBe(30);
+    expect(counts.map((row: { count: string }) => ({ ...row, count: Number(row.count) }))).toEqual([
+      { status: 'expired', completed_by: null, count: 15 },
+      { status: 'ready', completed_by: 'server', count: 15 },
+    ]);
     await first.janitor.runOnce(later);
-    for (const clip of clips) expect(await first.storage.inspect(clip.upload.storage_key)).toBeNull();
-    expect(await first.localFiles()).toEqual([]);
+    for (const clip of [...uploaded, ...empty]) expect(await first.storage.inspect(clip.upload.storage_key)).toBeNull();
+    // What is left is exactly the audio of the ready clips (each object with its metadata file).
+    const files = await first.localFiles();
+    for (const clip of uploaded) expect(files.some((file) => file.includes(clip.clip.id))).toBe(true);
+    for (const clip of empty) expect(files.some((file) => file.includes(clip.clip.id))).toBe(false);
   });
 });

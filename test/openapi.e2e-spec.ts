@@ -7,6 +7,7 @@ const COMMITTED_SPEC = join(__dirname, '..', 'openapi.json');
 
 const OPERATIONS = [
   ['post', '/api/audio-clips', 'createAudioClip'],
+  ['get', '/api/audio-clips', 'listAudioClips'],
   ['get', '/api/audio-clips/{clip_id}', 'getAudioClip'],
   ['delete', '/api/audio-clips/{clip_id}', 'deleteAudioClip'],
   ['post', '/api/audio-clips/{clip_id}/complete', 'completeAudioClip'],
@@ -68,6 +69,7 @@ describe('the OpenAPI explorer and spec', () => {
     expect(Object.keys(schemas.AudioClipResponseDto.properties).sort()).toEqual([
       'bytes',
       'completed_at',
+      'completed_by',
       'content_md5',
       'created_at',
       'declared_duration_ms',
@@ -89,6 +91,13 @@ describe('the OpenAPI explorer and spec', () => {
       'url',
     ]);
     expect(Object.keys(schemas.PlaybackDto.properties).sort()).toEqual(['expires_at', 'url']);
+    expect(schemas.AudioClipResponseDto.properties.completed_by).toMatchObject({ nullable: true });
+    expect(schemas.CompletedBy.enum).toEqual(['client', 'server']);
+  });
+
+  it('documents the list of clips with each query parameter it validates', () => {
+    const parameters = spec.paths['/api/audio-clips'].get.parameters.map((parameter: any) => parameter.name).sort();
+    expect(parameters).toEqual(['cursor', 'limit', 'status', 'updated_since']);
   });
 
   it('gives every operation its success schema and its errors in the one error shape', () => {

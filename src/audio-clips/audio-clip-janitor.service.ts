@@ -1,15 +1,28 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
+import type { AudioClip } from './audio-clip.entity';
 import { AudioClipsRepository } from './audio-clips.repository';
-import { deletionsFor } from './deletions/deletion-rules';
+import { AudioClipsService, type ServerCompletionOutcome } from './audio-clips.service';
+import { deletionsFor, UPLOAD_GRACE_MS } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { nextUploadCheck } from './upload-checks';
 
 const BATCH_SIZE = 100;
 const IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60_000;
+/** A look at an upload that was claimed but never finished (a crash) is taken up again after this. */
+const LOOK_CLAIM_MS = 60_000;
+/** The store could not be reached during a look: look again after this. */
+const LOOK_RETRY_MS = 60_000;
+const PASS_BUDGET_MS = 20_000;
 
 export interface JanitorReport {
+  /** Uploads the phone never completed, completed by this pass (`completed_by: "server"`). */
+  completedClips: number;
+  /** Uploads never completed that were not the declared audio (or, at the last look, size or type). */
+  failedClips: number;
+  /** Clips with nothing uploaded, past the TTL. */
   expiredClips: number;
   deletedObjects: number;
   failedDeletions: number;
@@ -17,8 +30,8 @@ export interface JanitorReport {
 }
 
 /**
- * The periodic pass (inside the app every JANITOR_INTERVAL_SECONDS, or `npm run sweep`): expires uploads
- * never completed, has StorageDeletionsService work through the objects to delete (retrying while the
+ * The periodic pass (inside the app every JANITOR_INTERVAL_SECONDS, or `npm run sweep`): completes
+ * uploads the phone never completed, expires clips with nothing uploaded, has StorageDeletionsService work through the objects to delete (retrying while the
  * store is down), and forgets old idempotency keys. Safe with several instances on one database: every
  * state change is a conditional update that only one of them can win.
  */
@@ -29,6 +42,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
 
   constructor(
     private readonly clips: AudioClipsRepository,
+    private readonly completion: AudioClipsService,
     private readonly deletions: StorageDeletionsService,
     private readonly idempotencyKeys: IdempotencyKeysRepository,
     private readonly config: AppConfig,
@@ -52,24 +66,69 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
   }
 
   private async pass(now: Date): Promise<JanitorReport> {
-    const expiredClips = await this.expireStalledUploads(now);
+    const settled = await this.settleUploadsNeverCompleted(now);
     const { deletedObjects, failedDeletions } = await this.deletions.processDue(now);
     await this.idempotencyKeys.deleteOlderThan(new Date(now.getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
-    return { expiredClips, deletedObjects, failedDeletions, remainingDeletions: await this.deletions.remaining() };
+    return { ...settled, deletedObjects, failedDeletions, remainingDeletions: await this.deletions.remaining() };
   }
 
   /**
-   * pending → expired for uploads older than the TTL whose last URL has run out. The deletions are
-   * recorded first: if the expiry then loses to a completion, the janitor finds the key still in use
-   * and leaves it.
+   * Pending clips whose phone never called complete: once the upload URL has run out, looks for the
+   * upload and completes the clip as `complete` would; past the TTL with nothing uploaded, expires it.
+   * Batch after batch within a time budget; each clip is looked at once per pass (claiming a look
+   * moves its next look past `now`).
    */
-  private async expireStalledUploads(now: Date): Promise<number> {
+  private async settleUploadsNeverCompleted(
+    now: Date,
+  ): Promise<Pick<JanitorReport, 'completedClips' | 'failedClips' | 'expiredClips'>> {
     const cutoff = new Date(now.getTime() - this.config.lifecycle.uploadTtlSeconds * 1000);
-    let expired = 0;
-    for (const clip of await this.clips.findExpirable(cutoff, now, BATCH_SIZE)) {
-      await this.deletions.record(deletionsFor(clip, now), now);
-      if (await this.clips.markExpired(clip.id, cutoff, now)) expired += 1;
+    const report = { completedClips: 0, failedClips: 0, expiredClips: 0 };
+    const stopAt = Date.now() + PASS_BUDGET_MS;
+    for (
+      let batch = await this.clips.findUploadsToLookFor(now, cutoff, BATCH_SIZE);
+      batch.length > 0 && Date.now() < stopAt;
+      batch = await this.clips.findUploadsToLookFor(now, cutoff, BATCH_SIZE)
+    ) {
+      let claimedAny = false;
+      for (const clip of batch) {
+        const outcome = await this.lookForUpload(clip, now, cutoff);
+        if (outcome === null) continue;
+        claimedAny = true;
+        if (outcome === 'completed') report.completedClips += 1;
+        if (outcome === 'failed') report.failedClips += 1;
+        if (outcome === 'expired') report.expiredClips += 1;
+      }
+      if (!claimedAny) break; // another instance holds them all
     }
-    return expired;
+    return report;
+  }
+
+  /** `null` when another janitor (or a new upload URL) got to the clip first. */
+  private async lookForUpload(
+    clip: AudioClip,
+    now: Date,
+    cutoff: Date,
+  ): Promise<ServerCompletionOutcome | 'expired' | 'retry' | null> {
+    const pastTtl = clip.createdAt < cutoff;
+    const nextLook = nextUploadCheck(clip.uploadExpiresAt, now);
+    // No upload can land any more past the TTL: this is the last look, and then the clip is settled.
+    const lastLook = pastTtl && nextLook === null;
+    const claimedUntil = nextLook ?? (lastLook ? new Date(now.getTime() + LOOK_CLAIM_MS) : null);
+    if (!(await this.clips.claimUploadLook(clip.id, now, cutoff, claimedUntil))) return null;
+
+    let outcome: ServerCompletionOutcome;
+    try {
+      outcome = await this.completion.completeForPhone(clip, { lastLook });
+    } catch (error) {
+      this.logger.warn(`Looking for the upload of clip ${clip.id} failed, trying again later: ${String(error)}`);
+      await this.clips.scheduleUploadLook(clip.id, new Date(now.getTime() + LOOK_RETRY_MS));
+      return 'retry';
+    }
+    if (outcome !== 'not-uploaded' || !lastLook) return outcome;
+    // Nothing uploaded, and nothing can be any more. The deletions are recorded first: if the expiry
+    // then loses to a completion, the janitor finds the keys still in use and leaves them.
+    await this.deletions.record(deletionsFor(clip, now), now);
+    const expired = await this.clips.markExpired(clip.id, cutoff, new Date(now.getTime() - UPLOAD_GRACE_MS), now);
+    return expired ? 'expired' : 'settled';
   }
 }

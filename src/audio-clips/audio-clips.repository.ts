@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, In, QueryFailedError, Repository } from 'typeorm';
+import { DataSource, In, QueryFailedError, Repository, type WhereExpressionBuilder } from 'typeorm';
 import { AppError } from '../common/app-error';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
 import { timestampParameter } from '../database/database.options';
@@ -208,37 +208,71 @@ export class AudioClipsRepository {
     );
   }
 
-  /** pending → expired, for a clip still older than the cutoff whose last upload URL has run out. */
-  async markExpired(id: string, cutoff: Date, now: Date): Promise<boolean> {
+  /**
+   * pending → expired, for a clip older than the cutoff to which no upload can still be landing: its
+   * last URL ran out before `uploadsClosedBefore` (see `nextUploadCheck`).
+   */
+  async markExpired(id: string, cutoff: Date, uploadsClosedBefore: Date, now: Date): Promise<boolean> {
+    const type = this.dataSource.options.type;
     const result = await this.clips
       .createQueryBuilder()
       .update()
-      .set({ status: AudioClipStatus.Expired, failureReason: 'The upload was not completed in time.', updatedAt: now })
+      .set({
+        status: AudioClipStatus.Expired,
+        failureReason: 'Nothing was uploaded in time.',
+        uploadCheckAt: null,
+        updatedAt: now,
+      })
       .where('id = :id AND status = :pending AND created_at < :cutoff', {
         id,
         pending: AudioClipStatus.Pending,
-        cutoff: timestampParameter(this.dataSource.options.type, cutoff),
+        cutoff: timestampParameter(type, cutoff),
       })
-      .andWhere('(upload_expires_at IS NULL OR upload_expires_at < :now)', {
-        now: timestampParameter(this.dataSource.options.type, now),
+      .andWhere('(upload_expires_at IS NULL OR upload_expires_at <= :closed)', {
+        closed: timestampParameter(type, uploadsClosedBefore),
       })
       .execute();
     return (result.affected ?? 0) > 0;
   }
 
-  findExpirable(cutoff: Date, now: Date, limit: number): Promise<AudioClip[]> {
-    return this.clips
-      .createQueryBuilder('clip')
-      .where('clip.status = :pending AND clip.createdAt < :cutoff', {
-        pending: AudioClipStatus.Pending,
-        cutoff: timestampParameter(this.dataSource.options.type, cutoff),
-      })
-      .andWhere('(clip.uploadExpiresAt IS NULL OR clip.uploadExpiresAt < :now)', {
-        now: timestampParameter(this.dataSource.options.type, now),
-      })
+  /**
+   * Pending clips whose upload the janitor should look for now: their look is due (their URL has run
+   * out), or they are past the TTL and get a last look before they expire. Oldest first.
+   */
+  findUploadsToLookFor(now: Date, cutoff: Date, limit: number): Promise<AudioClip[]> {
+    return this.uploadsToLookFor(this.clips.createQueryBuilder('clip').select(), now, cutoff)
       .orderBy('clip.createdAt', 'ASC')
       .limit(limit)
       .getMany();
+  }
+
+  /**
+   * Takes the look at a clip for this caller: moves its next look to `next`, only if it is still pending
+   * and still due. The moved time makes it not due for anyone else, so of several janitors one wins.
+   */
+  async claimUploadLook(id: string, now: Date, cutoff: Date, next: Date | null): Promise<boolean> {
+    const update = this.clips
+      .createQueryBuilder('clip')
+      .update()
+      .set({ uploadCheckAt: next })
+      .where('id = :id', { id });
+    const result = await this.uploadsToLookFor(update, now, cutoff).execute();
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Looks again at `at` (the store could not be reached); only while pending. */
+  async scheduleUploadLook(id: string, at: Date): Promise<void> {
+    await this.clips.update({ id, status: AudioClipStatus.Pending }, { uploadCheckAt: at });
+  }
+
+  private uploadsToLookFor<Q extends WhereExpressionBuilder>(query: Q, now: Date, cutoff: Date): Q {
+    const type = this.dataSource.options.type;
+    return query
+      .andWhere('status = :pending', { pending: AudioClipStatus.Pending })
+      .andWhere('(upload_check_at <= :now OR (upload_check_at IS NULL AND created_at < :cutoff))', {
+        now: timestampParameter(type, now),
+        cutoff: timestampParameter(type, cutoff),
+      });
   }
 
   /**

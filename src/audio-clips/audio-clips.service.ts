@@ -38,11 +38,12 @@ export interface AudioClipUpload {
 }
 
 /**
- * What became of an upload the janitor completed for a phone that never called complete: ready, not
- * audio (the clip failed), not there (or not yet), there but not the declared size or type (the clip
- * stays pending: the phone may still upload again), or settled by someone else meanwhile.
+ * What became of an upload the janitor completed for a phone that never called complete: ready; failed
+ * (not the declared audio, or at the last look not the declared size or type); not there (or not yet);
+ * there but not the declared size or type (the clip stays pending: the phone may still upload again);
+ * or settled by someone else meanwhile.
  */
-export type ServerCompletionOutcome = 'completed' | 'not-audio' | 'not-uploaded' | 'mismatch' | 'settled';
+export type ServerCompletionOutcome = 'completed' | 'failed' | 'not-uploaded' | 'mismatch' | 'settled';
 
 interface Completion {
   clip: AudioClip;
@@ -196,39 +197,42 @@ export class AudioClipsService {
    * checks, the move and the measurement of `complete`, the clip recorded as completed by the server.
    * Errors of the store are thrown (the janitor tries again later); the rest is an outcome.
    */
-  async completeForPhone(clip: Pick<AudioClip, 'ownerId' | 'id'>): Promise<ServerCompletionOutcome> {
+  async completeForPhone(
+    clip: Pick<AudioClip, 'ownerId' | 'id'>,
+    options: { lastLook: boolean },
+  ): Promise<ServerCompletionOutcome> {
     try {
       // Shared with a completion by the phone already under way here, the change is the phone's.
-      const done = await this.completeShared(clip.ownerId, clip.id, CompletedBy.Server);
+      const done = await this.completeShared(clip.ownerId, clip.id, CompletedBy.Server, options.lastLook);
       return done.promoted && done.clip.completedBy === CompletedBy.Server ? 'completed' : 'settled';
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       if (error.code === 'UPLOAD_NOT_FOUND') return 'not-uploaded';
-      if (error.code === 'UPLOAD_NOT_AUDIO') return 'not-audio';
-      if (error.code === 'UPLOAD_MISMATCH') return 'mismatch';
+      if (error.code === 'UPLOAD_NOT_AUDIO') return 'failed';
+      if (error.code === 'UPLOAD_MISMATCH') return options.lastLook ? 'failed' : 'mismatch';
       if (error.code === 'AUDIO_CLIP_NOT_PENDING' || error.code === 'AUDIO_CLIP_NOT_FOUND') return 'settled';
       throw error;
     }
   }
 
-  private completeShared(ownerId: string, id: string, by: CompletedBy): Promise<Completion> {
+  private completeShared(ownerId: string, id: string, by: CompletedBy, lastLook = false): Promise<Completion> {
     // Concurrent completions of one clip in this process (the phone's, the janitor's) share one check;
     // other instances are handled by the conditional update and the re-read below.
     const flightKey = `${ownerId}\n${id}`;
     let flight = this.completions.get(flightKey);
     if (!flight) {
-      flight = this.completeOnce(ownerId, id, by).finally(() => this.completions.delete(flightKey));
+      flight = this.completeOnce(ownerId, id, by, lastLook).finally(() => this.completions.delete(flightKey));
       this.completions.set(flightKey, flight);
     }
     return flight;
   }
 
-  private async completeOnce(ownerId: string, id: string, by: CompletedBy): Promise<Completion> {
+  private async completeOnce(ownerId: string, id: string, by: CompletedBy, lastLook: boolean): Promise<Completion> {
     const clip = await this.get(ownerId, id);
     if (clip.status === AudioClipStatus.Ready) return { clip, promoted: false };
     this.assertPending(clip);
     try {
-      return await this.verifyAndPromote(clip, by);
+      return await this.verifyAndPromote(clip, by, lastLook);
     } catch (error) {
       // Another instance may have moved the upload and finished first: then its answer is ours too.
       if (error instanceof AppError && (error.code === 'UPLOAD_CHANGED' || error.code === 'UPLOAD_NOT_FOUND')) {
@@ -239,21 +243,23 @@ export class AudioClipsService {
     }
   }
 
-  private async verifyAndPromote(clip: AudioClip, by: CompletedBy): Promise<Completion> {
+  /**
+   * `lastLook`: the janitor's look just before the clip would expire, when nobody can upload again, so
+   * bytes of another size or type fail the clip instead of leaving it pending.
+   */
+  private async verifyAndPromote(clip: AudioClip, by: CompletedBy, lastLook: boolean): Promise<Completion> {
     const { ownerId, id } = clip;
 
     const { key, object } = await this.findUpload(clip);
-    if (object.size !== clip.bytes) {
-      throw new AppError(
-        'UPLOAD_MISMATCH',
-        `The uploaded file is ${object.size} bytes but ${clip.bytes} were declared. Upload the declared file again.`,
-      );
-    }
-    if (object.contentType === undefined || normalizeMimeType(object.contentType) !== clip.mimeType) {
-      throw new AppError(
-        'UPLOAD_MISMATCH',
-        `The upload was stored as ${object.contentType ?? 'an unknown type'} but ${clip.mimeType} was declared.`,
-      );
+    const mismatch =
+      object.size !== clip.bytes
+        ? `The uploaded file is ${object.size} bytes but ${clip.bytes} were declared.`
+        : object.contentType === undefined || normalizeMimeType(object.contentType) !== clip.mimeType
+          ? `The upload was stored as ${object.contentType ?? 'an unknown type'} but ${clip.mimeType} was declared.`
+          : null;
+    if (mismatch !== null) {
+      if (lastLook) await this.failUpload(clip, `${mismatch} It was never completed, and nothing else was uploaded.`);
+      throw new AppError('UPLOAD_MISMATCH', `${mismatch} Upload the declared file again.`);
     }
 
     const probe = await probeAudio(
@@ -262,13 +268,7 @@ export class AudioClipsService {
     );
     if (probe.kind === 'not-audio') {
       const reason = `The uploaded bytes are not ${clip.mimeType} audio: ${probe.reason}`;
-      const now = new Date();
-      // Recorded first: a crash after the state change must not leave the bytes behind. The janitor
-      // leaves a key alone while a pending clip still uses it.
-      const requests = deletionsFor(clip, now);
-      await this.deletions.record(requests, now);
-      if (await this.clips.markFailed(ownerId, id, now, reason))
-        await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
+      await this.failUpload(clip, reason);
       throw new AppError('UPLOAD_NOT_AUDIO', `${reason}. The upload was deleted; create a new clip to try again.`);
     }
 
@@ -298,6 +298,17 @@ export class AudioClipsService {
     await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
     if (!current) throw clipNotFound(id);
     throw notPending(current);
+  }
+
+  /** pending → failed, the upload deleted. */
+  private async failUpload(clip: AudioClip, reason: string): Promise<void> {
+    const now = new Date();
+    // Recorded first: a crash after the state change must not leave the bytes behind. The janitor
+    // leaves a key alone while a pending clip still uses it.
+    const requests = deletionsFor(clip, now);
+    await this.deletions.record(requests, now);
+    if (await this.clips.markFailed(clip.ownerId, clip.id, now, reason))
+      await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
   }
 
   async playback(ownerId: string, id: string): Promise<PresignedDownload> {
