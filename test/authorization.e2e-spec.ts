@@ -216,6 +216,37 @@ describe.each(MATRIX)('who may do what, on %s + %s storage', (database, storage)
     expect((await alice.get(`/api/notes/${bobsNote.body.id}`)).status).toBe(404);
   });
 
+  it('shows each user only their own items in every list of the spec, whatever the filters', async () => {
+    const lists = operations.filter(
+      (operation) =>
+        operation.method === 'GET' && !operation.path.includes('{') && operation.operationId !== 'getHealth',
+    );
+    expect(lists.map((operation) => operation.operationId)).toEqual(
+      expect.arrayContaining(['listNotes', 'listAudioClips']),
+    );
+    const alicesIds = [ids.noteId, ids.readyClipId, ids.pendingClipId];
+    const before = await snapshot();
+    for (const operation of lists) {
+      for (const query of ['', '?limit=100', '?status=ready,pending', '?updated_since=2000-01-01T00:00:00Z']) {
+        const mine = await alice.get(`${operation.path}${query}`);
+        // A list that does not take this filter refuses it; one that does must not show alice's items to bob.
+        if (mine.status === 400) continue;
+        expect({ operation: operation.operationId, query, status: mine.status }).toEqual({
+          operation: operation.operationId,
+          query,
+          status: 200,
+        });
+        // Not vacuous: unfiltered, the owner sees her own items in it.
+        if (query === '') expect(alicesIds.some((id) => JSON.stringify(mine.body).includes(id))).toBe(true);
+        const theirs = await bob.get(`${operation.path}${query}`);
+        seen.push(`GET ${operation.path}${query} [bob] → ${theirs.status}`);
+        expect(theirs.status).toBe(200);
+        for (const id of alicesIds) expect(JSON.stringify(theirs.body)).not.toContain(id);
+      }
+    }
+    expect(await snapshot()).toBe(before);
+  });
+
   it('keeps serving the owner everything', async () => {
     expect((await alice.get(`/api/notes/${ids.noteId}`)).status).toBe(200);
     const playback = await alice.get(`/api/audio-clips/${ids.readyClipId}/playback`);
