@@ -14,6 +14,8 @@ import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from 
  * nothing depends on how fast this machine is. Upload URLs live 60 s of real time, plenty for a PUT.
  */
 const URL_SECONDS = 60;
+// A guard against a hang on a loaded machine, not a speed target.
+jest.setTimeout(60_000);
 const TTL_SECONDS = 3600;
 const DECLARED_DURATION_MS = 99_999;
 const M4A = readFileSync(join(__dirname, 'fixtures', 'audio', 'tone-2s-faststart.m4a'));
@@ -223,6 +225,45 @@ describe.each(SETUPS)('uploads never completed, on %s + %s storage', (database, 
   });
 });
 
+describe.each(SETUPS)('a TTL shorter than the upload URL, on %s + %s storage', (database, storage) => {
+  let testApp: TestApp;
+  let phone: Phone;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({
+      database,
+      storage,
+      // The shortest TTL there is, under the URL's lifetime: the TTL has passed by the first look.
+      env: { S3_PRESIGN_PUT_EXPIRES_SECONDS: '120', UPLOAD_TTL_SECONDS: '60' },
+    });
+    phone = await testApp.phone('alice');
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it('never expires a clip while an upload begun with its URL may still land', async () => {
+    const audio = wav(0.5, { noise: true });
+    const empty = await create(phone, audio, 'audio/wav');
+    const late = await create(phone, audio, 'audio/wav');
+    // Past the TTL at the first look, but an upload begun in time could still be arriving.
+    const firstLook = await testApp.janitor.runOnce(afterExpiry(late, UPLOAD_CLOCK_SKEW_MS));
+    expect(firstLook.expiredClips).toBe(0);
+    for (const created of [empty, late])
+      expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body.status).toBe('pending');
+
+    await put(late, audio); // it does arrive
+    const lastLook = await testApp.janitor.runOnce(afterExpiry(late, UPLOAD_GRACE_MS));
+    expect(lastLook).toMatchObject({ expiredClips: 1, completedClips: 1 });
+    expect((await phone.get(`/api/audio-clips/${empty.clip.id}`)).body.status).toBe('expired');
+    expect((await phone.get(`/api/audio-clips/${late.clip.id}`)).body).toMatchObject({
+      status: 'ready',
+      completed_by: 'server',
+    });
+  });
+});
+
 describe.each(SETUPS)('two janitors at once on one %s + %s deployment', (database, storage) => {
   let first: TestApp;
   let second: TestApp;
@@ -275,24 +316,32 @@ describe.each(SETUPS)('two janitors at once on one %s + %s deployment', (databas
     expect(await first.storage.inspect(created.upload.storage_key)).toBeNull();
   }
 
-  it('both find the clip, one claims the look and completes it, once', async () => {
-    const audio = wav(1, { noise: true });
-    const created = await uploadedNeverCompleted(audio);
+  /** Both janitors hold the clip as pending before either claims it. */
+  function bothFind(clipId: string): ReturnType<typeof barrier> {
     const together = barrier(2);
-    const claims: boolean[] = [];
     for (const app of [first, second]) {
       const repository = repositoryOf(app);
       const find = repository.findUploadsToLookFor.bind(repository);
       let waited = false;
       jest.spyOn(repository, 'findUploadsToLookFor').mockImplementation(async (...args) => {
         const found = await find(...args);
-        // Both janitors hold the clip as pending before either claims it.
-        if (!waited && found.some((clip) => clip.id === created.clip.id)) {
+        if (!waited && found.some((clip) => clip.id === clipId)) {
           waited = true;
           await together.arrive();
         }
         return found;
       });
+    }
+    return together;
+  }
+
+  it('both find the clip, one claims the look and completes it, once', async () => {
+    const audio = wav(1, { noise: true });
+    const created = await uploadedNeverCompleted(audio);
+    const together = bothFind(created.clip.id);
+    const claims: boolean[] = [];
+    for (const app of [first, second]) {
+      const repository = repositoryOf(app);
       const claim = repository.claimUploadLook.bind(repository);
       jest.spyOn(repository, 'claimUploadLook').mockImplementation(async (...args) => {
         const won = await claim(...args);
@@ -317,6 +366,7 @@ describe.each(SETUPS)('two janitors at once on one %s + %s deployment', (databas
   it('completes it once even when both get past the claim (one lapsed) and verify the same upload together', async () => {
     const audio = wav(1, { noise: true });
     const created = await uploadedNeverCompleted(audio);
+    const found = bothFind(created.clip.id);
     const together = barrier(2);
     for (const app of [first, second]) {
       const repository = repositoryOf(app);
@@ -343,6 +393,7 @@ describe.each(SETUPS)('two janitors at once on one %s + %s deployment', (databas
     try {
       const now = afterExpiry(created, UPLOAD_CLOCK_SKEW_MS);
       const reports = await Promise.all([first.janitor.runOnce(now), second.janitor.runOnce(now)]);
+      expect(found.state.met).toBe(true);
       expect(together.state.met).toBe(true);
       expect(promotions[0] + promotions[1]).toBe(1);
       expect(reports.map((report) => report.completedClips).sort()).toEqual([0, 1]);
