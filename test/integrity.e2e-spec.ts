@@ -367,14 +367,18 @@ describe('completion across two instances of one deployment on Postgres', () => 
 
 describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (database) => {
   let testApp: TestApp;
+  /** A second instance of the same deployment, whose janitor shares nothing in memory with the first. */
+  let other: TestApp;
   let phone: Phone;
 
   beforeAll(async () => {
     testApp = await startTestApp({ database, storage: 'local', env: { UPLOAD_TTL_SECONDS: '3600' } });
+    other = await startTestApp({ database, storage: 'local', sameDeploymentAs: testApp });
     phone = await testApp.phone('alice');
   });
 
   afterAll(async () => {
+    await other?.close();
     await testApp?.close();
   });
 
@@ -431,36 +435,47 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (data
     ['before it moves the upload', () => holdNextCall(testApp.storage, 'move')],
     ['after it moved the upload', () => holdNextCall(testApp.app.get(AudioClipsRepository), 'markReady')],
   ])(
-    'ends a completion that the sweeper overtakes %s in expired, with nothing left in storage',
+    'ends a completion that another instance’s janitor overtakes %s with the clip ready once, playable',
     async (_when, hold) => {
-      const created = await upload(phone, wav(0.5, { noise: true }), 'audio/wav');
+      const audio = wav(0.5, { noise: true });
+      const created = await upload(phone, audio, 'audio/wav');
       const held = hold();
       try {
         const completing = phone.post(`/api/audio-clips/${created.clip.id}/complete`);
         await held.held;
-        const sweep = await testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
-        expect(sweep.expiredClips).toBe(1); // the race happened: the sweeper expired the clip mid-completion
+        const sweep = await other.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
+        // The race happened: the other janitor completed the clip while the phone's completion was held.
+        expect(sweep.completedClips).toBe(1);
         held.release();
-        expect((await completing).status).toBe(409);
+        const completed = await completing;
+        expect(completed.status).toBe(200);
+        expect(completed.body).toMatchObject({ status: 'ready', completed_by: 'server' });
       } finally {
         held.restore();
       }
       await testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
       const clip = (await phone.get(`/api/audio-clips/${created.clip.id}`)).body;
-      expect(clip.status).toBe('expired');
-      expect(await testApp.storage.inspect(clip.storage_key)).toBeNull();
+      expect(clip).toMatchObject({ status: 'ready', completed_by: 'server' });
+      const played = await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url);
+      expect(played.bytes.equals(audio)).toBe(true);
       expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
     },
   );
 
-  it('ends a sweep that a completion overtakes with the clip ready and playable', async () => {
+  it('ends a sweep that a late upload and completion overtake with the clip ready and playable', async () => {
     const audio = wav(0.5, { noise: true });
-    const created = await upload(phone, audio, 'audio/wav');
-    // The sweeper has picked the clip as stalled and is about to expire it when the completion runs.
+    const created = (
+      await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: audio.length, duration_ms: 500 })
+    ).body;
+    // The sweeper found nothing uploaded at the clip's last look and is about to expire it when the
+    // bytes land (a PUT the store took in time) and the phone completes.
     const markExpired = holdNextCall(testApp.app.get(AudioClipsRepository), 'markExpired');
     try {
-      const sweeping = testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
+      const sweeping = testApp.janitor.runOnce(
+        new Date(Date.parse(created.upload.expires_at) + UPLOAD_GRACE_MS + 3600_000),
+      );
       expect((await markExpired.held)[0]).toBe(created.clip.id); // the race happened: this clip was picked
+      expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
       expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).body.status).toBe('ready');
       markExpired.release();
       expect((await sweeping).expiredClips).toBe(0);
@@ -468,7 +483,10 @@ describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (data
       markExpired.restore();
     }
     await testApp.janitor.runOnce(new Date(Date.now() + 2 * 3600_000));
-    expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body.status).toBe('ready');
+    expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body).toMatchObject({
+      status: 'ready',
+      completed_by: 'client',
+    });
     const played = await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url);
     expect(played.bytes.equals(audio)).toBe(true);
   });

@@ -4,7 +4,9 @@ import type { JanitorReport } from './audio-clip-janitor.service';
 export function describeJanitorReport(report: JanitorReport): string {
   return [
     'Janitor pass done:',
-    `  ${report.expiredClips} pending ${plural(report.expiredClips, 'clip')} expired (not completed within UPLOAD_TTL_SECONDS, upload URL run out)`,
+    `  ${report.completedClips} ${plural(report.completedClips, 'upload')} the phone never completed, completed by the server`,
+    `  ${report.failedClips} ${plural(report.failedClips, 'upload')} never completed failed (not the declared audio)`,
+    `  ${report.expiredClips} pending ${plural(report.expiredClips, 'clip')} expired (nothing uploaded within UPLOAD_TTL_SECONDS, upload URL run out)`,
     `  ${report.deletedObjects} stored ${plural(report.deletedObjects, 'object')} deleted`,
     `  ${report.failedDeletions} ${plural(report.failedDeletions, 'deletion')} failed (the store refused or was unreachable); retried with back-off`,
     `  ${report.remainingDeletions} ${plural(report.remainingDeletions, 'deletion')} still scheduled: upload keys whose URL may still be used ` +
