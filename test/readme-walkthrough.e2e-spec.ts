@@ -161,6 +161,8 @@ describeWithTools('the README walkthrough, run verbatim against a started server
       const lines = run.stdout.trim().split('\n');
       expect(lines[0]).toBe('Janitor pass done:');
       expect(lines.slice(1).map((line) => line.replace(/\d+/, 'N'))).toEqual([
+        expect.stringMatching(/^ {2}N uploads? the phone never completed, completed by the server$/),
+        expect.stringMatching(/^ {2}N uploads? never completed failed \(/),
         expect.stringMatching(/^ {2}N pending clips? expired \(/),
         expect.stringMatching(/^ {2}N stored objects? deleted$/),
         expect.stringMatching(/^ {2}N deletions? failed \(/),
@@ -173,6 +175,8 @@ describeWithTools('the README walkthrough, run verbatim against a started server
       expect(run.status).toBe(0);
       const report = JSON.parse(run.stdout);
       expect(report).toEqual({
+        completedClips: expect.any(Number),
+        failedClips: expect.any(Number),
         expiredClips: expect.any(Number),
         deletedObjects: expect.any(Number),
         failedDeletions: expect.any(Number),
