@@ -59,6 +59,7 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
       created_at: expect.any(String),
       updated_at: expect.any(String),
       completed_at: null,
+      completed_by: null,
     });
     expect(created.upload).toEqual({
       url: expect.any(String),
@@ -81,6 +82,7 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
       id: created.clip.id,
       status: 'ready',
       completed_at: expect.any(String),
+      completed_by: 'client',
       duration_ms: 4100,
       duration_source: 'measured',
     });

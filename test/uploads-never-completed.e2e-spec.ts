@@ -4,6 +4,8 @@ import { AudioClipsRepository } from '../src/audio-clips/audio-clips.repository'
 import { UPLOAD_GRACE_MS } from '../src/audio-clips/deletions/deletion-rules';
 import { UPLOAD_CLOCK_SKEW_MS } from '../src/audio-clips/upload-checks';
 import type { StorageDriver } from '../src/storage/storage-driver';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { testS3Env } from './harness/databases';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
@@ -261,6 +263,65 @@ describe.each(SETUPS)('a TTL shorter than the upload URL, on %s + %s storage', (
       status: 'ready',
       completed_by: 'server',
     });
+  });
+});
+
+describe('an upload of another type than declared, never completed, on postgres + s3', () => {
+  let testApp: TestApp;
+  let phone: Phone;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({
+      database: 'postgres',
+      storage: 's3',
+      env: { S3_PRESIGN_PUT_EXPIRES_SECONDS: String(URL_SECONDS), UPLOAD_TTL_SECONDS: String(TTL_SECONDS) },
+    });
+    phone = await testApp.phone('alice');
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it('stays pending while the phone could still upload again, and fails at the last look', async () => {
+    const audio = wav(0.5, { noise: true });
+    const created = await create(phone, audio, 'audio/wav');
+    // Not through the URL (which binds the type): a writer with the bucket's credentials, or a store
+    // that does not enforce signed headers.
+    const env = testS3Env();
+    const s3 = new S3Client({
+      endpoint: env.S3_ENDPOINT_URL,
+      region: env.AWS_REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
+    });
+    try {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: env.S3_BUCKET,
+          Key: created.upload.storage_key,
+          Body: audio,
+          ContentType: 'audio/mpeg',
+        }),
+      );
+    } finally {
+      s3.destroy();
+    }
+
+    const firstLook = await testApp.janitor.runOnce(afterExpiry(created, UPLOAD_CLOCK_SKEW_MS));
+    expect(firstLook).toMatchObject({ completedClips: 0, failedClips: 0, expiredClips: 0 });
+    expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body.status).toBe('pending');
+    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).body.error.code).toBe('UPLOAD_MISMATCH');
+
+    // Past the TTL and past any upload that could still land: nothing else will come.
+    const lastLook = await testApp.janitor.runOnce(afterExpiry(created, UPLOAD_GRACE_MS));
+    expect(lastLook).toMatchObject({ completedClips: 0, failedClips: 1, expiredClips: 0 });
+    expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body).toMatchObject({
+      status: 'failed',
+      completed_by: null,
+      failure_reason: expect.stringContaining('stored as audio/mpeg but audio/wav was declared'),
+    });
+    expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
   });
 });
 

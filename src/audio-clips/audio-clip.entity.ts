@@ -37,7 +37,7 @@ const bigintAsNumber = {
 @Index('idx_audio_clips_owner_status', ['ownerId', 'status'])
 @Index('idx_audio_clips_status_created', ['status', 'createdAt'])
 @Index('idx_audio_clips_status_upload_check', ['status', 'uploadCheckAt'])
-@Index('idx_audio_clips_owner_created', ['ownerId', 'createdAt', 'id'])
+@Index('idx_audio_clips_owner_created', ['ownerId', 'createdAt'])
 export class AudioClip {
   @PrimaryColumn({ type: 'varchar', length: 36 })
   id!: string;
