@@ -18,6 +18,8 @@ module.exports = {
       transform: { '^.+\\.ts$': tsJest },
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
+      // A guard against a hang, not a speed target: an app start on a loaded two-core machine can pass 5 s.
+      testTimeout: 30_000,
     },
   ],
 };
