@@ -2,6 +2,9 @@
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 
 module.exports = {
+  // A guard against a hang, not a speed target: an e2e app start on a loaded two-core machine can pass
+  // jest's 5 s default. (A global option: jest ignores it inside a project.)
+  testTimeout: 30_000,
   projects: [
     {
       displayName: 'unit',
@@ -18,8 +21,6 @@ module.exports = {
       transform: { '^.+\\.ts$': tsJest },
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
-      // A guard against a hang, not a speed target: an app start on a loaded two-core machine can pass 5 s.
-      testTimeout: 30_000,
     },
   ],
 };
