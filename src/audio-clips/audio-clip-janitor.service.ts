@@ -33,8 +33,8 @@ export interface JanitorReport {
  * The periodic pass (inside the app every JANITOR_INTERVAL_SECONDS, or `npm run sweep`): completes
  * uploads the phone never completed, expires clips with nothing uploaded, has StorageDeletionsService
  * work through the objects to delete (retrying while the store is down), and forgets old idempotency
- * keys. Safe with several instances on one database: every
- * state change is a conditional update that only one of them can win.
+ * keys. Safe with several instances on one database: every state change is a conditional update that
+ * only one of them can win.
  */
 @Injectable()
 export class AudioClipJanitor implements OnApplicationBootstrap {
