@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module';
-import { ConfigValidationError, loadAppConfig } from '../config/app-config';
-import { readEnvironment } from '../config/app-config.module';
+import { ConfigValidationError } from '../config/app-config';
+import { AppConfigModule, readEnvironment } from '../config/app-config.module';
+import { StartupError } from '../common/startup-error';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
 
 /**
@@ -10,8 +11,8 @@ import { AudioClipJanitor } from './audio-clip-janitor.service';
  * uploads never completed and works through the pending storage deletions. Safe beside running servers.
  */
 async function main(): Promise<void> {
-  const config = loadAppConfig({ ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0' });
-  const app = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
+  const appConfig = await AppConfigModule.forRoot({ env: { ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0' } });
+  const app = await NestFactory.createApplicationContext(AppModule.forRoot(appConfig), {
     logger: ['warn', 'error'],
     abortOnError: false,
   });
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   console.error(
-    error instanceof ConfigValidationError
+    error instanceof ConfigValidationError || error instanceof StartupError
       ? error.message
       : error instanceof Error
         ? (error.stack ?? error.message)
