@@ -11,10 +11,16 @@ import { StorageDeletion } from '../audio-clips/deletions/storage-deletion.entit
 import { CreateNotesAndAudioClips1764220000000 } from './migrations/1764220000000-create-notes-and-audio-clips';
 import { AddOwners1764300000000 } from './migrations/1764300000000-add-owners';
 import { ClipLifecycle1764400000000 } from './migrations/1764400000000-clip-lifecycle';
+import { UploadKeyIndex1764500000000 } from './migrations/1764500000000-upload-key-index';
 
 export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
-export const MIGRATIONS = [CreateNotesAndAudioClips1764220000000, AddOwners1764300000000, ClipLifecycle1764400000000];
+export const MIGRATIONS = [
+  CreateNotesAndAudioClips1764220000000,
+  AddOwners1764300000000,
+  ClipLifecycle1764400000000,
+  UploadKeyIndex1764500000000,
+];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */
 export function migrationsFor(database: Pick<DatabaseConfig, 'legacyOwnerId'>): typeof MIGRATIONS {
@@ -67,12 +73,30 @@ export const MIGRATION_LOCK_KEY = 7_316_022_415;
 const logger = new Logger('Database');
 
 /**
+ * The app's DataSource. Entities declare timestamps as `Date`, which TypeORM maps to SQLite's `datetime`
+ * but to Postgres's `timestamp` without time zone, while the schema has `timestamptz` (the right type:
+ * an instant). Decorators cannot say "timestamptz on Postgres only", so the built metadata says it here;
+ * TypeORM's schema diff (and `migration:generate`) then agree with the migrations.
+ */
+export class AppDataSource extends DataSource {
+  protected override async buildMetadatas(): Promise<void> {
+    await super.buildMetadatas();
+    if (this.options.type !== 'postgres') return;
+    for (const entity of this.entityMetadatas) {
+      for (const column of entity.columns) {
+        if (column.type === Date || column.type === 'timestamp') column.type = 'timestamptz';
+      }
+    }
+  }
+}
+
+/**
  * Connects, then applies pending migrations under a lock when `options.migrationsRun` says so, or
  * refuses to start while migrations are pending when it does not. A database that cannot be reached
  * stops the start within the connect timeout with one `StartupError` line naming DATABASE_URL.
  */
 export async function openDatabase(options: DataSourceOptions): Promise<DataSource> {
-  const dataSource = new DataSource({ ...options, migrationsRun: false });
+  const dataSource = new AppDataSource({ ...options, migrationsRun: false });
   await connect(dataSource, options);
   try {
     if (options.migrationsRun) await runMigrationsLocked(dataSource);
