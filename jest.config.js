@@ -2,6 +2,9 @@
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 
 module.exports = {
+  // e2e files start whole apps (migrations, a bucket check) in hooks: seconds each on a loaded machine.
+  // (A global option: Jest ignores it inside a project.)
+  testTimeout: 30_000,
   projects: [
     {
       displayName: 'unit',
@@ -16,8 +19,6 @@ module.exports = {
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.e2e-spec.ts'],
       transform: { '^.+\\.ts$': tsJest },
-      // Every e2e file starts whole apps (migrations, a bucket check): seconds each on a loaded machine.
-      testTimeout: 30_000,
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
     },
