@@ -2,7 +2,14 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAppConfig } from '../src/config/app-config';
-import { AppDataSource, dataSourceOptions, MIGRATIONS, openDatabase } from '../src/database/database.options';
+import { Client } from 'pg';
+import {
+  AppDataSource,
+  dataSourceOptions,
+  MIGRATION_LOCK_KEY,
+  MIGRATIONS,
+  openDatabase,
+} from '../src/database/database.options';
 import { createTestDatabase, type TestDatabase } from './harness/databases';
 import { builtServer, runServer } from './support/server-process';
 
@@ -121,6 +128,50 @@ describe.each(['sqlite', 'postgres'] as const)('the schema on %s', (kind) => {
     expect(await appliedMigrations(database.url)).toEqual(ALL);
     expect(await schemaDiff(database.url)).toEqual([]);
   });
+
+  if (kind === 'postgres') {
+    it('a server waits while another holds the migration lock, and migrates once it is free', async () => {
+      const holder = new Client({ connectionString: database.url });
+      await holder.connect();
+      try {
+        await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+        const starting = runServer({
+          cwd,
+          env: {
+            NO_COLOR: '1',
+            HOST: '127.0.0.1',
+            PORT: '0',
+            DATABASE_URL: database.url,
+            LOCAL_STORAGE_DIR: join(cwd, 'objects'),
+            AUTH_JWT_SECRET: 'a-secret-of-at-least-thirty-two-characters',
+          },
+          until: /Advanced Notes API on/,
+          timeoutMs: 150_000,
+        });
+        // Until the lock is free, not one migration may run.
+        const waiting = await holder.query(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        );
+        for (let i = 0; i < 150 && waiting.rows[0].n === 0; i += 1) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          Object.assign(
+            waiting,
+            await holder.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"),
+          );
+        }
+        expect(waiting.rows[0].n).toBe(1);
+        expect(
+          (await holder.query("SELECT to_regclass('notes') AS t, to_regclass('audio_clips') AS u")).rows[0],
+        ).toEqual({ t: null, u: null });
+        await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+        const run = await starting;
+        expect(run.output).toMatch(/waiting for it[\s\S]*Advanced Notes API on/);
+        expect(await appliedMigrations(database.url)).toEqual(ALL);
+      } finally {
+        await holder.end();
+      }
+    });
+  }
 
   it('with MIGRATIONS_RUN=false, runs none, refuses to start while any is pending, and starts once they ran', async () => {
     const env = {
