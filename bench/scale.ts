@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { AudioClipsRepository, PLAYABLE_CLIP_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
-import { AudioClipStatus } from '../src/audio-clips/audio-clip.entity';
+import { AudioClip, AudioClipStatus } from '../src/audio-clips/audio-clip.entity';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
 import S3rver from '@20minutes/s3rver';
@@ -293,7 +293,7 @@ type Step = (typeof STEPS)[number];
 
 /** The two lookups of one size, over the repository exactly as the app calls it, on random existing rows. */
 function repositoryLookups(dataSource: DataSource, step: Step): { playable: Lookup; primary: Lookup } {
-  const repository = new AudioClipsRepository(dataSource);
+  const repository = new AudioClipsRepository(dataSource.getRepository(AudioClip));
   const random = prng(0x5ca1e + step.clips);
   return {
     playable: async () => {

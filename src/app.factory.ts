@@ -1,4 +1,4 @@
-import { LogLevel } from '@nestjs/common';
+import { Logger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -8,8 +8,8 @@ import { AppError } from './common/app-error';
 import { AllExceptionsFilter, errorBody } from './common/all-exceptions.filter';
 import { sendSecurityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
-import { loadAppConfig, type Env } from './config/app-config';
-import { readEnvironment } from './config/app-config.module';
+import type { Env } from './config/app-config';
+import { AppConfigModule } from './config/app-config.module';
 import { LOCAL_OBJECTS_ROUTE } from './storage/local-object-server';
 
 export const API_PREFIX = 'api';
@@ -23,10 +23,12 @@ export interface CreateAppOptions {
 
 /**
  * Builds the whole application, configured exactly as `main.ts` serves it; the e2e tests use it too.
- * Throws `ConfigValidationError` before anything starts when a setting is wrong.
+ * Throws `ConfigValidationError` before anything starts when a setting is wrong, and `StartupError`
+ * when the database or the bucket cannot be reached.
  */
 export async function createApp(options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
-  const config = loadAppConfig(options.env ?? readEnvironment());
+  const appConfig = await AppConfigModule.forRoot({ env: options.env });
+  const { config } = appConfig;
   const adapter = new FastifyAdapter({
     // Streamed downloads keep sockets alive; without this, shutting down waits for idle clients.
     forceCloseConnections: true,
@@ -45,12 +47,20 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   });
   acceptRawUploadBodies(adapter);
 
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(appConfig), adapter, {
     abortOnError: false,
     // Fastify's own JSON parser is all the API needs; Nest's would add form bodies, which it must refuse.
     bodyParser: false,
     logger: options.logLevels ?? ['log', 'warn', 'error'],
+    // Held back until the app is built: a start that fails is told by the caller in one line (main.ts),
+    // not by Nest's start-up chatter and a stack trace.
+    bufferLogs: true,
+    autoFlushLogs: false,
+  }).catch((error: unknown) => {
+    discardBufferedLogs();
+    throw error;
   });
+  app.flushLogs();
   sendSecurityHeaders(adapter.getInstance(), {
     // The API explorer's page loads its own script and styles, and inline styles of swagger-ui.
     contentSecurityPolicy: { directives: { styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'] } },
@@ -68,6 +78,11 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   app.useGlobalFilters(new AllExceptionsFilter());
   setUpOpenApi(app);
   return app;
+}
+
+function discardBufferedLogs(): void {
+  Logger.overrideLogger(false);
+  Logger.flush();
 }
 
 /**

@@ -8,22 +8,25 @@ import { AuthModule } from './auth/auth.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { AppConfig } from './config/app-config';
-import { AppConfigModule } from './config/app-config.module';
-import { dataSourceOptions } from './database/database.options';
+import type { LoadedAppConfig } from './config/app-config.module';
+import { dataSourceOptions, openDatabase } from './database/database.options';
 import { HealthController } from './health/health.controller';
 import { NotesModule } from './notes/notes.module';
 import { StorageModule } from './storage/storage.module';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  /** `appConfig` from `AppConfigModule.forRoot()`, which reads and validates the configuration. */
+  static forRoot(appConfig: LoadedAppConfig): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        AppConfigModule.forRoot(config),
+        appConfig.module,
         TypeOrmModule.forRootAsync({
           inject: [AppConfig],
-          useFactory: (config: AppConfig) => dataSourceOptions(config.database),
+          // openDatabase fails fast with one clear line; Nest's retries would only repeat the same error.
+          useFactory: (config: AppConfig) => ({ ...dataSourceOptions(config.database), toRetry: () => false }),
+          dataSourceFactory: (options) => openDatabase(options!),
         }),
         ScheduleModule.forRoot(),
         AuthModule,

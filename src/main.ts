@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp, DOCS_PATH } from './app.factory';
 import { AppConfig, ConfigValidationError } from './config/app-config';
+import { StartupError } from './common/startup-error';
 
 async function bootstrap(): Promise<void> {
   const app = await createApp();
@@ -23,13 +24,13 @@ bootstrap().catch((error: unknown) => {
   // A bad setting is the operator's to fix: say which, without a stack trace.
   const code = (error as NodeJS.ErrnoException | null)?.code;
   const message =
-    error instanceof ConfigValidationError
+    error instanceof ConfigValidationError || error instanceof StartupError
       ? error.message
       : code === 'EADDRINUSE'
         ? `${(error as Error).message}: another process has that port; set PORT to a free one.`
         : error instanceof Error
           ? (error.stack ?? error.message)
           : String(error);
-  console.error(`Advanced Notes could not start.\n${message}`);
+  console.error(`Advanced Notes could not start: ${message}`);
   process.exit(1);
 });

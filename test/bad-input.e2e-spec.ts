@@ -1,4 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from '@20minutes/s3rver';
 import { freePort } from './harness/free-port';
 import { CapturedLogs } from './support/captured-logs';
 import { Phone } from './support/phone';
@@ -598,8 +602,19 @@ describe('a store outage', () => {
   let logs: CapturedLogs;
 
   beforeAll(async () => {
-    // Nothing listens on this port: every call to the store fails to connect.
-    const deadEndpoint = `http://127.0.0.1:${await freePort()}`;
+    // The bucket is there at start-up (its check passes), then the store goes away: every call to it
+    // fails to connect.
+    const port = await freePort();
+    const deadEndpoint = `http://127.0.0.1:${port}`;
+    const directory = await mkdtemp(join(tmpdir(), 'an-dead-s3-'));
+    const store = new S3rver({
+      address: '127.0.0.1',
+      port,
+      silent: true,
+      directory,
+      configureBuckets: [{ name: 'unreachable' }],
+    });
+    await store.run();
     testApp = await startTestApp({
       database: 'sqlite',
       storage: 's3',
@@ -607,10 +622,11 @@ describe('a store outage', () => {
         S3_ENDPOINT_URL: deadEndpoint,
         S3_BUCKET: 'unreachable',
         AWS_REGION: 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'x',
-        AWS_SECRET_ACCESS_KEY: 'y',
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
       },
-    });
+    }).finally(() => store.close());
+    await rm(directory, { recursive: true, force: true });
     phone = await testApp.phone('alice');
     // The driver logs each failure on purpose: asserted on below, not printed.
     logs = CapturedLogs.of(testApp.app);

@@ -12,13 +12,17 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
   });
 
   afterEach(async () => {
-    delete process.env.LEGACY_OWNER_ID;
     await database.drop();
   });
 
-  function open(migrations: typeof MIGRATIONS): Promise<DataSource> {
-    const options = dataSourceOptions(loadAppConfig({ DATABASE_URL: database.url }).database);
-    return new DataSource({ ...options, migrations, migrationsRun: false, logging: false }).initialize();
+  function open(migrations?: typeof MIGRATIONS, env: Record<string, string> = {}): Promise<DataSource> {
+    const options = dataSourceOptions(loadAppConfig({ DATABASE_URL: database.url, ...env }).database);
+    return new DataSource({
+      ...options,
+      ...(migrations && { migrations }),
+      migrationsRun: false,
+      logging: false,
+    }).initialize();
   }
 
   it('gives rows written before sign-in existed to LEGACY_OWNER_ID, and the schema then takes owned rows', async () => {
@@ -36,8 +40,7 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
     );
     await before.destroy();
 
-    process.env.LEGACY_OWNER_ID = 'legacy-user';
-    const after = await open(MIGRATIONS);
+    const after = await open(undefined, { LEGACY_OWNER_ID: 'legacy-user' });
     expect((await after.runMigrations()).map((migration) => migration.name)).toEqual(
       MIGRATIONS.slice(1).map((migration) => migration.name),
     );

@@ -1,4 +1,5 @@
-import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import { Note } from '../notes/note.entity';
 
 export enum AudioClipStatus {
   /** Created; the phone has a URL and may be uploading. */
@@ -38,6 +39,8 @@ const bigintAsNumber = {
 @Index('idx_audio_clips_status_created', ['status', 'createdAt'])
 @Index('idx_audio_clips_status_upload_check', ['status', 'uploadCheckAt'])
 @Index('idx_audio_clips_owner_created', ['ownerId', 'createdAt'])
+// The janitor asks whether a pending clip still uploads to a key.
+@Index('idx_audio_clips_upload_key', ['uploadKey'])
 export class AudioClip {
   @PrimaryColumn({ type: 'varchar', length: 36 })
   id!: string;
@@ -48,6 +51,11 @@ export class AudioClip {
 
   @Column({ name: 'note_id', type: 'varchar', length: 36, nullable: true })
   noteId!: string | null;
+
+  /** Declared for the schema (a clip goes with its note); the code reads and writes `noteId`. */
+  @ManyToOne(() => Note, { onDelete: 'CASCADE', nullable: true, createForeignKeyConstraints: true })
+  @JoinColumn({ name: 'note_id', foreignKeyConstraintName: 'fk_audio_clips_note' })
+  note?: Note | null;
 
   @Column({ type: 'varchar', length: 16 })
   status!: AudioClipStatus;
@@ -64,7 +72,7 @@ export class AudioClip {
   @Column({ name: 'declared_duration_ms', type: 'integer' })
   declaredDurationMs!: number;
 
-  @Column({ name: 'duration_source', type: 'varchar', length: 16 })
+  @Column({ name: 'duration_source', type: 'varchar', length: 16, default: DurationSource.Declared })
   durationSource!: DurationSource;
 
   /** Base64 MD5 the phone declared; the upload URL then makes the store verify the bytes. */

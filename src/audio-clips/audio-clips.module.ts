@@ -1,4 +1,8 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { StorageDeletion } from './deletions/storage-deletion.entity';
+import { AudioClip } from './audio-clip.entity';
+import { IdempotencyKey } from './idempotency-key.entity';
 import { NotesModule } from '../notes/notes.module';
 import { AudioClipsController } from './audio-clips.controller';
 import { AudioClipsRepository } from './audio-clips.repository';
@@ -11,7 +15,7 @@ import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { NoteAudioClipsController } from './note-audio-clips.controller';
 
 @Module({
-  imports: [NotesModule],
+  imports: [NotesModule, TypeOrmModule.forFeature([AudioClip, IdempotencyKey, StorageDeletion])],
   controllers: [AudioClipsController, NoteAudioClipsController],
   providers: [
     AudioClipsRepository,

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
+import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, QueryFailedError, Repository, type WhereExpressionBuilder } from 'typeorm';
 import { AppError } from '../common/app-error';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
@@ -62,12 +62,12 @@ export const PRIMARY_CLIP_SQL =
 
 @Injectable()
 export class AudioClipsRepository {
-  private readonly clips: Repository<AudioClip>;
+  private readonly dataSource: DataSource;
   private readonly sql: SqlStatements;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
-    this.clips = dataSource.getRepository(AudioClip);
-    this.sql = new SqlStatements(dataSource);
+  constructor(@InjectRepository(AudioClip) private readonly clips: Repository<AudioClip>) {
+    this.dataSource = clips.manager.connection;
+    this.sql = new SqlStatements(this.dataSource);
   }
 
   async insert(clip: AudioClip): Promise<void> {

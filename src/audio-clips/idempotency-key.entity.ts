@@ -1,7 +1,8 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** Remembers which clip an `Idempotency-Key` created, so a retried create returns it instead of a second one. */
 @Entity({ name: 'idempotency_keys' })
+@Index('idx_idempotency_keys_created', ['createdAt'])
 export class IdempotencyKey {
   @PrimaryColumn({ name: 'owner_id', type: 'varchar', length: 255 })
   ownerId!: string;

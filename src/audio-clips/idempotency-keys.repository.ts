@@ -1,15 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, LessThan, QueryFailedError, Repository } from 'typeorm';
+import { InjectRepository } from '@nestjs/typeorm';
+import { LessThan, QueryFailedError, Repository } from 'typeorm';
 import { IdempotencyKey } from './idempotency-key.entity';
 
 @Injectable()
 export class IdempotencyKeysRepository {
-  private readonly keys: Repository<IdempotencyKey>;
-
-  constructor(@InjectDataSource() dataSource: DataSource) {
-    this.keys = dataSource.getRepository(IdempotencyKey);
-  }
+  constructor(@InjectRepository(IdempotencyKey) private readonly keys: Repository<IdempotencyKey>) {}
 
   find(ownerId: string, key: string): Promise<IdempotencyKey | null> {
     return this.keys.findOneBy({ ownerId, key });

@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module';
-import { ConfigValidationError, loadAppConfig } from '../config/app-config';
-import { readEnvironment } from '../config/app-config.module';
+import { ConfigValidationError } from '../config/app-config';
+import { AppConfigModule, readEnvironment } from '../config/app-config.module';
+import { StartupError } from '../common/startup-error';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
 import { describeJanitorReport } from './janitor-report';
 
@@ -19,8 +20,8 @@ async function main(): Promise<void> {
     console.error(`Unknown argument ${unknown.join(' ')}. Usage: npm run sweep [-- --json]`);
     process.exit(2);
   }
-  const config = loadAppConfig({ ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0' });
-  const app = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
+  const appConfig = await AppConfigModule.forRoot({ env: { ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0' } });
+  const app = await NestFactory.createApplicationContext(AppModule.forRoot(appConfig), {
     logger: ['warn', 'error'],
     abortOnError: false,
   });
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   console.error(
-    error instanceof ConfigValidationError
+    error instanceof ConfigValidationError || error instanceof StartupError
       ? error.message
       : error instanceof Error
         ? (error.stack ?? error.message)

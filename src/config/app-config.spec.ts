@@ -77,6 +77,9 @@ describe('loadAppConfig with an empty environment', () => {
       'LOCAL_STORAGE_SIGNING_SECRET',
       'AUDIO_MIME_TYPES',
       'MAX_UPLOAD_BYTES',
+      'DATABASE_CONNECT_TIMEOUT_SECONDS',
+      'MIGRATIONS_RUN',
+      'LEGACY_OWNER_ID',
     ];
     for (const blank of ['', '   ', '\t']) {
       expect(loadAppConfig(Object.fromEntries(names.map((name) => [name, blank])))).toEqual(config);
@@ -202,7 +205,12 @@ describe('DATABASE_URL', () => {
     ['sqlite::memory:', { type: 'sqlite', path: ':memory:' }],
     ['  sqlite:./padded.sqlite  ', { type: 'sqlite', path: './padded.sqlite' }],
   ])('parses %j', (raw, expected) => {
-    expect(loadAppConfig({ DATABASE_URL: raw }).database).toEqual(expected);
+    expect(loadAppConfig({ DATABASE_URL: raw }).database).toEqual({
+      ...expected,
+      connectTimeoutSeconds: 5,
+      migrationsRun: true,
+      legacyOwnerId: '',
+    });
   });
 
   it.each([
@@ -216,6 +224,32 @@ describe('DATABASE_URL', () => {
     'postgres://exa mple.com/notes',
   ])('rejects %j naming DATABASE_URL', (raw) => {
     expectOneProblemNaming({ DATABASE_URL: raw }, 'DATABASE_URL');
+  });
+
+  it('reads the start-up settings that go with it', () => {
+    expect(
+      loadAppConfig({ DATABASE_CONNECT_TIMEOUT_SECONDS: '12', MIGRATIONS_RUN: 'false', LEGACY_OWNER_ID: ' carol ' })
+        .database,
+    ).toMatchObject({ connectTimeoutSeconds: 12, migrationsRun: false, legacyOwnerId: 'carol' });
+    for (const [raw, run] of [
+      ['true', true],
+      ['1', true],
+      ['YES', true],
+      ['off', false],
+      ['0', false],
+    ] as const) {
+      expect(loadAppConfig({ MIGRATIONS_RUN: raw }).database.migrationsRun).toBe(run);
+    }
+  });
+
+  it.each([
+    ['DATABASE_CONNECT_TIMEOUT_SECONDS', '0'],
+    ['DATABASE_CONNECT_TIMEOUT_SECONDS', '2.5'],
+    ['DATABASE_CONNECT_TIMEOUT_SECONDS', 'soon'],
+    ['MIGRATIONS_RUN', 'maybe'],
+    ['MIGRATIONS_RUN', '2'],
+  ])('rejects %s=%j naming it', (name, raw) => {
+    expectOneProblemNaming({ [name]: raw }, name);
   });
 
   it('does not echo a postgres password into the problem', () => {
@@ -332,7 +366,10 @@ describe('S3 settings', () => {
       region: 'us-east-1',
       endpointUrl: undefined,
       credentials: undefined,
+      connectTimeoutSeconds: 5,
     });
+    expect(loadAppConfig({ ...S3_ENV, S3_CONNECT_TIMEOUT_SECONDS: '30' }).storage.s3?.connectTimeoutSeconds).toBe(30);
+    expectOneProblemNaming({ ...S3_ENV, S3_CONNECT_TIMEOUT_SECONDS: '-1' }, 'S3_CONNECT_TIMEOUT_SECONDS');
   });
 
   it('reads an endpoint and credentials', () => {
@@ -349,6 +386,7 @@ describe('S3 settings', () => {
       region: 'us-east-1',
       endpointUrl: 'http://localhost:4566',
       credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'token' },
+      connectTimeoutSeconds: 5,
     });
   });
 

@@ -4,7 +4,14 @@ import { baseMimeType, DEFAULT_AUDIO_MIME_TYPES, extensionForMimeType } from '..
 export type Env = Readonly<Record<string, string | undefined>>;
 export type StorageDriverName = 's3' | 'local';
 
-export type DatabaseConfig = { type: 'postgres'; url: string } | { type: 'sqlite'; path: string };
+export type DatabaseConfig = ({ type: 'postgres'; url: string } | { type: 'sqlite'; path: string }) & {
+  /** How long start-up waits for the database before giving up. */
+  connectTimeoutSeconds: number;
+  /** Whether start-up applies pending migrations (under a lock); when not, pending migrations stop the start. */
+  migrationsRun: boolean;
+  /** Owner given to rows from before sign-in existed, by the migration that added owners. */
+  legacyOwnerId: string;
+};
 
 export interface S3Config {
   bucket: string;
@@ -12,6 +19,8 @@ export interface S3Config {
   endpointUrl?: string;
   /** Absent means the SDK's default chain (instance role, SSO, shared profile). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** How long the start-up check of the bucket may take (DEFAULT_CONNECT_TIMEOUT_SECONDS when absent). */
+  connectTimeoutSeconds?: number;
 }
 
 /** How bearer tokens are verified. `dev-secret` is the no-setup default outside production. */
@@ -77,6 +86,8 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_DATABASE_URL = 'sqlite:./data/advanced-notes.sqlite';
 export const DEFAULT_LOCAL_STORAGE_DIR = './data/objects';
 export const DEFAULT_DEV_AUTH_SECRET_FILE = './data/dev-auth.secret';
+/** Start-up gives the database and the bucket this long to answer before it stops with a clear message. */
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 5;
 const MIN_SECRET_LENGTH = 32;
 
 /** Reads and validates the whole environment, reporting every problem at once, each naming its variable. */
@@ -95,6 +106,14 @@ export function loadAppConfig(env: Env): AppConfig {
     }
     return Number(raw);
   };
+  const boolean = (name: string, fallback: boolean): boolean => {
+    const raw = read(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  };
 
   const port = integer('PORT', 3000, 0, 65535);
   const host = read('HOST') ?? '0.0.0.0';
@@ -102,7 +121,12 @@ export function loadAppConfig(env: Env): AppConfig {
   const publicBaseUrl = (read('PUBLIC_BASE_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
   if (!isHttpUrl(publicBaseUrl)) problems.push(`PUBLIC_BASE_URL must be an http(s) URL (got "${publicBaseUrl}")`);
 
-  const database = parseDatabaseUrl(read('DATABASE_URL') ?? DEFAULT_DATABASE_URL, problems);
+  const database: DatabaseConfig = {
+    ...parseDatabaseUrl(read('DATABASE_URL') ?? DEFAULT_DATABASE_URL, problems),
+    connectTimeoutSeconds: integer('DATABASE_CONNECT_TIMEOUT_SECONDS', DEFAULT_CONNECT_TIMEOUT_SECONDS, 1, 600),
+    migrationsRun: boolean('MIGRATIONS_RUN', true),
+    legacyOwnerId: read('LEGACY_OWNER_ID') ?? '',
+  };
 
   let keyPrefix = 'dev';
   let keyPrefixSource: PrefixSource | 'default' = 'default';
@@ -127,7 +151,10 @@ export function loadAppConfig(env: Env): AppConfig {
   let s3: S3Config | undefined;
   let local: LocalStorageConfig | undefined;
   if (driver === 's3') {
-    s3 = parseS3Config(read, bucket, problems);
+    s3 = {
+      ...parseS3Config(read, bucket, problems),
+      connectTimeoutSeconds: integer('S3_CONNECT_TIMEOUT_SECONDS', DEFAULT_CONNECT_TIMEOUT_SECONDS, 1, 600),
+    };
   } else {
     local = {
       directory: read('LOCAL_STORAGE_DIR') ?? DEFAULT_LOCAL_STORAGE_DIR,
@@ -257,7 +284,10 @@ function parseS3Config(
   return { bucket: bucket ?? '', region: region ?? '', endpointUrl, credentials };
 }
 
-function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
+function parseDatabaseUrl(
+  url: string,
+  problems: string[],
+): { type: 'postgres'; url: string } | { type: 'sqlite'; path: string } {
   if (/^postgres(ql)?:\/\//i.test(url)) {
     try {
       new URL(url);

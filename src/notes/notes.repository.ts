@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
+import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { timestampParameter } from '../database/database.options';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
@@ -11,10 +11,10 @@ import { Note } from './note.entity';
  */
 @Injectable()
 export class NotesRepository {
-  private readonly notes: Repository<Note>;
+  private readonly dataSource: DataSource;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
-    this.notes = dataSource.getRepository(Note);
+  constructor(@InjectRepository(Note) private readonly notes: Repository<Note>) {
+    this.dataSource = notes.manager.connection;
   }
 
   async insert(note: Note): Promise<void> {

@@ -3,13 +3,22 @@ import { AppConfig } from '../config/app-config';
 import { LocalStorageController } from './local-storage.controller';
 import { LocalStorageDriver } from './local-storage.driver';
 import { createS3Client, S3StorageDriver } from './s3-storage.driver';
+import { checkBucket } from './s3-bucket-check';
 import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
 
 /** Picks the storage back end once, from config; the rest of the app only sees `StorageDriver`. */
 export async function createStorageDriver(config: AppConfig): Promise<StorageDriver> {
   const { storage } = config;
   if (storage.driver === 's3' && storage.s3) {
-    return S3StorageDriver.open(createS3Client(storage.s3), storage.s3.bucket, storage.s3);
+    const client = createS3Client(storage.s3);
+    try {
+      // A bucket that is missing or refuses the credentials stops the start, rather than every upload later.
+      await checkBucket(client, storage.s3, storage.keyPrefix);
+      return await S3StorageDriver.open(client, storage.s3.bucket, storage.s3);
+    } catch (error) {
+      client.destroy();
+      throw error;
+    }
   }
   if (storage.driver === 'local' && storage.local) {
     return LocalStorageDriver.open(storage.local, config.publicBaseUrl);

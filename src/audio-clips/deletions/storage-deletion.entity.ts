@@ -17,11 +17,11 @@ export class StorageDeletion {
   @Column({ name: 'next_attempt_at' })
   nextAttemptAt!: Date;
 
-  @Column({ type: 'integer' })
+  @Column({ type: 'integer', default: 0 })
   attempts!: number;
 
   /** Bumped by every enqueue and claim, so a worker never removes an entry recorded again after its claim. */
-  @Column({ type: 'integer' })
+  @Column({ type: 'integer', default: 0 })
   version!: number;
 
   @Column({ name: 'last_error', type: 'varchar', length: 500, nullable: true })

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
+import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, LessThanOrEqual, Repository } from 'typeorm';
 import { timestampParameter } from '../../database/database.options';
 import { SqlStatements } from '../../database/sql-statements';
@@ -23,13 +23,12 @@ export interface DeletionRequest {
 /** The outbox of objects to delete. Claims are optimistic updates, so several instances never work one entry at once. */
 @Injectable()
 export class StorageDeletionsRepository {
-  private readonly deletions: Repository<StorageDeletion>;
-
+  private readonly dataSource: DataSource;
   private readonly sql: SqlStatements;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
-    this.deletions = dataSource.getRepository(StorageDeletion);
-    this.sql = new SqlStatements(dataSource);
+  constructor(@InjectRepository(StorageDeletion) private readonly deletions: Repository<StorageDeletion>) {
+    this.dataSource = deletions.manager.connection;
+    this.sql = new SqlStatements(this.dataSource);
   }
 
   /**

@@ -10,15 +10,23 @@ const OWNED_TABLES = ['notes', 'audio_clips'] as const;
 export class AddOwners1764300000000 implements MigrationInterface {
   name = 'AddOwners1764300000000';
 
+  /** TypeORM builds migrations without arguments, so the configured owner comes in through a subclass. */
+  static withLegacyOwner(legacyOwnerId: string): typeof AddOwners1764300000000 {
+    return class extends AddOwners1764300000000 {
+      protected override readonly legacyOwner = legacyOwnerId;
+    };
+  }
+
+  protected readonly legacyOwner: string = '';
+
   async up(queryRunner: QueryRunner): Promise<void> {
-    const legacyOwner = process.env.LEGACY_OWNER_ID?.trim() ?? '';
     const placeholder = queryRunner.connection.driver.options.type === 'postgres' ? '$1' : '?';
     for (const table of OWNED_TABLES) {
       await queryRunner.addColumn(
         table,
         new TableColumn({ name: 'owner_id', type: 'varchar', length: '255', isNullable: true }),
       );
-      await queryRunner.query(`UPDATE ${table} SET owner_id = ${placeholder}`, [legacyOwner]);
+      await queryRunner.query(`UPDATE ${table} SET owner_id = ${placeholder}`, [this.legacyOwner]);
       await queryRunner.changeColumn(
         table,
         'owner_id',
