@@ -13,7 +13,8 @@ import { freePort } from '../harness/free-port';
 import { Phone } from './phone';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
-export type StorageKind = 'local' | 's3';
+/** `s3`: s3rver (or the store S3_ENDPOINT_URL names); `rgw`: Ceph's RADOS Gateway, an optional leg (test/harness/legs.ts). */
+export type StorageKind = 'local' | 's3' | 'rgw';
 
 export interface TestAppOptions {
   database: DatabaseKind;
@@ -68,7 +69,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     // One test user makes far more requests than a phone would; the rate-limit tests set their own.
     RATE_LIMIT_PER_MINUTE: '100000',
     UPLOAD_RATE_LIMIT_PER_MINUTE: '100000',
-    ...(localDir ? { STORAGE_DRIVER: 'local', LOCAL_STORAGE_DIR: localDir } : { STORAGE_DRIVER: 's3', ...testS3Env() }),
+    ...(localDir ? { STORAGE_DRIVER: 'local', LOCAL_STORAGE_DIR: localDir } : { STORAGE_DRIVER: 's3', ...testS3Env(options.storage === 'rgw' ? 'rgw' : 's3') }),
     ...shared?.env,
     ...options.env,
     PORT: String(port),
