@@ -1,7 +1,16 @@
 import { Logger } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { S3Config } from '../config/app-config';
-import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import { clearCredentialCache } from '@smithy/signature-v4';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createS3Client, s3ClientOptions, S3StorageDriver } from './s3-storage.driver';
@@ -340,4 +349,81 @@ describe('S3StorageDriver against an unreachable store', () => {
     },
     15_000,
   );
+});
+
+/**
+ * What the move concludes from the store's answers. The copy's precondition and the bytes are the
+ * store's business (tested end to end on s3rver and RGW, test/integrity.e2e-spec.ts); these are the
+ * answers no store here gives: SSE-KMS and SSE-C ETags, a destination gone before it was checked.
+ */
+describe('S3StorageDriver.move checks what the copy put at the destination', () => {
+  const ETAG = '"9e107d9d372bb6826bd81d3542a419d6"';
+  const SIZE = 8044;
+  let client: S3Client;
+  let driver: S3StorageDriver;
+  let sent: string[];
+
+  function storeAnswers(destination: Record<string, unknown> | Error): void {
+    sent = [];
+    const answer = async (command: unknown): Promise<unknown> => {
+      sent.push((command as object).constructor.name);
+      if (command instanceof HeadObjectCommand) {
+        if (destination instanceof Error) throw destination;
+        return destination;
+      }
+      if (command instanceof CopyObjectCommand) return { CopyObjectResult: { ETag: 'whatever the store says' } };
+      if (command instanceof DeleteObjectCommand) return {};
+      throw new Error(`unexpected ${(command as object).constructor.name}`);
+    };
+    // send's overloads include a callback form returning void; every call here awaits the promise.
+    jest.spyOn(client, 'send').mockImplementation((command: unknown) => answer(command) as never);
+  }
+
+  async function moveError(): Promise<AppError | undefined> {
+    try {
+      await driver.move('p/uploads/a.wav', 'p/audio-clips/a.wav', ETAG, SIZE);
+      return undefined;
+    } catch (error) {
+      return error as AppError;
+    }
+  }
+
+  beforeAll(() => Logger.overrideLogger(false));
+  beforeEach(() => {
+    client = createS3Client(UNREACHABLE);
+    driver = new S3StorageDriver(client, UNREACHABLE.bucket, UNREACHABLE);
+  });
+  afterEach(() => driver.close());
+  afterAll(() => Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']));
+
+  it.each<[string, Record<string, unknown>]>([
+    ['the same ETag and size', { ETag: ETAG, ContentLength: SIZE }],
+    ['the same ETag unquoted', { ETag: ETAG.slice(1, -1), ContentLength: SIZE }],
+    [
+      'another ETag under SSE-KMS (not a digest of the bytes)',
+      { ETag: '"1"', ContentLength: SIZE, ServerSideEncryption: 'aws:kms' },
+    ],
+    ['another ETag under SSE-C', { ETag: '"2"', ContentLength: SIZE, SSECustomerAlgorithm: 'AES256' }],
+  ])('deletes the source once the destination shows %s', async (_name, destination) => {
+    storeAnswers(destination);
+    expect(await moveError()).toBeUndefined();
+    expect(sent).toEqual(['CopyObjectCommand', 'HeadObjectCommand', 'DeleteObjectCommand']);
+  });
+
+  it.each<[string, Record<string, unknown> | Error]>([
+    ['another ETag', { ETag: '"0cc175b9c0f1b6a831c399e269772661"', ContentLength: SIZE }],
+    ['no ETag', { ContentLength: SIZE }],
+    ['another size', { ETag: ETAG, ContentLength: SIZE + 1 }],
+    ['another size under SSE-KMS', { ETag: '"1"', ContentLength: SIZE - 1, ServerSideEncryption: 'aws:kms:dsse' }],
+    [
+      'nothing (deleted meanwhile)',
+      new S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 } }),
+    ],
+  ])('keeps the source and answers UPLOAD_CHANGED when the destination shows %s', async (_name, destination) => {
+    storeAnswers(destination);
+    const error = await moveError();
+    expect(error).toBeInstanceOf(AppError);
+    expect(error?.code).toBe('UPLOAD_CHANGED');
+    expect(sent).toEqual(['CopyObjectCommand', 'HeadObjectCommand']);
+  });
 });

@@ -4,6 +4,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  type HeadObjectCommandOutput,
   S3Client,
   type S3ClientConfig,
   S3ServiceException,
@@ -168,8 +169,13 @@ export class S3StorageDriver implements StorageDriver {
     }
   }
 
-  /** A server-side copy made conditional on the ETag that was checked, then the source goes. */
-  async move(from: string, to: string, etag: string): Promise<void> {
+  /**
+   * A server-side copy made conditional on the ETag that was checked, then the copy itself checked:
+   * some stores accept the precondition and ignore it (Ceph RGW reads only its own
+   * `x-amz-copy-if-match`), and would copy whatever a phone re-uploaded meanwhile. Only a destination
+   * with the checked ETag and size counts; anything else is a changed upload, and the source stays.
+   */
+  async move(from: string, to: string, etag: string, size?: number): Promise<void> {
     if (from === to) return;
     try {
       const source = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
@@ -178,6 +184,19 @@ export class S3StorageDriver implements StorageDriver {
       );
     } catch (error) {
       throw this.changedOrUnavailable('copy', error);
+    }
+    let copied: HeadObjectCommandOutput;
+    try {
+      copied = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: to }));
+    } catch (error) {
+      throw this.changedOrUnavailable('check copy', error);
+    }
+    // Under SSE-KMS or SSE-C an ETag is not a digest of the bytes, and every copy gets a new one: there
+    // only the size can be compared, and the store's own precondition (AWS S3 enforces it) does the rest.
+    const etagIsDigest = !copied.ServerSideEncryption?.startsWith('aws:kms') && !copied.SSECustomerAlgorithm;
+    if ((etagIsDigest && !sameEtag(copied.ETag, etag)) || (size !== undefined && copied.ContentLength !== size)) {
+      // The destination is left as it is: a completion elsewhere may have put the right bytes there by now.
+      throw uploadChanged();
     }
     await this.delete(from);
   }
@@ -196,10 +215,7 @@ export class S3StorageDriver implements StorageDriver {
 
   private changedOrUnavailable(operation: string, error: unknown): AppError {
     if (error instanceof S3ServiceException && [404, 412].includes(error.$metadata.httpStatusCode ?? 0)) {
-      return new AppError(
-        'UPLOAD_CHANGED',
-        'The upload changed or disappeared while it was being checked. Complete again.',
-      );
+      return uploadChanged();
     }
     return this.unavailable(operation, error);
   }
@@ -238,6 +254,19 @@ async function resolveObjectLocation(client: S3Client, bucket: string): Promise<
     pathPrefix: url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`,
     signingRegion: authScheme?.signingRegion,
   };
+}
+
+function uploadChanged(): AppError {
+  return new AppError(
+    'UPLOAD_CHANGED',
+    'The upload changed or disappeared while it was being checked. Complete again.',
+  );
+}
+
+/** ETags compared as opaque strings, whether or not a store quotes them (RGW's copy result does not). */
+function sameEtag(a: string | undefined, b: string): boolean {
+  const bare = (etag: string) => etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return a !== undefined && bare(a) === bare(b);
 }
 
 /** X-Amz-Date is the signing instant to the second; the URL stops working the given seconds after it. */
