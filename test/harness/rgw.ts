@@ -159,3 +159,73 @@ function groupAlive(pgid: number): boolean {
     return false;
   }
 }
+
+/** A gateway a spec runs itself: stopped and started again to play a store outage. */
+export interface OwnGateway {
+  readonly endpoint: string;
+  readonly start: () => Promise<void>;
+  /** Kills the gateway at once, as a crash or a network cut looks to the app. */
+  readonly stop: () => Promise<void>;
+}
+
+/**
+ * Another radosgw on the harness's cluster (same user, same bucket), on a port of its own, which the
+ * spec may stop and start again. It dies with the test worker (parent-death signal), should the spec
+ * never stop it.
+ */
+export async function ownGateway(name: string): Promise<OwnGateway> {
+  const conf = process.env.TEST_RGW_CEPH_CONF;
+  if (!conf) throw new Error('TEST_RGW_CEPH_CONF is not set: the RGW leg did not run in global setup.');
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  let output = '';
+  const stop = async (): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    running.kill('SIGKILL');
+    await exited;
+  };
+  const start = async (): Promise<void> => {
+    if (child) return;
+    output = '';
+    child = spawn(
+      'setpriv',
+      [
+        '--pdeathsig',
+        'KILL',
+        '--',
+        'radosgw',
+        '-c',
+        conf,
+        '-n',
+        `client.${name}`,
+        '-f',
+        '--rgw-frontends',
+        `beast endpoint=127.0.0.1:${port}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const started = child;
+    started.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-2000)));
+    started.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-2000)));
+    for (const deadline = Date.now() + 60_000; ;) {
+      if (started.exitCode !== null || started.signalCode !== null) {
+        throw new Error(`radosgw (client.${name}) exited during start-up: ${output.trim()}`);
+      }
+      try {
+        await fetch(endpoint, { signal: AbortSignal.timeout(2_000) });
+        return;
+      } catch {
+        if (Date.now() > deadline) {
+          await stop();
+          throw new Error(`radosgw (client.${name}) did not answer on ${endpoint} within 60 s: ${output.trim()}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+  return { endpoint, start, stop };
+}
