@@ -16,6 +16,9 @@ module.exports = {
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.e2e-spec.ts'],
       transform: { '^.+\\.ts$': tsJest },
+      // The app starts per describe, and the machines are shared (2 cores, often a load of 10+): Jest's
+      // 5 s default fails hooks that take 1 s on an idle machine. A hung request still fails, later.
+      testTimeout: 60_000,
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
     },

@@ -143,7 +143,7 @@ until answers; do
   sleep 0.2
 done
 
-timeout 60 radosgw-admin -c "$conf" -n client.rgw user create --uid=e2e --display-name="e2e tests" \
+timeout 60 radosgw-admin -c "$conf" user create --uid=e2e --display-name="e2e tests" \
   --access-key="$access_key" --secret-key="$secret_key" >"$dir/log/user.json"
 
 echo "RGW READY $(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')"
