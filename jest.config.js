@@ -2,6 +2,10 @@
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 
 module.exports = {
+  // The e2e specs start the app per describe on shared machines (2 cores, often a load of 10+): Jest's
+  // 5 s default fails hooks that take 1 s on an idle machine. A hung request still fails, later.
+  // (A global option: Jest ignores it inside a project.)
+  testTimeout: 60_000,
   projects: [
     {
       displayName: 'unit',
@@ -16,9 +20,6 @@ module.exports = {
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.e2e-spec.ts'],
       transform: { '^.+\\.ts$': tsJest },
-      // The app starts per describe, and the machines are shared (2 cores, often a load of 10+): Jest's
-      // 5 s default fails hooks that take 1 s on an idle machine. A hung request still fails, later.
-      testTimeout: 60_000,
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
     },
