@@ -389,37 +389,40 @@ describeEachWithLegs<[DatabaseKind, StorageKind]>(
   });
 });
 
-describe('completion across two instances of one deployment on Postgres', () => {
-  let first: TestApp;
-  let second: TestApp;
+describeEachWithLegs<[StorageKind]>([['s3'], ['rgw']], [RGW_LEG])(
+  'completion across two instances of one deployment on Postgres + %s storage',
+  (storage) => {
+    let first: TestApp;
+    let second: TestApp;
 
-  beforeAll(async () => {
-    first = await startTestApp({ database: 'postgres', storage: 's3' });
-    second = await startTestApp({ database: 'postgres', storage: 's3', sameDeploymentAs: first });
-  });
+    beforeAll(async () => {
+      first = await startTestApp({ database: 'postgres', storage });
+      second = await startTestApp({ database: 'postgres', storage, sameDeploymentAs: first });
+    });
 
-  afterAll(async () => {
-    await second?.close();
-    await first?.close();
-  });
+    afterAll(async () => {
+      await second?.close();
+      await first?.close();
+    });
 
-  it('makes one transition for 20 completes split over both: every answer 200 with the same ready clip', async () => {
-    const phones = [await first.phone('alice'), await second.phone('alice')];
-    const audio = wav(2, { noise: true });
-    const created = await upload(phones[0], audio, 'audio/wav');
-    const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => phones[i % 2].post(`/api/audio-clips/${created.clip.id}/complete`)),
-    );
-    expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
-    for (const answer of answers) expect(answer.body).toEqual(answers[0].body);
-    expect(
-      (await download((await phones[1].get(`/api/audio-clips/${created.clip.id}/playback`)).body.url)).bytes.equals(
-        audio,
-      ),
-    ).toBe(true);
-    expect(await first.storage.inspect(created.upload.storage_key)).toBeNull();
-  });
-});
+    it('makes one transition for 20 completes split over both: every answer 200 with the same ready clip', async () => {
+      const phones = [await first.phone('alice'), await second.phone('alice')];
+      const audio = wav(2, { noise: true });
+      const created = await upload(phones[0], audio, 'audio/wav');
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => phones[i % 2].post(`/api/audio-clips/${created.clip.id}/complete`)),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
+      for (const answer of answers) expect(answer.body).toEqual(answers[0].body);
+      expect(
+        (await download((await phones[1].get(`/api/audio-clips/${created.clip.id}/playback`)).body.url)).bytes.equals(
+          audio,
+        ),
+      ).toBe(true);
+      expect(await first.storage.inspect(created.upload.storage_key)).toBeNull();
+    });
+  },
+);
 
 describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (database) => {
   let testApp: TestApp;

@@ -177,28 +177,45 @@ export class S3StorageDriver implements StorageDriver {
    */
   async move(from: string, to: string, etag: string, size?: number): Promise<void> {
     if (from === to) return;
-    try {
-      const source = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
-      await this.client.send(
-        new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, CopySourceIfMatch: etag }),
-      );
-    } catch (error) {
-      throw this.changedOrUnavailable('copy', error);
-    }
-    let copied: HeadObjectCommandOutput;
-    try {
-      copied = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: to }));
-    } catch (error) {
-      throw this.changedOrUnavailable('check copy', error);
-    }
-    // Under SSE-KMS or SSE-C an ETag is not a digest of the bytes, and every copy gets a new one: there
-    // only the size can be compared, and the store's own precondition (AWS S3 enforces it) does the rest.
-    const etagIsDigest = !copied.ServerSideEncryption?.startsWith('aws:kms') && !copied.SSECustomerAlgorithm;
-    if ((etagIsDigest && !sameEtag(copied.ETag, etag)) || (size !== undefined && copied.ContentLength !== size)) {
-      // The destination is left as it is: a completion elsewhere may have put the right bytes there by now.
-      throw uploadChanged();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const source = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
+        await this.client.send(
+          new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, CopySourceIfMatch: etag }),
+        );
+      } catch (error) {
+        throw this.changedOrUnavailable('copy', error);
+      }
+      if (await this.holds(to, etag, size, { copied: true })) break;
+      // Other bytes at the destination: either the upload changed (and a store that ignores the
+      // precondition copied the new bytes), or another completion of this same upload is writing there
+      // right now (s3rver's copies are not atomic). Only in the second case, the source still as it was
+      // checked, is copying again right. The destination is left as it is either way: a completion
+      // elsewhere may have put the right bytes there by now.
+      if (attempt === MOVE_ATTEMPTS || !(await this.holds(from, etag, size, { copied: false }))) throw uploadChanged();
     }
     await this.delete(from);
+  }
+
+  /** Whether `key` holds the object with this ETag and size (`null`-safe: nothing there is `false`). */
+  private async holds(
+    key: string,
+    etag: string,
+    size: number | undefined,
+    { copied }: { copied: boolean },
+  ): Promise<boolean> {
+    let head: HeadObjectCommandOutput;
+    try {
+      head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return false;
+      throw this.unavailable('check copy', error);
+    }
+    // Under SSE-KMS or SSE-C an ETag is not a digest of the bytes, and a copy gets a new one: there only
+    // the size can be compared, and the store's own precondition (AWS S3 enforces it) does the rest.
+    const etagIsDigest = !head.ServerSideEncryption?.startsWith('aws:kms') && !head.SSECustomerAlgorithm;
+    const etagMatters = !copied || etagIsDigest;
+    return (!etagMatters || sameEtag(head.ETag, etag)) && (size === undefined || head.ContentLength === size);
   }
 
   async delete(key: string): Promise<void> {
@@ -255,6 +272,9 @@ async function resolveObjectLocation(client: S3Client, bucket: string): Promise<
     signingRegion: authScheme?.signingRegion,
   };
 }
+
+/** Copies tried while the source stays as checked but the destination shows other bytes. */
+const MOVE_ATTEMPTS = 3;
 
 function uploadChanged(): AppError {
   return new AppError(
