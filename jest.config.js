@@ -4,7 +4,7 @@ const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 module.exports = {
   // A guard against a hang, not a speed target: an e2e app start on a loaded two-core machine can pass
   // jest's 5 s default. (A global option: jest ignores it inside a project.)
-  testTimeout: 30_000,
+  testTimeout: 60_000,
   projects: [
     {
       displayName: 'unit',

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { AudioClipsRepository } from '../src/audio-clips/audio-clips.repository';
 import { UPLOAD_GRACE_MS } from '../src/audio-clips/deletions/deletion-rules';
 import { NotesService } from '../src/notes/notes.service';
+import { describeEachWithLegs } from './harness/legs';
+import { RGW_LEG } from './harness/rgw';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
@@ -48,10 +50,14 @@ async function upload(phone: Phone, audio: Buffer, mimeType: string, extra: Reco
   return created.body;
 }
 
-describe.each([
-  ['sqlite', 'local'],
-  ['postgres', 's3'],
-] as [DatabaseKind, StorageKind][])('verified completion on %s + %s storage', (database, storage) => {
+describeEachWithLegs<[DatabaseKind, StorageKind]>(
+  [
+    ['sqlite', 'local'],
+    ['postgres', 's3'],
+    ['postgres', 'rgw'],
+  ],
+  [RGW_LEG],
+)('verified completion on %s + %s storage', (database, storage) => {
   let testApp: TestApp;
   let phone: Phone;
 
@@ -137,17 +143,22 @@ describe.each([
         })
       ).status,
     ).toBe(403);
-    if (storage === 'local') {
-      // The right header on corrupted bytes: refused by the store itself (real S3 does the same with BadDigest; s3rver does not check).
-      const corrupted = Buffer.from(audio);
-      corrupted[100] ^= 0xff;
-      const refused = await putBytes(created.body.upload.url, corrupted, {
-        'Content-Type': 'audio/wav',
-        'Content-MD5': md5(audio),
-      });
-      expect(refused.status).toBe(400);
-      expect(JSON.parse(refused.text).error.code).toBe('CHECKSUM_MISMATCH');
-      expect(await testApp.storage.inspect(created.body.upload.storage_key)).toBeNull();
+    if (storage !== 's3') {
+      // The right header on other bytes of the same size: refused by the store itself, as AWS S3 does
+      // (s3rver does not check). Flipped bits, another recording, the bytes shifted by one.
+      const flipped = Buffer.from(audio);
+      flipped[100] ^= 0xff;
+      const shifted = Buffer.concat([audio.subarray(1), audio.subarray(0, 1)]);
+      for (const other of [flipped, wav(1, { noise: true }), shifted]) {
+        const refused = await putBytes(created.body.upload.url, other, {
+          'Content-Type': 'audio/wav',
+          'Content-MD5': md5(audio),
+        });
+        expect(refused.status).toBe(400);
+        if (storage === 'local') expect(JSON.parse(refused.text).error.code).toBe('CHECKSUM_MISMATCH');
+        else expect(refused.text).toContain('<Code>BadDigest</Code>');
+        expect(await testApp.storage.inspect(created.body.upload.storage_key)).toBeNull();
+      }
     }
     expect(
       (await putBytes(created.body.upload.url, audio, { 'Content-Type': 'audio/wav', 'Content-MD5': md5(audio) }))
@@ -173,6 +184,52 @@ describe.each([
     expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
     expect(await testApp.storage.inspect(created.clip.storage_key)).not.toBeNull();
   });
+
+  it.each(['other audio', 'not audio'])(
+    'makes ready only the bytes it verified when the phone re-uploads %s of the same size during the completion',
+    async (replacedBy) => {
+      const verified = wav(1, { noise: true });
+      const created = await upload(phone, verified, 'audio/wav');
+      const replacement = replacedBy === 'other audio' ? wav(1, { noise: true }) : randomBytes(verified.length);
+      // The completion has checked `verified` (size, type, first bytes) and is about to move it: the
+      // phone's second PUT lands exactly then. A store that ignores the copy's precondition (RGW)
+      // copies the replacement, so the move must check what arrived at the destination.
+      const move = testApp.storage.move.bind(testApp.storage);
+      const spy = jest.spyOn(testApp.storage, 'move').mockImplementationOnce(async (...args) => {
+        expect((await putBytes(created.upload.url, replacement, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+        return move(...args);
+      });
+      let first;
+      try {
+        first = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(first.status).toBe(409);
+      expect(first.body.error.code).toBe('UPLOAD_CHANGED');
+      expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body).toMatchObject({
+        status: 'pending',
+        completed_at: null,
+      });
+      expect((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).status).toBe(409);
+      // Nothing lost: the phone's latest upload is still where it put it.
+      expect((await testApp.storage.inspect(created.upload.storage_key))?.size).toBe(replacement.length);
+
+      // Completing again checks the replacement on its own merits.
+      const second = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
+      if (replacedBy === 'other audio') {
+        expect(second.status).toBe(200);
+        expect(second.body.status).toBe('ready');
+        const played = await download((await phone.get(`/api/audio-clips/${created.clip.id}/playback`)).body.url);
+        expect(played.bytes.equals(replacement)).toBe(true);
+      } else {
+        expect(second.status).toBe(422);
+        expect(second.body.error.code).toBe('UPLOAD_NOT_AUDIO');
+        expect(await testApp.storage.inspect(created.clip.storage_key)).toBeNull();
+        expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
+      }
+    },
+  );
 
   it('deletes the bytes a completion was still moving when the clip was deleted', async () => {
     const audio = wav(0.3, { noise: true });
@@ -333,37 +390,40 @@ describe.each([
   });
 });
 
-describe('completion across two instances of one deployment on Postgres', () => {
-  let first: TestApp;
-  let second: TestApp;
+describeEachWithLegs<[StorageKind]>([['s3'], ['rgw']], [RGW_LEG])(
+  'completion across two instances of one deployment on Postgres + %s storage',
+  (storage) => {
+    let first: TestApp;
+    let second: TestApp;
 
-  beforeAll(async () => {
-    first = await startTestApp({ database: 'postgres', storage: 's3' });
-    second = await startTestApp({ database: 'postgres', storage: 's3', sameDeploymentAs: first });
-  });
+    beforeAll(async () => {
+      first = await startTestApp({ database: 'postgres', storage });
+      second = await startTestApp({ database: 'postgres', storage, sameDeploymentAs: first });
+    });
 
-  afterAll(async () => {
-    await second?.close();
-    await first?.close();
-  });
+    afterAll(async () => {
+      await second?.close();
+      await first?.close();
+    });
 
-  it('makes one transition for 20 completes split over both: every answer 200 with the same ready clip', async () => {
-    const phones = [await first.phone('alice'), await second.phone('alice')];
-    const audio = wav(2, { noise: true });
-    const created = await upload(phones[0], audio, 'audio/wav');
-    const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => phones[i % 2].post(`/api/audio-clips/${created.clip.id}/complete`)),
-    );
-    expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
-    for (const answer of answers) expect(answer.body).toEqual(answers[0].body);
-    expect(
-      (await download((await phones[1].get(`/api/audio-clips/${created.clip.id}/playback`)).body.url)).bytes.equals(
-        audio,
-      ),
-    ).toBe(true);
-    expect(await first.storage.inspect(created.upload.storage_key)).toBeNull();
-  });
-});
+    it('makes one transition for 20 completes split over both: every answer 200 with the same ready clip', async () => {
+      const phones = [await first.phone('alice'), await second.phone('alice')];
+      const audio = wav(2, { noise: true });
+      const created = await upload(phones[0], audio, 'audio/wav');
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => phones[i % 2].post(`/api/audio-clips/${created.clip.id}/complete`)),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
+      for (const answer of answers) expect(answer.body).toEqual(answers[0].body);
+      expect(
+        (await download((await phones[1].get(`/api/audio-clips/${created.clip.id}/playback`)).body.url)).bytes.equals(
+          audio,
+        ),
+      ).toBe(true);
+      expect(await first.storage.inspect(created.upload.storage_key)).toBeNull();
+    });
+  },
+);
 
 describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (database) => {
   let testApp: TestApp;

@@ -275,7 +275,7 @@ export class AudioClipsService {
     // Both keys are recorded before the bytes move, so whatever happens next (a crash, a delete or
     // the sweeper racing this call) the janitor finds them, and deletes them unless a clip uses them.
     await this.deletions.record(deletionsFor(clip, new Date()), new Date());
-    await this.storage.move(key, clip.storageKey, object.etag);
+    await this.storage.move(key, clip.storageKey, object.etag, object.size);
     const now = new Date();
     // A container may claim any duration; one beyond what a clip can hold is not believed.
     const measured =

@@ -1,7 +1,16 @@
 import { Logger } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { S3Config } from '../config/app-config';
-import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import { clearCredentialCache } from '@smithy/signature-v4';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createS3Client, s3ClientOptions, S3StorageDriver } from './s3-storage.driver';
@@ -344,4 +353,133 @@ describe('S3StorageDriver against an unreachable store', () => {
     },
     15_000,
   );
+});
+
+/**
+ * What the move concludes from the store's answers. The copy's precondition and the bytes are the
+ * store's business (tested end to end on s3rver and RGW, test/integrity.e2e-spec.ts); these are the
+ * answers no store here gives on demand: SSE-KMS and SSE-C ETags, a destination gone or half-written
+ * by a concurrent completion when it is checked.
+ */
+describe('S3StorageDriver.move checks what the copy put at the destination', () => {
+  const FROM = 'p/uploads/a.wav';
+  const TO = 'p/audio-clips/a.wav';
+  const ETAG = '"9e107d9d372bb6826bd81d3542a419d6"';
+  const SIZE = 8044;
+  const AS_CHECKED = { ETag: ETAG, ContentLength: SIZE };
+  const NOT_FOUND = new S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 } });
+  type Head = Record<string, unknown> | Error;
+  let client: S3Client;
+  let driver: S3StorageDriver;
+  let sent: string[];
+
+  /** The destination shows `destination` after each copy in turn (the last one from then on); the source shows `source`. */
+  function storeAnswers(destination: Head[], source: Head = AS_CHECKED): void {
+    sent = [];
+    let copies = 0;
+    const answer = async (command: unknown): Promise<unknown> => {
+      if (command instanceof HeadObjectCommand) {
+        const head = command.input.Key === TO ? destination[Math.min(copies, destination.length) - 1] : source;
+        sent.push(`head ${command.input.Key === TO ? 'destination' : 'source'}`);
+        if (head instanceof Error) throw head;
+        return head;
+      }
+      if (command instanceof CopyObjectCommand) {
+        copies += 1;
+        sent.push('copy');
+        return { CopyObjectResult: { ETag: 'whatever the store says' } };
+      }
+      if (command instanceof DeleteObjectCommand) {
+        sent.push(`delete ${command.input.Key === FROM ? 'source' : 'destination'}`);
+        return {};
+      }
+      throw new Error(`unexpected ${(command as object).constructor.name}`);
+    };
+    // send's overloads include a callback form returning void; every call here awaits the promise.
+    jest.spyOn(client, 'send').mockImplementation((command: unknown) => answer(command) as never);
+  }
+
+  async function moveError(): Promise<AppError | undefined> {
+    try {
+      await driver.move(FROM, TO, ETAG, SIZE);
+      return undefined;
+    } catch (error) {
+      return error as AppError;
+    }
+  }
+
+  beforeAll(() => Logger.overrideLogger(false));
+  beforeEach(() => {
+    client = createS3Client(UNREACHABLE);
+    driver = new S3StorageDriver(client, UNREACHABLE.bucket, UNREACHABLE);
+  });
+  afterEach(() => driver.close());
+  afterAll(() => Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']));
+
+  it.each<[string, Head]>([
+    ['the same ETag and size', AS_CHECKED],
+    ['the same ETag unquoted', { ETag: ETAG.slice(1, -1), ContentLength: SIZE }],
+    [
+      'another ETag under SSE-KMS (not a digest of the bytes)',
+      { ...AS_CHECKED, ETag: '"1"', ServerSideEncryption: 'aws:kms' },
+    ],
+    ['another ETag under SSE-C', { ...AS_CHECKED, ETag: '"2"', SSECustomerAlgorithm: 'AES256' }],
+  ])('deletes the source once the destination shows %s', async (_name, destination) => {
+    storeAnswers([destination]);
+    expect(await moveError()).toBeUndefined();
+    expect(sent).toEqual(['copy', 'head destination', 'delete source']);
+  });
+
+  it.each<[string, Head]>([
+    ['another ETag', { ETag: '"0cc175b9c0f1b6a831c399e269772661"', ContentLength: SIZE }],
+    ['no ETag', { ContentLength: SIZE }],
+    ['another size', { ETag: ETAG, ContentLength: SIZE + 1 }],
+    ['another size under SSE-KMS', { ETag: '"1"', ContentLength: SIZE - 1, ServerSideEncryption: 'aws:kms:dsse' }],
+    ['nothing', NOT_FOUND],
+  ])(
+    'keeps the source and answers UPLOAD_CHANGED when the destination shows %s and the source changed',
+    async (_name, destination) => {
+      storeAnswers([destination], { ETag: '"0cc175b9c0f1b6a831c399e269772661"', ContentLength: SIZE });
+      const error = await moveError();
+      expect(error).toBeInstanceOf(AppError);
+      expect(error?.code).toBe('UPLOAD_CHANGED');
+      expect(sent).toEqual(['copy', 'head destination', 'head source']);
+    },
+  );
+
+  it.each<[string, Head]>([
+    ['is gone', NOT_FOUND],
+    ['has another size', { ETag: ETAG, ContentLength: SIZE + 1 }],
+    [
+      'is under SSE-KMS with another ETag (the source is never a copy: its ETag must match)',
+      { ...AS_CHECKED, ETag: '"1"', ServerSideEncryption: 'aws:kms' },
+    ],
+  ])('answers UPLOAD_CHANGED when the destination shows other bytes and the source %s', async (_name, source) => {
+    storeAnswers([{ ...AS_CHECKED, ETag: '"0"' }], source);
+    expect((await moveError())?.code).toBe('UPLOAD_CHANGED');
+    expect(sent).not.toContain('delete source');
+  });
+
+  it('copies again while the source is as checked and a concurrent copy is still writing the destination', async () => {
+    storeAnswers([{ ...AS_CHECKED, ETag: '""' }, NOT_FOUND, AS_CHECKED]);
+    expect(await moveError()).toBeUndefined();
+    expect(sent).toEqual([
+      ...['copy', 'head destination', 'head source'],
+      ...['copy', 'head destination', 'head source'],
+      ...['copy', 'head destination', 'delete source'],
+    ]);
+  });
+
+  it('gives up after three copies with UPLOAD_CHANGED, the source kept', async () => {
+    storeAnswers([{ ...AS_CHECKED, ETag: '"0"' }]);
+    expect((await moveError())?.code).toBe('UPLOAD_CHANGED');
+    expect(sent.filter((call) => call === 'copy')).toHaveLength(3);
+    expect(sent).not.toContain('delete source');
+  });
+
+  it('answers STORAGE_UNAVAILABLE when the check cannot reach the store', async () => {
+    storeAnswers([new Error('socket hang up')]);
+    expect((await moveError())?.code).toBe('STORAGE_UNAVAILABLE');
+    expect(sent).not.toContain('delete source');
+  });
 });

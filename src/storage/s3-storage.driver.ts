@@ -4,6 +4,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  type HeadObjectCommandOutput,
   S3Client,
   type S3ClientConfig,
   S3ServiceException,
@@ -174,18 +175,53 @@ export class S3StorageDriver implements StorageDriver {
     }
   }
 
-  /** A server-side copy made conditional on the ETag that was checked, then the source goes. */
-  async move(from: string, to: string, etag: string): Promise<void> {
+  /**
+   * A server-side copy made conditional on the ETag that was checked, then the copy itself checked:
+   * some stores accept the precondition and ignore it (Ceph RGW reads only its own
+   * `x-amz-copy-if-match`), and would copy whatever a phone re-uploaded meanwhile. Only a destination
+   * with the checked ETag and size counts; anything else is a changed upload, and the source stays.
+   */
+  async move(from: string, to: string, etag: string, size?: number): Promise<void> {
     if (from === to) return;
-    try {
-      const source = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
-      await this.client.send(
-        new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, CopySourceIfMatch: etag }),
-      );
-    } catch (error) {
-      throw this.changedOrUnavailable('copy', error);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const source = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
+        await this.client.send(
+          new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, CopySourceIfMatch: etag }),
+        );
+      } catch (error) {
+        throw this.changedOrUnavailable('copy', error);
+      }
+      if (await this.holds(to, etag, size, { copied: true })) break;
+      // Other bytes at the destination: either the upload changed (and a store that ignores the
+      // precondition copied the new bytes), or another completion of this same upload is writing there
+      // right now (s3rver's copies are not atomic). Only in the second case, the source still as it was
+      // checked, is copying again right. The destination is left as it is either way: a completion
+      // elsewhere may have put the right bytes there by now.
+      if (attempt === MOVE_ATTEMPTS || !(await this.holds(from, etag, size, { copied: false }))) throw uploadChanged();
     }
     await this.delete(from);
+  }
+
+  /** Whether `key` holds the object with this ETag and size (`null`-safe: nothing there is `false`). */
+  private async holds(
+    key: string,
+    etag: string,
+    size: number | undefined,
+    { copied }: { copied: boolean },
+  ): Promise<boolean> {
+    let head: HeadObjectCommandOutput;
+    try {
+      head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return false;
+      throw this.unavailable('check copy', error);
+    }
+    // Under SSE-KMS or SSE-C an ETag is not a digest of the bytes, and a copy gets a new one: there only
+    // the size can be compared, and the store's own precondition (AWS S3 enforces it) does the rest.
+    const etagIsDigest = !head.ServerSideEncryption?.startsWith('aws:kms') && !head.SSECustomerAlgorithm;
+    const etagMatters = !copied || etagIsDigest;
+    return (!etagMatters || sameEtag(head.ETag, etag)) && (size === undefined || head.ContentLength === size);
   }
 
   async delete(key: string): Promise<void> {
@@ -202,10 +238,7 @@ export class S3StorageDriver implements StorageDriver {
 
   private changedOrUnavailable(operation: string, error: unknown): AppError {
     if (error instanceof S3ServiceException && [404, 412].includes(error.$metadata.httpStatusCode ?? 0)) {
-      return new AppError(
-        'UPLOAD_CHANGED',
-        'The upload changed or disappeared while it was being checked. Complete again.',
-      );
+      return uploadChanged();
     }
     return this.unavailable(operation, error);
   }
@@ -244,6 +277,22 @@ async function resolveObjectLocation(client: S3Client, bucket: string): Promise<
     pathPrefix: url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`,
     signingRegion: authScheme?.signingRegion,
   };
+}
+
+/** Copies tried while the source stays as checked but the destination shows other bytes. */
+const MOVE_ATTEMPTS = 3;
+
+function uploadChanged(): AppError {
+  return new AppError(
+    'UPLOAD_CHANGED',
+    'The upload changed or disappeared while it was being checked. Complete again.',
+  );
+}
+
+/** ETags compared as opaque strings, whether or not a store quotes them (RGW's copy result does not). */
+function sameEtag(a: string | undefined, b: string): boolean {
+  const bare = (etag: string) => etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return a !== undefined && bare(a) === bare(b);
 }
 
 /** X-Amz-Date is the signing instant to the second; the URL stops working the given seconds after it. */

@@ -42,8 +42,11 @@ export interface StorageDriver {
   inspect(key: string): Promise<StoredObjectInfo | null>;
   /** Bytes `start` to `endInclusive`, only while the object still has `etag` (else UPLOAD_CHANGED). */
   readRange(key: string, start: number, endInclusive: number, etag: string): Promise<Uint8Array>;
-  /** Moves the object to another key, only while it still has `etag` (else UPLOAD_CHANGED). */
-  move(from: string, to: string, etag: string): Promise<void>;
+  /**
+   * Moves the object to another key, only while it still has `etag` (and `size`, when given): else
+   * UPLOAD_CHANGED, with the source left in place.
+   */
+  move(from: string, to: string, etag: string, size?: number): Promise<void>;
   /** Deleting a key that holds nothing is not an error. */
   delete(key: string): Promise<void>;
 }

@@ -14,15 +14,14 @@ export async function createTestDatabase(kind: 'sqlite' | 'postgres'): Promise<T
   return kind === 'postgres' ? createPostgresDatabase() : createSqliteDatabase();
 }
 
-/** The S3 settings for the app under test, pointing at the store global setup provided. */
-export function testS3Env(): Record<string, string> {
-  return {
-    S3_ENDPOINT_URL: harnessVar('TEST_S3_ENDPOINT_URL'),
-    S3_BUCKET: harnessVar('TEST_S3_BUCKET'),
-    AWS_REGION: harnessVar('TEST_AWS_REGION'),
-    AWS_ACCESS_KEY_ID: harnessVar('TEST_AWS_ACCESS_KEY_ID'),
-    AWS_SECRET_ACCESS_KEY: harnessVar('TEST_AWS_SECRET_ACCESS_KEY'),
-  };
+/**
+ * The S3 settings for the app under test: `s3` is the store global setup provided (s3rver, or the one
+ * S3_ENDPOINT_URL names), `rgw` the RADOS Gateway leg.
+ */
+export function testS3Env(store: 's3' | 'rgw' = 's3'): Record<string, string> {
+  const prefix = store === 'rgw' ? 'TEST_RGW_' : 'TEST_';
+  const names = ['S3_ENDPOINT_URL', 'S3_BUCKET', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
+  return Object.fromEntries(names.map((name) => [name, harnessVar(prefix + name)]));
 }
 
 async function createPostgresDatabase(): Promise<TestDatabase> {

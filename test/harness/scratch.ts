@@ -6,11 +6,12 @@ import { isAlive, killPostmaster } from './postmaster';
 
 const PREFIX = 'advanced-notes-e2e-';
 
-/** The one temp directory a run writes to: s3rver data, the embedded cluster, sqlite files. */
+/** The one temp directory a run writes to: s3rver data, the embedded cluster, sqlite files, the Ceph cluster. */
 export interface ScratchRoot {
   readonly s3rverDir: string;
   readonly postgresDataDir: string;
   readonly sqliteDir: string;
+  readonly rgwDir: string;
   remove(): Promise<void>;
 }
 
@@ -43,6 +44,7 @@ function layout(path: string): Omit<ScratchRoot, 'remove'> {
     s3rverDir: join(path, 's3rver'),
     postgresDataDir: join(path, 'postgres'),
     sqliteDir: join(path, 'sqlite'),
+    rgwDir: join(path, 'rgw'),
   };
 }
 

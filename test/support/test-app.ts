@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SignJWT } from 'jose';
 import { DataSource } from 'typeorm';
 import { createApp } from '../../src/app.factory';
@@ -13,7 +14,8 @@ import { freePort } from '../harness/free-port';
 import { Phone } from './phone';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
-export type StorageKind = 'local' | 's3';
+/** `s3`: s3rver (or the store S3_ENDPOINT_URL names); `rgw`: Ceph's RADOS Gateway, an optional leg (test/harness/legs.ts). */
+export type StorageKind = 'local' | 's3' | 'rgw';
 
 export interface TestAppOptions {
   database: DatabaseKind;
@@ -39,6 +41,11 @@ export interface TestApp {
   phone(userId: string): Promise<Phone>;
   /** Files under the local driver's folder (object bytes and metadata), for leak checks; empty for S3. */
   localFiles(): Promise<string[]>;
+  /**
+   * What this app has stored (object keys under its prefix, or the local driver's files), for leak
+   * checks. Not on s3rver, which mis-verifies the signature of bucket-level calls such as listing.
+   */
+  storedKeys(): Promise<string[]>;
   rowCounts(): Promise<{ notes: number; audioClips: number }>;
   close(): Promise<void>;
 }
@@ -68,7 +75,9 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     // One test user makes far more requests than a phone would; the rate-limit tests set their own.
     RATE_LIMIT_PER_MINUTE: '100000',
     UPLOAD_RATE_LIMIT_PER_MINUTE: '100000',
-    ...(localDir ? { STORAGE_DRIVER: 'local', LOCAL_STORAGE_DIR: localDir } : { STORAGE_DRIVER: 's3', ...testS3Env() }),
+    ...(localDir
+      ? { STORAGE_DRIVER: 'local', LOCAL_STORAGE_DIR: localDir }
+      : { STORAGE_DRIVER: 's3', ...testS3Env(options.storage === 'rgw' ? 'rgw' : 's3') }),
     ...shared?.env,
     ...options.env,
     PORT: String(port),
@@ -107,6 +116,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     keyPrefix: env.S3_KEY_PREFIX,
     localFiles: async () =>
       env.LOCAL_STORAGE_DIR && env.STORAGE_DRIVER === 'local' ? listFiles(env.LOCAL_STORAGE_DIR) : [],
+    storedKeys: async () => (env.STORAGE_DRIVER === 'local' ? listFiles(env.LOCAL_STORAGE_DIR) : listS3Keys(env)),
     rowCounts: async () => {
       const [notes] = await dataSource.query('SELECT COUNT(*) AS count FROM notes');
       const [audioClips] = await dataSource.query('SELECT COUNT(*) AS count FROM audio_clips');
@@ -127,4 +137,27 @@ async function listFiles(dir: string): Promise<string[]> {
     .filter((entry) => entry.isFile() && entry.name !== '.signing-key')
     .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
     .sort();
+}
+
+async function listS3Keys(env: Record<string, string>): Promise<string[]> {
+  const client = new S3Client({
+    endpoint: env.S3_ENDPOINT_URL,
+    region: env.AWS_REGION,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
+    forcePathStyle: true,
+  });
+  try {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: env.S3_BUCKET, Prefix: `${env.S3_KEY_PREFIX}/`, ContinuationToken: token }),
+      );
+      keys.push(...(page.Contents ?? []).map((object) => object.Key!));
+      token = page.NextContinuationToken;
+    } while (token);
+    return keys.sort();
+  } finally {
+    client.destroy();
+  }
 }
