@@ -1,9 +1,17 @@
-import { ArgumentMetadata, Injectable, PipeTransform, ValidationError, ValidationPipe } from '@nestjs/common';
-import { Matches, ValidateIf, type ValidationOptions } from 'class-validator';
+import { ArgumentMetadata, Injectable, PipeTransform, Type, ValidationError, ValidationPipe } from '@nestjs/common';
+import { getMetadataStorage, Matches, ValidateIf, type ValidationOptions } from 'class-validator';
 import { AppError, ErrorDetail } from './app-error';
 
 /** Request bodies of this API are flat; anything much deeper is an attack on the validators' recursion. */
 const MAX_BODY_DEPTH = 16;
+/**
+ * Object keys and array items in one body or query, all levels together. The API's inputs have a
+ * handful of fields; class-transformer's work grows with the square of an object's key count
+ * (it de-duplicates keys with indexOf), so wider inputs are refused by a linear count first.
+ */
+export const MAX_INPUT_ENTRIES = 1_000;
+/** At most this many unknown fields are named in an answer. */
+const MAX_UNKNOWN_FIELDS_LISTED = 10;
 
 /**
  * The request-body pipe: unknown fields are refused (a typo must not be silently ignored) and every
@@ -23,12 +31,20 @@ export class ApiValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (nestingDepthExceeds(value, MAX_BODY_DEPTH)) {
+    const shape = measureInput(value, MAX_BODY_DEPTH, MAX_INPUT_ENTRIES);
+    if (shape === 'too deep') {
       throw new AppError(
         'VALIDATION_FAILED',
         `The ${metadata.type} is nested more than ${MAX_BODY_DEPTH} levels deep.`,
       );
     }
+    if (shape === 'too wide') {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `The ${metadata.type} has more than ${MAX_INPUT_ENTRIES} fields and items in all; this API's inputs are small.`,
+      );
+    }
+    refuseUnknownFields(value, metadata);
     return super.transform(value, metadata);
   }
 }
@@ -82,16 +98,62 @@ export function lowerCaseUuid({ value }: { value: unknown }): unknown {
   return typeof value === 'string' && UUID_V4.test(value) ? value.toLowerCase() : value;
 }
 
-/** Iterative, so the check itself cannot overflow the stack it protects. */
-function nestingDepthExceeds(value: unknown, limit: number): boolean {
+/**
+ * Depth and width of a parsed input in one linear pass that stops at the first limit passed. Iterative,
+ * so the check itself cannot overflow the stack it protects.
+ */
+function measureInput(value: unknown, maxDepth: number, maxEntries: number): 'ok' | 'too deep' | 'too wide' {
   const stack: [unknown, number][] = [[value, 0]];
+  let entries = 0;
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!;
     if (current === null || typeof current !== 'object') continue;
-    if (depth >= limit) return true;
-    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+    if (depth >= maxDepth) return 'too deep';
+    // Counted before anything is copied: Object.keys of a wide object is linear, its transform is not.
+    const children = Array.isArray(current) ? current : Object.values(current);
+    entries += children.length;
+    if (entries > maxEntries) return 'too wide';
+    for (const child of children) stack.push([child, depth + 1]);
   }
-  return false;
+  return 'ok';
+}
+
+/**
+ * Unknown top-level fields are refused before class-transformer builds anything from the input, by
+ * the DTO's own validation metadata (what `forbidNonWhitelisted` would find, without its cost).
+ */
+function refuseUnknownFields(value: unknown, metadata: ArgumentMetadata): void {
+  const { metatype } = metadata;
+  if (typeof metatype !== 'function' || value === null || typeof value !== 'object' || Array.isArray(value)) return;
+  const known = knownFields(metatype);
+  if (known.size === 0) return;
+  const unknown = Object.keys(value).filter((key) => !known.has(key));
+  if (unknown.length === 0) return;
+  throw new AppError('VALIDATION_FAILED', 'The request is not valid.', {
+    details: unknown
+      .slice(0, MAX_UNKNOWN_FIELDS_LISTED)
+      .map((field) => ({ field, message: `${field} is not a known field` }))
+      .concat(
+        unknown.length > MAX_UNKNOWN_FIELDS_LISTED
+          ? [{ field: '', message: `and ${unknown.length - MAX_UNKNOWN_FIELDS_LISTED} more unknown fields` }]
+          : [],
+      ),
+  });
+}
+
+const knownFieldsCache = new WeakMap<object, ReadonlySet<string>>();
+
+function knownFields(metatype: Type<unknown>): ReadonlySet<string> {
+  let known = knownFieldsCache.get(metatype);
+  if (!known) {
+    known = new Set(
+      getMetadataStorage()
+        .getTargetValidationMetadatas(metatype, '', true, false)
+        .map((entry) => entry.propertyName),
+    );
+    knownFieldsCache.set(metatype, known);
+  }
+  return known;
 }
 
 function flatten(errors: ValidationError[], parent = ''): ErrorDetail[] {
