@@ -44,8 +44,23 @@ export class ApiValidationPipe extends ValidationPipe {
         `The ${metadata.type} has more than ${MAX_INPUT_ENTRIES} fields and items in all; this API's inputs are small.`,
       );
     }
-    refuseUnknownFields(value, metadata);
-    return super.transform(value, metadata);
+    const unknown = unknownFields(value, metadata);
+    if (unknown.length === 0) return super.transform(value, metadata);
+    // Only the known fields go on to class-transformer; the unknown ones are reported with them.
+    const unknownSet = new Set(unknown);
+    const knownOnly = Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).filter(([key]) => !unknownSet.has(key)),
+    );
+    let others: readonly ErrorDetail[] = [];
+    try {
+      await super.transform(knownOnly, metadata);
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      others = error.details ?? [];
+    }
+    throw new AppError('VALIDATION_FAILED', 'The request is not valid.', {
+      details: [...unknownFieldDetails(unknown), ...others],
+    });
   }
 }
 
@@ -119,26 +134,22 @@ function measureInput(value: unknown, maxDepth: number, maxEntries: number): 'ok
 }
 
 /**
- * Unknown top-level fields are refused before class-transformer builds anything from the input, by
- * the DTO's own validation metadata (what `forbidNonWhitelisted` would find, without its cost).
+ * Unknown top-level fields, found from the DTO's own validation metadata before class-transformer
+ * builds anything from the input (what `forbidNonWhitelisted` finds, without its cost).
  */
-function refuseUnknownFields(value: unknown, metadata: ArgumentMetadata): void {
+function unknownFields(value: unknown, metadata: ArgumentMetadata): string[] {
   const { metatype } = metadata;
-  if (typeof metatype !== 'function' || value === null || typeof value !== 'object' || Array.isArray(value)) return;
+  if (typeof metatype !== 'function' || value === null || typeof value !== 'object' || Array.isArray(value)) return [];
   const known = knownFields(metatype);
-  if (known.size === 0) return;
-  const unknown = Object.keys(value).filter((key) => !known.has(key));
-  if (unknown.length === 0) return;
-  throw new AppError('VALIDATION_FAILED', 'The request is not valid.', {
-    details: unknown
-      .slice(0, MAX_UNKNOWN_FIELDS_LISTED)
-      .map((field) => ({ field, message: `${field} is not a known field` }))
-      .concat(
-        unknown.length > MAX_UNKNOWN_FIELDS_LISTED
-          ? [{ field: '', message: `and ${unknown.length - MAX_UNKNOWN_FIELDS_LISTED} more unknown fields` }]
-          : [],
-      ),
-  });
+  return known.size === 0 ? [] : Object.keys(value).filter((key) => !known.has(key));
+}
+
+function unknownFieldDetails(unknown: readonly string[]): ErrorDetail[] {
+  const listed = unknown
+    .slice(0, MAX_UNKNOWN_FIELDS_LISTED)
+    .map((field) => ({ field, message: `${field} is not a known field` }));
+  const more = unknown.length - listed.length;
+  return more > 0 ? [...listed, { field: '', message: `and ${more} more unknown fields` }] : listed;
 }
 
 const knownFieldsCache = new WeakMap<object, ReadonlySet<string>>();

@@ -332,7 +332,13 @@ describe('S3 settings', () => {
       region: 'us-east-1',
       endpointUrl: undefined,
       credentials: undefined,
+      timeoutMs: 5000,
     });
+  });
+
+  it('reads the deadline of store calls', () => {
+    expect(loadAppConfig({ ...S3_ENV, STORAGE_TIMEOUT_SECONDS: '2' }).storage.s3?.timeoutMs).toBe(2000);
+    expect(() => loadAppConfig({ ...S3_ENV, STORAGE_TIMEOUT_SECONDS: '0' })).toThrow(/STORAGE_TIMEOUT_SECONDS/);
   });
 
   it('reads an endpoint and credentials', () => {
@@ -349,6 +355,7 @@ describe('S3 settings', () => {
       region: 'us-east-1',
       endpointUrl: 'http://localhost:4566',
       credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'token' },
+      timeoutMs: 5000,
     });
   });
 

@@ -12,6 +12,8 @@ export interface S3Config {
   endpointUrl?: string;
   /** Absent means the SDK's default chain (instance role, SSO, shared profile). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Deadline of one store call, retries included; absent means the driver's default. */
+  timeoutMs?: number;
 }
 
 /** How bearer tokens are verified. `dev-secret` is the no-setup default outside production. */
@@ -127,7 +129,7 @@ export function loadAppConfig(env: Env): AppConfig {
   let s3: S3Config | undefined;
   let local: LocalStorageConfig | undefined;
   if (driver === 's3') {
-    s3 = parseS3Config(read, bucket, problems);
+    s3 = { ...parseS3Config(read, bucket, problems), timeoutMs: integer('STORAGE_TIMEOUT_SECONDS', 5, 1, 300) * 1000 };
   } else {
     local = {
       directory: read('LOCAL_STORAGE_DIR') ?? DEFAULT_LOCAL_STORAGE_DIR,
