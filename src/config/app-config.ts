@@ -59,6 +59,19 @@ export class AppConfig {
   };
   /** Browser origins allowed to call the API; empty means no cross-origin access. */
   corsOrigins!: readonly string[];
+  /** How long the server waits on a client, in milliseconds. */
+  http!: {
+    /** For the request line and headers. */
+    headersTimeoutMs: number;
+    /** For a whole API request, body included (uploads to the local store have their own). */
+    requestTimeoutMs: number;
+    /** For a whole upload to the local store's signed URL. */
+    uploadTimeoutMs: number;
+    /** With nothing received or sent on the connection. */
+    idleTimeoutMs: number;
+    /** For the next request on a kept-alive connection. */
+    keepAliveTimeoutMs: number;
+  };
   lifecycle!: {
     /** Pending clips older than this are expired and their uploads deleted. */
     uploadTtlSeconds: number;
@@ -170,6 +183,15 @@ export function loadAppConfig(env: Env): AppConfig {
     janitorIntervalSeconds: integer('JANITOR_INTERVAL_SECONDS', 60, 0, 24 * 60 * 60),
   };
 
+  const seconds = (name: string, fallback: number, max: number) => integer(name, fallback, 1, max) * 1000;
+  const http = {
+    headersTimeoutMs: seconds('HTTP_HEADERS_TIMEOUT_SECONDS', 10, 600),
+    requestTimeoutMs: seconds('HTTP_REQUEST_TIMEOUT_SECONDS', 30, 3600),
+    uploadTimeoutMs: seconds('UPLOAD_TIMEOUT_SECONDS', 3600, 24 * 3600),
+    idleTimeoutMs: seconds('HTTP_IDLE_TIMEOUT_SECONDS', 30, 3600),
+    keepAliveTimeoutMs: seconds('HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', 5, 3600),
+  };
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return Object.assign(new AppConfig(), {
     host,
@@ -182,6 +204,7 @@ export function loadAppConfig(env: Env): AppConfig {
     limits,
     corsOrigins,
     lifecycle,
+    http,
   });
 }
 
