@@ -34,10 +34,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
+    // (Not `request.raw.destroyed`: a request whose body was read to the end is destroyed too.)
     const clientLeft =
-      request.raw.destroyed ||
-      request.raw.socket?.destroyed === true ||
-      (exception as NodeJS.ErrnoException | null)?.code === 'ECONNRESET';
+      request.raw.socket?.destroyed === true || (exception as NodeJS.ErrnoException | null)?.code === 'ECONNRESET';
     if (clientLeft && !reply.raw.headersSent) {
       // The client went away (or was cut off by a timeout) before its request arrived: nobody to answer.
       this.logger.warn(`${request.method} ${request.url.split('?')[0]}: the client left: ${describe(exception)}`);

@@ -1,5 +1,12 @@
 import { ArgumentMetadata, Injectable, PipeTransform, Type, ValidationError, ValidationPipe } from '@nestjs/common';
-import { getMetadataStorage, Matches, ValidateIf, type ValidationOptions } from 'class-validator';
+import {
+  getMetadataStorage,
+  ValidateBy,
+  ValidateIf,
+  type ValidationArguments,
+  type ValidationOptions,
+} from 'class-validator';
+import { textProblem } from './text-rules';
 import { AppError, ErrorDetail } from './app-error';
 
 /** Request bodies of this API are flat; anything much deeper is an attack on the validators' recursion. */
@@ -76,15 +83,15 @@ export function Optional(options?: ValidationOptions): PropertyDecorator {
   return ValidateIf((_object, value) => value !== undefined, options);
 }
 
-/** Refuses control characters (NUL breaks Postgres text; the others break clients), optionally allowing line breaks and tabs. */
+/** Text as the API stores it, exactly as sent: see `textProblem` for what is refused and why. */
 export function NoControlCharacters(options: { allowLineBreaks: boolean }): PropertyDecorator {
-  /* eslint-disable no-control-regex -- control characters are exactly what these patterns refuse */
-  const pattern = options.allowLineBreaks
-    ? /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/
-    : /^[^\u0000-\u001f\u007f]*$/;
-  /* eslint-enable no-control-regex */
-  return Matches(pattern, {
-    message: `$property must not contain control characters${options.allowLineBreaks ? ' (line breaks and tabs are fine)' : ''}`,
+  return ValidateBy({
+    name: 'plainText',
+    validator: {
+      validate: (value: unknown) => typeof value !== 'string' || textProblem(value, options) === null,
+      defaultMessage: (args?: ValidationArguments) =>
+        `${args?.property ?? 'text'} ${typeof args?.value === 'string' ? (textProblem(args.value, options) ?? '') : ''}`,
+    },
   });
 }
 

@@ -17,10 +17,16 @@ export interface S3Config {
 }
 
 /** How bearer tokens are verified. `dev-secret` is the no-setup default outside production. */
-export type AuthConfig =
+export type AuthConfig = (
   | { mode: 'secret'; secret: string; issuer?: string; audience?: string }
   | { mode: 'dev-secret'; secretFile: string; issuer?: string; audience?: string }
-  | { mode: 'jwks'; jwksUrl: string; issuer: string; audience?: string; cooldownSeconds: number };
+  | { mode: 'jwks'; jwksUrl: string; issuer: string; audience?: string; cooldownSeconds: number }
+) & {
+  /** The longest a token may still be valid for (its `exp` from now); absent means the default. */
+  maxTokenLifetimeSeconds?: number;
+};
+
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
 
 export interface LocalStorageConfig {
   directory: string;
@@ -162,7 +168,15 @@ export function loadAppConfig(env: Env): AppConfig {
     ['APP_ENV', 'ENV', 'FLASK_ENV', 'NODE_ENV'].some((name) =>
       ['production', 'prod', 'live'].includes(read(name)?.toLowerCase() ?? ''),
     );
-  const auth = parseAuthConfig(read, production, integer, problems);
+  const auth: AuthConfig = {
+    ...parseAuthConfig(read, production, integer, problems),
+    maxTokenLifetimeSeconds: integer(
+      'AUTH_MAX_TOKEN_LIFETIME_SECONDS',
+      DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+      60,
+      365 * 24 * 60 * 60,
+    ),
+  };
   const quota = integer('USER_QUOTA_BYTES', 0, 0, Number.MAX_SAFE_INTEGER);
   const limits = {
     requestsPerMinute: integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
