@@ -319,17 +319,38 @@ export class AudioClipsService {
     return clip;
   }
 
+  /**
+   * Inserts the clip unless it would take its owner past the storage quota (413) or the cap on
+   * outstanding pending uploads (409), which holds even without a quota: every pending clip carries a
+   * live upload URL for its bytes.
+   */
   private async insertWithinQuota(clip: AudioClip): Promise<void> {
-    const quota = this.config.limits.userQuotaBytes;
-    if (quota === null) return this.clips.insert(clip);
-    const result = await this.clips.insertWithinQuota(clip, quota);
-    if (result.inserted) return;
-    const remaining = Math.max(0, quota - result.heldBytes);
+    const { userQuotaBytes: quota, maxPendingUploadBytes, maxPendingUploads } = this.config.limits;
+    const inserted = await this.clips.insertWithinLimits(clip, {
+      quotaBytes: quota,
+      maxPendingBytes: maxPendingUploadBytes,
+      maxPendingUploads,
+    });
+    if (inserted) return;
+    const held = await this.clips.holdings(clip.ownerId);
+    if (quota !== null && held.heldBytes + clip.bytes > quota) {
+      const remaining = Math.max(0, quota - held.heldBytes);
+      throw new AppError(
+        'QUOTA_EXCEEDED',
+        `This recording needs ${clip.bytes} bytes but only ${remaining} of your ${quota}-byte storage quota are left. Delete some recordings first.`,
+        { info: { quota_bytes: quota, used_bytes: held.heldBytes, remaining_bytes: remaining } },
+      );
+    }
     throw new AppError(
-      'QUOTA_EXCEEDED',
-      `This recording needs ${clip.bytes} bytes but only ${remaining} of your ${quota}-byte storage quota are left. Delete some recordings first.`,
+      'TOO_MANY_PENDING_UPLOADS',
+      `You have ${held.pendingUploads} uploads (${held.pendingBytes} bytes) not yet completed; at most ${maxPendingUploads} uploads and ${maxPendingUploadBytes} bytes may be pending at once. Complete or delete some first.`,
       {
-        info: { quota_bytes: quota, used_bytes: result.heldBytes, remaining_bytes: remaining },
+        info: {
+          pending_uploads: held.pendingUploads,
+          pending_bytes: held.pendingBytes,
+          max_pending_uploads: maxPendingUploads,
+          max_pending_upload_bytes: maxPendingUploadBytes,
+        },
       },
     );
   }

@@ -62,6 +62,10 @@ export class AppConfig {
     uploadRequestsPerMinute: number;
     /** Bytes of pending and ready audio one user may hold; `null` means no quota. */
     userQuotaBytes: number | null;
+    /** Bytes one user may have in uploads not yet completed, quota or not. */
+    maxPendingUploadBytes: number;
+    /** Uploads one user may have not yet completed. */
+    maxPendingUploads: number;
   };
   /** Browser origins allowed to call the API; empty means no cross-origin access. */
   corsOrigins!: readonly string[];
@@ -182,6 +186,8 @@ export function loadAppConfig(env: Env): AppConfig {
     requestsPerMinute: integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     uploadRequestsPerMinute: integer('UPLOAD_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     userQuotaBytes: quota === 0 ? null : quota,
+    maxPendingUploadBytes: integer('MAX_PENDING_UPLOAD_BYTES', 1024 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
+    maxPendingUploads: integer('MAX_PENDING_UPLOADS', 100, 1, 1_000_000),
   };
   const corsOrigins = (read('CORS_ORIGINS') ?? '')
     .split(',')
