@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module';
 import { AppError } from './common/app-error';
 import { AllExceptionsFilter, errorBody } from './common/all-exceptions.filter';
-import { sendSecurityHeaders } from './common/security-headers';
+import { sendNoStoreAndRequestId, sendSecurityHeaders } from './common/security-headers';
 import { httpTimeoutOptions, limitApiRequestTime } from './common/http-timeouts';
 import { createValidationPipe } from './common/validation';
 import { loadAppConfig, type Env } from './config/app-config';
@@ -67,11 +67,14 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: [...config.corsOrigins],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
-      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate'],
+      // PATCH and DELETE for notes and clips, PUT for uploads to the local store's signed URLs.
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'PUT'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Content-MD5', 'Range'],
+      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate', 'X-Request-Id', 'Content-Range'],
       maxAge: 600,
     });
   }
+  sendNoStoreAndRequestId(adapter.getInstance());
   app.setGlobalPrefix(API_PREFIX);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
