@@ -279,6 +279,11 @@ export class AudioClipsRepository {
     return this.transition({ ownerId, id, status: AudioClipStatus.Pending }, { uploadExpiresAt: until });
   }
 
+  /** Whether a pending clip still waits for bytes under this upload key. */
+  isPendingUpload(uploadKey: string): Promise<boolean> {
+    return this.clips.existsBy({ uploadKey, status: AudioClipStatus.Pending });
+  }
+
   /** Which clip still needs the object under this key, if any: a ready clip's audio, or a pending clip's upload or audio. */
   async keyUse(key: string): Promise<'ready' | 'pending' | null> {
     if (await this.clips.existsBy({ storageKey: key, status: AudioClipStatus.Ready })) return 'ready';

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { Page, PageRequest } from '../common/pagination';
 import { AppConfig } from '../config/app-config';
@@ -47,7 +47,7 @@ export interface AudioClipPlayback {
  * Every transition is one conditional update, so concurrent calls end in one consistent state.
  */
 @Injectable()
-export class AudioClipsService {
+export class AudioClipsService implements OnModuleInit {
   private readonly completions = new Map<string, Promise<AudioClip>>();
 
   constructor(
@@ -58,6 +58,11 @@ export class AudioClipsService {
     private readonly config: AppConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
+
+  /** A deleted, failed or expired clip's upload URL stops taking bytes, where the store can do that. */
+  onModuleInit(): void {
+    this.storage.acceptUploadsOnlyWhen?.((key) => this.clips.isPendingUpload(key));
+  }
 
   async create(ownerId: string, input: NewAudioClip, idempotencyKey?: string): Promise<AudioClipUpload> {
     const requestHash = createHash('sha256')

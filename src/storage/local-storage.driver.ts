@@ -30,6 +30,10 @@ export class LocalStorageDriver implements StorageDriver {
     this.server = new LocalObjectServer(files, signer);
   }
 
+  acceptUploadsOnlyWhen(check: (key: string) => Promise<boolean>): void {
+    this.server.acceptUploadsOnlyWhen(check);
+  }
+
   static async open(config: LocalStorageConfig, publicBaseUrl: string): Promise<LocalStorageDriver> {
     const files = await LocalObjectFiles.open(config.directory);
     const secret = config.signingSecret

@@ -42,6 +42,11 @@ export interface StorageDriver {
   move(from: string, to: string, etag: string): Promise<void>;
   /** Deleting a key that holds nothing is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Stores that serve their own signed URLs can take them back: uploads then land only while `check`
+   * says the key still wants bytes. (A presigned S3 URL cannot be revoked, so S3 has no such method.)
+   */
+  acceptUploadsOnlyWhen?(check: (key: string) => Promise<boolean>): void;
 }
 
 export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');
