@@ -1,12 +1,15 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
+import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage-driver';
 import { AudioClipsRepository } from './audio-clips.repository';
 import { deletionsFor } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
 
 const BATCH_SIZE = 100;
+/** A temporary upload file untouched this long (at least) was left by a crash. */
+const STALE_UPLOAD_MIN_MS = 10 * 60_000;
 const IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60_000;
 
 export interface JanitorReport {
@@ -33,6 +36,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     private readonly idempotencyKeys: IdempotencyKeysRepository,
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -53,6 +57,9 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
 
   private async pass(now: Date): Promise<JanitorReport> {
     const expiredClips = await this.expireStalledUploads(now);
+    // A live upload writes to its temporary file at least once per idle timeout, or is cut off.
+    const staleBefore = new Date(now.getTime() - Math.max(2 * this.config.http.idleTimeoutMs, STALE_UPLOAD_MIN_MS));
+    await this.storage.sweepIncoming?.(staleBefore);
     const { deletedObjects, failedDeletions } = await this.deletions.processDue(now);
     await this.idempotencyKeys.deleteOlderThan(new Date(now.getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
     return { expiredClips, deletedObjects, failedDeletions, remainingDeletions: await this.deletions.remaining() };

@@ -293,6 +293,11 @@ export class AudioClipsService implements OnModuleInit {
       const object = await this.storage.inspect(key);
       if (object) return { key, object };
     }
+    // A crash in the middle of an earlier completion's move leaves half the object at each key.
+    if (await this.storage.finishInterruptedMove?.(clip.uploadKey, clip.storageKey)) {
+      const object = await this.storage.inspect(clip.storageKey);
+      if (object) return { key: clip.storageKey, object };
+    }
     throw new AppError(
       'UPLOAD_NOT_FOUND',
       'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.',
