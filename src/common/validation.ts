@@ -51,6 +51,10 @@ export class ApiValidationPipe extends ValidationPipe {
         `The ${metadata.type} has more than ${MAX_INPUT_ENTRIES} fields and items in all; this API's inputs are small.`,
       );
     }
+    // Nest's pipe would turn a `null` body into `{}` (an empty, valid update): a DTO body is an object or nothing.
+    if (metadata.type === 'body' && value !== undefined && knownFieldsOf(metadata).size > 0 && !isPlainObject(value)) {
+      throw new AppError('VALIDATION_FAILED', 'The request body must be a JSON object.');
+    }
     const unknown = unknownFields(value, metadata);
     if (unknown.length === 0) return super.transform(value, metadata);
     // Only the known fields go on to class-transformer; the unknown ones are reported with them.
@@ -157,6 +161,14 @@ function unknownFieldDetails(unknown: readonly string[]): ErrorDetail[] {
     .map((field) => ({ field, message: `${field} is not a known field` }));
   const more = unknown.length - listed.length;
   return more > 0 ? [...listed, { field: '', message: `and ${more} more unknown fields` }] : listed;
+}
+
+function knownFieldsOf(metadata: ArgumentMetadata): ReadonlySet<string> {
+  return typeof metadata.metatype === 'function' ? knownFields(metadata.metatype) : new Set();
+}
+
+function isPlainObject(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 const knownFieldsCache = new WeakMap<object, ReadonlySet<string>>();
