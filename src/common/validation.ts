@@ -53,7 +53,11 @@ export class ApiValidationPipe extends ValidationPipe {
     }
     // Nest's pipe would turn a `null` body into `{}` (an empty, valid update): a DTO body is an object or nothing.
     if (metadata.type === 'body' && value !== undefined && knownFieldsOf(metadata).size > 0 && !isPlainObject(value)) {
-      throw new AppError('VALIDATION_FAILED', 'The request body must be a JSON object.');
+      // Named like the fields an empty object would miss, or as the body itself when none would be.
+      const missing = await this.problemsOf({}, metadata);
+      throw new AppError('VALIDATION_FAILED', 'The request body must be a JSON object.', {
+        details: missing.length > 0 ? missing : [{ field: '', message: 'the request body must be a JSON object' }],
+      });
     }
     const unknown = unknownFields(value, metadata);
     if (unknown.length === 0) return super.transform(value, metadata);
@@ -62,16 +66,21 @@ export class ApiValidationPipe extends ValidationPipe {
     const knownOnly = Object.fromEntries(
       Object.entries(value as Record<string, unknown>).filter(([key]) => !unknownSet.has(key)),
     );
-    let others: readonly ErrorDetail[] = [];
-    try {
-      await super.transform(knownOnly, metadata);
-    } catch (error) {
-      if (!(error instanceof AppError)) throw error;
-      others = error.details ?? [];
-    }
+    const others = await this.problemsOf(knownOnly, metadata);
     throw new AppError('VALIDATION_FAILED', 'The request is not valid.', {
       details: [...unknownFieldDetails(unknown), ...others],
     });
+  }
+
+  /** What the validators say about `value`, without throwing. */
+  private async problemsOf(value: unknown, metadata: ArgumentMetadata): Promise<readonly ErrorDetail[]> {
+    try {
+      await super.transform(value, metadata);
+      return [];
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      return error.details ?? [];
+    }
   }
 }
 
