@@ -6,7 +6,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppModule } from './app.module';
 import { AppError } from './common/app-error';
 import { AllExceptionsFilter, errorBody } from './common/all-exceptions.filter';
-import { sendSecurityHeaders } from './common/security-headers';
+import { sendNoStoreAndRequestId, sendSecurityHeaders } from './common/security-headers';
+import { httpTimeoutOptions, limitApiRequestTime } from './common/http-timeouts';
 import { createValidationPipe } from './common/validation';
 import type { Env } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
@@ -33,19 +34,27 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     // Streamed downloads keep sockets alive; without this, shutting down waits for idle clients.
     forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
+    ...httpTimeoutOptions(config.http),
     // Errors Fastify meets before any route runs get the API's error shape too.
     frameworkErrors: (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
       void reply.status(400).send(errorBody('VALIDATION_FAILED', `The request URL is malformed: ${error.message}`));
     },
-    clientErrorHandler: (error, socket) => {
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
-      const body = JSON.stringify(errorBody('VALIDATION_FAILED', 'The request is not valid HTTP.'));
+      // Node's header deadline (HTTP_HEADERS_TIMEOUT_SECONDS) passed before the headers were complete.
+      const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const body = JSON.stringify(
+        timedOut
+          ? errorBody('REQUEST_TIMEOUT', 'The request took too long to arrive.')
+          : errorBody('VALIDATION_FAILED', 'The request is not valid HTTP.'),
+      );
       socket.end(
-        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     },
   });
   acceptRawUploadBodies(adapter);
+  limitApiRequestTime(adapter.getInstance(), config.http, `${LOCAL_OBJECTS_ROUTE}/`);
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(appConfig), adapter, {
     abortOnError: false,
@@ -68,11 +77,14 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: [...config.corsOrigins],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
-      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate'],
+      // PATCH and DELETE for notes and clips, PUT for uploads to the local store's signed URLs.
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'PUT'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Content-MD5', 'Range'],
+      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate', 'X-Request-Id', 'Content-Range'],
       maxAge: 600,
     });
   }
+  sendNoStoreAndRequestId(adapter.getInstance());
   app.setGlobalPrefix(API_PREFIX);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());

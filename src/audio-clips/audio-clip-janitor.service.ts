@@ -1,7 +1,8 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
 import type { AudioClip } from './audio-clip.entity';
+import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage-driver';
 import { AudioClipsRepository } from './audio-clips.repository';
 import { AudioClipsService, type ServerCompletionOutcome } from './audio-clips.service';
 import { deletionsFor, UPLOAD_GRACE_MS } from './deletions/deletion-rules';
@@ -10,6 +11,8 @@ import { IdempotencyKeysRepository } from './idempotency-keys.repository';
 import { nextUploadCheck } from './upload-checks';
 
 const BATCH_SIZE = 100;
+/** A temporary upload file untouched this long (at least) was left by a crash. */
+const STALE_UPLOAD_MIN_MS = 10 * 60_000;
 const IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60_000;
 /** A look at an upload that was claimed but never finished (a crash) is taken up again after this. */
 const LOOK_CLAIM_MS = 60_000;
@@ -48,6 +51,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     private readonly idempotencyKeys: IdempotencyKeysRepository,
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -68,6 +72,9 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
 
   private async pass(now: Date): Promise<JanitorReport> {
     const settled = await this.settleUploadsNeverCompleted(now);
+    // A live upload writes to its temporary file at least once per idle timeout, or is cut off.
+    const staleBefore = new Date(now.getTime() - Math.max(2 * this.config.http.idleTimeoutMs, STALE_UPLOAD_MIN_MS));
+    await this.storage.sweepIncoming?.(staleBefore);
     const { deletedObjects, failedDeletions } = await this.deletions.processDue(now);
     await this.idempotencyKeys.deleteOlderThan(new Date(now.getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
     return { ...settled, deletedObjects, failedDeletions, remainingDeletions: await this.deletions.remaining() };

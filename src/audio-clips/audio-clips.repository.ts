@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, In, QueryFailedError, Repository, type WhereExpressionBuilder } from 'typeorm';
+import { DataSource, QueryFailedError, Repository, type WhereExpressionBuilder } from 'typeorm';
 import { AppError } from '../common/app-error';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
 import { timestampParameter } from '../database/database.options';
@@ -37,8 +37,12 @@ export interface ClipListFilter {
   updatedSince?: Date;
 }
 
-/** Clips that hold storage: what the quota counts. */
-const HOLDING_STATUSES = [AudioClipStatus.Pending, AudioClipStatus.Ready];
+export interface ClipLimits {
+  /** Bytes of pending and ready clips; null means no quota. */
+  quotaBytes: number | null;
+  maxPendingBytes: number;
+  maxPendingUploads: number;
+}
 
 /**
  * Every query on `audio_clips` lives here, including the conditional state changes, and every one
@@ -81,24 +85,86 @@ export class AudioClipsRepository {
   }
 
   /**
-   * Inserts the clip unless that takes its owner over `quotaBytes`; returns the bytes held without it
-   * when refused. Insert-then-check needs no lock on either database: of racing inserts, whichever
-   * sums last sees all the others, so together they can never pass the quota.
+   * Inserts the clip only if its owner stays within every limit, as one conditional INSERT … SELECT:
+   * exactly as many racing creates succeed as fit. SQLite runs one statement at a time; on Postgres the
+   * statements of one owner are serialized by a transaction-scoped advisory lock, since each would
+   * otherwise check a snapshot without the others' rows.
    */
-  async insertWithinQuota(
-    clip: AudioClip,
-    quotaBytes: number,
-  ): Promise<{ inserted: true } | { inserted: false; heldBytes: number }> {
-    await this.insert(clip);
-    const held = await this.bytesHeldBy(clip.ownerId);
-    if (held <= quotaBytes) return { inserted: true };
-    await this.clips.delete({ ownerId: clip.ownerId, id: clip.id });
-    return { inserted: false, heldBytes: held - clip.bytes };
+  async insertWithinLimits(clip: AudioClip, limits: ClipLimits): Promise<boolean> {
+    const at = (date: Date | null) => (date === null ? null : timestampParameter(this.dataSource.options.type, date));
+    const conditions = [
+      `(SELECT COUNT(*) FROM audio_clips WHERE owner_id = ? AND status = 'pending') < ?`,
+      `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ? <= ?`,
+    ];
+    const conditionParams: unknown[] = [
+      clip.ownerId,
+      limits.maxPendingUploads,
+      clip.ownerId,
+      clip.bytes,
+      limits.maxPendingBytes,
+    ];
+    if (limits.quotaBytes !== null) {
+      conditions.push(
+        `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status IN ('pending', 'ready')) + ? <= ?`,
+      );
+      conditionParams.push(clip.ownerId, clip.bytes, limits.quotaBytes);
+    }
+    const values = [
+      clip.id,
+      clip.ownerId,
+      clip.noteId,
+      clip.status,
+      clip.mimeType,
+      clip.bytes,
+      clip.durationMs,
+      clip.declaredDurationMs,
+      clip.durationSource,
+      clip.contentMd5,
+      clip.storageKey,
+      clip.uploadKey,
+      at(clip.uploadExpiresAt),
+      at(clip.uploadCheckAt),
+      clip.failureReason,
+      at(clip.createdAt),
+      at(clip.updatedAt),
+      at(clip.completedAt),
+      clip.completedBy,
+    ];
+    const sql = this.sql.adapt(
+      `INSERT INTO audio_clips (id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms,
+         duration_source, content_md5, storage_key, upload_key, upload_expires_at, upload_check_at, failure_reason,
+         created_at, updated_at, completed_at, completed_by)
+       SELECT ${values.map(() => '?').join(', ')} WHERE ${conditions.join(' AND ')} RETURNING id`,
+    );
+    try {
+      const rows = (await this.dataSource.transaction(async (manager) => {
+        if (this.dataSource.options.type === 'postgres')
+          await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`audio_clips:${clip.ownerId}`]);
+        return manager.query(sql, [...values, ...conditionParams]);
+      })) as unknown[];
+      return rows.length > 0;
+    } catch (error) {
+      // The note was deleted between the service's check and this insert.
+      if (isForeignKeyViolation(error)) throw new AppError('NOTE_NOT_FOUND', `No note with id ${clip.noteId}.`);
+      throw error;
+    }
   }
 
-  async bytesHeldBy(ownerId: string): Promise<number> {
-    const total = await this.clips.sum('bytes', { ownerId, status: In(HOLDING_STATUSES) });
-    return Number(total ?? 0);
+  /** What the owner holds: pending and ready bytes, and pending uploads (for the answer to a refused create). */
+  async holdings(ownerId: string): Promise<{ heldBytes: number; pendingBytes: number; pendingUploads: number }> {
+    const rows = (await this.dataSource.query(
+      this.sql.adapt(
+        `SELECT status, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM audio_clips
+         WHERE owner_id = ? AND status IN ('pending', 'ready') GROUP BY status`,
+      ),
+      [ownerId],
+    )) as { status: string; count: number | string; bytes: number | string }[];
+    const pending = rows.find((row) => row.status === 'pending');
+    return {
+      heldBytes: rows.reduce((sum, row) => sum + Number(row.bytes), 0),
+      pendingBytes: Number(pending?.bytes ?? 0),
+      pendingUploads: Number(pending?.count ?? 0),
+    };
   }
 
   /** Hot path (playback, complete): one primary-key read. */
@@ -284,6 +350,11 @@ export class AudioClipsRepository {
       { ownerId, id, status: AudioClipStatus.Pending },
       { uploadExpiresAt: until, uploadCheckAt: checkAt },
     );
+  }
+
+  /** Whether a pending clip still waits for bytes under this upload key. */
+  isPendingUpload(uploadKey: string): Promise<boolean> {
+    return this.clips.existsBy({ uploadKey, status: AudioClipStatus.Pending });
   }
 
   /** Which clip still needs the object under this key, if any: a ready clip's audio, or a pending clip's upload or audio. */

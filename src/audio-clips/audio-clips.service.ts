@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { Page, PageRequest } from '../common/pagination';
 import { AppConfig } from '../config/app-config';
@@ -62,7 +62,7 @@ export interface AudioClipPlayback {
  * Every transition is one conditional update, so concurrent calls end in one consistent state.
  */
 @Injectable()
-export class AudioClipsService {
+export class AudioClipsService implements OnModuleInit {
   private readonly completions = new Map<string, Promise<Completion>>();
 
   constructor(
@@ -73,6 +73,11 @@ export class AudioClipsService {
     private readonly config: AppConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
+
+  /** A deleted, failed or expired clip's upload URL stops taking bytes, where the store can do that. */
+  onModuleInit(): void {
+    this.storage.acceptUploadsOnlyWhen?.((key) => this.clips.isPendingUpload(key));
+  }
 
   async create(ownerId: string, input: NewAudioClip, idempotencyKey?: string): Promise<AudioClipUpload> {
     const requestHash = createHash('sha256')
@@ -346,6 +351,11 @@ export class AudioClipsService {
       const object = await this.storage.inspect(key);
       if (object) return { key, object };
     }
+    // A crash in the middle of an earlier completion's move leaves half the object at each key.
+    if (await this.storage.finishInterruptedMove?.(clip.uploadKey, clip.storageKey)) {
+      const object = await this.storage.inspect(clip.storageKey);
+      if (object) return { key: clip.storageKey, object };
+    }
     throw new AppError(
       'UPLOAD_NOT_FOUND',
       'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.',
@@ -377,17 +387,38 @@ export class AudioClipsService {
     return clip;
   }
 
+  /**
+   * Inserts the clip unless it would take its owner past the storage quota (413) or the cap on
+   * outstanding pending uploads (409), which holds even without a quota: every pending clip carries a
+   * live upload URL for its bytes.
+   */
   private async insertWithinQuota(clip: AudioClip): Promise<void> {
-    const quota = this.config.limits.userQuotaBytes;
-    if (quota === null) return this.clips.insert(clip);
-    const result = await this.clips.insertWithinQuota(clip, quota);
-    if (result.inserted) return;
-    const remaining = Math.max(0, quota - result.heldBytes);
+    const { userQuotaBytes: quota, maxPendingUploadBytes, maxPendingUploads } = this.config.limits;
+    const inserted = await this.clips.insertWithinLimits(clip, {
+      quotaBytes: quota,
+      maxPendingBytes: maxPendingUploadBytes,
+      maxPendingUploads,
+    });
+    if (inserted) return;
+    const held = await this.clips.holdings(clip.ownerId);
+    if (quota !== null && held.heldBytes + clip.bytes > quota) {
+      const remaining = Math.max(0, quota - held.heldBytes);
+      throw new AppError(
+        'QUOTA_EXCEEDED',
+        `This recording needs ${clip.bytes} bytes but only ${remaining} of your ${quota}-byte storage quota are left. Delete some recordings first.`,
+        { info: { quota_bytes: quota, used_bytes: held.heldBytes, remaining_bytes: remaining } },
+      );
+    }
     throw new AppError(
-      'QUOTA_EXCEEDED',
-      `This recording needs ${clip.bytes} bytes but only ${remaining} of your ${quota}-byte storage quota are left. Delete some recordings first.`,
+      'TOO_MANY_PENDING_UPLOADS',
+      `You have ${held.pendingUploads} uploads (${held.pendingBytes} bytes) not yet completed; at most ${maxPendingUploads} uploads and ${maxPendingUploadBytes} bytes may be pending at once. Complete or delete some first.`,
       {
-        info: { quota_bytes: quota, used_bytes: result.heldBytes, remaining_bytes: remaining },
+        info: {
+          pending_uploads: held.pendingUploads,
+          pending_bytes: held.pendingBytes,
+          max_pending_uploads: maxPendingUploads,
+          max_pending_upload_bytes: maxPendingUploadBytes,
+        },
       },
     );
   }

@@ -1,12 +1,16 @@
 import { SignJWT } from 'jose';
-import type { AuthConfig } from '../config/app-config';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, type AuthConfig } from '../config/app-config';
 import { loadOrCreateSecret } from '../common/secret-file';
 
 /**
  * A token for `userId` signed with the server's shared secret (configured, or the development one
  * it generated), for trying the API by hand. Identity-provider setups mint their own tokens.
  */
-export async function issueToken(auth: AuthConfig, userId: string, lifetime = '30d'): Promise<string> {
+export async function issueToken(
+  auth: AuthConfig,
+  userId: string,
+  lifetimeSeconds = auth.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+): Promise<string> {
   if (auth.mode === 'jwks')
     throw new Error('AUTH_JWKS_URL is set: tokens come from your identity provider, not from this server');
   const secret =
@@ -17,7 +21,7 @@ export async function issueToken(auth: AuthConfig, userId: string, lifetime = '3
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(userId)
     .setIssuedAt()
-    .setExpirationTime(lifetime);
+    .setExpirationTime(Math.floor(Date.now() / 1000) + lifetimeSeconds);
   if (auth.issuer) token = token.setIssuer(auth.issuer);
   if (auth.audience) token = token.setAudience(auth.audience);
   return token.sign(secret);

@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyResult } from 'jose';
 import { AppError } from '../common/app-error';
-import type { AuthConfig } from '../config/app-config';
+import { DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, type AuthConfig } from '../config/app-config';
+import { textProblem } from '../common/text-rules';
 import { loadOrCreateSecret } from '../common/secret-file';
 
 /** Who is calling: the token's `sub`, which owns every note and clip it creates. */
@@ -12,6 +13,8 @@ export interface AuthenticatedUser {
 const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 const MAX_SUBJECT_LENGTH = 255;
 const VERIFIED_CACHE_MS = 60_000;
+/** Leeway for the provider's clock when checking how far ahead `exp` lies. */
+const CLOCK_SKEW_MS = 60_000;
 const VERIFIED_CACHE_ENTRIES = 10_000;
 
 /**
@@ -29,6 +32,7 @@ export class TokenVerifier {
     private readonly verifyJwt: (token: string) => Promise<JWTVerifyResult>,
     /** Keys come from an identity provider's JWKS (else from a shared secret). */
     private readonly fromJwks: boolean,
+    private readonly maxLifetimeMs: number,
   ) {}
 
   /** Only with a shared secret: an identity provider's retired key must stop working at once. */
@@ -37,13 +41,19 @@ export class TokenVerifier {
   }
 
   static async create(config: AuthConfig): Promise<TokenVerifier> {
-    const claims = { issuer: config.issuer, audience: config.audience };
+    // A token without expiry (or without a user) is never accepted, however it is signed.
+    const claims = { issuer: config.issuer, audience: config.audience, requiredClaims: ['exp', 'sub'] };
+    const maxLifetimeMs = (config.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS) * 1000;
     if (config.mode === 'jwks') {
       const jwks = createRemoteJWKSet(new URL(config.jwksUrl), {
         cooldownDuration: config.cooldownSeconds * 1000,
         timeoutDuration: 5000,
       });
-      return new TokenVerifier((token) => jwtVerify(token, jwks, { ...claims, algorithms: JWKS_ALGORITHMS }), true);
+      return new TokenVerifier(
+        (token) => jwtVerify(token, jwks, { ...claims, algorithms: JWKS_ALGORITHMS }),
+        true,
+        maxLifetimeMs,
+      );
     }
     const secret =
       config.mode === 'secret' ? new TextEncoder().encode(config.secret) : await loadOrCreateSecret(config.secretFile);
@@ -51,7 +61,11 @@ export class TokenVerifier {
     const key = await crypto.subtle.importKey('raw', new Uint8Array(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
       'verify',
     ]);
-    return new TokenVerifier((token) => jwtVerify(token, key, { ...claims, algorithms: ['HS256'] }), false);
+    return new TokenVerifier(
+      (token) => jwtVerify(token, key, { ...claims, algorithms: ['HS256'] }),
+      false,
+      maxLifetimeMs,
+    );
   }
 
   async verify(token: string): Promise<AuthenticatedUser> {
@@ -64,7 +78,7 @@ export class TokenVerifier {
     try {
       const { payload } = await this.verifyJwt(token);
       subject = payload.sub;
-      expiresAtMs = payload.exp === undefined ? now + VERIFIED_CACHE_MS : payload.exp * 1000;
+      expiresAtMs = (payload.exp ?? 0) * 1000;
     } catch (error) {
       // The identity provider's keys could not be fetched: the token may be fine, so say to retry.
       // (A failed fetch is not a jose error at all; a non-200 answer is jose's generic one.)
@@ -82,7 +96,22 @@ export class TokenVerifier {
         headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
       });
     }
-    if (typeof subject !== 'string' || subject === '' || subject.length > MAX_SUBJECT_LENGTH) {
+    if (expiresAtMs - now > this.maxLifetimeMs + CLOCK_SKEW_MS) {
+      throw new AppError(
+        'UNAUTHENTICATED',
+        `The token is valid for longer than this API accepts (at most ${this.maxLifetimeMs / 1000} s from now). Get a shorter-lived one.`,
+        { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } },
+      );
+    }
+    // The subject becomes the owner of rows: it must be the very string the provider meant, nothing a
+    // display or a database would change (surrounding spaces, control characters, lone surrogates).
+    if (
+      typeof subject !== 'string' ||
+      subject === '' ||
+      subject.length > MAX_SUBJECT_LENGTH ||
+      subject.trim() !== subject ||
+      textProblem(subject, { allowLineBreaks: false }) !== null
+    ) {
       throw new AppError('UNAUTHENTICATED', 'The token has no usable subject (sub).', {
         headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
       });

@@ -34,14 +34,22 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    const body = this.toBody(exception, request);
-
+    // (Not `request.raw.destroyed`: a request whose body was read to the end is destroyed too.)
+    const clientLeft =
+      request.raw.socket?.destroyed === true || (exception as NodeJS.ErrnoException | null)?.code === 'ECONNRESET';
+    if (clientLeft && !reply.raw.headersSent) {
+      // The client went away (or was cut off by a timeout) before its request arrived: nobody to answer.
+      this.logger.warn(`${request.method} ${request.url.split('?')[0]}: the client left: ${describe(exception)}`);
+      reply.raw.destroy();
+      return;
+    }
     if (reply.sent || reply.raw.headersSent) {
       // A stream failed after its headers went out: the status cannot change any more, so cut the connection.
       this.logger.warn(`${request.method} ${request.url} failed after the response started: ${describe(exception)}`);
       reply.raw.destroy();
       return;
     }
+    const body = this.toBody(exception, request);
     if (exception instanceof AppError) void reply.headers(exception.headers);
     void reply.status(body.status).header('content-type', 'application/json; charset=utf-8').send(body);
   }

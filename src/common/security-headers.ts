@@ -51,3 +51,17 @@ export function sendSecurityHeaders(fastify: FastifyInstance, options: HelmetOpt
     done();
   });
 }
+
+/**
+ * JSON answers are about one signed-in user (or say why not): no shared or browser cache may keep them.
+ * Every answer names its request id, which a 500's body quotes too. Stored audio sets its own caching.
+ */
+export function sendNoStoreAndRequestId(fastify: FastifyInstance): void {
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    void reply.header('x-request-id', String(request.id));
+    const type = reply.getHeader('content-type');
+    if (typeof type === 'string' && type.startsWith('application/json') && !reply.hasHeader('cache-control'))
+      void reply.header('cache-control', 'no-store');
+    done(null, payload);
+  });
+}

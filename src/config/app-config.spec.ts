@@ -367,9 +367,15 @@ describe('S3 settings', () => {
       endpointUrl: undefined,
       credentials: undefined,
       connectTimeoutSeconds: 5,
+      timeoutMs: 5000,
     });
     expect(loadAppConfig({ ...S3_ENV, S3_CONNECT_TIMEOUT_SECONDS: '30' }).storage.s3?.connectTimeoutSeconds).toBe(30);
     expectOneProblemNaming({ ...S3_ENV, S3_CONNECT_TIMEOUT_SECONDS: '-1' }, 'S3_CONNECT_TIMEOUT_SECONDS');
+  });
+
+  it('reads the deadline of store calls', () => {
+    expect(loadAppConfig({ ...S3_ENV, STORAGE_TIMEOUT_SECONDS: '2' }).storage.s3?.timeoutMs).toBe(2000);
+    expect(() => loadAppConfig({ ...S3_ENV, STORAGE_TIMEOUT_SECONDS: '0' })).toThrow(/STORAGE_TIMEOUT_SECONDS/);
   });
 
   it('reads an endpoint and credentials', () => {
@@ -387,6 +393,7 @@ describe('S3 settings', () => {
       endpointUrl: 'http://localhost:4566',
       credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', sessionToken: 'token' },
       connectTimeoutSeconds: 5,
+      timeoutMs: 5000,
     });
   });
 

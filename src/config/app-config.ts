@@ -21,13 +21,21 @@ export interface S3Config {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** How long the start-up check of the bucket may take (DEFAULT_CONNECT_TIMEOUT_SECONDS when absent). */
   connectTimeoutSeconds?: number;
+  /** Deadline of one store call, retries included; absent means the driver's default. */
+  timeoutMs?: number;
 }
 
 /** How bearer tokens are verified. `dev-secret` is the no-setup default outside production. */
-export type AuthConfig =
+export type AuthConfig = (
   | { mode: 'secret'; secret: string; issuer?: string; audience?: string }
   | { mode: 'dev-secret'; secretFile: string; issuer?: string; audience?: string }
-  | { mode: 'jwks'; jwksUrl: string; issuer: string; audience?: string; cooldownSeconds: number };
+  | { mode: 'jwks'; jwksUrl: string; issuer: string; audience?: string; cooldownSeconds: number }
+) & {
+  /** The longest a token may still be valid for (its `exp` from now); absent means the default. */
+  maxTokenLifetimeSeconds?: number;
+};
+
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
 
 export interface LocalStorageConfig {
   directory: string;
@@ -63,9 +71,26 @@ export class AppConfig {
     uploadRequestsPerMinute: number;
     /** Bytes of pending and ready audio one user may hold; `null` means no quota. */
     userQuotaBytes: number | null;
+    /** Bytes one user may have in uploads not yet completed, quota or not. */
+    maxPendingUploadBytes: number;
+    /** Uploads one user may have not yet completed. */
+    maxPendingUploads: number;
   };
   /** Browser origins allowed to call the API; empty means no cross-origin access. */
   corsOrigins!: readonly string[];
+  /** How long the server waits on a client, in milliseconds. */
+  http!: {
+    /** For the request line and headers. */
+    headersTimeoutMs: number;
+    /** For a whole API request, body included (uploads to the local store have their own). */
+    requestTimeoutMs: number;
+    /** For a whole upload to the local store's signed URL. */
+    uploadTimeoutMs: number;
+    /** With nothing received or sent on the connection. */
+    idleTimeoutMs: number;
+    /** For the next request on a kept-alive connection. */
+    keepAliveTimeoutMs: number;
+  };
   lifecycle!: {
     /** Pending clips older than this are expired and their uploads deleted. */
     uploadTtlSeconds: number;
@@ -154,6 +179,7 @@ export function loadAppConfig(env: Env): AppConfig {
     s3 = {
       ...parseS3Config(read, bucket, problems),
       connectTimeoutSeconds: integer('S3_CONNECT_TIMEOUT_SECONDS', DEFAULT_CONNECT_TIMEOUT_SECONDS, 1, 600),
+      timeoutMs: integer('STORAGE_TIMEOUT_SECONDS', 5, 1, 300) * 1000,
     };
   } else {
     local = {
@@ -174,12 +200,22 @@ export function loadAppConfig(env: Env): AppConfig {
     ['APP_ENV', 'ENV', 'FLASK_ENV', 'NODE_ENV'].some((name) =>
       ['production', 'prod', 'live'].includes(read(name)?.toLowerCase() ?? ''),
     );
-  const auth = parseAuthConfig(read, production, integer, problems);
+  const auth: AuthConfig = {
+    ...parseAuthConfig(read, production, integer, problems),
+    maxTokenLifetimeSeconds: integer(
+      'AUTH_MAX_TOKEN_LIFETIME_SECONDS',
+      DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+      60,
+      365 * 24 * 60 * 60,
+    ),
+  };
   const quota = integer('USER_QUOTA_BYTES', 0, 0, Number.MAX_SAFE_INTEGER);
   const limits = {
     requestsPerMinute: integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     uploadRequestsPerMinute: integer('UPLOAD_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     userQuotaBytes: quota === 0 ? null : quota,
+    maxPendingUploadBytes: integer('MAX_PENDING_UPLOAD_BYTES', 1024 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
+    maxPendingUploads: integer('MAX_PENDING_UPLOADS', 100, 1, 1_000_000),
   };
   const corsOrigins = (read('CORS_ORIGINS') ?? '')
     .split(',')
@@ -195,6 +231,15 @@ export function loadAppConfig(env: Env): AppConfig {
     janitorIntervalSeconds: integer('JANITOR_INTERVAL_SECONDS', 60, 0, 24 * 60 * 60),
   };
 
+  const seconds = (name: string, fallback: number, max: number) => integer(name, fallback, 1, max) * 1000;
+  const http = {
+    headersTimeoutMs: seconds('HTTP_HEADERS_TIMEOUT_SECONDS', 10, 600),
+    requestTimeoutMs: seconds('HTTP_REQUEST_TIMEOUT_SECONDS', 30, 3600),
+    uploadTimeoutMs: seconds('UPLOAD_TIMEOUT_SECONDS', 3600, 24 * 3600),
+    idleTimeoutMs: seconds('HTTP_IDLE_TIMEOUT_SECONDS', 30, 3600),
+    keepAliveTimeoutMs: seconds('HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', 5, 3600),
+  };
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return Object.assign(new AppConfig(), {
     host,
@@ -207,6 +252,7 @@ export function loadAppConfig(env: Env): AppConfig {
     limits,
     corsOrigins,
     lifecycle,
+    http,
   });
 }
 

@@ -5,12 +5,16 @@ const ROOT = join(__dirname, '..', '..');
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 const sorted = (names: Iterable<string>) => [...new Set(names)].sort();
 
-/** Every `NAME` in the first column of the README's configuration table. */
+/** Every `NAME` in the first column of the README's variable tables (configuration, limits and timeouts). */
 function readmeVariables(): string[] {
   const readme = read('README.md');
-  const section = readme.slice(readme.indexOf('## Configuration'));
-  const table = section.slice(0, section.indexOf('\n\n', section.indexOf('| Variable |')));
-  const rows = table.split('\n').filter((line) => line.startsWith('| `'));
+  const tables = readme.split('| Variable |').slice(1);
+  const rows = tables.flatMap((table) =>
+    table
+      .slice(0, table.indexOf('\n\n'))
+      .split('\n')
+      .filter((line) => line.startsWith('| `')),
+  );
   return sorted(rows.flatMap((row) => [...row.split('|')[1].matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1])));
 }
 

@@ -42,6 +42,11 @@ export class SqlStatements {
     await this.dataSource.query(this.forDatabase(sql), [...params]);
   }
 
+  /** The statement with its `?` placeholders as this database wants them. */
+  adapt(sql: string): string {
+    return this.forDatabase(sql);
+  }
+
   /** `?` placeholders as the database wants them: Postgres numbers them. */
   private forDatabase(sql: string): string {
     let index = 0;

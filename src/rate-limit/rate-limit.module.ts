@@ -1,12 +1,14 @@
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AppConfig } from '../config/app-config';
+import { FailedAttemptsLimiter } from './failed-attempts.limiter';
 import { FixedWindowThrottlerStorage } from './fixed-window.storage';
 import { isUploadLimited } from './rate-limit.guard';
 
 const MINUTE_MS = 60_000;
 
 /** Two budgets per caller and minute: one for everything, a smaller one for creating and completing uploads. */
+@Global()
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
@@ -25,6 +27,7 @@ const MINUTE_MS = 60_000;
       }),
     }),
   ],
-  exports: [ThrottlerModule],
+  providers: [FailedAttemptsLimiter],
+  exports: [ThrottlerModule, FailedAttemptsLimiter],
 })
 export class RateLimitModule {}

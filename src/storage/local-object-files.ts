@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AppError } from '../common/app-error';
 import { KeyedLock } from './keyed-lock';
@@ -40,6 +40,21 @@ export class LocalObjectFiles {
   /** A fresh path for an upload still arriving. */
   incomingPath(): string {
     return join(this.root, INCOMING_DIR, randomUUID());
+  }
+
+  /** Deletes files under `.incoming/` last modified before `olderThan`; a live upload writes to its file all the time. */
+  async removeStaleIncoming(olderThan: Date): Promise<number> {
+    const directory = join(this.root, INCOMING_DIR);
+    let removed = 0;
+    for (const name of await readdir(directory)) {
+      const path = join(directory, name);
+      const stats = await stat(path).catch(() => null);
+      if (stats?.isFile() && stats.mtime < olderThan) {
+        await rm(path, { force: true });
+        removed += 1;
+      }
+    }
+    return removed;
   }
 
   async read(key: string): Promise<StoredObject | null> {

@@ -35,10 +35,28 @@ export interface ObjectDownload {
  * signed URLs, with the same guarantees as presigned S3 URLs (expiry, bound type, length and digest).
  */
 export class LocalObjectServer {
+  /**
+   * Whether an upload key may still receive bytes (its clip is still pending). Unlike S3, this store
+   * can take back a signed URL: once the clip is deleted, failed or expired, its URL writes nothing.
+   */
+  private uploadStillWanted: (key: string) => Promise<boolean> = () => Promise.resolve(true);
+
   constructor(
     private readonly files: LocalObjectFiles,
     private readonly signer: LocalUrlSigner,
   ) {}
+
+  acceptUploadsOnlyWhen(check: (key: string) => Promise<boolean>): void {
+    this.uploadStillWanted = check;
+  }
+
+  private async assertUploadWanted(key: string): Promise<void> {
+    if (!(await this.uploadStillWanted(key)))
+      throw new AppError(
+        'SIGNED_URL_INVALID',
+        'This upload URL no longer accepts bytes: its clip was deleted, failed or expired.',
+      );
+  }
 
   /**
    * Receives an upload through a signed URL. The bytes stream to a temporary file and are renamed into
@@ -66,6 +84,8 @@ export class LocalObjectServer {
         `This URL accepts exactly ${grant.contentLength} bytes (send Content-Length: ${grant.contentLength}).`,
       );
     }
+
+    await this.assertUploadWanted(key);
 
     const path = this.files.pathFor(key);
     const incoming = this.files.incomingPath();
@@ -106,6 +126,8 @@ export class LocalObjectServer {
         etag: md5.toString('hex'),
       };
       await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
+      // Checked again at the end: the clip may have gone while the bytes were arriving.
+      await this.assertUploadWanted(key);
       await this.files.lock.run(key, async () => {
         await rename(incoming, path);
         await rename(incoming + META_SUFFIX, path + META_SUFFIX);

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/auth.decorators';
 import { AppError } from '../common/app-error';
+import { FailedAttemptsLimiter } from '../rate-limit/failed-attempts.limiter';
 import { LocalStorageDriver } from './local-storage.driver';
 import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
 
@@ -33,34 +34,53 @@ function signedQuery(request: FastifyRequest): SignedQuery {
 @ApiExcludeController()
 @Controller('storage/local')
 export class LocalStorageController {
-  constructor(@Inject(STORAGE_DRIVER) private readonly driver: StorageDriver) {}
+  constructor(
+    @Inject(STORAGE_DRIVER) private readonly driver: StorageDriver,
+    private readonly failedAttempts: FailedAttemptsLimiter,
+  ) {}
 
   @Put('*')
   async putObject(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const query = signedQuery(request);
-    await this.local().server.receiveUpload(objectKey(request), {
-      body: request.body as Readable,
-      signature: query.signature,
-      expires: query.expires,
-      signedContentType: query.type,
-      signedContentLength: query.length,
-      signedContentMd5: query.md5,
-      contentType: request.headers['content-type'],
-      contentLength: request.headers['content-length'],
-      contentMd5: typeof request.headers['content-md5'] === 'string' ? request.headers['content-md5'] : undefined,
-    });
+    await this.countingFailures(request, () =>
+      this.local().server.receiveUpload(objectKey(request), {
+        body: request.body as Readable,
+        signature: query.signature,
+        expires: query.expires,
+        signedContentType: query.type,
+        signedContentLength: query.length,
+        signedContentMd5: query.md5,
+        contentType: request.headers['content-type'],
+        contentLength: request.headers['content-length'],
+        contentMd5: typeof request.headers['content-md5'] === 'string' ? request.headers['content-md5'] : undefined,
+      }),
+    );
     await reply.status(200).send();
   }
 
   /** Fastify answers HEAD through this handler too, without the body. */
   @Get('*')
   async getObject(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const download = await this.local().server.openDownload(
-      objectKey(request),
-      signedQuery(request),
-      request.headers.range,
+    const download = await this.countingFailures(request, () =>
+      this.local().server.openDownload(objectKey(request), signedQuery(request), request.headers.range),
     );
-    await reply.status(download.status).headers(download.headers).send(download.body);
+    // The signed URL is the permission, as on S3: an <audio> element on any page may play it.
+    await reply
+      .status(download.status)
+      .headers(download.headers)
+      .header('cross-origin-resource-policy', 'cross-origin')
+      .send(download.body);
+  }
+
+  /** A URL whose signature fails counts against the client's address, like a failed sign-in. */
+  private async countingFailures<T>(request: FastifyRequest, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'SIGNED_URL_INVALID')
+        await this.failedAttempts.failed(request.ip, error);
+      throw error;
+    }
   }
 
   private local(): LocalStorageDriver {

@@ -1,10 +1,13 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 import { AppError } from '../common/app-error';
 import { loadOrCreateSecret } from '../common/secret-file';
 import type { LocalStorageConfig } from '../config/app-config';
 import { systemClock } from './clock';
-import { LocalObjectFiles, META_SUFFIX } from './local-object-files';
+import { LocalObjectFiles, META_SUFFIX, type ObjectMeta } from './local-object-files';
 import { LOCAL_OBJECTS_ROUTE, LocalObjectServer } from './local-object-server';
 import { LocalUrlSigner } from './local-url-signer';
 import type {
@@ -30,6 +33,10 @@ export class LocalStorageDriver implements StorageDriver {
     private readonly signer: LocalUrlSigner,
   ) {
     this.server = new LocalObjectServer(files, signer);
+  }
+
+  acceptUploadsOnlyWhen(check: (key: string) => Promise<boolean>): void {
+    this.server.acceptUploadsOnlyWhen(check);
   }
 
   static async open(config: LocalStorageConfig, publicBaseUrl: string): Promise<LocalStorageDriver> {
@@ -101,6 +108,37 @@ export class LocalStorageDriver implements StorageDriver {
     } finally {
       await file.close();
     }
+  }
+
+  /**
+   * A move is two renames (metadata, then bytes). A crash between them leaves the bytes at `from` and
+   * their metadata at `to`, each half unreadable on its own; this finishes that move when the bytes
+   * are exactly those the metadata describes (size and MD5). Returns whether it did.
+   */
+  finishInterruptedMove(from: string, to: string): Promise<boolean> {
+    return this.files.lock.run(from, async () => {
+      const source = this.files.pathFor(from);
+      const target = this.files.pathFor(to);
+      const [bytesThere, targetMeta, metaLeft, targetBytes] = await Promise.all([
+        stat(source).catch(() => null),
+        readFile(target + META_SUFFIX, 'utf8').catch(() => null),
+        stat(source + META_SUFFIX).catch(() => null),
+        stat(target).catch(() => null),
+      ]);
+      if (!bytesThere || targetMeta === null || metaLeft || targetBytes) return false;
+      const meta = JSON.parse(targetMeta) as ObjectMeta;
+      if (meta.size !== bytesThere.size) return false;
+      const digest = createHash('md5');
+      await pipeline(createReadStream(source), digest);
+      if (digest.digest('hex') !== meta.etag) return false;
+      await rename(source, target);
+      return true;
+    });
+  }
+
+  /** Removes uploads still arriving in `.incoming/` that nobody has written to since `olderThan` (a crash's leftovers). */
+  sweepIncoming(olderThan: Date): Promise<number> {
+    return this.files.removeStaleIncoming(olderThan);
   }
 
   /** Renames into place; a concurrent move of the same object that got there first counts as done. */

@@ -25,6 +25,9 @@ import type {
   UploadRequirements,
 } from './storage-driver';
 
+/** How long one store call (connecting, retrying and reading the answer included) may take by default. */
+export const DEFAULT_STORAGE_TIMEOUT_MS = 5_000;
+
 export function createS3Client(config: S3Config): S3Client {
   return new S3Client(s3ClientOptions(config));
 }
@@ -42,9 +45,19 @@ export function s3ClientOptions(config: S3Config): S3ClientConfig {
     maxAttempts: 2,
     // The SDK's signer, on a digest primitive that reuses HMAC keys (most of the cost of a URL on Node 24).
     sha256: Sha256WithKeyCache,
-    // A store outage must turn into a quick 503, not a request that hangs for minutes.
-    requestHandler: { connectionTimeout: 2_000, requestTimeout: 10_000 },
+    // A store outage must turn into a quick 503, not a request that hangs for minutes. The SDK's
+    // requestTimeout only logs unless told to throw; each call also carries an abort deadline (below)
+    // that covers retries and reading the body, since a frozen store accepts connections and never answers.
+    requestHandler: {
+      connectionTimeout: Math.min(2_000, timeoutOf(config)),
+      requestTimeout: timeoutOf(config),
+      throwOnRequestTimeout: true,
+    },
   };
+}
+
+function timeoutOf(config: Pick<S3Config, 'timeoutMs'>): number {
+  return config.timeoutMs ?? DEFAULT_STORAGE_TIMEOUT_MS;
 }
 
 export class S3StorageDriver implements StorageDriver {
@@ -61,16 +74,24 @@ export class S3StorageDriver implements StorageDriver {
   /** Where the bucket's objects live and how to sign for them, from the SDK's own endpoint rules, once. */
   private location?: Promise<ObjectLocation>;
 
+  /** The deadline of every store call, retries and body included. */
+  private readonly timeoutMs: number;
+
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-    config: Pick<S3Config, 'region'>,
+    config: Pick<S3Config, 'region' | 'timeoutMs'>,
   ) {
     this.presigner = new S3RequestPresigner({ ...client.config, region: async () => config.region });
+    this.timeoutMs = timeoutOf(config);
   }
 
   /** A driver whose endpoint is already resolved: a bucket this driver cannot sign for stops the start. */
-  static async open(client: S3Client, bucket: string, config: Pick<S3Config, 'region'>): Promise<S3StorageDriver> {
+  static async open(
+    client: S3Client,
+    bucket: string,
+    config: Pick<S3Config, 'region' | 'timeoutMs'>,
+  ): Promise<S3StorageDriver> {
     const driver = new S3StorageDriver(client, bucket, config);
     await driver.objectLocation();
     return driver;
@@ -151,7 +172,9 @@ export class S3StorageDriver implements StorageDriver {
 
   async inspect(key: string): Promise<StoredObjectInfo | null> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const head = await this.withDeadline((abortSignal) =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+      );
       return { size: head.ContentLength ?? 0, contentType: head.ContentType, etag: head.ETag ?? '' };
     } catch (error) {
       if (
@@ -166,10 +189,18 @@ export class S3StorageDriver implements StorageDriver {
 
   async readRange(key: string, start: number, endInclusive: number, etag: string): Promise<Uint8Array> {
     try {
-      const object = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${endInclusive}`, IfMatch: etag }),
-      );
-      return (await object.Body?.transformToByteArray()) ?? new Uint8Array();
+      return await this.withDeadline(async (abortSignal) => {
+        const object = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Range: `bytes=${start}-${endInclusive}`,
+            IfMatch: etag,
+          }),
+          { abortSignal },
+        );
+        return (await object.Body?.transformToByteArray()) ?? new Uint8Array();
+      });
     } catch (error) {
       throw this.changedOrUnavailable('read', error);
     }
@@ -186,8 +217,11 @@ export class S3StorageDriver implements StorageDriver {
     for (let attempt = 1; ; attempt++) {
       try {
         const source = `${this.bucket}/${from.split('/').map(encodeURIComponent).join('/')}`;
-        await this.client.send(
-          new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, CopySourceIfMatch: etag }),
+        await this.withDeadline((abortSignal) =>
+          this.client.send(
+            new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: source, CopySourceIfMatch: etag }),
+            { abortSignal },
+          ),
         );
       } catch (error) {
         throw this.changedOrUnavailable('copy', error);
@@ -212,7 +246,9 @@ export class S3StorageDriver implements StorageDriver {
   ): Promise<boolean> {
     let head: HeadObjectCommandOutput;
     try {
-      head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      head = await this.withDeadline((abortSignal) =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+      );
     } catch (error) {
       if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return false;
       throw this.unavailable('check copy', error);
@@ -225,7 +261,35 @@ export class S3StorageDriver implements StorageDriver {
   }
 
   async delete(key: string): Promise<void> {
-    await this.guard('delete', () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+    await this.guard('delete', () =>
+      this.withDeadline((abortSignal) =>
+        this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }),
+      ),
+    );
+  }
+
+  /**
+   * Runs one store call under the driver's deadline: the SDK request is aborted when it passes, and
+   * whatever is still awaited (a body that stopped arriving) is given up on, so the caller answers 503.
+   */
+  private async withDeadline<T>(call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(`the store did not answer within ${this.timeoutMs} ms`);
+        error.name = 'StorageTimeout';
+        controller.abort(error);
+        reject(error);
+      }, this.timeoutMs);
+    });
+    const work = call(controller.signal);
+    work.catch(() => undefined); // settled after the deadline: nobody waits for it any more
+    try {
+      return await Promise.race([work, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async guard<T>(operation: string, run: () => Promise<T>): Promise<T> {

@@ -49,6 +49,15 @@ export interface StorageDriver {
   move(from: string, to: string, etag: string, size?: number): Promise<void>;
   /** Deleting a key that holds nothing is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Stores that serve their own signed URLs can take them back: uploads then land only while `check`
+   * says the key still wants bytes. (A presigned S3 URL cannot be revoked, so S3 has no such method.)
+   */
+  acceptUploadsOnlyWhen?(check: (key: string) => Promise<boolean>): void;
+  /** Finishes a move a crash cut in half, where the store's move is not atomic; returns whether it did. */
+  finishInterruptedMove?(from: string, to: string): Promise<boolean>;
+  /** Removes partial uploads untouched since `olderThan` (left by a crash), where the store keeps them; returns how many. */
+  sweepIncoming?(olderThan: Date): Promise<number>;
 }
 
 export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');
