@@ -1,7 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { LoggerModule } from 'nestjs-pino';
 import { AudioClipsModule } from './audio-clips/audio-clips.module';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthModule } from './auth/auth.module';
@@ -13,14 +15,21 @@ import { dataSourceOptions } from './database/database.options';
 import { HealthController } from './health/health.controller';
 import { NotesModule } from './notes/notes.module';
 import { StorageModule } from './storage/storage.module';
+import { loggerParams, type LoggingOptions } from './operations/logging';
+import { OperationsModule } from './operations/operations.module';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, logging: Partial<LoggingOptions> = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(config),
+        LoggerModule.forRoot(
+          loggerParams({ format: config.operations.logFormat, level: config.operations.logLevel, ...logging }),
+        ),
+        OperationsModule,
+        TerminusModule.forRoot({ errorLogStyle: 'json' }),
         TypeOrmModule.forRootAsync({
           inject: [AppConfig],
           useFactory: (config: AppConfig) => dataSourceOptions(config.database),

@@ -1,10 +1,12 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
 import { AudioClipsRepository } from './audio-clips.repository';
 import { deletionsFor } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { Metrics } from '../operations/metrics';
+import { ShutdownState } from '../operations/shutdown-state';
 
 const BATCH_SIZE = 100;
 const IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60_000;
@@ -23,9 +25,10 @@ export interface JanitorReport {
  * state change is a conditional update that only one of them can win.
  */
 @Injectable()
-export class AudioClipJanitor implements OnApplicationBootstrap {
+export class AudioClipJanitor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(AudioClipJanitor.name);
   private running: Promise<JanitorReport> | null = null;
+  private stopped = false;
 
   constructor(
     private readonly clips: AudioClipsRepository,
@@ -33,7 +36,11 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     private readonly idempotencyKeys: IdempotencyKeysRepository,
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
-  ) {}
+    private readonly metrics: Metrics,
+    private readonly shutdown: ShutdownState,
+  ) {
+    metrics.measureDeletionBacklog(() => this.deletions.remaining());
+  }
 
   onApplicationBootstrap(): void {
     const seconds = this.config.lifecycle.janitorIntervalSeconds;
@@ -43,17 +50,43 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     }, seconds * 1000);
     timer.unref();
     this.scheduler.addInterval(AudioClipJanitor.name, timer);
+    // A drain starts no new pass; the one under way stops after the entry in hand.
+    this.shutdown.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
 
   /** One full pass; overlapping calls in one process share the pass already under way. */
   runOnce(now = new Date()): Promise<JanitorReport> {
-    this.running ??= this.pass(now).finally(() => (this.running = null));
+    this.running ??= this.measuredPass(now).finally(() => (this.running = null));
     return this.running;
+  }
+
+  /** The app closes once the pass under way has stopped (after its current entry when draining). */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    await this.running?.catch(() => undefined);
+  }
+
+  private get stopping(): boolean {
+    return this.stopped || this.shutdown.draining;
+  }
+
+  private async measuredPass(now: Date): Promise<JanitorReport> {
+    const stopTimer = this.metrics.janitorDuration.startTimer();
+    try {
+      const report = await this.pass(now);
+      this.metrics.janitorRuns.inc({ outcome: 'success' });
+      return report;
+    } catch (error) {
+      this.metrics.janitorRuns.inc({ outcome: 'error' });
+      throw error;
+    } finally {
+      stopTimer();
+    }
   }
 
   private async pass(now: Date): Promise<JanitorReport> {
     const expiredClips = await this.expireStalledUploads(now);
-    const { deletedObjects, failedDeletions } = await this.deletions.processDue(now);
+    const { deletedObjects, failedDeletions } = await this.deletions.processDue(now, () => this.stopping);
     await this.idempotencyKeys.deleteOlderThan(new Date(now.getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
     return { expiredClips, deletedObjects, failedDeletions, remainingDeletions: await this.deletions.remaining() };
   }
@@ -67,8 +100,12 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     const cutoff = new Date(now.getTime() - this.config.lifecycle.uploadTtlSeconds * 1000);
     let expired = 0;
     for (const clip of await this.clips.findExpirable(cutoff, now, BATCH_SIZE)) {
+      if (this.stopping) break;
       await this.deletions.record(deletionsFor(clip, now), now);
-      if (await this.clips.markExpired(clip.id, cutoff, now)) expired += 1;
+      if (await this.clips.markExpired(clip.id, cutoff, now)) {
+        expired += 1;
+        this.metrics.clipTransitions.inc({ from: 'pending', to: 'expired' });
+      }
     }
     return expired;
   }

@@ -20,6 +20,7 @@ import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-m
 import { probeAudio } from './audio-probe';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
 import { buildAudioClipKey, buildUploadKey } from './storage-key';
+import { Metrics } from '../operations/metrics';
 
 export interface NewAudioClip {
   noteId?: string;
@@ -57,6 +58,7 @@ export class AudioClipsService {
     private readonly notes: NotesService,
     private readonly config: AppConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    private readonly metrics: Metrics,
   ) {}
 
   async create(ownerId: string, input: NewAudioClip, idempotencyKey?: string): Promise<AudioClipUpload> {
@@ -104,6 +106,7 @@ export class AudioClipsService {
     const upload = await this.presignUpload(clip);
     clip.uploadExpiresAt = upload.expiresAt;
     await this.insertWithinQuota(clip);
+    this.metrics.clipTransitions.inc({ from: 'new', to: 'pending' });
     // Every upload key handed out is recorded for deletion once its URL has run out, before the URL
     // leaves the server: whatever then happens to the clip (completed, failed, deleted with its note
     // in a race, a crash), a PUT can never leave bytes nobody knows of. While a pending clip still
@@ -220,8 +223,10 @@ export class AudioClipsService {
       // leaves a key alone while a pending clip still uses it.
       const requests = deletionsFor(clip, now);
       await this.deletions.record(requests, now);
-      if (await this.clips.markFailed(ownerId, id, now, reason))
+      if (await this.clips.markFailed(ownerId, id, now, reason)) {
+        this.metrics.clipTransitions.inc({ from: 'pending', to: 'failed' });
         await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
+      }
       throw new AppError('UPLOAD_NOT_AUDIO', `${reason}. The upload was deleted; create a new clip to try again.`);
     }
 
@@ -240,7 +245,8 @@ export class AudioClipsService {
         ? { durationMs: clip.declaredDurationMs, durationSource: DurationSource.Declared }
         : { durationMs: measured, durationSource: DurationSource.Measured };
     // The upload key's entry stays: whatever a still-valid URL writes there is deleted once it has run out.
-    await this.clips.markReady(ownerId, id, now, duration);
+    if (await this.clips.markReady(ownerId, id, now, duration))
+      this.metrics.clipTransitions.inc({ from: 'pending', to: 'ready' });
     // Whether this call or a concurrent one made the change, answer with what the row now says.
     const current = await this.clips.findById(ownerId, id);
     if (current?.status === AudioClipStatus.Ready) return current;
@@ -279,6 +285,7 @@ export class AudioClipsService {
     const requests = deletionsFor(clip, now);
     await this.deletions.record(requests, now);
     if (!(await this.clips.delete(ownerId, clip.id))) throw clipNotFound(id);
+    this.metrics.clipTransitions.inc({ from: clip.status, to: 'deleted' });
     await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
   }
 

@@ -10,7 +10,8 @@ import { AudioClipJanitor } from './audio-clip-janitor.service';
  * uploads never completed and works through the pending storage deletions. Safe beside running servers.
  */
 async function main(): Promise<void> {
-  const config = loadAppConfig({ ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0' });
+  // One pass and out: no timer, and no metrics port (the server's own may be running beside it).
+  const config = loadAppConfig({ ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0', METRICS_PORT: '0' });
   const app = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
     logger: ['warn', 'error'],
     abortOnError: false,

@@ -42,6 +42,8 @@ export interface StorageDriver {
   move(from: string, to: string, etag: string): Promise<void>;
   /** Deleting a key that holds nothing is not an error. */
   delete(key: string): Promise<void>;
+  /** Resolves when the store answers (readiness probe); rejects when it cannot be used. */
+  ping(signal: AbortSignal): Promise<void>;
 }
 
 export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');
