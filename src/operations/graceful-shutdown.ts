@@ -6,6 +6,7 @@ import { ShutdownState } from './shutdown-state';
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 /** After the grace period, what is left (cutting connections, closing the database) gets this long before a hard exit. */
 const CLOSE_BACKSTOP_MS = 10_000;
+const CUT_HANDLERS_SETTLE_MS = 500;
 
 /**
  * SIGTERM and SIGINT start one drain: readiness fails at once, the server stops accepting
@@ -66,6 +67,8 @@ export async function drain(app: NestFastifyApplication, graceSeconds: number, l
     logger.warn(`Grace period of ${graceSeconds} s over: cutting ${open} connection(s) still open`);
     server.closeAllConnections();
     await allClosed;
+    // The handlers of the cut requests get a moment to clean up (an interrupted upload removes its temporary file).
+    await new Promise((resolve) => setTimeout(resolve, CUT_HANDLERS_SETTLE_MS));
   } else {
     logger.log(`Requests in flight finished in ${Date.now() - started} ms`);
   }
