@@ -7,7 +7,7 @@ import { wav } from './support/audio';
 import { putBytes } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
 import { ShutdownState } from '../src/operations/shutdown-state';
-import { StorageDeletionsRepository } from '../src/storage/storage-deletions.repository';
+import { StorageDeletionsRepository } from '../src/audio-clips/deletions/storage-deletions.repository';
 
 jest.setTimeout(60_000);
 
