@@ -54,7 +54,9 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return socket.destroy();
       const requestId = requestIdFor(undefined);
-      const body = JSON.stringify(errorBody('VALIDATION_FAILED', 'The request is not valid HTTP.', undefined, requestId));
+      const body = JSON.stringify(
+        errorBody('VALIDATION_FAILED', 'The request is not valid HTTP.', undefined, requestId),
+      );
       socket.end(
         `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
       );

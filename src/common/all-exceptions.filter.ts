@@ -40,7 +40,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
     if (reply.sent || reply.raw.headersSent) {
       // A stream failed after its headers went out: the status cannot change any more, so cut the connection.
-      this.logger.warn(`${request.method} ${pathOf(request)} failed after the response started: ${describe(exception)}`);
+      this.logger.warn(
+        `${request.method} ${pathOf(request)} failed after the response started: ${describe(exception)}`,
+      );
       reply.raw.destroy();
       return;
     }
@@ -65,8 +67,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const code = CODE_BY_HTTP_STATUS[status];
       if (code) {
-        const message =
-          status === 404 ? `No route for ${request.method} ${pathOf(request)}` : exception.message;
+        const message = status === 404 ? `No route for ${request.method} ${pathOf(request)}` : exception.message;
         return errorBody(code, message);
       }
     }
