@@ -12,6 +12,8 @@ module.exports = {
     },
     {
       displayName: 'e2e',
+      // Starting an app (and its first module loads) can take seconds on a loaded machine.
+      testTimeout: 30_000,
       testEnvironment: 'node',
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.e2e-spec.ts'],

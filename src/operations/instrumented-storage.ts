@@ -14,17 +14,18 @@ const OPERATIONS = {
 } as const satisfies Partial<Record<keyof StorageDriver, string>>;
 
 /**
- * The same driver, every port call timed and its failures counted. A Proxy rather than a wrapper
- * class, so the driver stays what it is (the local driver's object endpoint checks `instanceof`).
- * Label children are bound once: presigning is on the playback hot path.
+ * The same driver, every port call timed and its failures counted: the methods are wrapped on the
+ * instance itself, so it stays what it is (the local driver's object endpoint checks `instanceof`) and
+ * no other property access pays for it. Label children are bound once: presigning is on the playback
+ * hot path.
  */
 export function instrumentStorage<T extends StorageDriver>(driver: T, driverName: string, metrics: Metrics): T {
-  const timed = new Map<PropertyKey, (...args: unknown[]) => Promise<unknown>>();
+  const methods = driver as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   for (const [method, operation] of Object.entries(OPERATIONS)) {
-    const original = (driver as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[method];
+    const original = methods[method];
     if (typeof original !== 'function') continue;
     const duration = metrics.storageDuration.labels(driverName, operation);
-    timed.set(method, async (...args: unknown[]) => {
+    methods[method] = async (...args: unknown[]) => {
       const started = performance.now();
       try {
         return await original.apply(driver, args);
@@ -38,9 +39,7 @@ export function instrumentStorage<T extends StorageDriver>(driver: T, driverName
       } finally {
         duration.observe((performance.now() - started) / 1000);
       }
-    });
+    };
   }
-  return new Proxy(driver, {
-    get: (target, property, receiver) => timed.get(property) ?? (Reflect.get(target, property, receiver) as unknown),
-  });
+  return driver;
 }
