@@ -2,6 +2,9 @@
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 
 module.exports = {
+  // Starting an app (and its first module loads) can take seconds on a loaded machine. A root option:
+  // Jest ignores testTimeout inside a project.
+  testTimeout: 30_000,
   projects: [
     {
       displayName: 'unit',
@@ -12,8 +15,6 @@ module.exports = {
     },
     {
       displayName: 'e2e',
-      // Starting an app (and its first module loads) can take seconds on a loaded machine.
-      testTimeout: 30_000,
       testEnvironment: 'node',
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.e2e-spec.ts'],

@@ -143,6 +143,16 @@ describe.each(['local', 's3'] as const)('the logs of a whole flow on %s storage'
         level: expected.status >= 500 ? 'error' : expected.status >= 400 ? 'warn' : 'info',
       });
     }
+    // Outside the /api prefix (where nestjs-pino's middleware does not run) there is an access line all the same.
+    const stray = await fetch(`${testApp.baseUrl}/wp-login.php?password=hunter2`, {
+      headers: { 'x-request-id': 'stray-1' },
+    });
+    expect(stray.status).toBe(404);
+    expect(parsed().filter((entry) => entry.request_id === 'stray-1')).toEqual([
+      expect.objectContaining({ method: 'GET', route: null, path: '/wp-login.php', status: 404, level: 'warn' }),
+    ]);
+    expect(lines.join('')).not.toContain('hunter2');
+
     // The store's own requests (the local driver's object endpoint) are logged too, without their query.
     if (storage === 'local') {
       const objectLines = entries.filter((entry) => entry.route === '/api/storage/local/*');

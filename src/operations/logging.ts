@@ -23,7 +23,8 @@ export function linkFastifyRequest(request: FastifyRequest): void {
  * scanner's `GET /`, a malformed URL) still gets its access line, from the root logger.
  */
 export function logAccessOutsideMiddleware(request: FastifyRequest, reply: FastifyReply): void {
-  if ((request.raw as { log?: unknown }).log !== undefined) return;
+  // pino-http keeps its loggers in `allLogs` (middie has already put Fastify's own `log` on the raw request).
+  if ((request.raw as { allLogs?: unknown }).allLogs !== undefined) return;
   const level = reply.statusCode >= 500 ? 'error' : reply.statusCode >= 400 ? 'warn' : 'info';
   PinoLogger.root?.[level](
     {
