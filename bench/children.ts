@@ -10,7 +10,8 @@ export async function startServer(
   const port = 20000 + Math.floor(Math.random() * 20000);
   const child = fork(join(__dirname, 'servers.js'), [kind, String(port)], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // The app's JSON log goes nowhere (its lines are still written); errors still show on stderr.
+    stdio: ['ignore', kind === 'app' ? 'ignore' : 'inherit', 'inherit', 'ipc'],
   });
   children.push(child);
   await new Promise<void>((resolve, reject) => {

@@ -28,7 +28,10 @@ async function main(): Promise<void> {
 }
 
 async function startApp(port: number): Promise<void> {
-  const app = await createApp({ env: { ...process.env, PORT: String(port) }, logLevels: ['error'] });
+  // As deployed: an access line per request (to stdout, which the bench discards) and metrics on a port of their own.
+  const app = await createApp({
+    env: { ...process.env, PORT: String(port), METRICS_PORT: process.env.METRICS_PORT ?? String(port + 1) },
+  });
   await app.listen(port, '127.0.0.1');
 }
 

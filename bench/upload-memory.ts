@@ -31,7 +31,8 @@ async function main(): Promise<void> {
   };
   const server = fork(join(__dirname, 'servers.js'), ['app', String(port)], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // The app's JSON log is not the bench's output.
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   try {
     await new Promise((resolve) => server.once('message', resolve));

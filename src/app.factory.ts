@@ -1,8 +1,11 @@
-import { Logger, LogLevel } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import { Logger as NestLogger, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { DestinationStream } from 'pino';
+import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppError } from './common/app-error';
 import { AllExceptionsFilter, errorBody } from './common/all-exceptions.filter';
@@ -12,6 +15,10 @@ import { createValidationPipe } from './common/validation';
 import type { Env } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
 import { LOCAL_OBJECTS_ROUTE } from './storage/local-object-server';
+import { linkFastifyRequest, logAccessOutsideMiddleware, pinoLevelOf } from './operations/logging';
+import { Metrics } from './operations/metrics';
+import { requestIdFor, REQUEST_ID_HEADER } from './operations/request-id';
+import { ShutdownState } from './operations/shutdown-state';
 
 export const API_PREFIX = 'api';
 export const DOCS_PATH = 'api/docs';
@@ -19,7 +26,10 @@ export const DOCS_PATH = 'api/docs';
 export interface CreateAppOptions {
   /** Replaces the process environment (tests); without it the environment and `.env` are read. */
   env?: Env;
+  /** Overrides LOG_LEVEL with the least severe of Nest's levels given. */
   logLevels?: LogLevel[] | false;
+  /** Where the JSON log lines go instead of stdout (tests capture them); they are redacted all the same. */
+  logDestination?: DestinationStream;
 }
 
 /**
@@ -31,45 +41,57 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   const appConfig = await AppConfigModule.forRoot({ env: options.env });
   const { config } = appConfig;
   const adapter = new FastifyAdapter({
-    // Streamed downloads keep sockets alive; without this, shutting down waits for idle clients.
+    // Streamed downloads keep sockets alive; without this, app.close() waits for idle clients. A
+    // signal drains requests in flight before it closes the app (operations/graceful-shutdown.ts).
     forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
     ...httpTimeoutOptions(config.http),
+    // The caller's X-Request-Id when it is sane, else a new UUID (pino-http reuses it).
+    genReqId: (request: IncomingMessage) => requestIdFor(request.headers[REQUEST_ID_HEADER]),
     // Errors Fastify meets before any route runs get the API's error shape too.
-    frameworkErrors: (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
-      void reply.status(400).send(errorBody('VALIDATION_FAILED', `The request URL is malformed: ${error.message}`));
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      void reply
+        .status(400)
+        .header(REQUEST_ID_HEADER, request.id)
+        .send(errorBody('VALIDATION_FAILED', `The request URL is malformed: ${error.message}`, undefined, request.id));
     },
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
       // Node's header deadline (HTTP_HEADERS_TIMEOUT_SECONDS) passed before the headers were complete.
       const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const requestId = requestIdFor(undefined);
       const body = JSON.stringify(
         timedOut
-          ? errorBody('REQUEST_TIMEOUT', 'The request took too long to arrive.')
-          : errorBody('VALIDATION_FAILED', 'The request is not valid HTTP.'),
+          ? errorBody('REQUEST_TIMEOUT', 'The request took too long to arrive.', undefined, requestId)
+          : errorBody('VALIDATION_FAILED', 'The request is not valid HTTP.', undefined, requestId),
       );
       socket.end(
-        `HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
       );
     },
   });
   acceptRawUploadBodies(adapter);
   limitApiRequestTime(adapter.getInstance(), config.http, `${LOCAL_OBJECTS_ROUTE}/`);
 
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(appConfig), adapter, {
+  const logging = {
+    destination: options.logDestination,
+    ...(options.logLevels === undefined ? {} : { level: pinoLevelOf(options.logLevels) }),
+  };
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(appConfig, logging), adapter, {
     abortOnError: false,
     // Fastify's own JSON parser is all the API needs; Nest's would add form bodies, which it must refuse.
     bodyParser: false,
-    logger: options.logLevels ?? ['log', 'warn', 'error'],
-    // Held back until the app is built: a start that fails is told by the caller in one line (main.ts),
-    // not by Nest's start-up chatter and a stack trace.
+    // Held back until the app is built and its JSON logger is in place: a start that fails is told by
+    // the caller in one line (main.ts), not by Nest's start-up chatter and a stack trace.
     bufferLogs: true,
     autoFlushLogs: false,
   }).catch((error: unknown) => {
     discardBufferedLogs();
     throw error;
   });
+  app.useLogger(app.get(Logger));
   app.flushLogs();
+  observeRequests(app);
   sendSecurityHeaders(adapter.getInstance(), {
     // The API explorer's page loads its own script and styles, and inline styles of swagger-ui.
     contentSecurityPolicy: { directives: { styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'] } },
@@ -79,7 +101,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       origin: [...config.corsOrigins],
       // PATCH and DELETE for notes and clips, PUT for uploads to the local store's signed URLs.
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'PUT'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Content-MD5', 'Range'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Content-MD5', 'Range', 'X-Request-Id'],
       exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate', 'X-Request-Id', 'Content-Range'],
       maxAge: 600,
     });
@@ -93,8 +115,35 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
 }
 
 function discardBufferedLogs(): void {
-  Logger.overrideLogger(false);
-  Logger.flush();
+  NestLogger.overrideLogger(false);
+  NestLogger.flush();
+}
+
+/**
+ * Per request: the X-Request-Id answer header, the access line's route and user, the request-duration
+ * histogram (route template, never the raw path, so ids do not multiply the series), and
+ * `Connection: close` while draining so that keep-alive clients let go.
+ */
+function observeRequests(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  const metrics = app.get(Metrics);
+  const shutdown = app.get(ShutdownState);
+  fastify.addHook('onRequest', (request, reply, done) => {
+    linkFastifyRequest(request);
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    done();
+  });
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (shutdown.draining) void reply.header('connection', 'close');
+    done(null, payload);
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    metrics.httpRequestDuration
+      .labels(request.method, request.routeOptions.url ?? 'unmatched', String(reply.statusCode))
+      .observe(reply.elapsedTime / 1000);
+    logAccessOutsideMiddleware(request, reply);
+    done();
+  });
 }
 
 /**

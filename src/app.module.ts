@@ -1,7 +1,9 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { LoggerModule } from 'nestjs-pino';
 import { AudioClipsModule } from './audio-clips/audio-clips.module';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthModule } from './auth/auth.module';
@@ -13,15 +15,23 @@ import { dataSourceOptions, openDatabase } from './database/database.options';
 import { HealthController } from './health/health.controller';
 import { NotesModule } from './notes/notes.module';
 import { StorageModule } from './storage/storage.module';
+import { loggerParams, type LoggingOptions } from './operations/logging';
+import { OperationsModule } from './operations/operations.module';
 
 @Module({})
 export class AppModule {
   /** `appConfig` from `AppConfigModule.forRoot()`, which reads and validates the configuration. */
-  static forRoot(appConfig: LoadedAppConfig): DynamicModule {
+  static forRoot(appConfig: LoadedAppConfig, logging: Partial<LoggingOptions> = {}): DynamicModule {
+    const { config } = appConfig;
     return {
       module: AppModule,
       imports: [
         appConfig.module,
+        LoggerModule.forRoot(
+          loggerParams({ format: config.operations.logFormat, level: config.operations.logLevel, ...logging }),
+        ),
+        OperationsModule,
+        TerminusModule.forRoot({ errorLogStyle: 'json' }),
         TypeOrmModule.forRootAsync({
           inject: [AppConfig],
           // openDatabase fails fast with one clear line; Nest's retries would only repeat the same error.

@@ -3,11 +3,13 @@ import { Logger } from '@nestjs/common';
 import { createApp, DOCS_PATH } from './app.factory';
 import { AppConfig, ConfigValidationError } from './config/app-config';
 import { StartupError } from './common/startup-error';
+import { exitGracefullyOnSignals } from './operations/graceful-shutdown';
 
 async function bootstrap(): Promise<void> {
   const app = await createApp();
-  app.enableShutdownHooks();
   const config = app.get(AppConfig);
+  // Not Nest's enableShutdownHooks: that cuts requests in flight, and exits by re-raising the signal.
+  exitGracefullyOnSignals(app, config.operations.shutdownGraceSeconds);
   await app.listen(config.port, config.host);
   const logger = new Logger('Bootstrap');
   const storage =

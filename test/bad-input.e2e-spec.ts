@@ -599,6 +599,8 @@ describeEachWithLegs<[DatabaseKind, StorageKind]>(
         code: testCase.code,
         message: expect.any(String),
         ...(response.body?.error?.details ? { details: expect.any(Array) } : {}),
+        // The same id as the answer header, to quote in a report.
+        request_id: response.headers.get('x-request-id'),
       },
     });
     expect(response.body.error.message).not.toMatch(/\bat \S+ \(|node_modules|Error:/);
@@ -696,7 +698,10 @@ describe('malformed HTTP', () => {
     );
     expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
-    expect(body).toEqual({ status: 400, error: { code: 'VALIDATION_FAILED', message: expect.any(String) } });
+    expect(body).toEqual({
+      status: 400,
+      error: { code: 'VALIDATION_FAILED', message: expect.any(String), request_id: expect.any(String) },
+    });
   });
 
   it('accepts an id in upper case as the same id', async () => {

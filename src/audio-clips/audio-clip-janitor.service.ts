@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
 import type { AudioClip } from './audio-clip.entity';
@@ -9,6 +9,8 @@ import { deletionsFor, UPLOAD_GRACE_MS } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
 import { nextUploadCheck } from './upload-checks';
+import { Metrics } from '../operations/metrics';
+import { ShutdownState } from '../operations/shutdown-state';
 
 const BATCH_SIZE = 100;
 /** A temporary upload file untouched this long (at least) was left by a crash. */
@@ -40,9 +42,10 @@ export interface JanitorReport {
  * only one of them can win.
  */
 @Injectable()
-export class AudioClipJanitor implements OnApplicationBootstrap {
+export class AudioClipJanitor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(AudioClipJanitor.name);
   private running: Promise<JanitorReport> | null = null;
+  private stopped = false;
 
   constructor(
     private readonly clips: AudioClipsRepository,
@@ -52,7 +55,11 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly scheduler: SchedulerRegistry,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
-  ) {}
+    private readonly metrics: Metrics,
+    private readonly shutdown: ShutdownState,
+  ) {
+    metrics.measureDeletionBacklog(() => this.deletions.remaining());
+  }
 
   onApplicationBootstrap(): void {
     const seconds = this.config.lifecycle.janitorIntervalSeconds;
@@ -62,12 +69,38 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     }, seconds * 1000);
     timer.unref();
     this.scheduler.addInterval(AudioClipJanitor.name, timer);
+    // A drain starts no new pass; the one under way stops after the entry in hand.
+    this.shutdown.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
   }
 
   /** One full pass; overlapping calls in one process share the pass already under way. */
   runOnce(now = new Date()): Promise<JanitorReport> {
-    this.running ??= this.pass(now).finally(() => (this.running = null));
+    this.running ??= this.measuredPass(now).finally(() => (this.running = null));
     return this.running;
+  }
+
+  /** The app closes once the pass under way has stopped (after its current entry when draining). */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    await this.running?.catch(() => undefined);
+  }
+
+  private get stopping(): boolean {
+    return this.stopped || this.shutdown.draining;
+  }
+
+  private async measuredPass(now: Date): Promise<JanitorReport> {
+    const stopTimer = this.metrics.janitorDuration.startTimer();
+    try {
+      const report = await this.pass(now);
+      this.metrics.janitorRuns.inc({ outcome: 'success' });
+      return report;
+    } catch (error) {
+      this.metrics.janitorRuns.inc({ outcome: 'error' });
+      throw error;
+    } finally {
+      stopTimer();
+    }
   }
 
   private async pass(now: Date): Promise<JanitorReport> {
@@ -75,7 +108,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     // A live upload writes to its temporary file at least once per idle timeout, or is cut off.
     const staleBefore = new Date(now.getTime() - Math.max(2 * this.config.http.idleTimeoutMs, STALE_UPLOAD_MIN_MS));
     await this.storage.sweepIncoming?.(staleBefore);
-    const { deletedObjects, failedDeletions } = await this.deletions.processDue(now);
+    const { deletedObjects, failedDeletions } = await this.deletions.processDue(now, () => this.stopping);
     await this.idempotencyKeys.deleteOlderThan(new Date(now.getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
     return { ...settled, deletedObjects, failedDeletions, remainingDeletions: await this.deletions.remaining() };
   }
@@ -99,6 +132,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     ) {
       let claimedAny = false;
       for (const clip of batch) {
+        if (this.stopping) break;
         const outcome = await this.lookForUpload(clip, now, cutoff);
         if (outcome === null) continue;
         claimedAny = true;
@@ -106,7 +140,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
         if (outcome === 'failed') report.failedClips += 1;
         if (outcome === 'expired') report.expiredClips += 1;
       }
-      if (!claimedAny) break; // another instance holds them all
+      if (!claimedAny || this.stopping) break; // another instance holds them all, or the app is draining
     }
     return report;
   }
@@ -137,6 +171,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap {
     // then loses to a completion, the janitor finds the keys still in use and leaves them.
     await this.deletions.record(deletionsFor(clip, now), now);
     const expired = await this.clips.markExpired(clip.id, cutoff, new Date(now.getTime() - UPLOAD_GRACE_MS), now);
+    if (expired) this.metrics.clipTransitions.inc({ from: 'pending', to: 'expired' });
     return expired ? 'expired' : 'settled';
   }
 }

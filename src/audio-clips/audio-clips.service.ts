@@ -21,6 +21,7 @@ import { probeAudio } from './audio-probe';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
 import { buildAudioClipKey, buildUploadKey } from './storage-key';
 import { firstUploadCheck } from './upload-checks';
+import { Metrics } from '../operations/metrics';
 
 export interface NewAudioClip {
   noteId?: string;
@@ -72,6 +73,7 @@ export class AudioClipsService implements OnModuleInit {
     private readonly notes: NotesService,
     private readonly config: AppConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+    private readonly metrics: Metrics,
   ) {}
 
   /** A deleted, failed or expired clip's upload URL stops taking bytes, where the store can do that. */
@@ -128,6 +130,7 @@ export class AudioClipsService implements OnModuleInit {
     // If the phone never completes, the janitor looks for its upload once this URL has run out.
     clip.uploadCheckAt = firstUploadCheck(upload.expiresAt);
     await this.insertWithinQuota(clip);
+    this.metrics.clipTransitions.inc({ from: 'new', to: 'pending' });
     // Every upload key handed out is recorded for deletion once its URL has run out, before the URL
     // leaves the server: whatever then happens to the clip (completed, failed, deleted with its note
     // in a race, a crash), a PUT can never leave bytes nobody knows of. While a pending clip still
@@ -293,6 +296,7 @@ export class AudioClipsService implements OnModuleInit {
         : { durationMs: measured, durationSource: DurationSource.Measured };
     // The upload key's entry stays: whatever a still-valid URL writes there is deleted once it has run out.
     const promoted = await this.clips.markReady(ownerId, id, now, duration, by);
+    if (promoted) this.metrics.clipTransitions.inc({ from: 'pending', to: 'ready' });
     // Whether this call or a concurrent one made the change, answer with what the row now says.
     const current = await this.clips.findById(ownerId, id);
     if (current?.status === AudioClipStatus.Ready) return { clip: current, promoted };
@@ -312,8 +316,10 @@ export class AudioClipsService implements OnModuleInit {
     // leaves a key alone while a pending clip still uses it.
     const requests = deletionsFor(clip, now);
     await this.deletions.record(requests, now);
-    if (await this.clips.markFailed(clip.ownerId, clip.id, now, reason))
+    if (await this.clips.markFailed(clip.ownerId, clip.id, now, reason)) {
+      this.metrics.clipTransitions.inc({ from: 'pending', to: 'failed' });
       await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
+    }
   }
 
   async playback(ownerId: string, id: string): Promise<PresignedDownload> {
@@ -342,6 +348,7 @@ export class AudioClipsService implements OnModuleInit {
     const requests = deletionsFor(clip, now);
     await this.deletions.record(requests, now);
     if (!(await this.clips.delete(ownerId, clip.id))) throw clipNotFound(id);
+    this.metrics.clipTransitions.inc({ from: clip.status, to: 'deleted' });
     await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
   }
 

@@ -20,7 +20,10 @@ async function main(): Promise<void> {
     console.error(`Unknown argument ${unknown.join(' ')}. Usage: npm run sweep [-- --json]`);
     process.exit(2);
   }
-  const appConfig = await AppConfigModule.forRoot({ env: { ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0' } });
+  // One pass and out: no timer, and no metrics port (the server's own may be running beside it).
+  const appConfig = await AppConfigModule.forRoot({
+    env: { ...readEnvironment(), JANITOR_INTERVAL_SECONDS: '0', METRICS_PORT: '0' },
+  });
   const app = await NestFactory.createApplicationContext(AppModule.forRoot(appConfig), {
     logger: ['warn', 'error'],
     abortOnError: false,

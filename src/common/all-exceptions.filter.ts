@@ -39,17 +39,22 @@ export class AllExceptionsFilter implements ExceptionFilter {
       request.raw.socket?.destroyed === true || (exception as NodeJS.ErrnoException | null)?.code === 'ECONNRESET';
     if (clientLeft && !reply.raw.headersSent) {
       // The client went away (or was cut off by a timeout) before its request arrived: nobody to answer.
-      this.logger.warn(`${request.method} ${request.url.split('?')[0]}: the client left: ${describe(exception)}`);
-      reply.raw.destroy();
-      return;
-    }
-    if (reply.sent || reply.raw.headersSent) {
-      // A stream failed after its headers went out: the status cannot change any more, so cut the connection.
-      this.logger.warn(`${request.method} ${request.url} failed after the response started: ${describe(exception)}`);
+      this.logger.warn(`${request.method} ${pathOf(request)}: the client left: ${describe(exception)}`);
       reply.raw.destroy();
       return;
     }
     const body = this.toBody(exception, request);
+    // Every error names its request, so a user's report leads straight to the log lines.
+    body.error.request_id = String(request.id);
+
+    if (reply.sent || reply.raw.headersSent) {
+      // A stream failed after its headers went out: the status cannot change any more, so cut the connection.
+      this.logger.warn(
+        `${request.method} ${pathOf(request)} failed after the response started: ${describe(exception)}`,
+      );
+      reply.raw.destroy();
+      return;
+    }
     if (exception instanceof AppError) void reply.headers(exception.headers);
     void reply.status(body.status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
@@ -71,22 +76,14 @@ export class AllExceptionsFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const code = CODE_BY_HTTP_STATUS[status];
       if (code) {
-        const message =
-          status === 404 ? `No route for ${request.method} ${request.url.split('?')[0]}` : exception.message;
+        const message = status === 404 ? `No route for ${request.method} ${pathOf(request)}` : exception.message;
         return errorBody(code, message);
       }
     }
 
-    this.logger.error(
-      `${request.id} ${request.method} ${request.url}: ${describe(exception)}`,
-      (exception as Error)?.stack,
-    );
-    const body = errorBody(
-      'INTERNAL_ERROR',
-      'Something went wrong on our side. Quote the request id if you report it.',
-    );
-    body.error.request_id = String(request.id);
-    return body;
+    // The query string stays out of the log: signed URLs carry their signature there.
+    this.logger.error(`${request.method} ${pathOf(request)}: ${describe(exception)}`, (exception as Error)?.stack);
+    return errorBody('INTERNAL_ERROR', 'Something went wrong on our side. Quote the request id if you report it.');
   }
 }
 
@@ -94,8 +91,21 @@ export function errorBody(
   code: ErrorCode,
   message: string,
   details?: readonly { field: string; message: string }[],
+  requestId?: string,
 ): ErrorResponseDto {
-  return { status: ERROR_STATUS[code], error: { code, message, ...(details ? { details: [...details] } : {}) } };
+  return {
+    status: ERROR_STATUS[code],
+    error: {
+      code,
+      message,
+      ...(details ? { details: [...details] } : {}),
+      ...(requestId === undefined ? {} : { request_id: requestId }),
+    },
+  };
+}
+
+function pathOf(request: FastifyRequest): string {
+  return request.url.split('?')[0];
 }
 
 function describe(exception: unknown): string {

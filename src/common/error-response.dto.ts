@@ -19,7 +19,12 @@ export class ErrorBodyDto {
   @ApiPropertyOptional({ type: [ErrorDetailDto] })
   details?: ErrorDetailDto[];
 
-  @ApiPropertyOptional({ description: 'Given on 500 answers; quote it when reporting the problem.', example: 'req-1a' })
+  @ApiProperty({
+    required: true,
+    description:
+      'The request id, also in the X-Request-Id answer header and on every log line of the request; quote it when reporting a problem.',
+    example: '3f0c9a52-6f1e-4f7e-9d55-0b2b1f7f4a10',
+  })
   request_id?: string;
 }
 

@@ -80,6 +80,10 @@ describe('loadAppConfig with an empty environment', () => {
       'DATABASE_CONNECT_TIMEOUT_SECONDS',
       'MIGRATIONS_RUN',
       'LEGACY_OWNER_ID',
+      'LOG_FORMAT',
+      'LOG_LEVEL',
+      'METRICS_PORT',
+      'SHUTDOWN_GRACE_SECONDS',
     ];
     for (const blank of ['', '   ', '\t']) {
       expect(loadAppConfig(Object.fromEntries(names.map((name) => [name, blank])))).toEqual(config);
@@ -553,5 +557,51 @@ describe('several problems at once', () => {
     }
     expect(message.split('\n')).toHaveLength(3);
     expect(message).toMatch(/^Invalid configuration:\n {2}- PORT .*\n {2}- MAX_UPLOAD_BYTES /);
+  });
+});
+
+describe('operations settings', () => {
+  it('defaults to info logs in the format the terminal decides, metrics on 9464 and a 10 s drain', () => {
+    expect(loadAppConfig({}).operations).toEqual({
+      logFormat: undefined,
+      logLevel: 'info',
+      metricsPort: 9464,
+      shutdownGraceSeconds: 10,
+    });
+  });
+
+  it('reads LOG_FORMAT, LOG_LEVEL (any case), METRICS_PORT and SHUTDOWN_GRACE_SECONDS', () => {
+    expect(
+      loadAppConfig({ LOG_FORMAT: 'Pretty', LOG_LEVEL: 'DEBUG', METRICS_PORT: '9100', SHUTDOWN_GRACE_SECONDS: '25' })
+        .operations,
+    ).toEqual({ logFormat: 'pretty', logLevel: 'debug', metricsPort: 9100, shutdownGraceSeconds: 25 });
+    expect(loadAppConfig({ LOG_FORMAT: 'json', LOG_LEVEL: 'silent' }).operations).toMatchObject({
+      logFormat: 'json',
+      logLevel: 'silent',
+    });
+  });
+
+  it('turns metrics off with METRICS_PORT=0', () => {
+    expect(loadAppConfig({ METRICS_PORT: '0' }).operations.metricsPort).toBeNull();
+  });
+
+  it('refuses metrics on the API port', () => {
+    expectOneProblemNaming({ PORT: '8080', METRICS_PORT: '8080' }, 'METRICS_PORT');
+    expectOneProblemNaming({ METRICS_PORT: '3000' }, 'METRICS_PORT');
+  });
+
+  it.each([
+    ['LOG_FORMAT', 'text'],
+    ['LOG_FORMAT', 'ndjson'],
+    ['LOG_LEVEL', 'verbose'],
+    ['LOG_LEVEL', 'loud'],
+    ['METRICS_PORT', '70000'],
+    ['METRICS_PORT', '-1'],
+    ['METRICS_PORT', 'on'],
+    ['SHUTDOWN_GRACE_SECONDS', '-5'],
+    ['SHUTDOWN_GRACE_SECONDS', '1.5'],
+    ['SHUTDOWN_GRACE_SECONDS', '99999'],
+  ])('names %s when it is %s', (name, value) => {
+    expect(expectOneProblemNaming({ [name]: value }, name)).toContain(value);
   });
 });

@@ -97,7 +97,21 @@ export class AppConfig {
     /** How often the janitor runs inside the app; 0 leaves it to `npm run sweep`. */
     janitorIntervalSeconds: number;
   };
+  operations!: {
+    /** `undefined`: JSON unless stdout is a terminal (decided when the logger starts). */
+    logFormat: LogFormat | undefined;
+    logLevel: LogLevelName;
+    /** The internal Prometheus port; `null` when metrics are off. */
+    metricsPort: number | null;
+    /** How long a SIGTERM/SIGINT drain waits for requests in flight before it cuts them. */
+    shutdownGraceSeconds: number;
+  };
 }
+
+export type LogFormat = 'json' | 'pretty';
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+export const DEFAULT_METRICS_PORT = 9464;
 
 export class ConfigValidationError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -239,6 +253,7 @@ export function loadAppConfig(env: Env): AppConfig {
     idleTimeoutMs: seconds('HTTP_IDLE_TIMEOUT_SECONDS', 30, 3600),
     keepAliveTimeoutMs: seconds('HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', 5, 3600),
   };
+  const operations = parseOperationsConfig(read, integer, port, problems);
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return Object.assign(new AppConfig(), {
@@ -253,7 +268,32 @@ export function loadAppConfig(env: Env): AppConfig {
     corsOrigins,
     lifecycle,
     http,
+    operations,
   });
+}
+
+function parseOperationsConfig(
+  read: (name: string) => string | undefined,
+  integer: (name: string, fallback: number, min: number, max: number) => number,
+  port: number,
+  problems: string[],
+): AppConfig['operations'] {
+  const format = read('LOG_FORMAT')?.toLowerCase();
+  if (format !== undefined && format !== 'json' && format !== 'pretty')
+    problems.push(`LOG_FORMAT must be "json" or "pretty" (got "${format}")`);
+  const level = read('LOG_LEVEL')?.toLowerCase() ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${level}")`);
+  const metricsPort = integer('METRICS_PORT', DEFAULT_METRICS_PORT, 0, 65535);
+  // The metrics say how the service is used: they must never be reachable where the public API is.
+  if (metricsPort !== 0 && metricsPort === port)
+    problems.push(`METRICS_PORT must differ from PORT (both ${port}); 0 turns metrics off`);
+  return {
+    logFormat: format === 'json' || format === 'pretty' ? format : undefined,
+    logLevel: (LOG_LEVELS as readonly string[]).includes(level) ? (level as LogLevelName) : 'info',
+    metricsPort: metricsPort === 0 ? null : metricsPort,
+    shutdownGraceSeconds: integer('SHUTDOWN_GRACE_SECONDS', 10, 0, 3600),
+  };
 }
 
 function parseAuthConfig(

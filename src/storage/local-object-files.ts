@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AppError } from '../common/app-error';
 import { KeyedLock } from './keyed-lock';
@@ -38,6 +39,11 @@ export class LocalObjectFiles {
   }
 
   /** A fresh path for an upload still arriving. */
+  /** Rejects when uploads could not be received (the folder is gone or read-only). */
+  async checkWritable(): Promise<void> {
+    await access(join(this.root, INCOMING_DIR), constants.W_OK);
+  }
+
   incomingPath(): string {
     return join(this.root, INCOMING_DIR, randomUUID());
   }

@@ -84,6 +84,11 @@ export class LocalStorageDriver implements StorageDriver {
     return { url: `${this.objectUrl(key)}?${query.toString()}`, expiresAt: new Date(expiresAtSeconds * 1000) };
   }
 
+  /** The folder is there and writable (a lost mount or a read-only disk make the server unready). */
+  async ping(): Promise<void> {
+    await this.files.checkWritable();
+  }
+
   async inspect(key: string): Promise<StoredObjectInfo | null> {
     const stored = await this.files.read(key);
     return stored && { size: stored.meta.size, contentType: stored.meta.contentType, etag: stored.meta.etag };

@@ -260,6 +260,21 @@ export class S3StorageDriver implements StorageDriver {
     return (!etagMatters || sameEtag(head.ETag, etag)) && (size === undefined || head.ContentLength === size);
   }
 
+  /**
+   * A HEAD of a key that does not exist: 404 proves the bucket answers and the credentials are good
+   * (with s3:ListBucket, which completion's 404 needs too); anything else, or no answer, is down.
+   */
+  async ping(signal: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: '.readiness-probe' }), {
+        abortSignal: signal,
+      });
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return;
+      throw error;
+    }
+  }
+
   async delete(key: string): Promise<void> {
     await this.guard('delete', () =>
       this.withDeadline((abortSignal) =>

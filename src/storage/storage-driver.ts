@@ -58,6 +58,8 @@ export interface StorageDriver {
   finishInterruptedMove?(from: string, to: string): Promise<boolean>;
   /** Removes partial uploads untouched since `olderThan` (left by a crash), where the store keeps them; returns how many. */
   sweepIncoming?(olderThan: Date): Promise<number>;
+  /** Resolves when the store answers (readiness probe); rejects when it cannot be used. */
+  ping(signal: AbortSignal): Promise<void>;
 }
 
 export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');

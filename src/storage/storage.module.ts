@@ -5,6 +5,8 @@ import { LocalStorageDriver } from './local-storage.driver';
 import { createS3Client, S3StorageDriver } from './s3-storage.driver';
 import { checkBucket } from './s3-bucket-check';
 import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
+import { instrumentStorage } from '../operations/instrumented-storage';
+import { Metrics } from '../operations/metrics';
 
 /** Picks the storage back end once, from config; the rest of the app only sees `StorageDriver`. */
 export async function createStorageDriver(config: AppConfig): Promise<StorageDriver> {
@@ -29,7 +31,14 @@ export async function createStorageDriver(config: AppConfig): Promise<StorageDri
 @Global()
 @Module({
   controllers: [LocalStorageController],
-  providers: [{ provide: STORAGE_DRIVER, inject: [AppConfig], useFactory: createStorageDriver }],
+  providers: [
+    {
+      provide: STORAGE_DRIVER,
+      inject: [AppConfig, Metrics],
+      useFactory: async (config: AppConfig, metrics: Metrics) =>
+        instrumentStorage(await createStorageDriver(config), config.storage.driver, metrics),
+    },
+  ],
   exports: [STORAGE_DRIVER],
 })
 export class StorageModule implements OnApplicationShutdown {

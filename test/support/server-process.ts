@@ -51,7 +51,7 @@ export interface ServerRun {
 }
 
 /**
- * Runs a compiled entry point (`main.js` by default) with exactly `env` (plus PATH) in `cwd`, until it
+ * Runs a compiled entry point (`main.js` by default) with exactly `env` (plus PATH, and METRICS_PORT=0) in `cwd`, until it
  * exits or `until` matches its output (then it is stopped), or `timeoutMs` passes (then it is killed).
  */
 export async function runServer(options: {
@@ -66,7 +66,8 @@ export async function runServer(options: {
   const started = performance.now();
   const child = spawn(process.execPath, [join(dist, options.entry ?? 'main.js'), ...(options.args ?? [])], {
     cwd: options.cwd,
-    env: { PATH: process.env.PATH ?? '', ...options.env },
+    // No metrics port unless a test asks for one: several servers at once would fight over the default.
+    env: { PATH: process.env.PATH ?? '', METRICS_PORT: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

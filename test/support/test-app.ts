@@ -24,6 +24,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** Share another test app's database and objects (several instances of one deployment). */
   sameDeploymentAs?: TestApp;
+  /** Receives the app's log lines instead of stdout (with LOG_LEVEL in `env`). */
+  logDestination?: { write(line: string): void };
 }
 
 /** The whole app on a real loopback port, with its own fresh database and its own key prefix. */
@@ -75,6 +77,9 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     // One test user makes far more requests than a phone would; the rate-limit tests set their own.
     RATE_LIMIT_PER_MINUTE: '100000',
     UPLOAD_RATE_LIMIT_PER_MINUTE: '100000',
+    // Quiet unless a test listens; no metrics port unless a test scrapes one.
+    LOG_LEVEL: 'error',
+    METRICS_PORT: '0',
     ...(localDir
       ? { STORAGE_DRIVER: 'local', LOCAL_STORAGE_DIR: localDir }
       : { STORAGE_DRIVER: 's3', ...testS3Env(options.storage === 'rgw' ? 'rgw' : 's3') }),
@@ -86,7 +91,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
 
   let app: NestFastifyApplication | undefined;
   try {
-    app = await createApp({ env, logLevels: ['error'] });
+    app = await createApp({ env, logDestination: options.logDestination });
     await app.listen(port, '127.0.0.1');
   } catch (error) {
     await app?.close();

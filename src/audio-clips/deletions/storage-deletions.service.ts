@@ -47,18 +47,23 @@ export class StorageDeletionsService {
     await Promise.race([attempt, new Promise((resolve) => setTimeout(resolve, IMMEDIATE_DELETE_WAIT_MS).unref())]);
   }
 
-  /** Works through the due entries, batch after batch, within a time budget so one pass never runs on for long. */
-  async processDue(now: Date): Promise<DeletionPass> {
+  /**
+   * Works through the due entries, batch after batch, within a time budget so one pass never runs on
+   * for long, and stops between two entries once `shouldStop` says so.
+   */
+  async processDue(now: Date, shouldStop: () => boolean = () => false): Promise<DeletionPass> {
     let deletedObjects = 0;
     let failedDeletions = 0;
     const stopAt = Date.now() + PASS_BUDGET_MS;
     for (
       let batch = await this.outbox.findDue(now, BATCH_SIZE);
-      batch.length > 0 && Date.now() < stopAt;
+      batch.length > 0 && Date.now() < stopAt && !shouldStop();
       batch = await this.outbox.findDue(now, BATCH_SIZE)
     ) {
       let claimedAny = false;
       for (const entry of batch) {
+        // Between two entries is a clean place to stop (a drain): nothing is left claimed or half done.
+        if (shouldStop()) break;
         const outcome = await this.claimAndProcess(entry, now);
         if (outcome === null) continue;
         claimedAny = true;
