@@ -21,6 +21,15 @@ export class ErrorBodyDto {
 
   @ApiPropertyOptional({ description: 'Given on 500 answers; quote it when reporting the problem.', example: 'req-1a' })
   request_id?: string;
+
+  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: the quota, in bytes.', example: 104857600 })
+  quota_bytes?: number;
+
+  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: bytes held in pending and ready clips.', example: 104837600 })
+  used_bytes?: number;
+
+  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: bytes still free.', example: 20000 })
+  remaining_bytes?: number;
 }
 
 /** The one shape every error answer has. */
