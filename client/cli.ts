@@ -254,7 +254,7 @@ function describeFailure(error: unknown): { line: string; exitCode: number } {
   if (error instanceof ApiError) return { line: `${error.code}: ${error.message}`, exitCode: 1 };
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   if (error instanceof TypeError && cause) {
-    return { line: `cannot reach the API: ${cause.code ?? cause.message ?? String(cause)}`, exitCode: 1 };
+    return { line: `cannot reach the API: ${cause.code ?? cause.message ?? error.message}`, exitCode: 1 };
   }
   const node = error as NodeJS.ErrnoException;
   if (node.code && node.syscall) return { line: `${node.code}: ${node.message}`, exitCode: 1 };

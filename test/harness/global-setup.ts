@@ -1,3 +1,5 @@
+import { dirname, join } from 'node:path';
+import { SKIPPED_LEGS_ENV } from './legs';
 import { startPostgres } from './postgres';
 import { startS3 } from './s3';
 import { createScratchRoot } from './scratch';
@@ -21,6 +23,7 @@ export default async function globalSetup(): Promise<void> {
   // Test workers are forked after global setup, so they inherit these.
   for (const service of services) Object.assign(process.env, service.env);
   process.env.TEST_SQLITE_DIR = scratch.sqliteDir;
+  process.env[SKIPPED_LEGS_ENV] = join(dirname(scratch.sqliteDir), 'skipped-legs.txt');
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
   console.log(`\ne2e harness ready in ${seconds} s: ${services.map((service) => service.description).join('; ')}`);
 }
