@@ -107,7 +107,7 @@ describe('the error examples of openapi.json', () => {
       clipId = (
         await phone.api.POST('/api/audio-clips', { body: { mime_type: 'audio/wav', bytes: 10, duration_ms: 1 } })
       ).data!.clip.id;
-    });
+    }, 120_000);
 
     afterAll(async () => {
       await testApp?.close();
