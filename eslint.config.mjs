@@ -5,7 +5,19 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'dist-bench/**', 'coverage/**', 'node_modules/**', '.test-tmp/**', 'data/**', '*.js', '*.mjs'],
+    ignores: [
+      'dist/**',
+      'dist-bench/**',
+      'dist-client/**',
+      'client/schema.d.ts',
+      'bin/*.js',
+      'coverage/**',
+      'node_modules/**',
+      '.test-tmp/**',
+      'data/**',
+      '*.js',
+      '*.mjs',
+    ],
   },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

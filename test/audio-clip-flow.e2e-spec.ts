@@ -1,5 +1,6 @@
 import { describeEachWithLegs } from './harness/legs';
 import { RGW_LEG } from './harness/rgw';
+import type { AdvancedNotesClient, components } from '../client';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
@@ -14,11 +15,12 @@ const MATRIX: [DatabaseKind, StorageKind][] = [
 
 describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (database, storage) => {
   let testApp: TestApp;
-  let phone: Phone;
+  /** The typed client generated from the spec: this flow breaks the type check when the API drifts from it. */
+  let api: AdvancedNotesClient;
 
   beforeAll(async () => {
     testApp = await startTestApp({ database, storage });
-    phone = await testApp.phone('alice');
+    api = (await testApp.phone('alice')).api;
   });
 
   afterAll(async () => {
@@ -26,16 +28,19 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
   });
 
   async function createNote(title = 'Standup'): Promise<string> {
-    const response = await phone.post('/api/notes', { title, body: 'ideas' });
+    const { data, response } = await api.POST('/api/notes', { body: { title, body: 'ideas' } });
     expect(response.status).toBe(201);
-    return response.body.id;
+    return data!.id;
   }
 
-  async function createClip(body: Record<string, unknown>) {
-    const response = await phone.post('/api/audio-clips', body);
+  async function createClip(body: components['schemas']['CreateAudioClipDto']) {
+    const { data, response } = await api.POST('/api/audio-clips', { body });
     expect(response.status).toBe(201);
-    return response.body;
+    return data!;
   }
+
+  const clipPath = (clipId: string) => ({ params: { path: { clip_id: clipId } } });
+  const notePath = (noteId: string) => ({ params: { path: { note_id: noteId } } });
 
   it('creates, uploads, completes and plays back a clip, with the bytes intact', async () => {
     const noteId = await createNote();
@@ -79,9 +84,9 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     const put = await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' });
     expect(put.status).toBe(200);
 
-    const completed = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
-    expect(completed.status).toBe(200);
-    expect(completed.body).toMatchObject({
+    const completed = await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id));
+    expect(completed.response.status).toBe(200);
+    expect(completed.data).toMatchObject({
       id: created.clip.id,
       status: 'ready',
       completed_at: expect.any(String),
@@ -90,30 +95,33 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       duration_source: 'measured',
     });
 
-    const again = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
-    expect(again.status).toBe(200);
-    expect(again.body).toEqual(completed.body);
+    const again = await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id));
+    expect(again.response.status).toBe(200);
+    expect(again.data).toEqual(completed.data);
 
-    const playback = await phone.get(`/api/audio-clips/${created.clip.id}/playback`);
-    expect(playback.status).toBe(200);
-    expect(Object.keys(playback.body).sort()).toEqual(['expires_at', 'url']);
-    expect(new Date(playback.body.expires_at).toISOString()).toBe(playback.body.expires_at);
+    const { data: playback, response: playbackResponse } = await api.GET(
+      '/api/audio-clips/{clip_id}/playback',
+      clipPath(created.clip.id),
+    );
+    expect(playbackResponse.status).toBe(200);
+    expect(Object.keys(playback!).sort()).toEqual(['expires_at', 'url']);
+    expect(new Date(playback!.expires_at).toISOString()).toBe(playback!.expires_at);
 
-    const whole = await download(playback.body.url);
+    const whole = await download(playback!.url);
     expect(whole.status).toBe(200);
     expect(whole.headers.get('content-type')).toBe('audio/wav');
     expect(whole.bytes.equals(audio)).toBe(true);
 
-    const ranged = await download(playback.body.url, { Range: 'bytes=100-199' });
+    const ranged = await download(playback!.url, { Range: 'bytes=100-199' });
     expect(ranged.status).toBe(206);
     expect(ranged.headers.get('content-range')).toBe(`bytes 100-199/${audio.length}`);
     expect(ranged.bytes.equals(audio.subarray(100, 200))).toBe(true);
 
     // s3rver mishandles suffix ranges: there these would test s3rver, not what a phone meets in production.
-    if (storage !== 's3') await expectRangeEdgeCases(playback.body.url, audio, storage);
+    if (storage !== 's3') await expectRangeEdgeCases(playback!.url, audio, storage);
 
-    const fetched = await phone.get(`/api/audio-clips/${created.clip.id}`);
-    expect(fetched.body).toEqual(completed.body);
+    const fetched = await api.GET('/api/audio-clips/{clip_id}', clipPath(created.clip.id));
+    expect(fetched.data).toEqual(completed.data);
   });
 
   /** Range requests as players send them, served by the local driver itself or by RGW as AWS S3 does. */
@@ -157,24 +165,26 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
 
   it("serves the note's primary clip: the most recently completed ready one", async () => {
     const noteId = await createNote();
-    expect((await phone.get(`/api/notes/${noteId}/audio`)).status).toBe(404);
+    const none = await api.GET('/api/notes/{note_id}/audio', notePath(noteId));
+    expect(none.response.status).toBe(404);
+    expect(none.error?.error.code).toBe('NO_READY_AUDIO_CLIP');
 
     const first = await uploadReadyClip(noteId, wav(0.5, { noise: true }));
     const second = await uploadReadyClip(noteId, wav(1, { noise: true }));
     await createClip({ note_id: noteId, mime_type: 'audio/mpeg', bytes: 10, duration_ms: 1 }); // pending: never primary
 
-    const primary = await phone.get(`/api/notes/${noteId}/audio`);
-    expect(primary.status).toBe(200);
-    expect(primary.body.clip.id).toBe(second.clipId);
-    expect((await download(primary.body.playback.url)).bytes.equals(second.audio)).toBe(true);
+    const primary = await api.GET('/api/notes/{note_id}/audio', notePath(noteId));
+    expect(primary.response.status).toBe(200);
+    expect(primary.data!.clip.id).toBe(second.clipId);
+    expect((await download(primary.data!.playback.url)).bytes.equals(second.audio)).toBe(true);
 
-    await phone.delete(`/api/audio-clips/${second.clipId}`);
-    const fallback = await phone.get(`/api/notes/${noteId}/audio`);
-    expect(fallback.body.clip.id).toBe(first.clipId);
+    await api.DELETE('/api/audio-clips/{clip_id}', clipPath(second.clipId));
+    const fallback = await api.GET('/api/notes/{note_id}/audio', notePath(noteId));
+    expect(fallback.data!.clip.id).toBe(first.clipId);
 
-    const missing = await phone.get('/api/notes/00000000-0000-4000-8000-000000000000/audio');
-    expect(missing.status).toBe(404);
-    expect(missing.body.error.code).toBe('NOTE_NOT_FOUND');
+    const missing = await api.GET('/api/notes/{note_id}/audio', notePath('00000000-0000-4000-8000-000000000000'));
+    expect(missing.response.status).toBe(404);
+    expect(missing.error?.error.code).toBe('NOTE_NOT_FOUND');
   });
 
   it("lists a note's clips newest first, page by page", async () => {
@@ -189,31 +199,39 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: any = await phone.get(`/api/notes/${noteId}/audio-clips?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
-      expect(page.status).toBe(200);
-      expect(page.body.items.length).toBeLessThanOrEqual(2);
-      seen.push(...page.body.items.map((clip: { id: string }) => clip.id));
-      cursor = page.body.next_cursor;
+      const page: Awaited<ReturnType<typeof listPage>> = await listPage(noteId, cursor);
+      expect(page.response.status).toBe(200);
+      expect(page.data!.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.data!.items.map((clip) => clip.id));
+      cursor = page.data!.next_cursor;
     } while (cursor);
     expect(seen).toEqual([...ids].reverse());
   });
+
+  function listPage(noteId: string, cursor: string | null) {
+    return api.GET('/api/notes/{note_id}/audio-clips', {
+      params: { path: { note_id: noteId }, query: { limit: 2, ...(cursor ? { cursor } : {}) } },
+    });
+  }
 
   it('answers 409 for complete before upload and playback before ready, and the clip stays pending', async () => {
     const audio = wav(0.2);
     const created = await createClip({ mime_type: 'audio/wav', bytes: audio.length, duration_ms: 10 });
 
-    const early = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
-    expect(early.status).toBe(409);
-    expect(early.body.error.code).toBe('UPLOAD_NOT_FOUND');
+    const early = await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id));
+    expect(early.response.status).toBe(409);
+    expect(early.error?.error.code).toBe('UPLOAD_NOT_FOUND');
 
-    const notReady = await phone.get(`/api/audio-clips/${created.clip.id}/playback`);
-    expect(notReady.status).toBe(409);
-    expect(notReady.body.error.code).toBe('AUDIO_CLIP_NOT_READY');
-    expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body.status).toBe('pending');
+    const notReady = await api.GET('/api/audio-clips/{clip_id}/playback', clipPath(created.clip.id));
+    expect(notReady.response.status).toBe(409);
+    expect(notReady.error?.error.code).toBe('AUDIO_CLIP_NOT_READY');
+    expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(created.clip.id))).data?.status).toBe('pending');
 
     // The upload can still be made and completed afterwards.
     expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
-    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).body.status).toBe('ready');
+    expect((await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id))).data?.status).toBe(
+      'ready',
+    );
   });
 
   it('refuses a PUT with another Content-Type or another size, and stores nothing', async () => {
@@ -240,9 +258,9 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       expiresInSeconds: 60,
     });
     expect((await putBytes(wrongSize.url, audio.subarray(0, 10), { 'Content-Type': 'audio/wav' })).status).toBe(200);
-    const sizeMismatch = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
-    expect(sizeMismatch.status).toBe(422);
-    expect(sizeMismatch.body.error).toMatchObject({
+    const sizeMismatch = await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id));
+    expect(sizeMismatch.response.status).toBe(422);
+    expect(sizeMismatch.error?.error).toMatchObject({
       code: 'UPLOAD_MISMATCH',
       message: expect.stringContaining('10 bytes'),
     });
@@ -253,24 +271,28 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       expiresInSeconds: 60,
     });
     expect((await putBytes(wrongType.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(200);
-    const typeMismatch = await phone.post(`/api/audio-clips/${created.clip.id}/complete`);
-    expect(typeMismatch.status).toBe(422);
-    expect(typeMismatch.body.error.message).toContain('audio/mpeg');
-    expect((await phone.get(`/api/audio-clips/${created.clip.id}`)).body.status).toBe('pending');
+    const typeMismatch = await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id));
+    expect(typeMismatch.response.status).toBe(422);
+    expect(typeMismatch.error?.error.message).toContain('audio/mpeg');
+    expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(created.clip.id))).data?.status).toBe('pending');
 
     expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
-    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).status).toBe(200);
+    expect((await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id))).response.status).toBe(
+      200,
+    );
   });
 
   it('deletes a clip with its stored object', async () => {
     const { clipId, storageKey, playbackUrl } = await uploadReadyClip(await createNote(), wav(0.1, { noise: true }));
     expect(await testApp.storage.inspect(storageKey)).not.toBeNull();
 
-    expect((await phone.delete(`/api/audio-clips/${clipId}`)).status).toBe(204);
-    expect((await phone.get(`/api/audio-clips/${clipId}`)).status).toBe(404);
+    expect((await api.DELETE('/api/audio-clips/{clip_id}', clipPath(clipId))).response.status).toBe(204);
+    expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(clipId))).response.status).toBe(404);
     expect(await testApp.storage.inspect(storageKey)).toBeNull();
     expect((await download(playbackUrl)).status).toBe(404);
-    expect((await phone.delete(`/api/audio-clips/${clipId}`)).status).toBe(404);
+    const again = await api.DELETE('/api/audio-clips/{clip_id}', clipPath(clipId));
+    expect(again.response.status).toBe(404);
+    expect(again.error?.error.code).toBe('AUDIO_CLIP_NOT_FOUND');
   });
 
   it('deletes a note with all its clips and their objects', async () => {
@@ -279,13 +301,13 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     const pending = await createClip({ note_id: noteId, mime_type: 'audio/webm', bytes: 5, duration_ms: 1 });
     const other = await uploadReadyClip(await createNote('other'), wav(0.05, { noise: true }));
 
-    expect((await phone.delete(`/api/notes/${noteId}`)).status).toBe(204);
-    expect((await phone.get(`/api/notes/${noteId}`)).status).toBe(404);
-    expect((await phone.get(`/api/audio-clips/${ready.clipId}`)).status).toBe(404);
-    expect((await phone.get(`/api/audio-clips/${pending.clip.id}`)).status).toBe(404);
+    expect((await api.DELETE('/api/notes/{note_id}', notePath(noteId))).response.status).toBe(204);
+    expect((await api.GET('/api/notes/{note_id}', notePath(noteId))).response.status).toBe(404);
+    expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(ready.clipId))).response.status).toBe(404);
+    expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(pending.clip.id))).response.status).toBe(404);
     expect(await testApp.storage.inspect(ready.storageKey)).toBeNull();
 
-    expect((await phone.get(`/api/audio-clips/${other.clipId}`)).body.status).toBe('ready');
+    expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(other.clipId))).data?.status).toBe('ready');
     expect(await testApp.storage.inspect(other.storageKey)).not.toBeNull();
     if (storage !== 's3') {
       const stored = await testApp.storedKeys();
@@ -302,12 +324,14 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       duration_ms: 1000,
     });
     expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
-    expect((await phone.post(`/api/audio-clips/${created.clip.id}/complete`)).status).toBe(200);
-    const playback = await phone.get(`/api/audio-clips/${created.clip.id}/playback`);
+    expect((await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id))).response.status).toBe(
+      200,
+    );
+    const playback = await api.GET('/api/audio-clips/{clip_id}/playback', clipPath(created.clip.id));
     return {
-      clipId: created.clip.id as string,
-      storageKey: created.clip.storage_key as string,
-      playbackUrl: playback.body.url as string,
+      clipId: created.clip.id,
+      storageKey: created.clip.storage_key,
+      playbackUrl: playback.data!.url,
       audio,
     };
   }

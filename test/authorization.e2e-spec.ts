@@ -62,7 +62,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
         operationId: operation.operationId,
       })),
     );
-  });
+  }, 60_000); // a whole app and a ready clip: generous on a loaded machine
 
   afterAll(async () => {
     if (process.env.PRINT_AUTH_MATRIX === '1') console.log(`${database} + ${storage}\n${seen.join('\n')}`);

@@ -81,7 +81,7 @@ export class AudioClipResponseDto {
   bytes!: number;
 
   @ApiProperty({
-    example: 41987,
+    example: 42000,
     description: 'Measured from the audio once ready, when its container says; else as declared.',
   })
   duration_ms!: number;
@@ -89,7 +89,12 @@ export class AudioClipResponseDto {
   @ApiProperty({ example: 42000, description: 'What the phone declared.' })
   declared_duration_ms!: number;
 
-  @ApiProperty({ enum: DurationSource, enumName: 'DurationSource', example: DurationSource.Measured })
+  @ApiProperty({
+    enum: DurationSource,
+    enumName: 'DurationSource',
+    example: DurationSource.Declared,
+    description: '`declared` until completion measured the audio.',
+  })
   duration_source!: DurationSource;
 
   @ApiProperty({ type: String, nullable: true, example: null, description: 'The declared base64 MD5, if any.' })
@@ -167,6 +172,31 @@ export class ListAudioClipsQueryDto extends PageQueryDto {
   @IsISO8601({ strict: true }, { message: 'updated_since must be a real date and time' })
   updated_since?: string;
 }
+
+/**
+ * What the explorer pre-fills for `POST /api/audio-clips`: no `note_id`, since an example id names no
+ * note of the person trying it (that would answer 404).
+ */
+export const CREATE_AUDIO_CLIP_EXAMPLE = { mime_type: 'audio/m4a', bytes: 123456, duration_ms: 42000 };
+
+/** A clip as `complete` answers it: ready, with the duration measured from the audio. */
+export const READY_AUDIO_CLIP_EXAMPLE: AudioClipResponseDto = {
+  id: '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b',
+  note_id: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90',
+  status: AudioClipStatus.Ready,
+  mime_type: 'audio/m4a',
+  bytes: 123456,
+  duration_ms: 41987,
+  declared_duration_ms: 42000,
+  duration_source: DurationSource.Measured,
+  content_md5: null,
+  failure_reason: null,
+  storage_key: 'dev/audio-clips/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a',
+  created_at: '2026-11-27T09:30:00.000Z',
+  updated_at: '2026-11-27T09:30:41.000Z',
+  completed_at: '2026-11-27T09:30:41.000Z',
+  completed_by: CompletedBy.Client,
+};
 
 export class PresignedUploadDto {
   @ApiProperty({

@@ -2,26 +2,36 @@ import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, R
 import type { FastifyReply } from 'fastify';
 import { AppError } from '../common/app-error';
 import {
+  ApiBody,
   ApiCreatedResponse,
+  ApiExtraModels,
   ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
+  getSchemaPath,
 } from '@nestjs/swagger';
 import { OwnerId } from '../auth/auth.decorators';
 import { UploadRateLimited } from '../rate-limit/rate-limit.guard';
-import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
+import {
+  ApiAuthenticated,
+  ApiErrorResponses,
+  invalidField,
+  invalidPathId,
+} from '../common/api-error-responses.decorator';
 import { toPageRequest } from '../common/pagination';
 import { uuidParam } from '../common/validation';
 import {
   AudioClipPageDto,
   AudioClipResponseDto,
+  CREATE_AUDIO_CLIP_EXAMPLE,
   CreateAudioClipDto,
   CreateAudioClipResponseDto,
   ListAudioClipsQueryDto,
   PlaybackDto,
   toAudioClipPage,
+  READY_AUDIO_CLIP_EXAMPLE,
   toAudioClipResponse,
   toPlaybackDto,
   toPresignedUploadDto,
@@ -29,6 +39,7 @@ import {
 import { AudioClipsService } from './audio-clips.service';
 
 @ApiAuthenticated()
+@ApiExtraModels(CreateAudioClipDto)
 @ApiTags('audio-clips')
 @Controller('audio-clips')
 export class AudioClipsController {
@@ -39,8 +50,20 @@ export class AudioClipsController {
     summary: 'Start an upload: create a pending clip and get a presigned PUT URL',
     description: 'Then PUT the raw bytes to `upload.url` with `upload.headers`, and call `complete`.',
   })
+  @ApiBody({
+    schema: { $ref: getSchemaPath(CreateAudioClipDto) },
+    examples: { 'a recording': { value: CREATE_AUDIO_CLIP_EXAMPLE } },
+  })
   @ApiCreatedResponse({ type: CreateAudioClipResponseDto })
-  @ApiErrorResponses(400, 404, 413, 503)
+  @ApiErrorResponses(
+    invalidField('mime_type', 'mime_type must be one of the accepted audio types: audio/m4a, audio/mpeg, …'),
+    'INVALID_JSON',
+    'UNSUPPORTED_MEDIA_TYPE',
+    'PAYLOAD_TOO_LARGE',
+    'NOTE_NOT_FOUND',
+    'QUOTA_EXCEEDED',
+    'IDEMPOTENCY_KEY_REUSED',
+  )
   @UploadRateLimited()
   @ApiHeader({
     name: 'Idempotency-Key',
@@ -74,7 +97,7 @@ export class AudioClipsController {
       'the server completed for it (`completed_by: "server"`) or refused. Pages with `limit` and `cursor`.',
   })
   @ApiOkResponse({ type: AudioClipPageDto })
-  @ApiErrorResponses(400)
+  @ApiErrorResponses(invalidField('status', 'each status must be one of pending, ready, failed, expired'))
   async listAudioClips(@OwnerId() ownerId: string, @Query() query: ListAudioClipsQueryDto): Promise<AudioClipPageDto> {
     const filter = {
       statuses: query.status,
@@ -90,7 +113,7 @@ export class AudioClipsController {
     summary: 'Get a fresh presigned PUT URL for a pending clip (the old one expired, or the upload was cut off)',
   })
   @ApiOkResponse({ type: CreateAudioClipResponseDto })
-  @ApiErrorResponses(400, 404, 409, 503)
+  @ApiErrorResponses(invalidPathId('clip_id'), 'AUDIO_CLIP_NOT_FOUND', 'AUDIO_CLIP_NOT_PENDING')
   async renewAudioClipUpload(
     @OwnerId() ownerId: string,
     @Param('clip_id', uuidParam('clip_id')) clipId: string,
@@ -102,7 +125,7 @@ export class AudioClipsController {
   @Get(':clip_id')
   @ApiOperation({ summary: 'Get an audio clip' })
   @ApiOkResponse({ type: AudioClipResponseDto })
-  @ApiErrorResponses(400, 404)
+  @ApiErrorResponses(invalidPathId('clip_id'), 'AUDIO_CLIP_NOT_FOUND')
   async getAudioClip(
     @OwnerId() ownerId: string,
     @Param('clip_id', uuidParam('clip_id')) clipId: string,
@@ -119,8 +142,17 @@ export class AudioClipsController {
       '(the clip stays pending, so upload again); 422 UPLOAD_NOT_AUDIO when the bytes are not the declared audio (the clip fails and the upload is deleted). ' +
       'The duration is measured from the audio where the container gives one.',
   })
-  @ApiOkResponse({ type: AudioClipResponseDto })
-  @ApiErrorResponses(400, 404, 409, 422, 503)
+  @ApiOkResponse({ type: AudioClipResponseDto, example: READY_AUDIO_CLIP_EXAMPLE })
+  @ApiErrorResponses(
+    invalidPathId('clip_id'),
+    'AUDIO_CLIP_NOT_FOUND',
+    'UPLOAD_NOT_FOUND',
+    'AUDIO_CLIP_NOT_PENDING',
+    'UPLOAD_CHANGED',
+    'UPLOAD_MISMATCH',
+    'UPLOAD_NOT_AUDIO',
+    'STORAGE_UNAVAILABLE',
+  )
   @UploadRateLimited()
   async completeAudioClip(
     @OwnerId() ownerId: string,
@@ -132,7 +164,7 @@ export class AudioClipsController {
   @Get(':clip_id/playback')
   @ApiOperation({ summary: 'Get a presigned GET URL to play a ready clip' })
   @ApiOkResponse({ type: PlaybackDto })
-  @ApiErrorResponses(400, 404, 409, 503)
+  @ApiErrorResponses(invalidPathId('clip_id'), 'AUDIO_CLIP_NOT_FOUND', 'AUDIO_CLIP_NOT_READY')
   async getAudioClipPlayback(
     @OwnerId() ownerId: string,
     @Param('clip_id', uuidParam('clip_id')) clipId: string,
@@ -144,7 +176,7 @@ export class AudioClipsController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete an audio clip and its stored audio' })
   @ApiNoContentResponse({ description: 'Deleted.' })
-  @ApiErrorResponses(400, 404, 503)
+  @ApiErrorResponses(invalidPathId('clip_id'), 'AUDIO_CLIP_NOT_FOUND')
   async deleteAudioClip(
     @OwnerId() ownerId: string,
     @Param('clip_id', uuidParam('clip_id')) clipId: string,

@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, HttpCode, Param, Query } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { OwnerId } from '../auth/auth.decorators';
-import { ApiAuthenticated, ApiErrorResponses } from '../common/api-error-responses.decorator';
+import { ApiAuthenticated, ApiErrorResponses, invalidPathId } from '../common/api-error-responses.decorator';
 import { PageQueryDto, toPageRequest } from '../common/pagination';
 import { uuidParam } from '../common/validation';
 import { AudioClipPageDto, NoteAudioDto, toAudioClipPage, toAudioClipResponse, toPlaybackDto } from './audio-clip.dto';
@@ -21,7 +21,7 @@ export class NoteAudioClipsController {
   @Get('audio')
   @ApiOperation({ summary: 'Get the note’s primary clip (its most recently completed ready clip) with a playback URL' })
   @ApiOkResponse({ type: NoteAudioDto })
-  @ApiErrorResponses(400, 404, 503)
+  @ApiErrorResponses(invalidPathId('note_id'), 'NOTE_NOT_FOUND', 'NO_READY_AUDIO_CLIP')
   async getNoteAudio(
     @OwnerId() ownerId: string,
     @Param('note_id', uuidParam('note_id')) noteId: string,
@@ -33,7 +33,7 @@ export class NoteAudioClipsController {
   @Get('audio-clips')
   @ApiOperation({ summary: 'List the note’s audio clips in every state, newest first' })
   @ApiOkResponse({ type: AudioClipPageDto })
-  @ApiErrorResponses(400, 404)
+  @ApiErrorResponses(invalidPathId('note_id'), 'NOTE_NOT_FOUND')
   async listNoteAudioClips(
     @OwnerId() ownerId: string,
     @Param('note_id', uuidParam('note_id')) noteId: string,
@@ -46,7 +46,7 @@ export class NoteAudioClipsController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a note with all its audio clips and their stored audio' })
   @ApiNoContentResponse({ description: 'Deleted.' })
-  @ApiErrorResponses(400, 404, 503)
+  @ApiErrorResponses(invalidPathId('note_id'), 'NOTE_NOT_FOUND')
   async deleteNote(@OwnerId() ownerId: string, @Param('note_id', uuidParam('note_id')) noteId: string): Promise<void> {
     await this.noteDeletion.delete(ownerId, noteId);
   }

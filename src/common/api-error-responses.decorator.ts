@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiBearerAuth, ApiResponse } from '@nestjs/swagger';
+import { ERROR_STATUS, type ErrorCode, type ErrorDetail } from './app-error';
 import { ErrorResponseDto } from './error-response.dto';
 
 const DESCRIPTIONS: Readonly<Record<number, string>> = {
@@ -7,23 +8,125 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
   401: 'No bearer token, or one that is expired, malformed, or not signed by a trusted key.',
   404: 'No such resource, or it belongs to someone else.',
   409: 'The resource is not in a state that allows this yet.',
-  413: 'The recording would take you over your storage quota; `error.remaining_bytes` says what is left.',
-  422: 'What was uploaded does not match what was declared.',
+  413: 'Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left).',
+  415: 'The body is not JSON.',
+  422: 'What was uploaded does not match what was declared, or an Idempotency-Key was reused for another request.',
   429: 'Too many requests; retry after the `Retry-After` seconds.',
-  503: 'The audio store is unreachable; retry after the `Retry-After` seconds.',
+  503: 'A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds.',
 };
 
-/** Documents the error answers of an operation, all in the one error shape. */
-export function ApiErrorResponses(...statuses: number[]): MethodDecorator {
+/** One documented error answer: its code, and the body the server really sends for it (ids are the examples'). */
+export interface ErrorExample {
+  code: ErrorCode;
+  message: string;
+  details?: ErrorDetail[];
+  info?: Record<string, string | number>;
+}
+
+const NOTE_ID = '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90';
+const CLIP_ID = '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
+
+/** The example of each code unless an operation gives its own (a field of its own for VALIDATION_FAILED). */
+const DEFAULT_EXAMPLES: { readonly [Code in ErrorCode]?: Omit<ErrorExample, 'code'> } = {
+  INVALID_JSON: { message: "Body is not valid JSON but content-type is set to 'application/json'" },
+  UNAUTHENTICATED: { message: 'Sign in: send Authorization: Bearer <token>.' },
+  NOTE_NOT_FOUND: { message: `No note with id ${NOTE_ID}.` },
+  AUDIO_CLIP_NOT_FOUND: { message: `No audio clip with id ${CLIP_ID}.` },
+  NO_READY_AUDIO_CLIP: { message: `Note ${NOTE_ID} has no ready audio clip yet.` },
+  UPLOAD_NOT_FOUND: {
+    message: 'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.',
+  },
+  AUDIO_CLIP_NOT_READY: { message: `Audio clip ${CLIP_ID} is pending; only ready clips can be played.` },
+  AUDIO_CLIP_NOT_PENDING: {
+    message: `Audio clip ${CLIP_ID} is already ready; create a new clip to upload again.`,
+  },
+  UPLOAD_CHANGED: {
+    message: 'The upload changed or disappeared while it was being checked. Complete again.',
+  },
+  PAYLOAD_TOO_LARGE: { message: 'Request body is too large' },
+  QUOTA_EXCEEDED: {
+    message:
+      'This recording needs 123456 bytes but only 20000 of your 104857600-byte storage quota are left. Delete some recordings first.',
+    info: { quota_bytes: 104857600, used_bytes: 104837600, remaining_bytes: 20000 },
+  },
+  UNSUPPORTED_MEDIA_TYPE: { message: 'Send JSON with Content-Type: application/json (got text/plain).' },
+  UPLOAD_MISMATCH: {
+    message: 'The uploaded file is 1000 bytes but 123456 were declared. Upload the declared file again.',
+  },
+  UPLOAD_NOT_AUDIO: {
+    message:
+      'The uploaded bytes are not audio/m4a audio: not an audio container: the content looks like text ("just some text …"). The upload was deleted; create a new clip to try again.',
+  },
+  IDEMPOTENCY_KEY_REUSED: {
+    message: 'This Idempotency-Key was used for a different request. Use a new key for a new recording.',
+  },
+  RATE_LIMITED: { message: 'Too many requests: at most 600 per 60 s. Retry in 12 s.' },
+  STORAGE_UNAVAILABLE: { message: 'The audio store is unreachable right now. Retry in a few seconds.' },
+  AUTH_UNAVAILABLE: {
+    message: 'The identity provider’s keys cannot be fetched right now. Retry in a few seconds.',
+  },
+};
+
+/** Every authenticated route can answer these, whatever it does. */
+const AUTHENTICATED_ROUTE_ERRORS: readonly ErrorCode[] = ['UNAUTHENTICATED', 'RATE_LIMITED', 'AUTH_UNAVAILABLE'];
+
+/** VALIDATION_FAILED on one field, as the validation pipe words it. */
+export function invalidField(field: string, message: string, summary = 'The request is not valid.'): ErrorExample {
+  return { code: 'VALIDATION_FAILED', message: summary, details: [{ field, message }] };
+}
+
+/** VALIDATION_FAILED for a path id that is not a UUID. */
+export function invalidPathId(name: string): ErrorExample {
+  return invalidField(name, `${name} must be a UUID`, `${name} must be a UUID.`);
+}
+
+/**
+ * Documents the error answers of an authenticated operation: each code it can answer, grouped under
+ * its status, each with an example of the body the server sends (so the explorer shows, say, a
+ * NOTE_NOT_FOUND under a note's 404, not a made-up error of another route). 401, 429 and the 503 of an
+ * unreachable identity provider are added to every operation.
+ */
+export function ApiErrorResponses(...errors: (ErrorCode | ErrorExample)[]): MethodDecorator {
+  const examples = [...errors, ...AUTHENTICATED_ROUTE_ERRORS].map((error) => toExample(error));
+  const statuses = [...new Set(examples.map((example) => ERROR_STATUS[example.code]))].sort();
   return applyDecorators(
-    ...statuses.map((status) => ApiResponse({ status, description: DESCRIPTIONS[status], type: ErrorResponseDto })),
+    ...statuses.map((status) =>
+      ApiResponse({
+        status,
+        description: DESCRIPTIONS[status],
+        type: ErrorResponseDto,
+        examples: Object.fromEntries(
+          examples
+            .filter((example) => ERROR_STATUS[example.code] === status)
+            .map((example) => [
+              example.code,
+              {
+                summary: example.code,
+                value: {
+                  status,
+                  error: {
+                    code: example.code,
+                    message: example.message,
+                    ...(example.details ? { details: example.details } : {}),
+                    ...example.info,
+                  },
+                },
+              },
+            ]),
+        ),
+      }),
+    ),
   );
 }
 
-/** A controller whose routes need a bearer token: documents the scheme and the 401 and 429 answers. */
+/** A controller whose routes need a bearer token (its error answers come with ApiErrorResponses). */
 export function ApiAuthenticated(): ClassDecorator {
-  return applyDecorators(
-    ApiBearerAuth(),
-    ...[401, 429].map((status) => ApiResponse({ status, description: DESCRIPTIONS[status], type: ErrorResponseDto })),
-  );
+  return ApiBearerAuth();
+}
+
+function toExample(error: ErrorCode | ErrorExample): ErrorExample {
+  if (typeof error !== 'string') return error;
+  const example = DEFAULT_EXAMPLES[error];
+  if (!example) throw new Error(`No example for ${error}: give the operation its own (e.g. invalidField).`);
+  return { code: error, ...example };
 }

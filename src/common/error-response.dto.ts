@@ -26,6 +26,15 @@ export class ErrorBodyDto {
     example: '3f0c9a52-6f1e-4f7e-9d55-0b2b1f7f4a10',
   })
   request_id?: string;
+
+  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: the quota, in bytes.', example: 104857600 })
+  quota_bytes?: number;
+
+  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: bytes held in pending and ready clips.', example: 104837600 })
+  used_bytes?: number;
+
+  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: bytes still free.', example: 20000 })
+  remaining_bytes?: number;
 }
 
 /** The one shape every error answer has. */

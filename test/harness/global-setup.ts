@@ -1,4 +1,6 @@
-import { publishLegOutcomes, skippedLegsBanner, startOptionalLeg, type LegOutcome } from './legs';
+import { existsSync } from 'node:fs';
+import { LegUnavailable, publishLegOutcomes, skippedLegsBanner, startOptionalLeg, type LegOutcome } from './legs';
+import { CHROMIUM_LEG, CHROMIUM_PATH } from './chromium';
 import { startPostgres } from './postgres';
 import { RGW_LEG, startRgw } from './rgw';
 import { startS3 } from './s3';
@@ -33,6 +35,12 @@ export default async function globalSetup(): Promise<void> {
   // Test workers are forked after global setup, so they inherit these.
   for (const service of services) Object.assign(process.env, service.env);
   process.env.TEST_SQLITE_DIR = scratch.sqliteDir;
+  // Not a server: the explorer test drives Debian's Chromium through playwright-core.
+  const browser = await startOptionalLeg(CHROMIUM_LEG, async () => {
+    if (!existsSync(CHROMIUM_PATH))
+      throw new LegUnavailable(`${CHROMIUM_PATH} is missing (install it with: apt-get install chromium)`);
+  });
+  legs.push(browser.outcome);
   publishLegOutcomes(legs);
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
   console.log(`\ne2e harness ready in ${seconds} s: ${services.map((service) => service.description).join('; ')}`);

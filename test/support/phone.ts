@@ -1,3 +1,5 @@
+import { createAdvancedNotesClient, type AdvancedNotesClient } from '../../client';
+
 /** A minimal HTTP client playing the mobile app: JSON in, JSON out, status and headers kept. */
 export interface ApiResponse<T = any> {
   status: number;
@@ -5,12 +7,21 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
+/**
+ * The phone: `api` is the typed client generated from the spec (what a mobile developer gets), signed
+ * in with the token; `get`/`post`/`raw`… send what a typed client would refuse to, for the tests of
+ * malformed requests.
+ */
 export class Phone {
+  readonly api: AdvancedNotesClient;
+
   constructor(
     private readonly baseUrl: string,
     /** Sent as `Authorization: Bearer …` on every request when given. */
     private readonly token?: string,
-  ) {}
+  ) {
+    this.api = createAdvancedNotesClient({ baseUrl, token });
+  }
 
   get<T = any>(path: string, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
     return this.send<T>('GET', path, undefined, headers);

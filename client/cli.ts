@@ -1,0 +1,281 @@
+#!/usr/bin/env node
+/**
+ * `advanced-notes`: the API from a terminal, doing what the phone does, on the typed client.
+ * Every command prints a short human answer, or with `--json` the API's own JSON on stdout. Errors
+ * are one line on stderr (`advanced-notes: CODE: message`, the server's code and message) and a
+ * non-zero exit code.
+ */
+import { createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { SingleBar } from 'cli-progress';
+import { Command, CommanderError } from 'commander';
+import { ApiError, createAdvancedNotesClient, unwrap, type AdvancedNotesClient, type AudioClip } from './index';
+import { detectAudioType } from './audio-type';
+import { putFile } from './upload';
+
+const DEFAULT_URL = 'http://localhost:3000';
+/** How many times an upload URL that ran out is renewed before giving up. */
+const MAX_RENEWALS = 2;
+
+interface GlobalOptions {
+  url: string;
+  token?: string;
+}
+
+interface JsonOption {
+  json?: boolean;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('advanced-notes')
+    .description('Advanced Notes from the command line: notes and their voice recordings.')
+    .option('--url <url>', 'where the API runs (env ADVANCED_NOTES_URL)', process.env.ADVANCED_NOTES_URL || DEFAULT_URL)
+    .option('--token <jwt>', 'bearer token (env ADVANCED_NOTES_TOKEN)', process.env.ADVANCED_NOTES_TOKEN)
+    .showHelpAfterError()
+    .exitOverride();
+
+  const client = (): AdvancedNotesClient => {
+    const { url, token } = program.opts<GlobalOptions>();
+    return createAdvancedNotesClient({ baseUrl: url, token: token || undefined });
+  };
+
+  program
+    .command('upload')
+    .description('upload a recording: detect its type from the bytes, upload, complete, print the playback URL')
+    .argument('<file>', 'the audio file')
+    .option('--note <id>', 'attach the recording to this note')
+    .option('--json', 'print the clip and its playback as JSON')
+    .action(async (file: string, options: JsonOption & { note?: string }) => {
+      const result = await upload(client(), file, options.note);
+      if (options.json) return printJson(result);
+      printFields([
+        ['clip', result.clip.id],
+        ['status', result.clip.status],
+        ['duration', `${result.clip.duration_ms} ms (${result.clip.duration_source})`],
+        ['type', result.clip.mime_type],
+        ['bytes', String(result.clip.bytes)],
+        ['playback', result.playback.url],
+      ]);
+    });
+
+  program
+    .command('play')
+    .description('print the playback URL of a ready clip, or download the recording')
+    .argument('<clip-id>')
+    .option('--out <file>', 'download the recording to this file')
+    .option('--json', 'print the playback as JSON')
+    .action(async (clipId: string, options: JsonOption & { out?: string }) => {
+      const playback = unwrap(
+        await client().GET('/api/audio-clips/{clip_id}/playback', { params: { path: { clip_id: clipId } } }),
+      );
+      if (options.out !== undefined) {
+        const bytes = await download(playback.url, options.out);
+        if (options.json) return printJson({ ...playback, file: options.out, bytes });
+        return console.log(`${options.out}: ${bytes} bytes`);
+      }
+      if (options.json) return printJson(playback);
+      console.log(playback.url);
+    });
+
+  const notes = program.command('notes').description('create, list and show notes');
+  notes
+    .command('create')
+    .description('create a note')
+    .requiredOption('--title <title>')
+    .option('--body <body>')
+    .option('--json', 'print the note as JSON')
+    .action(async (options: JsonOption & { title: string; body?: string }) => {
+      const note = unwrap(
+        await client().POST('/api/notes', {
+          body: { title: options.title, ...(options.body === undefined ? {} : { body: options.body }) },
+        }),
+      );
+      if (options.json) return printJson(note);
+      console.log(note.id);
+    });
+  notes
+    .command('list')
+    .description('list your notes, newest first')
+    .option('--json', 'print the notes as a JSON array')
+    .action(async (options: JsonOption) => {
+      const api = client();
+      const all = await allPages((cursor) =>
+        api.GET('/api/notes', { params: { query: { limit: 100, ...(cursor ? { cursor } : {}) } } }),
+      );
+      if (options.json) return printJson(all);
+      for (const note of all) console.log(`${note.id}  ${note.created_at}  ${note.title}`);
+    });
+  notes
+    .command('show')
+    .description('show one note')
+    .argument('<note-id>')
+    .option('--json', 'print the note as JSON')
+    .action(async (noteId: string, options: JsonOption) => {
+      const note = unwrap(await client().GET('/api/notes/{note_id}', { params: { path: { note_id: noteId } } }));
+      if (options.json) return printJson(note);
+      printFields([
+        ['note', note.id],
+        ['title', note.title],
+        ['created', note.created_at],
+        ['updated', note.updated_at],
+      ]);
+      if (note.body !== '') console.log(`\n${note.body}`);
+    });
+
+  const clips = program.command('clips').description('list and delete audio clips');
+  clips
+    .command('list')
+    .description("list a note's clips in every state, newest first")
+    .argument('<note-id>')
+    .option('--json', 'print the clips as a JSON array')
+    .action(async (noteId: string, options: JsonOption) => {
+      const api = client();
+      const all = await allPages((cursor) =>
+        api.GET('/api/notes/{note_id}/audio-clips', {
+          params: { path: { note_id: noteId }, query: { limit: 100, ...(cursor ? { cursor } : {}) } },
+        }),
+      );
+      if (options.json) return printJson(all);
+      for (const clip of all) {
+        console.log(
+          `${clip.id}  ${clip.status.padEnd(7)}  ${clip.duration_ms} ms  ${clip.bytes} bytes  ${clip.mime_type}`,
+        );
+      }
+    });
+  clips
+    .command('delete')
+    .description('delete a clip and its stored audio')
+    .argument('<clip-id>')
+    .option('--json', 'print {"deleted": id} as JSON')
+    .action(async (clipId: string, options: JsonOption) => {
+      unwrap(await client().DELETE('/api/audio-clips/{clip_id}', { params: { path: { clip_id: clipId } } }));
+      if (options.json) return printJson({ deleted: clipId });
+      console.log(`deleted ${clipId}`);
+    });
+
+  return program;
+}
+
+/** The phone's four steps: create the clip, PUT the bytes (renewing a URL that ran out), complete, playback. */
+async function upload(api: AdvancedNotesClient, file: string, noteId: string | undefined) {
+  const size = (await stat(file)).size;
+  const { mimeType, durationMs } = await detectAudioType(file);
+  const created = unwrap(
+    await api.POST('/api/audio-clips', {
+      body: { mime_type: mimeType, bytes: size, duration_ms: durationMs, ...(noteId ? { note_id: noteId } : {}) },
+    }),
+  );
+  const clipId = created.clip.id;
+  let upload = created.upload;
+  for (let renewals = 0; ; renewals += 1) {
+    const put = await withProgressBar(size, (onProgress) => putFile(upload, file, onProgress));
+    if (put.status >= 200 && put.status < 300) break;
+    const expired = put.status === 403 && (Date.now() >= Date.parse(upload.expires_at) || /expired/i.test(put.body));
+    if (!expired || renewals === MAX_RENEWALS) throw storeRefusal(put.status, put.body);
+    upload = unwrap(
+      await api.POST('/api/audio-clips/{clip_id}/upload-url', { params: { path: { clip_id: clipId } } }),
+    ).upload;
+  }
+  const clip: AudioClip = unwrap(
+    await api.POST('/api/audio-clips/{clip_id}/complete', { params: { path: { clip_id: clipId } } }),
+  );
+  const playback = unwrap(
+    await api.GET('/api/audio-clips/{clip_id}/playback', { params: { path: { clip_id: clipId } } }),
+  );
+  return { clip, playback };
+}
+
+/** A progress bar on stderr while the bytes go up, only when stderr is a terminal (never in a pipe or a log). */
+async function withProgressBar<T>(total: number, run: (onProgress: (sent: number) => void) => Promise<T>): Promise<T> {
+  if (!process.stderr.isTTY) return run(() => {});
+  const bar = new SingleBar({
+    stream: process.stderr,
+    format: 'uploading [{bar}] {percentage}% | {value}/{total} bytes | {eta_formatted}',
+    hideCursor: true,
+  });
+  bar.start(total, 0);
+  try {
+    return await run((sent) => bar.update(sent));
+  } finally {
+    bar.stop();
+  }
+}
+
+/** The store's own answer to a refused PUT: the local driver's error JSON, or S3's XML code and message. */
+function storeRefusal(status: number, body: string): ApiError {
+  try {
+    const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
+    if (parsed.error?.code) return new ApiError(status, parsed.error.code, parsed.error.message ?? '');
+  } catch {
+    // not JSON: S3 answers XML
+  }
+  const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
+  const message = /<Message>([^<]*)<\/Message>/.exec(body)?.[1];
+  return new ApiError(status, code ?? `HTTP_${status}`, `the store refused the upload${message ? `: ${message}` : ''}`);
+}
+
+async function download(url: string, out: string): Promise<number> {
+  const response = await fetch(url);
+  if (!response.ok || !response.body) throw storeRefusal(response.status, await response.text());
+  await pipeline(Readable.fromWeb(response.body), createWriteStream(out));
+  return (await stat(out)).size;
+}
+
+async function allPages<T>(
+  page: (cursor: string | null) => Promise<{
+    data?: { items: T[]; next_cursor: string | null };
+    error?: unknown;
+    response: Response;
+  }>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const result: { items: T[]; next_cursor: string | null } = unwrap(await page(cursor));
+    items.push(...result.items);
+    cursor = result.next_cursor;
+  } while (cursor);
+  return items;
+}
+
+function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+function printFields(fields: [string, string][]): void {
+  const width = Math.max(...fields.map(([name]) => name.length));
+  for (const [name, value] of fields) console.log(`${name.padEnd(width)}  ${value}`);
+}
+
+/** One line on stderr, and the exit code: 1 for an answer of the API or the store, 2 for a usage error. */
+function describeFailure(error: unknown): { line: string; exitCode: number } {
+  if (error instanceof ApiError) return { line: `${error.code}: ${error.message}`, exitCode: 1 };
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  if (error instanceof TypeError && cause) {
+    return { line: `cannot reach the API: ${cause.code ?? cause.message ?? error.message}`, exitCode: 1 };
+  }
+  const node = error as NodeJS.ErrnoException;
+  if (node.code && node.syscall) return { line: `${node.code}: ${node.message}`, exitCode: 1 };
+  return { line: error instanceof Error ? error.message : String(error), exitCode: 1 };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    // Commander has printed its usage message (or the help) already.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    const { line, exitCode } = describeFailure(error);
+    process.stderr.write(`advanced-notes: ${line.replace(/\s+/g, ' ').trim()}\n`);
+    return exitCode;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}
