@@ -59,7 +59,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
     app.enableCors({
       origin: [...config.corsOrigins],
       allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
-      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate'],
+      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate', 'ETag'],
       maxAge: 600,
     });
   }

@@ -61,6 +61,8 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
       completed_at: null,
     });
     expect(created.upload).toEqual({
+      mode: 'single',
+      server_time: expect.any(String),
       url: expect.any(String),
       method: 'PUT',
       headers: { 'Content-Type': 'audio/wav', 'Content-Length': String(audio.length) },
@@ -91,7 +93,7 @@ describe.each(MATRIX)('the seed flow on %s + %s storage', (database, storage) =>
 
     const playback = await phone.get(`/api/audio-clips/${created.clip.id}/playback`);
     expect(playback.status).toBe(200);
-    expect(Object.keys(playback.body).sort()).toEqual(['expires_at', 'url']);
+    expect(Object.keys(playback.body).sort()).toEqual(['expires_at', 'server_time', 'url']);
     expect(new Date(playback.body.expires_at).toISOString()).toBe(playback.body.expires_at);
 
     const whole = await download(playback.body.url);

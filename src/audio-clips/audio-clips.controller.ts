@@ -16,11 +16,16 @@ import { uuidParam } from '../common/validation';
 import {
   AudioClipResponseDto,
   CreateAudioClipDto,
+  CreateAudioClipPartUrlsDto,
   CreateAudioClipResponseDto,
+  PartUploadUrlsDto,
   PlaybackDto,
+  StoredPartsDto,
   toAudioClipResponse,
+  toPartUploadUrlsDto,
   toPlaybackDto,
   toPresignedUploadDto,
+  toStoredPartsDto,
 } from './audio-clip.dto';
 import { AudioClipsService } from './audio-clips.service';
 
@@ -32,8 +37,10 @@ export class AudioClipsController {
 
   @Post()
   @ApiOperation({
-    summary: 'Start an upload: create a pending clip and get a presigned PUT URL',
-    description: 'Then PUT the raw bytes to `upload.url` with `upload.headers`, and call `complete`.',
+    summary: 'Start an upload: create a pending clip and get a presigned PUT URL (or, for large files, a part plan)',
+    description:
+      'Below MULTIPART_THRESHOLD_BYTES (16 MiB by default), `upload.mode` is `single`: PUT the raw bytes to `upload.url` with `upload.headers`, ' +
+      'then call `complete`. From it up, `upload.mode` is `multipart`: ask for part URLs (POST parts), PUT each part, then `complete`.',
   })
   @ApiCreatedResponse({ type: CreateAudioClipResponseDto })
   @ApiErrorResponses(400, 404, 413, 503)
@@ -78,6 +85,39 @@ export class AudioClipsController {
     return { clip: toAudioClipResponse(clip), upload: toPresignedUploadDto(upload, clip.uploadKey) };
   }
 
+  @Post(':clip_id/parts')
+  @HttpCode(200)
+  @UploadRateLimited()
+  @ApiOperation({
+    summary: 'Get presigned URLs for parts of a multipart upload (up to 100 a call)',
+    description:
+      'Each URL takes exactly its part’s bytes: `upload.part_size` for every part but the last, which holds the rest. ' +
+      'A part uploaded again replaces the earlier one. 409 AUDIO_CLIP_NOT_MULTIPART for a clip uploaded in one PUT.',
+  })
+  @ApiOkResponse({ type: PartUploadUrlsDto })
+  @ApiErrorResponses(400, 404, 409, 503)
+  async createAudioClipPartUrls(
+    @OwnerId() ownerId: string,
+    @Param('clip_id', uuidParam('clip_id')) clipId: string,
+    @Body() dto: CreateAudioClipPartUrlsDto,
+  ): Promise<PartUploadUrlsDto> {
+    return toPartUploadUrlsDto(await this.clips.presignParts(ownerId, clipId, dto.part_numbers));
+  }
+
+  @Get(':clip_id/parts')
+  @UploadRateLimited()
+  @ApiOperation({
+    summary: 'List the parts of a multipart upload that the store holds, to resume after a lost connection',
+  })
+  @ApiOkResponse({ type: StoredPartsDto })
+  @ApiErrorResponses(400, 404, 409, 503)
+  async listAudioClipParts(
+    @OwnerId() ownerId: string,
+    @Param('clip_id', uuidParam('clip_id')) clipId: string,
+  ): Promise<StoredPartsDto> {
+    return toStoredPartsDto(await this.clips.listParts(ownerId, clipId));
+  }
+
   @Get(':clip_id')
   @ApiOperation({ summary: 'Get an audio clip' })
   @ApiOkResponse({ type: AudioClipResponseDto })
@@ -94,7 +134,8 @@ export class AudioClipsController {
   @ApiOperation({
     summary: 'Finish an upload: check the stored object and mark the clip ready',
     description:
-      'Idempotent: completing a ready clip returns it unchanged. 409 while nothing is uploaded; 422 UPLOAD_MISMATCH when the size or type differs ' +
+      'Idempotent: completing a ready clip returns it unchanged. 409 while nothing is uploaded (UPLOAD_PARTS_MISSING with `missing_parts` for a multipart upload ' +
+      'whose parts are not all there; it is joined once they are); 422 UPLOAD_MISMATCH when the size or type differs ' +
       '(the clip stays pending, so upload again); 422 UPLOAD_NOT_AUDIO when the bytes are not the declared audio (the clip fails and the upload is deleted). ' +
       'The duration is measured from the audio where the container gives one.',
   })

@@ -22,6 +22,8 @@ interface ClipRow {
   storage_key: string;
   upload_key: string;
   upload_expires_at: Date | string | null;
+  multipart_upload_id: string | null;
+  part_size: number | string | null;
   failure_reason: string | null;
   created_at: Date | string;
   updated_at: Date | string;
@@ -125,6 +127,8 @@ export class AudioClipsRepository {
       storageKey: row.storage_key,
       uploadKey: row.upload_key,
       uploadExpiresAt: row.upload_expires_at === null ? null : this.sql.date(row.upload_expires_at),
+      multipartUploadId: row.multipart_upload_id,
+      partSize: row.part_size === null ? null : Number(row.part_size),
       failureReason: row.failure_reason,
       createdAt: this.sql.date(row.created_at),
       updatedAt: this.sql.date(row.updated_at),
@@ -147,9 +151,9 @@ export class AudioClipsRepository {
   keysOfNote(
     ownerId: string,
     noteId: string,
-  ): Promise<Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt'>[]> {
+  ): Promise<Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>[]> {
     return this.clips.find({
-      select: { storageKey: true, uploadKey: true, uploadExpiresAt: true },
+      select: { storageKey: true, uploadKey: true, uploadExpiresAt: true, multipartUploadId: true },
       where: { ownerId, noteId },
     });
   }

@@ -47,6 +47,8 @@ export class AppConfig {
   audio!: {
     allowedMimeTypes: readonly string[];
     maxUploadBytes: number;
+    /** Declared sizes from this one up are uploaded in parts (resumable), below it in one PUT. */
+    multipartThresholdBytes: number;
   };
   auth!: AuthConfig;
   limits!: {
@@ -74,6 +76,9 @@ export class ConfigValidationError extends Error {
 /** S3 cannot sign a URL for longer than seven days. */
 export const MAX_PRESIGN_EXPIRES_SECONDS = 7 * 24 * 60 * 60;
 export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
+/** S3's smallest part (but the last): a threshold below it would make one-part uploads. */
+export const MIN_PART_SIZE_BYTES = 5 * 1024 * 1024;
+export const DEFAULT_MULTIPART_THRESHOLD_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_DATABASE_URL = 'sqlite:./data/advanced-notes.sqlite';
 export const DEFAULT_LOCAL_STORAGE_DIR = './data/objects';
 export const DEFAULT_DEV_AUTH_SECRET_FILE = './data/dev-auth.secret';
@@ -140,6 +145,12 @@ export function loadAppConfig(env: Env): AppConfig {
 
   const allowedMimeTypes = parseMimeTypes(read('AUDIO_MIME_TYPES'), problems);
   const maxUploadBytes = integer('MAX_UPLOAD_BYTES', DEFAULT_MAX_UPLOAD_BYTES, 1, Number.MAX_SAFE_INTEGER);
+  const multipartThresholdBytes = integer(
+    'MULTIPART_THRESHOLD_BYTES',
+    DEFAULT_MULTIPART_THRESHOLD_BYTES,
+    MIN_PART_SIZE_BYTES,
+    Number.MAX_SAFE_INTEGER,
+  );
 
   // Production is the "prod" prefix, or any environment variable naming production, even beside a custom prefix.
   const production =
@@ -175,7 +186,7 @@ export function loadAppConfig(env: Env): AppConfig {
     publicBaseUrl,
     database,
     storage: { driver, keyPrefix, keyPrefixSource, presignPutExpiresSeconds, presignGetExpiresSeconds, s3, local },
-    audio: { allowedMimeTypes, maxUploadBytes },
+    audio: { allowedMimeTypes, maxUploadBytes, multipartThresholdBytes },
     auth,
     limits,
     corsOrigins,

@@ -9,9 +9,15 @@ import { StorageDeletion } from '../audio-clips/deletions/storage-deletion.entit
 import { CreateNotesAndAudioClips1764220000000 } from './migrations/1764220000000-create-notes-and-audio-clips';
 import { AddOwners1764300000000 } from './migrations/1764300000000-add-owners';
 import { ClipLifecycle1764400000000 } from './migrations/1764400000000-clip-lifecycle';
+import { MultipartUploads1764900000000 } from './migrations/1764900000000-multipart-uploads';
 
 export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
-export const MIGRATIONS = [CreateNotesAndAudioClips1764220000000, AddOwners1764300000000, ClipLifecycle1764400000000];
+export const MIGRATIONS = [
+  CreateNotesAndAudioClips1764220000000,
+  AddOwners1764300000000,
+  ClipLifecycle1764400000000,
+  MultipartUploads1764900000000,
+];
 
 /** Migrations run at start-up and the schema is never synchronized from the entities. */
 export function dataSourceOptions(database: DatabaseConfig): DataSourceOptions {

@@ -5,12 +5,15 @@ import { loadOrCreateSecret } from '../common/secret-file';
 import type { LocalStorageConfig } from '../config/app-config';
 import { LocalObjectFiles, META_SUFFIX } from './local-object-files';
 import { LOCAL_OBJECTS_ROUTE, LocalObjectServer } from './local-object-server';
+import { LocalMultipartUploads } from './local-multipart-uploads';
 import { LocalUrlSigner } from './local-url-signer';
 import type {
+  PartRequirements,
   PresignedDownload,
   PresignedUpload,
   StorageDriver,
   StoredObjectInfo,
+  StoredPart,
   UploadRequirements,
 } from './storage-driver';
 
@@ -21,6 +24,8 @@ import type {
 export class LocalStorageDriver implements StorageDriver {
   /** Takes the uploads and serves the downloads of the URLs this driver signs. */
   readonly server: LocalObjectServer;
+  /** Multipart uploads, S3's contract on the folder; their part URLs are taken in through `multipart.receivePart`. */
+  readonly multipart: LocalMultipartUploads;
 
   private constructor(
     private readonly files: LocalObjectFiles,
@@ -28,6 +33,7 @@ export class LocalStorageDriver implements StorageDriver {
     private readonly signer: LocalUrlSigner,
   ) {
     this.server = new LocalObjectServer(files, signer);
+    this.multipart = new LocalMultipartUploads(files, signer, (key) => this.objectUrl(key));
   }
 
   static async open(config: LocalStorageConfig, publicBaseUrl: string): Promise<LocalStorageDriver> {
@@ -128,6 +134,31 @@ export class LocalStorageDriver implements StorageDriver {
     const path = this.files.pathFor(key);
     await rm(path + META_SUFFIX, { force: true });
     await rm(path, { force: true });
+  }
+
+  createMultipartUpload(key: string, contentType: string): Promise<string> {
+    return this.multipart.create(key, contentType);
+  }
+
+  async presignUploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    part: PartRequirements,
+  ): Promise<PresignedUpload> {
+    return this.multipart.presignPart(key, uploadId, partNumber, part);
+  }
+
+  listParts(key: string, uploadId: string): Promise<StoredPart[]> {
+    return this.multipart.list(key, uploadId);
+  }
+
+  completeMultipartUpload(key: string, uploadId: string, parts: readonly StoredPart[]): Promise<void> {
+    return this.multipart.complete(key, uploadId, parts);
+  }
+
+  abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    return this.multipart.abort(key, uploadId);
   }
 
   private objectUrl(key: string): string {
