@@ -188,6 +188,32 @@ describe('MAX_UPLOAD_BYTES', () => {
   );
 });
 
+describe('REDIS_URL', () => {
+  it('is unset by default: rate limits stay in each instance’s memory', () => {
+    expect(loadAppConfig({}).limits.redisUrl).toBeUndefined();
+  });
+
+  it.each(['redis://127.0.0.1:6379', 'rediss://user:secret@cache.internal:6380/2', 'redis://redis'])(
+    'accepts %j',
+    (raw) => {
+      expect(loadAppConfig({ REDIS_URL: raw }).limits.redisUrl).toBe(raw);
+    },
+  );
+
+  it.each(['127.0.0.1:6379', 'http://redis:6379', 'redis://', 'not a url'])('rejects %j naming REDIS_URL', (raw) => {
+    expectOneProblemNaming({ REDIS_URL: raw }, 'REDIS_URL');
+  });
+
+  it('does not print the password of a rejected URL', () => {
+    expect(() => loadAppConfig({ REDIS_URL: 'redis:' })).toThrow(/REDIS_URL/);
+    try {
+      loadAppConfig({ REDIS_URL: 'http://user:hunter2@redis' });
+    } catch (error) {
+      expect(String(error)).not.toContain('hunter2');
+    }
+  });
+});
+
 describe('MULTIPART_THRESHOLD_BYTES', () => {
   it.each([
     ['5242880', 5242880],

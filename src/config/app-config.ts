@@ -56,6 +56,8 @@ export class AppConfig {
     uploadRequestsPerMinute: number;
     /** Bytes of pending and ready audio one user may hold; `null` means no quota. */
     userQuotaBytes: number | null;
+    /** Where rate limits are counted for all instances together; absent means each instance's memory. */
+    redisUrl?: string;
   };
   /** Browser origins allowed to call the API; empty means no cross-origin access. */
   corsOrigins!: readonly string[];
@@ -164,7 +166,11 @@ export function loadAppConfig(env: Env): AppConfig {
     requestsPerMinute: integer('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     uploadRequestsPerMinute: integer('UPLOAD_RATE_LIMIT_PER_MINUTE', 60, 1, 1_000_000),
     userQuotaBytes: quota === 0 ? null : quota,
+    redisUrl: read('REDIS_URL'),
   };
+  if (limits.redisUrl !== undefined && !isRedisUrl(limits.redisUrl)) {
+    problems.push(`REDIS_URL must be a redis:// or rediss:// URL (got "${limits.redisUrl.split('@').pop()}")`);
+  }
   const corsOrigins = (read('CORS_ORIGINS') ?? '')
     .split(',')
     .map((origin) => origin.trim().replace(/\/+$/, ''))
@@ -299,6 +305,15 @@ function parseMimeTypes(raw: string | undefined, problems: string[]): string[] {
     problems.push(`AUDIO_MIME_TYPES has types this server cannot store: ${unknown.join(', ')}`);
   }
   return [...new Set(types)];
+}
+
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 function isHttpUrl(value: string): boolean {

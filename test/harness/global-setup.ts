@@ -1,14 +1,26 @@
+import { publishLegOutcomes, skippedLegsBanner, startOptionalLeg, type LegOutcome } from './legs';
 import { startPostgres } from './postgres';
+import { REDIS_LEG, startRedis } from './redis';
 import { startS3 } from './s3';
 import { createScratchRoot } from './scratch';
-import { rememberHarness, stopServices } from './service';
+import { rememberHarness, stopServices, type Service } from './service';
 
-/** Starts S3 and Postgres (or checks the external ones) and hands their settings to the test workers. */
+/** Starts S3, Postgres and the optional legs (or checks the external ones) and hands their settings to the test workers. */
 export default async function globalSetup(): Promise<void> {
   const startedAt = performance.now();
   const scratch = await createScratchRoot();
-  const results = await Promise.allSettled([startS3(scratch), startPostgres(scratch)]);
-  const services = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const legs: LegOutcome[] = [];
+  const optional = async (name: string, start: () => Promise<Service>): Promise<Service[]> => {
+    const { started, outcome } = await startOptionalLeg(name, start);
+    legs.push(outcome);
+    return started ? [started] : [];
+  };
+  const results = await Promise.allSettled([
+    startS3(scratch),
+    startPostgres(scratch),
+    optional(REDIS_LEG, () => startRedis()),
+  ]);
+  const services = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value].flat() : []));
   const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
   if (failures.length > 0) {
     // Jest skips global teardown when setup throws.
@@ -21,6 +33,9 @@ export default async function globalSetup(): Promise<void> {
   // Test workers are forked after global setup, so they inherit these.
   for (const service of services) Object.assign(process.env, service.env);
   process.env.TEST_SQLITE_DIR = scratch.sqliteDir;
+  publishLegOutcomes(legs);
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
   console.log(`\ne2e harness ready in ${seconds} s: ${services.map((service) => service.description).join('; ')}`);
+  const banner = skippedLegsBanner(legs);
+  if (banner) console.warn(banner);
 }

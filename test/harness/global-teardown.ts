@@ -1,3 +1,4 @@
+import { publishedLegOutcomes, skippedLegsBanner } from './legs';
 import { forgetHarness, stopServices } from './service';
 
 export default async function globalTeardown(): Promise<void> {
@@ -7,5 +8,8 @@ export default async function globalTeardown(): Promise<void> {
     await stopServices(harness.services);
   } finally {
     await harness.scratch.remove();
+    // Again after Jest's summary, where it cannot be missed.
+    const banner = skippedLegsBanner(publishedLegOutcomes());
+    if (banner) console.warn(banner);
   }
 }
