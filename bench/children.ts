@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 /** Starts one of bench/servers.ts's servers in a child process of its own; resolves with its base URL once it listens. */
 export async function startServer(
-  kind: 'app' | 'baseline' | 'obvious',
+  kind: 'app' | 'app-pair' | 'baseline' | 'pg-baseline' | 'obvious',
   env: Record<string, string>,
   children: ChildProcess[],
 ): Promise<string> {

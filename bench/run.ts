@@ -3,20 +3,19 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from '@20minutes/s3rver';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import autocannon from 'autocannon';
 import { DataSource } from 'typeorm';
 import { issueToken } from '../src/auth/dev-token';
 import { AudioClip, AudioClipStatus, DurationSource } from '../src/audio-clips/audio-clip.entity';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
-import { Note } from '../src/notes/note.entity';
 import { createS3Client } from '../src/storage/s3-storage.driver';
 import { startServer } from './children';
+import { fmt, fmtRatio, load, median, perRound, type Measurement } from './measure';
+import { seed } from './seed';
 import { printTable } from './table';
 
 /**
@@ -35,13 +34,6 @@ const CLIPS = 1000;
 const FIRST_COMPLETIONS = Number(process.env.BENCH_FIRST_COMPLETIONS ?? 300);
 const FIRST_WARMUP = 50;
 const WAV = readFileSync(join(__dirname, '../../test/fixtures/audio/tone-1s.wav'));
-
-interface Measurement {
-  requestsPerSecond: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'an-bench-'));
@@ -70,7 +62,7 @@ async function main(): Promise<void> {
   };
   const children: ChildProcess[] = [];
   try {
-    const { noteIds, clipIds } = await seed(env);
+    const { noteIds, clipIds } = await seed(env, OWNER, NOTES, CLIPS);
     const token = await issueToken(loadAppConfig(env).auth, OWNER);
     if (process.env.BENCH_PREPARE_ONLY) {
       // For profiling by hand: leave the seeded database and print what a load generator needs.
@@ -146,11 +138,13 @@ async function main(): Promise<void> {
         for (let k = 0; k < names.length; k++) {
           const name = names[(k + round) % names.length];
           const amount = 'amount' in endpoint ? endpoint.amount : undefined;
-          measured
-            .get(name)!
-            .push(
-              await load(servers[name], endpoint.method, () => endpoint.path(name), body, auth, round === 0, amount),
-            );
+          measured.get(name)!.push(
+            await load(servers[name], endpoint.method, () => endpoint.path(name), body, auth, round === 0, amount, {
+              seconds: SECONDS,
+              connections: CONNECTIONS,
+              firstWarmup: FIRST_WARMUP,
+            }),
+          );
         }
       }
       const app = measured.get('app')!;
@@ -246,155 +240,6 @@ async function seedPending(env: Record<string, string>, count: number): Promise<
     s3.destroy();
     await dataSource.destroy();
   }
-}
-
-async function seed(env: Record<string, string>): Promise<{ noteIds: string[]; clipIds: string[] }> {
-  const dataSource = await new DataSource({
-    ...dataSourceOptions(loadAppConfig(env).database),
-    logging: false,
-  }).initialize();
-  const now = Date.now();
-  const notes = Array.from({ length: NOTES }, (_, i) =>
-    Object.assign(new Note(), {
-      id: randomUUID(),
-      ownerId: OWNER,
-      title: `note ${i}`,
-      body: '',
-      createdAt: new Date(now - i),
-      updatedAt: new Date(now - i),
-    }),
-  );
-  await dataSource.getRepository(Note).insert(notes);
-  const clips = Array.from({ length: CLIPS }, (_, i) => {
-    const id = randomUUID();
-    const at = new Date(now - i * 1000);
-    return Object.assign(new AudioClip(), {
-      id,
-      ownerId: OWNER,
-      noteId: notes[i % NOTES].id,
-      status: AudioClipStatus.Ready,
-      mimeType: 'audio/m4a',
-      bytes: 123456,
-      durationMs: 42000,
-      declaredDurationMs: 42000,
-      durationSource: DurationSource.Measured,
-      contentMd5: null,
-      storageKey: `bench/audio-clips/${id}.m4a`,
-      uploadKey: `bench/uploads/${id}.m4a`,
-      uploadExpiresAt: null,
-      failureReason: null,
-      createdAt: at,
-      updatedAt: at,
-      completedAt: at,
-    });
-  });
-  for (let i = 0; i < clips.length; i += 200) await dataSource.getRepository(AudioClip).insert(clips.slice(i, i + 200));
-  await dataSource.destroy();
-  return { noteIds: notes.map((note) => note.id), clipIds: clips.map((clip) => clip.id) };
-}
-
-async function load(
-  baseUrl: string,
-  method: string,
-  path: () => string,
-  body: string | undefined,
-  headers: Record<string, string>,
-  warmUp: boolean,
-  amount?: number,
-): Promise<Measurement> {
-  if (amount !== undefined) {
-    if (warmUp) await loadExactly(baseUrl, method, path, headers, FIRST_WARMUP);
-    return loadExactly(baseUrl, method, path, headers, amount);
-  }
-  const run = (duration: number) =>
-    autocannon({
-      url: baseUrl,
-      connections: CONNECTIONS,
-      duration,
-      requests: [
-        {
-          method: method as 'GET' | 'POST',
-          headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
-          body,
-          setupRequest: (request) => ({ ...request, path: path() }),
-        },
-      ],
-    });
-  if (warmUp) await run(1); // JIT, connection pools, caches
-  const result = await run(SECONDS);
-  return {
-    requestsPerSecond: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx,
-  };
-}
-
-/**
- * Exactly `amount` requests (for requests that can be made only once each) over CONNECTIONS kept-alive
- * connections, timed here: autocannon rounds a run of a fixed number of requests to whole seconds.
- */
-async function loadExactly(
-  baseUrl: string,
-  method: string,
-  path: () => string,
-  headers: Record<string, string>,
-  amount: number,
-): Promise<Measurement> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  const latencies: number[] = [];
-  let errors = 0;
-  let left = amount;
-  const one = () =>
-    new Promise<void>((resolve, reject) => {
-      const started = performance.now();
-      const request = httpRequest(`${baseUrl}${path()}`, { method, agent, headers }, (response) => {
-        response.resume();
-        response.on('end', () => {
-          latencies.push(performance.now() - started);
-          if ((response.statusCode ?? 500) >= 300) errors++;
-          resolve();
-        });
-      });
-      request.on('error', reject);
-      request.end();
-    });
-  const began = performance.now();
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (left > 0) {
-        left--;
-        await one();
-      }
-    }),
-  );
-  const seconds = (performance.now() - began) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)]);
-  return { requestsPerSecond: amount / seconds, p50: at(0.5), p99: at(0.99), errors };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-/** The ratio a/b of each round (the two were measured minutes apart at most), summarized. */
-function perRound(a: Measurement[], b: Measurement[]): { median: number; min: number; max: number } {
-  const ratios = a.map((measurement, round) => measurement.requestsPerSecond / b[round].requestsPerSecond);
-  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
-}
-
-function fmtRatio(ratio: { median: number; min: number; max: number }): string {
-  return `${ratio.median.toFixed(2)} (${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)})`;
-}
-
-function fmt(rounds: Measurement[]): string {
-  const errors = rounds.reduce((sum, measurement) => sum + measurement.errors, 0);
-  const note = errors > 0 ? ` (${errors} errors/non-2xx!)` : '';
-  return `${Math.round(median(rounds.map((m) => m.requestsPerSecond)))} · ${median(rounds.map((m) => m.p50))} ms · ${median(rounds.map((m) => m.p99))} ms${note}`;
 }
 
 main().catch((error: unknown) => {

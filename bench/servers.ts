@@ -1,5 +1,7 @@
 import 'reflect-metadata';
+import cluster from 'node:cluster';
 import { createServer } from 'node:http';
+import { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { createApp } from '../src/app.factory';
@@ -16,7 +18,9 @@ async function main(): Promise<void> {
   const [kind, portArg] = process.argv.slice(2);
   const port = Number(portArg);
   if (kind === 'app') await startApp(port);
+  else if (kind === 'app-pair') await startAppPair(port);
   else if (kind === 'baseline') startBaseline(port);
+  else if (kind === 'pg-baseline') startPostgresBaseline(port);
   else if (kind === 'obvious') await (await import('./obvious-stack')).startObviousStack(port);
   else throw new Error(`unknown server kind ${kind}`);
   process.send?.('ready');
@@ -33,6 +37,66 @@ async function startApp(port: number): Promise<void> {
     env: { ...process.env, PORT: String(port), METRICS_PORT: process.env.METRICS_PORT ?? String(port + 1) },
   });
   await app.listen(port, '127.0.0.1');
+}
+
+/**
+ * Two app processes on one port (node's cluster module: the primary hands each connection to the next
+ * worker in turn), as two instances behind a round-robin balancer on this machine's two cores.
+ */
+async function startAppPair(port: number): Promise<void> {
+  if (!cluster.isPrimary) return startApp(port);
+  cluster.setupPrimary({ args: ['app-pair', String(port)], silent: false });
+  await Promise.all(
+    [0, 1].map(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const worker = cluster.fork();
+          worker.once('listening', () => resolve());
+          worker.once('exit', (code) => reject(new Error(`app worker exited with ${code}`)));
+        }),
+    ),
+  );
+  process.on('exit', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill();
+  });
+}
+
+/** The bar on Postgres: bare node:http, a `pg` pool running the app's SQL, and the same presigner. */
+function startPostgresBaseline(port: number): void {
+  const env = process.env;
+  const pool = new Pool({ connectionString: env.DATABASE_URL, max: 10 });
+  const s3Config = {
+    bucket: env.S3_BUCKET!,
+    region: env.AWS_REGION!,
+    endpointUrl: env.S3_ENDPOINT_URL,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+  };
+  const storage = new S3StorageDriver(createS3Client(s3Config), s3Config.bucket, s3Config);
+  const numbered = (sql: string) => {
+    let n = 0;
+    return sql.replace(/\?/g, () => `$${++n}`);
+  };
+  const playable = { name: 'playable', text: numbered(PLAYABLE_CLIP_SQL) };
+  const primaryOfNote = { name: 'primary', text: numbered(PRIMARY_CLIP_SQL) };
+  const json = (response: import('node:http').ServerResponse, status: number, body: unknown) => {
+    response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+  createServer((request, response) => {
+    const url = request.url ?? '';
+    const playback = /^\/api\/audio-clips\/([0-9a-f-]{36})\/playback$/.exec(url);
+    const primary = /^\/api\/notes\/([0-9a-f-]{36})\/audio$/.exec(url);
+    const query = playback ? playable : primary ? primaryOfNote : undefined;
+    if (!query) return json(response, 404, {});
+    pool
+      .query<{ status: string; storage_key: string }>({ ...query, values: [(playback ?? primary)![1], 'bench-user'] })
+      .then(async ({ rows: [row] }) => {
+        if (!row) return json(response, 404, {});
+        const signed = await storage.presignDownload(row.storage_key, 900);
+        const link = { url: signed.url, expires_at: signed.expiresAt.toISOString() };
+        json(response, 200, playback ? link : { clip: row, playback: link });
+      })
+      .catch(() => json(response, 500, {}));
+  }).listen(port, '127.0.0.1');
 }
 
 /**

@@ -158,6 +158,33 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** A recording at or above the server's multipart threshold: part URLs a hundred at a time, each part PUT in turn. */
+async function uploadParts(
+  api: AdvancedNotesClient,
+  clipId: string,
+  plan: { partSize: number; partCount: number; size: number },
+  file: string,
+  onProgress: (sent: number) => void,
+): Promise<void> {
+  let sent = 0;
+  for (let first = 1; first <= plan.partCount; first += 100) {
+    const partNumbers = Array.from({ length: Math.min(100, plan.partCount - first + 1) }, (_, i) => first + i);
+    const { parts } = unwrap(
+      await api.POST('/api/audio-clips/{clip_id}/parts', {
+        params: { path: { clip_id: clipId } },
+        body: { part_numbers: partNumbers },
+      }),
+    );
+    for (const part of parts) {
+      const start = (part.part_number - 1) * plan.partSize;
+      const end = Math.min(start + plan.partSize, plan.size) - 1;
+      const put = await putFile(part, file, (partSent) => onProgress(sent + partSent), { start, end });
+      if (put.status < 200 || put.status >= 300) throw storeRefusal(put.status, put.body);
+      sent += end - start + 1;
+    }
+  }
+}
+
 /** The phone's four steps: create the clip, PUT the bytes (renewing a URL that ran out), complete, playback. */
 async function upload(api: AdvancedNotesClient, file: string, noteId: string | undefined) {
   const size = (await stat(file)).size;
@@ -169,14 +196,20 @@ async function upload(api: AdvancedNotesClient, file: string, noteId: string | u
   );
   const clipId = created.clip.id;
   let upload = created.upload;
-  for (let renewals = 0; ; renewals += 1) {
-    const put = await withProgressBar(size, (onProgress) => putFile(upload, file, onProgress));
-    if (put.status >= 200 && put.status < 300) break;
-    const expired = put.status === 403 && (Date.now() >= Date.parse(upload.expires_at) || /expired/i.test(put.body));
-    if (!expired || renewals === MAX_RENEWALS) throw storeRefusal(put.status, put.body);
-    upload = unwrap(
-      await api.POST('/api/audio-clips/{clip_id}/upload-url', { params: { path: { clip_id: clipId } } }),
-    ).upload;
+  if (upload.mode === 'multipart') {
+    await withProgressBar(size, (onProgress) =>
+      uploadParts(api, clipId, { partSize: upload.part_size!, partCount: upload.part_count!, size }, file, onProgress),
+    );
+  } else {
+    for (let renewals = 0; ; renewals += 1) {
+      const put = await withProgressBar(size, (onProgress) => putFile(upload, file, onProgress));
+      if (put.status >= 200 && put.status < 300) break;
+      const expired = put.status === 403 && (Date.now() >= Date.parse(upload.expires_at!) || /expired/i.test(put.body));
+      if (!expired || renewals === MAX_RENEWALS) throw storeRefusal(put.status, put.body);
+      upload = unwrap(
+        await api.POST('/api/audio-clips/{clip_id}/upload-url', { params: { path: { clip_id: clipId } } }),
+      ).upload;
+    }
   }
   const clip: AudioClip = unwrap(
     await api.POST('/api/audio-clips/{clip_id}/complete', { params: { path: { clip_id: clipId } } }),

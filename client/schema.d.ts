@@ -92,8 +92,8 @@ export interface paths {
         get: operations["listAudioClips"];
         put?: never;
         /**
-         * Start an upload: create a pending clip and get a presigned PUT URL
-         * @description Then PUT the raw bytes to `upload.url` with `upload.headers`, and call `complete`.
+         * Start an upload: create a pending clip and get a presigned PUT URL (or, for large files, a part plan)
+         * @description Below MULTIPART_THRESHOLD_BYTES (16 MiB by default), `upload.mode` is `single`: PUT the raw bytes to `upload.url` with `upload.headers`, then call `complete`. From it up, `upload.mode` is `multipart`: ask for part URLs (POST parts), PUT each part, then `complete`.
          */
         post: operations["createAudioClip"];
         delete?: never;
@@ -113,6 +113,27 @@ export interface paths {
         put?: never;
         /** Get a fresh presigned PUT URL for a pending clip (the old one expired, or the upload was cut off) */
         post: operations["renewAudioClipUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audio-clips/{clip_id}/parts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the parts of a multipart upload that the store holds, to resume after a lost connection */
+        get: operations["listAudioClipParts"];
+        put?: never;
+        /**
+         * Get presigned URLs for parts of a multipart upload (up to 100 a call)
+         * @description Each URL takes exactly its part’s bytes: `upload.part_size` for every part but the last, which holds the rest. A part uploaded again replaces the earlier one. 409 AUDIO_CLIP_NOT_MULTIPART for a clip uploaded in one PUT.
+         */
+        post: operations["createAudioClipPartUrls"];
         delete?: never;
         options?: never;
         head?: never;
@@ -148,7 +169,7 @@ export interface paths {
         put?: never;
         /**
          * Finish an upload: check the stored object and mark the clip ready
-         * @description Idempotent: completing a ready clip returns it unchanged. 409 while nothing is uploaded; 422 UPLOAD_MISMATCH when the size or type differs (the clip stays pending, so upload again); 422 UPLOAD_NOT_AUDIO when the bytes are not the declared audio (the clip fails and the upload is deleted). The duration is measured from the audio where the container gives one.
+         * @description Idempotent: completing a ready clip returns it unchanged. 409 while nothing is uploaded (UPLOAD_PARTS_MISSING with `missing_parts` for a multipart upload whose parts are not all there; it is joined once they are); 422 UPLOAD_MISMATCH when the size or type differs (the clip stays pending, so upload again); 422 UPLOAD_NOT_AUDIO when the bytes are not the declared audio (the clip fails and the upload is deleted). The duration is measured from the audio where the container gives one.
          */
         post: operations["completeAudioClip"];
         delete?: never;
@@ -253,10 +274,18 @@ export interface components {
              * @example VALIDATION_FAILED
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
             /** @example The request body is not valid. */
             message: string;
             details?: components["schemas"]["ErrorDetailDto"][];
+            /**
+             * @description UPLOAD_PARTS_MISSING: the part numbers the store does not hold yet.
+             * @example [
+             *       3,
+             *       4
+             *     ]
+             */
+            missing_parts?: number[];
             /**
              * @description The request id, also in the X-Request-Id answer header and on every log line of the request; quote it when reporting a problem.
              * @example 3f0c9a52-6f1e-4f7e-9d55-0b2b1f7f4a10
@@ -408,25 +437,41 @@ export interface components {
         };
         PresignedUploadDto: {
             /**
-             * @description Presigned URL: PUT the raw file bytes here.
+             * @description `single`: PUT the whole file to `url`. `multipart` (from MULTIPART_THRESHOLD_BYTES up): no `url`; ask for part URLs with POST parts, PUT each part (`part_size` bytes, the last one the rest), then complete. Parts can be resumed after a lost connection (GET parts).
+             * @example single
+             * @enum {string}
+             */
+            mode: "single" | "multipart";
+            /**
+             * @description Single uploads: presigned URL, PUT the raw file bytes here.
              * @example https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…
              */
-            url: string;
+            url?: string;
             /**
              * @example PUT
              * @enum {string}
              */
-            method: "PUT";
+            method?: "PUT";
             /**
-             * @description Headers to send with the PUT, exactly as given (they are signed).
+             * @description Single uploads: headers to send with the PUT, exactly as given (they are signed).
              * @example {
              *       "Content-Type": "audio/m4a",
              *       "Content-Length": "123456"
              *     }
              */
-            headers: {
+            headers?: {
                 [key: string]: string;
             };
+            /**
+             * @description Multipart uploads: the size of every part but the last (at least 5 MiB).
+             * @example 5242880
+             */
+            part_size?: number;
+            /**
+             * @description Multipart uploads: how many parts, numbered from 1.
+             * @example 8
+             */
+            part_count?: number;
             /**
              * @description The key the upload lands under; completion moves it to the clip’s storage_key.
              * @example dev/uploads/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a
@@ -434,9 +479,16 @@ export interface components {
             storage_key: string;
             /**
              * Format: date-time
+             * @description Single uploads: when `url` stops working (part URLs carry their own).
              * @example 2026-11-27T09:45:00.000Z
              */
-            expires_at: string;
+            expires_at?: string;
+            /**
+             * Format: date-time
+             * @description The server’s clock when it answered: a phone whose clock is off measures how long its URLs last from this, not from its own time.
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            server_time: string;
         };
         CreateAudioClipResponseDto: {
             clip: components["schemas"]["AudioClipResponseDto"];
@@ -446,6 +498,69 @@ export interface components {
             items: components["schemas"]["AudioClipResponseDto"][];
             /** @description Pass as `cursor` to get the next page; null on the last page. */
             next_cursor: string | null;
+        };
+        CreateAudioClipPartUrlsDto: {
+            /**
+             * @description Part numbers to sign, 1 to upload.part_count, at most 100 at a time, each once.
+             * @example [
+             *       1,
+             *       2,
+             *       3
+             *     ]
+             */
+            part_numbers: number[];
+        };
+        PartUploadUrlDto: {
+            /** @example 1 */
+            part_number: number;
+            /**
+             * @description Presigned UploadPart URL: PUT exactly this part’s bytes here.
+             * @example https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/uploads/9b2f….m4a?partNumber=1&uploadId=…
+             */
+            url: string;
+            /**
+             * @example PUT
+             * @enum {string}
+             */
+            method: "PUT";
+            /**
+             * @description Headers to send with the PUT (the part’s exact size is signed).
+             * @example {
+             *       "Content-Length": "5242880"
+             *     }
+             */
+            headers: {
+                [key: string]: string;
+            };
+            /**
+             * Format: date-time
+             * @example 2026-11-27T09:45:00.000Z
+             */
+            expires_at: string;
+        };
+        PartUploadUrlsDto: {
+            parts: components["schemas"]["PartUploadUrlDto"][];
+            /**
+             * Format: date-time
+             * @description The server’s clock when it answered: a phone whose clock is off measures how long its URLs last from this, not from its own time.
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            server_time: string;
+        };
+        StoredPartDto: {
+            /** @example 1 */
+            part_number: number;
+            /** @example 5242880 */
+            size: number;
+            /**
+             * @description The store’s ETag of the part.
+             * @example "b54357faf0632cce46e942fa68356b38"
+             */
+            etag: string;
+        };
+        StoredPartsDto: {
+            /** @description The parts the store holds, by part number; upload the others (or those of a wrong size) again. */
+            parts: components["schemas"]["StoredPartDto"][];
         };
         PlaybackDto: {
             /**
@@ -458,6 +573,12 @@ export interface components {
              * @example 2026-11-27T09:45:00.000Z
              */
             expires_at: string;
+            /**
+             * Format: date-time
+             * @description The server’s clock when it answered: a phone whose clock is off measures how long its URLs last from this, not from its own time.
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            server_time: string;
         };
         NoteAudioDto: {
             /** @description The note’s most recently completed ready clip. */
@@ -1335,6 +1456,178 @@ export interface operations {
             };
             /** @description The resource is not in a state that allows this yet. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listAudioClipParts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                clip_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredPartsDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The resource is not in a state that allows this yet. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    createAudioClipPartUrls: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                clip_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateAudioClipPartUrlsDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PartUploadUrlsDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The resource is not in a state that allows this yet. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

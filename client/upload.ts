@@ -19,8 +19,11 @@ export async function putFile(
   upload: Pick<PresignedUpload, 'url' | 'method' | 'headers'>,
   path: string,
   onProgress?: (sentBytes: number) => void,
+  /** Inclusive byte range of the file to send (a part of a multipart upload); the whole file without it. */
+  range?: { start: number; end: number },
 ): Promise<PutResult> {
-  const size = (await stat(path)).size;
+  if (upload.url === undefined) throw new Error('This upload has no single URL: it is uploaded in parts.');
+  const size = range ? range.end - range.start + 1 : (await stat(path)).size;
   const url = new URL(upload.url);
   const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
     method: upload.method,
@@ -31,7 +34,7 @@ export async function putFile(
     request.once('error', reject);
   });
   let sent = 0;
-  const file = createReadStream(path);
+  const file = createReadStream(path, range);
   file.on('data', (chunk) => {
     sent += chunk.length;
     onProgress?.(sent);

@@ -102,7 +102,14 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       // PATCH and DELETE for notes and clips, PUT for uploads to the local store's signed URLs.
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'PUT'],
       allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Content-MD5', 'Range', 'X-Request-Id'],
-      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'WWW-Authenticate', 'X-Request-Id', 'Content-Range'],
+      exposedHeaders: [
+        'Retry-After',
+        'Idempotent-Replayed',
+        'WWW-Authenticate',
+        'X-Request-Id',
+        'Content-Range',
+        'ETag',
+      ],
       maxAge: 600,
     });
   }

@@ -70,18 +70,20 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       completed_by: null,
     });
     expect(created.upload).toEqual({
+      mode: 'single',
+      server_time: expect.any(String),
       url: expect.any(String),
       method: 'PUT',
       headers: { 'Content-Type': 'audio/wav', 'Content-Length': String(audio.length) },
       storage_key: `${testApp.keyPrefix}/uploads/${created.clip.id}.wav`,
       expires_at: expect.any(String),
     });
-    const expiresIn = Date.parse(created.upload.expires_at) - Date.now();
+    const expiresIn = Date.parse(created.upload.expires_at!) - Date.now();
     expect(expiresIn).toBeGreaterThan(880_000);
     expect(expiresIn).toBeLessThanOrEqual(900_000);
 
     // The phone sends only Content-Type; its HTTP stack adds Content-Length. No checksum header is needed.
-    const put = await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' });
+    const put = await putBytes(created.upload.url!, audio, { 'Content-Type': 'audio/wav' });
     expect(put.status).toBe(200);
 
     const completed = await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id));
@@ -104,7 +106,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       clipPath(created.clip.id),
     );
     expect(playbackResponse.status).toBe(200);
-    expect(Object.keys(playback!).sort()).toEqual(['expires_at', 'url']);
+    expect(Object.keys(playback!).sort()).toEqual(['expires_at', 'server_time', 'url']);
     expect(new Date(playback!.expires_at).toISOString()).toBe(playback!.expires_at);
 
     const whole = await download(playback!.url);
@@ -228,7 +230,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(created.clip.id))).data?.status).toBe('pending');
 
     // The upload can still be made and completed afterwards.
-    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    expect((await putBytes(created.upload.url!, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id))).data?.status).toBe(
       'ready',
     );
@@ -238,10 +240,10 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     const audio = wav(0.1);
     const created = await createClip({ mime_type: 'audio/wav', bytes: audio.length, duration_ms: 10 });
 
-    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(403);
-    expect((await putBytes(created.upload.url, audio.subarray(1), { 'Content-Type': 'audio/wav' })).status).toBe(403);
+    expect((await putBytes(created.upload.url!, audio, { 'Content-Type': 'audio/mpeg' })).status).toBe(403);
+    expect((await putBytes(created.upload.url!, audio.subarray(1), { 'Content-Type': 'audio/wav' })).status).toBe(403);
     expect(
-      (await putBytes(created.upload.url, Buffer.concat([audio, audio]), { 'Content-Type': 'audio/wav' })).status,
+      (await putBytes(created.upload.url!, Buffer.concat([audio, audio]), { 'Content-Type': 'audio/wav' })).status,
     ).toBe(403);
     expect(await testApp.storage.inspect(created.upload.storage_key)).toBeNull();
   });
@@ -276,7 +278,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     expect(typeMismatch.error?.error.message).toContain('audio/mpeg');
     expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(created.clip.id))).data?.status).toBe('pending');
 
-    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    expect((await putBytes(created.upload.url!, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id))).response.status).toBe(
       200,
     );
@@ -323,7 +325,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       bytes: audio.length,
       duration_ms: 1000,
     });
-    expect((await putBytes(created.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    expect((await putBytes(created.upload.url!, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id))).response.status).toBe(
       200,
     );

@@ -25,12 +25,12 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
   let alice: Phone;
   let bob: Phone;
   let operations: Operation[];
-  const ids = { noteId: '', readyClipId: '', pendingClipId: '' };
+  const ids = { noteId: '', readyClipId: '', pendingClipId: '', multipartClipId: '' };
   const storageKeys: string[] = [];
   const seen: string[] = [];
 
   beforeAll(async () => {
-    testApp = await startTestApp({ database, storage });
+    testApp = await startTestApp({ database, storage, env: { MULTIPART_THRESHOLD_BYTES: String(5 * 1024 * 1024) } });
     alice = await testApp.phone('alice');
     bob = await testApp.phone('bob');
 
@@ -50,8 +50,16 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
       bytes: 99,
       duration_ms: 1,
     });
+    const multipart = await alice.post('/api/audio-clips', {
+      note_id: ids.noteId,
+      mime_type: 'audio/wav',
+      bytes: 6 * 1024 * 1024,
+      duration_ms: 1,
+    });
+    expect(multipart.body.upload.mode).toBe('multipart');
     ids.readyClipId = ready.body.clip.id;
     ids.pendingClipId = pending.body.clip.id;
+    ids.multipartClipId = multipart.body.clip.id;
     storageKeys.push(ready.body.clip.storage_key, ready.body.upload.storage_key, pending.body.upload.storage_key);
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
@@ -95,6 +103,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     if (operation.operationId === 'createAudioClip')
       return { note_id: ids.noteId, mime_type: 'audio/m4a', bytes: 10, duration_ms: 1 };
     if (operation.operationId === 'createNote') return { title: 'intruder' };
+    if (operation.operationId === 'createAudioClipPartUrls') return { part_numbers: [1] };
     if (operation.operationId === 'updateNote') return { title: 'taken over' };
     return undefined;
   }
@@ -163,7 +172,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
   it("answers 404 to every operation on another user's note or clip, exactly as for a missing one, and changes nothing", async () => {
     const before = await snapshot();
     for (const operation of operations.filter((op) => op.path.includes('{'))) {
-      for (const clipId of [ids.readyClipId, ids.pendingClipId]) {
+      for (const clipId of [ids.readyClipId, ids.pendingClipId, ids.multipartClipId]) {
         const body = bodyFor(operation);
         const path = concretePath(operation.path, clipId);
         const theirs = await bob.raw(

@@ -128,7 +128,7 @@ describe.each(MATRIX)('the advanced-notes CLI against a real server on %s + %s s
           mime_type: mimeType,
           status: 'ready',
         });
-        expect(Object.keys(playback).sort()).toEqual(['expires_at', 'url']);
+        expect(Object.keys(playback).sort()).toEqual(['expires_at', 'server_time', 'url']);
         expect((await download(playback.url)).bytes.equals(await readFile(file))).toBe(true);
       }
     }, 120_000);

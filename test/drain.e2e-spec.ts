@@ -36,6 +36,8 @@ describe('the graceful drain on SIGTERM and SIGINT', () => {
       METRICS_PORT: String(await freePort()),
       LOG_FORMAT: 'json',
       JANITOR_INTERVAL_SECONDS: '1',
+      // The 30 MB recording goes up in one PUT, as a phone's slow single upload would.
+      MULTIPART_THRESHOLD_BYTES: String(64 * MB),
     };
   });
   afterEach(async () => {

@@ -22,6 +22,9 @@ const PROVOKED_ELSEWHERE: { readonly [Code in ErrorCode]?: string } = {
   AUTH_UNAVAILABLE: 'test/jwks.e2e-spec.ts',
   STORAGE_UNAVAILABLE: 'test/store-outage.e2e-spec.ts',
   TOO_MANY_PENDING_UPLOADS: 'test/quota-concurrency.e2e-spec.ts',
+  AUDIO_CLIP_NOT_MULTIPART: 'test/multipart-upload.e2e-spec.ts',
+  UPLOAD_PARTS_MISSING: 'test/multipart-upload.e2e-spec.ts',
+  MULTIPART_UPLOAD_GONE: 'test/multipart-upload.e2e-spec.ts',
   REQUEST_TIMEOUT: 'test/slow-clients.e2e-spec.ts',
   // A race (the object changes between the check and the conditional move), raised by both drivers.
   UPLOAD_CHANGED: 'src/storage/s3-storage.driver.ts',
@@ -131,6 +134,7 @@ describe('the error examples of openapi.json', () => {
         createNote: { title: 'A title' },
         updateNote: { title: 'A title' },
         createAudioClip: { mime_type: 'audio/wav', bytes: 10, duration_ms: 1 },
+        createAudioClipPartUrls: { part_numbers: [1] },
       };
       let body: string | undefined = validBodies[error.operationId]
         ? JSON.stringify(validBodies[error.operationId])
@@ -161,6 +165,7 @@ describe('the error examples of openapi.json', () => {
           else if (badField === 'title') body = JSON.stringify({ title: '' });
           else if (badField === 'cursor') path += '?cursor=not-a-cursor';
           else if (badField === 'status') path += '?status=not-a-status';
+          else if (badField === 'part_numbers') body = JSON.stringify({ part_numbers: [] });
           else if (badField !== 'note_id' && badField !== 'clip_id') return undefined;
           break;
         default:

@@ -12,6 +12,8 @@ const OPERATIONS = [
   ['delete', '/api/audio-clips/{clip_id}', 'deleteAudioClip'],
   ['post', '/api/audio-clips/{clip_id}/complete', 'completeAudioClip'],
   ['post', '/api/audio-clips/{clip_id}/upload-url', 'renewAudioClipUpload'],
+  ['post', '/api/audio-clips/{clip_id}/parts', 'createAudioClipPartUrls'],
+  ['get', '/api/audio-clips/{clip_id}/parts', 'listAudioClipParts'],
   ['get', '/api/audio-clips/{clip_id}/playback', 'getAudioClipPlayback'],
   ['get', '/api/notes/{note_id}/audio', 'getNoteAudio'],
   ['get', '/api/notes/{note_id}/audio-clips', 'listNoteAudioClips'],
@@ -88,10 +90,25 @@ describe('the OpenAPI explorer and spec', () => {
       'expires_at',
       'headers',
       'method',
+      'mode',
+      'part_count',
+      'part_size',
+      'server_time',
       'storage_key',
       'url',
     ]);
-    expect(Object.keys(schemas.PlaybackDto.properties).sort()).toEqual(['expires_at', 'url']);
+    expect(schemas.PresignedUploadDto.required.sort()).toEqual(['mode', 'server_time', 'storage_key']);
+    expect(Object.keys(schemas.PlaybackDto.properties).sort()).toEqual(['expires_at', 'server_time', 'url']);
+    expect(Object.keys(schemas.CreateAudioClipPartUrlsDto.properties)).toEqual(['part_numbers']);
+    expect(Object.keys(schemas.PartUploadUrlDto.properties).sort()).toEqual([
+      'expires_at',
+      'headers',
+      'method',
+      'part_number',
+      'url',
+    ]);
+    expect(Object.keys(schemas.PartUploadUrlsDto.properties).sort()).toEqual(['parts', 'server_time']);
+    expect(Object.keys(schemas.StoredPartDto.properties).sort()).toEqual(['etag', 'part_number', 'size']);
     expect(schemas.AudioClipResponseDto.properties.completed_by).toMatchObject({ nullable: true });
     expect(schemas.CompletedBy.enum).toEqual(['client', 'server']);
   });

@@ -1,10 +1,26 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsArray, IsIn, IsInt, IsISO8601, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
 import { lowerCaseUuid, Optional } from '../common/validation';
 import { PageQueryDto, type Page } from '../common/pagination';
-import type { PresignedDownload, PresignedUpload } from '../storage/storage-driver';
+import type { PresignedDownload, StoredPart } from '../storage/storage-driver';
 import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
+import type { PartUpload, UploadInstructions } from './audio-clips.service';
+import { MAX_PART_COUNT, MAX_PART_URLS_PER_REQUEST } from './multipart-plan';
 
 /** About 24 days: more than any voice note, and what fits a 32-bit integer column. */
 export const MAX_DURATION_MS = 2_147_483_647;
@@ -198,23 +214,48 @@ export const READY_AUDIO_CLIP_EXAMPLE: AudioClipResponseDto = {
   completed_by: CompletedBy.Client,
 };
 
+const SERVER_TIME = {
+  format: 'date-time',
+  example: '2026-11-27T09:30:00.000Z',
+  description:
+    'The server’s clock when it answered: a phone whose clock is off measures how long its URLs last from this, not from its own time.',
+} as const;
+
 export class PresignedUploadDto {
   @ApiProperty({
-    description: 'Presigned URL: PUT the raw file bytes here.',
+    enum: ['single', 'multipart'],
+    example: 'single',
+    description:
+      '`single`: PUT the whole file to `url`. `multipart` (from MULTIPART_THRESHOLD_BYTES up): no `url`; ask for part URLs with POST parts, ' +
+      'PUT each part (`part_size` bytes, the last one the rest), then complete. Parts can be resumed after a lost connection (GET parts).',
+  })
+  mode!: 'single' | 'multipart';
+
+  @ApiPropertyOptional({
+    description: 'Single uploads: presigned URL, PUT the raw file bytes here.',
     example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…',
   })
-  url!: string;
+  url?: string;
 
-  @ApiProperty({ enum: ['PUT'], example: 'PUT' })
-  method!: 'PUT';
+  @ApiPropertyOptional({ enum: ['PUT'], example: 'PUT' })
+  method?: 'PUT';
 
-  @ApiProperty({
-    description: 'Headers to send with the PUT, exactly as given (they are signed).',
+  @ApiPropertyOptional({
+    description: 'Single uploads: headers to send with the PUT, exactly as given (they are signed).',
     type: 'object',
     additionalProperties: { type: 'string' },
     example: { 'Content-Type': 'audio/m4a', 'Content-Length': '123456' },
   })
-  headers!: Record<string, string>;
+  headers?: Record<string, string>;
+
+  @ApiPropertyOptional({
+    description: 'Multipart uploads: the size of every part but the last (at least 5 MiB).',
+    example: 5242880,
+  })
+  part_size?: number;
+
+  @ApiPropertyOptional({ description: 'Multipart uploads: how many parts, numbered from 1.', example: 8 })
+  part_count?: number;
 
   @ApiProperty({
     example: 'dev/uploads/9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b.m4a',
@@ -222,8 +263,83 @@ export class PresignedUploadDto {
   })
   storage_key!: string;
 
+  @ApiPropertyOptional({
+    format: 'date-time',
+    example: '2026-11-27T09:45:00.000Z',
+    description: 'Single uploads: when `url` stops working (part URLs carry their own).',
+  })
+  expires_at?: string;
+
+  @ApiProperty(SERVER_TIME)
+  server_time!: string;
+}
+
+export class CreateAudioClipPartUrlsDto {
+  @ApiProperty({
+    type: [Number],
+    description: `Part numbers to sign, 1 to upload.part_count, at most ${MAX_PART_URLS_PER_REQUEST} at a time, each once.`,
+    example: [1, 2, 3],
+  })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_PART_URLS_PER_REQUEST)
+  @ArrayUnique()
+  @IsInt({ each: true })
+  @Min(1, { each: true })
+  @Max(MAX_PART_COUNT, { each: true })
+  part_numbers!: number[];
+}
+
+export class PartUploadUrlDto {
+  @ApiProperty({ example: 1 })
+  part_number!: number;
+
+  @ApiProperty({
+    description: 'Presigned UploadPart URL: PUT exactly this part’s bytes here.',
+    example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/uploads/9b2f….m4a?partNumber=1&uploadId=…',
+  })
+  url!: string;
+
+  @ApiProperty({ enum: ['PUT'], example: 'PUT' })
+  method!: 'PUT';
+
+  @ApiProperty({
+    description: 'Headers to send with the PUT (the part’s exact size is signed).',
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    example: { 'Content-Length': '5242880' },
+  })
+  headers!: Record<string, string>;
+
   @ApiProperty({ format: 'date-time', example: '2026-11-27T09:45:00.000Z' })
   expires_at!: string;
+}
+
+export class PartUploadUrlsDto {
+  @ApiProperty({ type: [PartUploadUrlDto] })
+  parts!: PartUploadUrlDto[];
+
+  @ApiProperty(SERVER_TIME)
+  server_time!: string;
+}
+
+export class StoredPartDto {
+  @ApiProperty({ example: 1 })
+  part_number!: number;
+
+  @ApiProperty({ example: 5242880 })
+  size!: number;
+
+  @ApiProperty({ example: '"b54357faf0632cce46e942fa68356b38"', description: 'The store’s ETag of the part.' })
+  etag!: string;
+}
+
+export class StoredPartsDto {
+  @ApiProperty({
+    type: [StoredPartDto],
+    description: 'The parts the store holds, by part number; upload the others (or those of a wrong size) again.',
+  })
+  parts!: StoredPartDto[];
 }
 
 export class CreateAudioClipResponseDto {
@@ -243,6 +359,9 @@ export class PlaybackDto {
 
   @ApiProperty({ format: 'date-time', example: '2026-11-27T09:45:00.000Z' })
   expires_at!: string;
+
+  @ApiProperty(SERVER_TIME)
+  server_time!: string;
 }
 
 export class NoteAudioDto {
@@ -285,18 +404,46 @@ export function toAudioClipResponse(clip: AudioClip): AudioClipResponseDto {
   };
 }
 
-export function toPresignedUploadDto(upload: PresignedUpload, uploadKey: string): PresignedUploadDto {
+export function toPresignedUploadDto(upload: UploadInstructions, uploadKey: string): PresignedUploadDto {
+  if (upload.mode === 'multipart') {
+    return {
+      mode: 'multipart',
+      part_size: upload.partSize,
+      part_count: upload.partCount,
+      storage_key: uploadKey,
+      server_time: new Date().toISOString(),
+    };
+  }
   return {
-    url: upload.url,
-    method: upload.method,
-    headers: upload.headers,
+    mode: 'single',
+    url: upload.presigned.url,
+    method: upload.presigned.method,
+    headers: upload.presigned.headers,
     storage_key: uploadKey,
-    expires_at: upload.expiresAt.toISOString(),
+    expires_at: upload.presigned.expiresAt.toISOString(),
+    server_time: new Date().toISOString(),
   };
 }
 
+export function toPartUploadUrlsDto(parts: readonly PartUpload[]): PartUploadUrlsDto {
+  return {
+    parts: parts.map((part) => ({
+      part_number: part.partNumber,
+      url: part.url,
+      method: part.method,
+      headers: part.headers,
+      expires_at: part.expiresAt.toISOString(),
+    })),
+    server_time: new Date().toISOString(),
+  };
+}
+
+export function toStoredPartsDto(parts: readonly StoredPart[]): StoredPartsDto {
+  return { parts: parts.map((part) => ({ part_number: part.partNumber, size: part.size, etag: part.etag })) };
+}
+
 export function toPlaybackDto(download: PresignedDownload): PlaybackDto {
-  return { url: download.url, expires_at: download.expiresAt.toISOString() };
+  return { url: download.url, expires_at: download.expiresAt.toISOString(), server_time: new Date().toISOString() };
 }
 
 export function toAudioClipPage(page: Page<AudioClip>): AudioClipPageDto {

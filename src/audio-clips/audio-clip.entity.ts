@@ -99,6 +99,14 @@ export class AudioClip {
   @Column({ name: 'upload_check_at', type: Date, nullable: true })
   uploadCheckAt!: Date | null;
 
+  /** The store's multipart upload the phone sends parts to; null for a single-PUT upload. */
+  @Column({ name: 'multipart_upload_id', type: 'varchar', length: 1024, nullable: true })
+  multipartUploadId!: string | null;
+
+  /** Size of every part but the last, for a multipart upload. */
+  @Column({ name: 'part_size', type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  partSize!: number | null;
+
   @Column({ name: 'failure_reason', type: 'varchar', length: 500, nullable: true })
   failureReason!: string | null;
 

@@ -27,14 +27,19 @@ import {
   AudioClipResponseDto,
   CREATE_AUDIO_CLIP_EXAMPLE,
   CreateAudioClipDto,
+  CreateAudioClipPartUrlsDto,
   CreateAudioClipResponseDto,
   ListAudioClipsQueryDto,
+  PartUploadUrlsDto,
   PlaybackDto,
+  StoredPartsDto,
   toAudioClipPage,
   READY_AUDIO_CLIP_EXAMPLE,
   toAudioClipResponse,
+  toPartUploadUrlsDto,
   toPlaybackDto,
   toPresignedUploadDto,
+  toStoredPartsDto,
 } from './audio-clip.dto';
 import { AudioClipsService } from './audio-clips.service';
 
@@ -47,8 +52,10 @@ export class AudioClipsController {
 
   @Post()
   @ApiOperation({
-    summary: 'Start an upload: create a pending clip and get a presigned PUT URL',
-    description: 'Then PUT the raw bytes to `upload.url` with `upload.headers`, and call `complete`.',
+    summary: 'Start an upload: create a pending clip and get a presigned PUT URL (or, for large files, a part plan)',
+    description:
+      'Below MULTIPART_THRESHOLD_BYTES (16 MiB by default), `upload.mode` is `single`: PUT the raw bytes to `upload.url` with `upload.headers`, ' +
+      'then call `complete`. From it up, `upload.mode` is `multipart`: ask for part URLs (POST parts), PUT each part, then `complete`.',
   })
   @ApiBody({
     schema: { $ref: getSchemaPath(CreateAudioClipDto) },
@@ -122,6 +129,53 @@ export class AudioClipsController {
     return { clip: toAudioClipResponse(clip), upload: toPresignedUploadDto(upload, clip.uploadKey) };
   }
 
+  @Post(':clip_id/parts')
+  @HttpCode(200)
+  @UploadRateLimited()
+  @ApiOperation({
+    summary: 'Get presigned URLs for parts of a multipart upload (up to 100 a call)',
+    description:
+      'Each URL takes exactly its part’s bytes: `upload.part_size` for every part but the last, which holds the rest. ' +
+      'A part uploaded again replaces the earlier one. 409 AUDIO_CLIP_NOT_MULTIPART for a clip uploaded in one PUT.',
+  })
+  @ApiOkResponse({ type: PartUploadUrlsDto })
+  @ApiErrorResponses(
+    invalidField('part_numbers', 'part_numbers must contain at least 1 elements'),
+    'INVALID_JSON',
+    'UNSUPPORTED_MEDIA_TYPE',
+    'PAYLOAD_TOO_LARGE',
+    'AUDIO_CLIP_NOT_FOUND',
+    'AUDIO_CLIP_NOT_PENDING',
+    'AUDIO_CLIP_NOT_MULTIPART',
+  )
+  async createAudioClipPartUrls(
+    @OwnerId() ownerId: string,
+    @Param('clip_id', uuidParam('clip_id')) clipId: string,
+    @Body() dto: CreateAudioClipPartUrlsDto,
+  ): Promise<PartUploadUrlsDto> {
+    return toPartUploadUrlsDto(await this.clips.presignParts(ownerId, clipId, dto.part_numbers));
+  }
+
+  @Get(':clip_id/parts')
+  @UploadRateLimited()
+  @ApiOperation({
+    summary: 'List the parts of a multipart upload that the store holds, to resume after a lost connection',
+  })
+  @ApiOkResponse({ type: StoredPartsDto })
+  @ApiErrorResponses(
+    invalidPathId('clip_id'),
+    'AUDIO_CLIP_NOT_FOUND',
+    'AUDIO_CLIP_NOT_PENDING',
+    'AUDIO_CLIP_NOT_MULTIPART',
+    'STORAGE_UNAVAILABLE',
+  )
+  async listAudioClipParts(
+    @OwnerId() ownerId: string,
+    @Param('clip_id', uuidParam('clip_id')) clipId: string,
+  ): Promise<StoredPartsDto> {
+    return toStoredPartsDto(await this.clips.listParts(ownerId, clipId));
+  }
+
   @Get(':clip_id')
   @ApiOperation({ summary: 'Get an audio clip' })
   @ApiOkResponse({ type: AudioClipResponseDto })
@@ -138,7 +192,8 @@ export class AudioClipsController {
   @ApiOperation({
     summary: 'Finish an upload: check the stored object and mark the clip ready',
     description:
-      'Idempotent: completing a ready clip returns it unchanged. 409 while nothing is uploaded; 422 UPLOAD_MISMATCH when the size or type differs ' +
+      'Idempotent: completing a ready clip returns it unchanged. 409 while nothing is uploaded (UPLOAD_PARTS_MISSING with `missing_parts` for a multipart upload ' +
+      'whose parts are not all there; it is joined once they are); 422 UPLOAD_MISMATCH when the size or type differs ' +
       '(the clip stays pending, so upload again); 422 UPLOAD_NOT_AUDIO when the bytes are not the declared audio (the clip fails and the upload is deleted). ' +
       'The duration is measured from the audio where the container gives one.',
   })

@@ -23,6 +23,8 @@ interface ClipRow {
   upload_key: string;
   upload_expires_at: Date | string | null;
   upload_check_at: Date | string | null;
+  multipart_upload_id: string | null;
+  part_size: number | string | null;
   failure_reason: string | null;
   created_at: Date | string;
   updated_at: Date | string;
@@ -124,6 +126,8 @@ export class AudioClipsRepository {
       clip.uploadKey,
       at(clip.uploadExpiresAt),
       at(clip.uploadCheckAt),
+      clip.multipartUploadId,
+      clip.partSize,
       clip.failureReason,
       at(clip.createdAt),
       at(clip.updatedAt),
@@ -132,7 +136,7 @@ export class AudioClipsRepository {
     ];
     const sql = this.sql.adapt(
       `INSERT INTO audio_clips (id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms,
-         duration_source, content_md5, storage_key, upload_key, upload_expires_at, upload_check_at, failure_reason,
+         duration_source, content_md5, storage_key, upload_key, upload_expires_at, upload_check_at, multipart_upload_id, part_size, failure_reason,
          created_at, updated_at, completed_at, completed_by)
        SELECT ${values.map(() => '?').join(', ')} WHERE ${conditions.join(' AND ')} RETURNING id`,
     );
@@ -201,6 +205,8 @@ export class AudioClipsRepository {
       uploadKey: row.upload_key,
       uploadExpiresAt: row.upload_expires_at === null ? null : this.sql.date(row.upload_expires_at),
       uploadCheckAt: row.upload_check_at === null ? null : this.sql.date(row.upload_check_at),
+      multipartUploadId: row.multipart_upload_id,
+      partSize: row.part_size === null ? null : Number(row.part_size),
       failureReason: row.failure_reason,
       createdAt: this.sql.date(row.created_at),
       updatedAt: this.sql.date(row.updated_at),
@@ -242,9 +248,9 @@ export class AudioClipsRepository {
   keysOfNote(
     ownerId: string,
     noteId: string,
-  ): Promise<Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt'>[]> {
+  ): Promise<Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>[]> {
     return this.clips.find({
-      select: { storageKey: true, uploadKey: true, uploadExpiresAt: true },
+      select: { storageKey: true, uploadKey: true, uploadExpiresAt: true, multipartUploadId: true },
       where: { ownerId, noteId },
     });
   }

@@ -10,6 +10,7 @@ import {
   type PresignedUpload,
   type StorageDriver,
   type StoredObjectInfo,
+  type StoredPart,
 } from '../storage/storage-driver';
 import { MAX_DURATION_MS } from './audio-clip.dto';
 import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
@@ -19,6 +20,7 @@ import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
 import { probeAudio } from './audio-probe';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { MAX_PART_COUNT, partLength, planParts, type PartPlan } from './multipart-plan';
 import { buildAudioClipKey, buildUploadKey } from './storage-key';
 import { firstUploadCheck } from './upload-checks';
 import { Metrics } from '../operations/metrics';
@@ -31,9 +33,16 @@ export interface NewAudioClip {
   contentMd5?: string;
 }
 
+/** How the phone sends the bytes: one presigned PUT, or parts (resumable) whose URLs it asks for in batches. */
+export type UploadInstructions = { mode: 'single'; presigned: PresignedUpload } | ({ mode: 'multipart' } & PartPlan);
+
+export interface PartUpload extends PresignedUpload {
+  partNumber: number;
+}
+
 export interface AudioClipUpload {
   clip: AudioClip;
-  upload: PresignedUpload;
+  upload: UploadInstructions;
   /** True when an `Idempotency-Key` matched an earlier request and its clip is returned again. */
   replayed: boolean;
 }
@@ -99,6 +108,14 @@ export class AudioClipsService implements OnModuleInit {
         `bytes must be at most ${this.config.audio.maxUploadBytes} (the largest upload this server accepts)`,
       );
     }
+    const multipart = input.bytes >= this.config.audio.multipartThresholdBytes;
+    if (multipart && input.contentMd5 !== undefined) {
+      throw invalid(
+        'content_md5',
+        `content_md5 is checked by the store on single uploads only (bytes below ${this.config.audio.multipartThresholdBytes}); ` +
+          'a multipart upload has each part’s size signed instead. Leave it out for this recording.',
+      );
+    }
     if (input.noteId !== undefined) await this.notes.assertExists(ownerId, input.noteId);
 
     const now = new Date();
@@ -118,28 +135,36 @@ export class AudioClipsService implements OnModuleInit {
       uploadKey: buildUploadKey(this.config.storage.keyPrefix, id, mimeType),
       uploadExpiresAt: null,
       uploadCheckAt: null,
+      multipartUploadId: null,
+      partSize: null,
       failureReason: null,
       createdAt: now,
       updatedAt: now,
       completedAt: null,
       completedBy: null,
     });
-    // Sign first: if the store cannot sign, no row is left behind pointing at nothing.
-    const upload = await this.presignUpload(clip);
-    clip.uploadExpiresAt = upload.expiresAt;
-    // If the phone never completes, the janitor looks for its upload once this URL has run out.
-    clip.uploadCheckAt = firstUploadCheck(upload.expiresAt);
-    await this.insertWithinQuota(clip);
+    let upload: UploadInstructions;
+    if (multipart) {
+      upload = await this.startMultipartUpload(clip, now);
+    } else {
+      // Sign first: if the store cannot sign, no row is left behind pointing at nothing.
+      const presigned = await this.presignUpload(clip);
+      clip.uploadExpiresAt = presigned.expiresAt;
+      // If the phone never completes, the janitor looks for its upload once this URL has run out.
+      clip.uploadCheckAt = firstUploadCheck(presigned.expiresAt);
+      upload = { mode: 'single', presigned };
+      await this.insertWithinQuota(clip);
+      // Every upload key handed out is recorded for deletion once its URL has run out, before the URL
+      // leaves the server: whatever then happens to the clip (completed, failed, deleted with its note
+      // in a race, a crash), a PUT can never leave bytes nobody knows of. While a pending clip still
+      // uses the key, the janitor leaves it alone.
+      await this.deletions.record(
+        [{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(presigned.expiresAt) }],
+        now,
+        uploadOpenUntil(presigned.expiresAt),
+      );
+    }
     this.metrics.clipTransitions.inc({ from: 'new', to: 'pending' });
-    // Every upload key handed out is recorded for deletion once its URL has run out, before the URL
-    // leaves the server: whatever then happens to the clip (completed, failed, deleted with its note
-    // in a race, a crash), a PUT can never leave bytes nobody knows of. While a pending clip still
-    // uses the key, the janitor leaves it alone.
-    await this.deletions.record(
-      [{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(upload.expiresAt) }],
-      now,
-      uploadOpenUntil(upload.expiresAt),
-    );
 
     if (idempotencyKey !== undefined) {
       const recorded = await this.idempotencyKeys.insert({
@@ -174,20 +199,52 @@ export class AudioClipsService implements OnModuleInit {
     return this.clips.listOfNote(ownerId, noteId, page);
   }
 
-  /** A fresh upload URL for a pending clip whose URL ran out or whose upload was cut off. */
+  /**
+   * A fresh upload URL for a pending clip whose URL ran out or whose upload was cut off. A multipart
+   * clip has no single URL: it gets its plan again, and asks for part URLs.
+   */
   async renewUpload(ownerId: string, id: string): Promise<AudioClipUpload> {
     const clip = this.assertPending(await this.get(ownerId, id));
+    const plan = partPlanOf(clip);
+    if (plan) return { clip, upload: { mode: 'multipart', ...plan }, replayed: false };
     const upload = await this.presignUpload(clip);
-    const until =
-      clip.uploadExpiresAt && clip.uploadExpiresAt > upload.expiresAt ? clip.uploadExpiresAt : upload.expiresAt;
-    await this.deletions.record(
-      [{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(until) }],
-      new Date(),
-      uploadOpenUntil(until),
+    await this.keepUploadOpen(clip, upload.expiresAt);
+    return { clip: await this.get(ownerId, id), upload: { mode: 'single', presigned: upload }, replayed: false };
+  }
+
+  /**
+   * Presigned UploadPart URLs for a pending multipart clip, each signed for its part's exact size.
+   * Asking again for a part already uploaded is allowed: the new upload replaces it.
+   */
+  async presignParts(ownerId: string, id: string, partNumbers: readonly number[]): Promise<PartUpload[]> {
+    const clip = this.assertPending(await this.get(ownerId, id));
+    const { plan, uploadId } = this.assertMultipart(clip);
+    const beyond = partNumbers.filter((partNumber) => partNumber > plan.partCount);
+    if (beyond.length > 0) {
+      throw invalid(
+        'part_numbers',
+        `this upload has ${plan.partCount} parts (1 to ${plan.partCount}); there is no part ${beyond.join(', ')}`,
+      );
+    }
+    const parts = await Promise.all(
+      partNumbers.map(async (partNumber) => ({
+        partNumber,
+        ...(await this.storage.presignUploadPart(clip.uploadKey, uploadId, partNumber, {
+          contentLength: partLength(clip.bytes, plan, partNumber),
+          expiresInSeconds: this.config.storage.presignPutExpiresSeconds,
+        })),
+      })),
     );
-    if (!(await this.clips.extendUpload(ownerId, id, until, firstUploadCheck(until))))
-      this.assertPending(await this.get(ownerId, id));
-    return { clip: await this.get(ownerId, id), upload, replayed: false };
+    const lastExpiry = new Date(Math.max(...parts.map((part) => part.expiresAt.getTime())));
+    await this.keepUploadOpen(clip, lastExpiry);
+    return parts;
+  }
+
+  /** The parts the store holds for a pending multipart clip: what a phone resumes from. */
+  async listParts(ownerId: string, id: string): Promise<StoredPart[]> {
+    const clip = this.assertPending(await this.get(ownerId, id));
+    const { uploadId } = this.assertMultipart(clip);
+    return this.storage.listParts(clip.uploadKey, uploadId);
   }
 
   /**
@@ -215,7 +272,13 @@ export class AudioClipsService implements OnModuleInit {
       return done.promoted && done.clip.completedBy === CompletedBy.Server ? 'completed' : 'settled';
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      if (error.code === 'UPLOAD_NOT_FOUND') return 'not-uploaded';
+      // A multipart upload whose parts do not cover the recording yet is, for now, nothing uploaded.
+      if (
+        error.code === 'UPLOAD_NOT_FOUND' ||
+        error.code === 'UPLOAD_PARTS_MISSING' ||
+        error.code === 'MULTIPART_UPLOAD_GONE'
+      )
+        return 'not-uploaded';
       if (error.code === 'UPLOAD_NOT_AUDIO') return 'failed';
       if (error.code === 'UPLOAD_MISMATCH') return options.lastLook ? 'failed' : 'mismatch';
       if (error.code === 'AUDIO_CLIP_NOT_PENDING' || error.code === 'AUDIO_CLIP_NOT_FOUND') return 'settled';
@@ -258,6 +321,8 @@ export class AudioClipsService implements OnModuleInit {
   private async verifyAndPromote(clip: AudioClip, by: CompletedBy, lastLook: boolean): Promise<Completion> {
     const { ownerId, id } = clip;
 
+    // A multipart upload is joined into one object first; from there on, it is checked as a single upload.
+    if (clip.multipartUploadId !== null && !(await this.findUploadIfAny(clip))) await this.assembleParts(clip);
     const { key, object } = await this.findUpload(clip);
     const mismatch =
       object.size !== clip.bytes
@@ -352,8 +417,114 @@ export class AudioClipsService implements OnModuleInit {
     await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
   }
 
-  /** The upload is normally under the upload key; after a completion that moved it but failed to record that, under the storage key. */
-  private async findUpload(clip: AudioClip): Promise<{ key: string; object: StoredObjectInfo }> {
+  /**
+   * Lists the parts on the store and joins them, once every part of the plan is there with its exact
+   * size. Missing parts leave the clip pending (409 UPLOAD_PARTS_MISSING names them).
+   */
+  private async assembleParts(clip: AudioClip): Promise<void> {
+    const { plan, uploadId } = this.assertMultipart(clip);
+    let stored: StoredPart[];
+    try {
+      stored = await this.storage.listParts(clip.uploadKey, uploadId);
+    } catch (error) {
+      // Joined meanwhile by a concurrent completion (another instance): the object is there to check.
+      if (error instanceof AppError && error.code === 'MULTIPART_UPLOAD_GONE' && (await this.findUploadIfAny(clip)))
+        return;
+      throw error;
+    }
+    const byNumber = new Map(stored.map((part) => [part.partNumber, part]));
+    const parts: StoredPart[] = [];
+    const missing: number[] = [];
+    for (let partNumber = 1; partNumber <= plan.partCount; partNumber += 1) {
+      const part = byNumber.get(partNumber);
+      if (!part) missing.push(partNumber);
+      else parts.push(part);
+    }
+    if (missing.length > 0) {
+      throw new AppError(
+        'UPLOAD_PARTS_MISSING',
+        `${missing.length} of the ${plan.partCount} parts ${missing.length === 1 ? 'is' : 'are'} not uploaded yet. ` +
+          'Ask for their URLs (POST parts), upload them, then complete again.',
+        { info: { missing_parts: missing } },
+      );
+    }
+    for (const part of parts) {
+      const expected = partLength(clip.bytes, plan, part.partNumber);
+      if (part.size !== expected) {
+        throw new AppError(
+          'UPLOAD_MISMATCH',
+          `Part ${part.partNumber} is ${part.size} bytes but ${expected} were expected. Upload that part again.`,
+        );
+      }
+    }
+    try {
+      await this.storage.completeMultipartUpload(clip.uploadKey, uploadId, parts);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'MULTIPART_UPLOAD_GONE' && (await this.findUploadIfAny(clip)))
+        return;
+      throw error;
+    }
+  }
+
+  /**
+   * A multipart clip's upload begins on the store at once; its id is recorded for abort (with the
+   * upload key) before the row exists, so an upload whose row never comes is aborted by the janitor.
+   */
+  private async startMultipartUpload(clip: AudioClip, now: Date): Promise<UploadInstructions> {
+    const plan = planParts(clip.bytes);
+    if (plan.partCount > MAX_PART_COUNT) throw invalid('bytes', 'bytes is too large to upload in parts');
+    const uploadId = await this.storage.createMultipartUpload(clip.uploadKey, clip.mimeType);
+    Object.assign(clip, {
+      multipartUploadId: uploadId,
+      partSize: plan.partSize,
+      // No part URL yet; until the first batch, the clip's upload counts as open for one URL lifetime.
+      uploadExpiresAt: new Date(now.getTime() + this.config.storage.presignPutExpiresSeconds * 1000),
+    });
+    // Never completed, the janitor settles it as a single upload: the parts form no object until
+    // complete, so after the last URL it expires, and its parts are aborted with it.
+    clip.uploadCheckAt = firstUploadCheck(clip.uploadExpiresAt!);
+    const openUntil = uploadOpenUntil(clip.uploadExpiresAt!);
+    await this.deletions.record(
+      [{ storageKey: clip.uploadKey, deleteAfter: openUntil, multipartUploadId: uploadId }],
+      now,
+      openUntil,
+    );
+    try {
+      await this.insertWithinQuota(clip);
+    } catch (error) {
+      await this.storage.abortMultipartUpload(clip.uploadKey, uploadId).catch(() => undefined);
+      throw error;
+    }
+    return { mode: 'multipart', ...plan };
+  }
+
+  /**
+   * A URL valid until `expiresAt` was handed out: the clip is not expired, nor its upload key deleted,
+   * before it (and the grace after it) has run out.
+   */
+  private async keepUploadOpen(clip: AudioClip, expiresAt: Date): Promise<void> {
+    const until = clip.uploadExpiresAt && clip.uploadExpiresAt > expiresAt ? clip.uploadExpiresAt : expiresAt;
+    await this.deletions.record(
+      [{ storageKey: clip.uploadKey, deleteAfter: uploadOpenUntil(until), multipartUploadId: clip.multipartUploadId }],
+      new Date(),
+      uploadOpenUntil(until),
+    );
+    if (!(await this.clips.extendUpload(clip.ownerId, clip.id, until, firstUploadCheck(until))))
+      this.assertPending(await this.get(clip.ownerId, clip.id));
+  }
+
+  private assertMultipart(clip: AudioClip): { plan: PartPlan; uploadId: string } {
+    const plan = partPlanOf(clip);
+    if (!plan || clip.multipartUploadId === null) {
+      throw new AppError(
+        'AUDIO_CLIP_NOT_MULTIPART',
+        `Audio clip ${clip.id} is uploaded in one PUT to upload.url, not in parts (its bytes are below the multipart threshold).`,
+      );
+    }
+    return { plan, uploadId: clip.multipartUploadId };
+  }
+
+  private async findUploadIfAny(clip: AudioClip): Promise<{ key: string; object: StoredObjectInfo } | null> {
     for (const key of new Set([clip.uploadKey, clip.storageKey])) {
       const object = await this.storage.inspect(key);
       if (object) return { key, object };
@@ -363,6 +534,13 @@ export class AudioClipsService implements OnModuleInit {
       const object = await this.storage.inspect(clip.storageKey);
       if (object) return { key: clip.storageKey, object };
     }
+    return null;
+  }
+
+  /** The upload is normally under the upload key; after a completion that moved it but failed to record that, under the storage key. */
+  private async findUpload(clip: AudioClip): Promise<{ key: string; object: StoredObjectInfo }> {
+    const found = await this.findUploadIfAny(clip);
+    if (found) return found;
     throw new AppError(
       'UPLOAD_NOT_FOUND',
       'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.',
@@ -450,6 +628,10 @@ export class AudioClipsService implements OnModuleInit {
     }
     return mimeType;
   }
+}
+
+function partPlanOf(clip: AudioClip): PartPlan | null {
+  return clip.partSize === null ? null : { partSize: clip.partSize, partCount: Math.ceil(clip.bytes / clip.partSize) };
 }
 
 function notPending(clip: AudioClip): AppError {

@@ -37,6 +37,15 @@ const DEFAULT_EXAMPLES: { readonly [Code in ErrorCode]?: Omit<ErrorExample, 'cod
     message: 'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.',
   },
   AUDIO_CLIP_NOT_READY: { message: `Audio clip ${CLIP_ID} is pending; only ready clips can be played.` },
+  AUDIO_CLIP_NOT_MULTIPART: {
+    message: `Audio clip ${CLIP_ID} is uploaded in one PUT to upload.url, not in parts (its bytes are below the multipart threshold).`,
+  },
+  UPLOAD_PARTS_MISSING: {
+    message: `The store does not hold every part of audio clip ${CLIP_ID} yet: upload parts 3, 4, then complete again.`,
+  },
+  MULTIPART_UPLOAD_GONE: {
+    message: `The store no longer has the multipart upload of audio clip ${CLIP_ID}; create a new clip to try again.`,
+  },
   AUDIO_CLIP_NOT_PENDING: {
     message: `Audio clip ${CLIP_ID} is already ready; create a new clip to upload again.`,
   },

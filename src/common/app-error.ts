@@ -20,6 +20,9 @@ export const ERROR_STATUS = {
   AUDIO_CLIP_NOT_PENDING: 409,
   UPLOAD_CHANGED: 409,
   TOO_MANY_PENDING_UPLOADS: 409,
+  AUDIO_CLIP_NOT_MULTIPART: 409,
+  UPLOAD_PARTS_MISSING: 409,
+  MULTIPART_UPLOAD_GONE: 409,
   PAYLOAD_TOO_LARGE: 413,
   QUOTA_EXCEEDED: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -45,7 +48,7 @@ export class AppError extends Error {
   /** Extra response headers the answer needs, such as `Content-Range` on a 416. */
   readonly headers: Readonly<Record<string, string>>;
   /** Machine-readable facts about the error, added to the error body (e.g. `remaining_bytes`). */
-  readonly info?: Readonly<Record<string, string | number>>;
+  readonly info?: Readonly<Record<string, string | number | readonly number[]>>;
 
   constructor(
     readonly code: ErrorCode,
@@ -53,7 +56,7 @@ export class AppError extends Error {
     extra: {
       details?: readonly ErrorDetail[];
       headers?: Record<string, string>;
-      info?: Record<string, string | number>;
+      info?: Record<string, string | number | readonly number[]>;
     } = {},
   ) {
     super(message);

@@ -19,6 +19,13 @@ export class ErrorBodyDto {
   @ApiPropertyOptional({ type: [ErrorDetailDto] })
   details?: ErrorDetailDto[];
 
+  @ApiPropertyOptional({
+    type: [Number],
+    description: 'UPLOAD_PARTS_MISSING: the part numbers the store does not hold yet.',
+    example: [3, 4],
+  })
+  missing_parts?: number[];
+
   @ApiProperty({
     required: true,
     description:

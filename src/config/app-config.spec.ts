@@ -50,7 +50,11 @@ describe('loadAppConfig with an empty environment', () => {
         s3: undefined,
         local: { directory: './data/objects', signingSecret: undefined },
       },
-      audio: { allowedMimeTypes: [...DEFAULT_AUDIO_MIME_TYPES], maxUploadBytes: 100 * 1024 * 1024 },
+      audio: {
+        allowedMimeTypes: [...DEFAULT_AUDIO_MIME_TYPES],
+        maxUploadBytes: 100 * 1024 * 1024,
+        multipartThresholdBytes: 16 * 1024 * 1024,
+      },
     });
   });
 
@@ -189,6 +193,47 @@ describe('MAX_UPLOAD_BYTES', () => {
       expectOneProblemNaming({ MAX_UPLOAD_BYTES: raw }, 'MAX_UPLOAD_BYTES');
     },
   );
+});
+
+describe('REDIS_URL', () => {
+  it('is unset by default: rate limits stay in each instance’s memory', () => {
+    expect(loadAppConfig({}).limits.redisUrl).toBeUndefined();
+  });
+
+  it.each(['redis://127.0.0.1:6379', 'rediss://user:secret@cache.internal:6380/2', 'redis://redis'])(
+    'accepts %j',
+    (raw) => {
+      expect(loadAppConfig({ REDIS_URL: raw }).limits.redisUrl).toBe(raw);
+    },
+  );
+
+  it.each(['127.0.0.1:6379', 'http://redis:6379', 'redis://', 'not a url'])('rejects %j naming REDIS_URL', (raw) => {
+    expectOneProblemNaming({ REDIS_URL: raw }, 'REDIS_URL');
+  });
+
+  it('does not print the password of a rejected URL', () => {
+    expect(() => loadAppConfig({ REDIS_URL: 'redis:' })).toThrow(/REDIS_URL/);
+    try {
+      loadAppConfig({ REDIS_URL: 'http://user:hunter2@redis' });
+    } catch (error) {
+      expect(String(error)).not.toContain('hunter2');
+    }
+  });
+});
+
+describe('MULTIPART_THRESHOLD_BYTES', () => {
+  it.each([
+    ['5242880', 5242880],
+    ['16777216', 16777216],
+    ['1073741824', 1073741824],
+  ])('accepts %j', (raw, bytes) => {
+    expect(loadAppConfig({ MULTIPART_THRESHOLD_BYTES: raw }).audio.multipartThresholdBytes).toBe(bytes);
+  });
+
+  // Below S3's 5 MiB smallest part, a multipart upload would be one short part.
+  it.each(['0', '5242879', '-1', '16MiB', '1e7'])('rejects %j naming MULTIPART_THRESHOLD_BYTES', (raw) => {
+    expectOneProblemNaming({ MULTIPART_THRESHOLD_BYTES: raw }, 'MULTIPART_THRESHOLD_BYTES');
+  });
 });
 
 describe('DATABASE_URL', () => {

@@ -64,6 +64,8 @@ export class AppConfig {
   audio!: {
     allowedMimeTypes: readonly string[];
     maxUploadBytes: number;
+    /** Declared sizes from this one up are uploaded in parts (resumable), below it in one PUT. */
+    multipartThresholdBytes: number;
   };
   auth!: AuthConfig;
   limits!: {
@@ -75,6 +77,8 @@ export class AppConfig {
     maxPendingUploadBytes: number;
     /** Uploads one user may have not yet completed. */
     maxPendingUploads: number;
+    /** Where rate limits are counted for all instances together; absent means each instance's memory. */
+    redisUrl?: string;
   };
   /** Browser origins allowed to call the API; empty means no cross-origin access. */
   corsOrigins!: readonly string[];
@@ -122,6 +126,9 @@ export class ConfigValidationError extends Error {
 /** S3 cannot sign a URL for longer than seven days. */
 export const MAX_PRESIGN_EXPIRES_SECONDS = 7 * 24 * 60 * 60;
 export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
+/** S3's smallest part (but the last): a threshold below it would make one-part uploads. */
+export const MIN_PART_SIZE_BYTES = 5 * 1024 * 1024;
+export const DEFAULT_MULTIPART_THRESHOLD_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_DATABASE_URL = 'sqlite:./data/advanced-notes.sqlite';
 export const DEFAULT_LOCAL_STORAGE_DIR = './data/objects';
 export const DEFAULT_DEV_AUTH_SECRET_FILE = './data/dev-auth.secret';
@@ -207,6 +214,12 @@ export function loadAppConfig(env: Env): AppConfig {
 
   const allowedMimeTypes = parseMimeTypes(read('AUDIO_MIME_TYPES'), problems);
   const maxUploadBytes = integer('MAX_UPLOAD_BYTES', DEFAULT_MAX_UPLOAD_BYTES, 1, Number.MAX_SAFE_INTEGER);
+  const multipartThresholdBytes = integer(
+    'MULTIPART_THRESHOLD_BYTES',
+    DEFAULT_MULTIPART_THRESHOLD_BYTES,
+    MIN_PART_SIZE_BYTES,
+    Number.MAX_SAFE_INTEGER,
+  );
 
   // Production is the "prod" prefix, or any environment variable naming production, even beside a custom prefix.
   const production =
@@ -230,7 +243,11 @@ export function loadAppConfig(env: Env): AppConfig {
     userQuotaBytes: quota === 0 ? null : quota,
     maxPendingUploadBytes: integer('MAX_PENDING_UPLOAD_BYTES', 1024 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER),
     maxPendingUploads: integer('MAX_PENDING_UPLOADS', 100, 1, 1_000_000),
+    redisUrl: read('REDIS_URL'),
   };
+  if (limits.redisUrl !== undefined && !isRedisUrl(limits.redisUrl)) {
+    problems.push(`REDIS_URL must be a redis:// or rediss:// URL (got "${limits.redisUrl.split('@').pop()}")`);
+  }
   const corsOrigins = (read('CORS_ORIGINS') ?? '')
     .split(',')
     .map((origin) => origin.trim().replace(/\/+$/, ''))
@@ -262,7 +279,7 @@ export function loadAppConfig(env: Env): AppConfig {
     publicBaseUrl,
     database,
     storage: { driver, keyPrefix, keyPrefixSource, presignPutExpiresSeconds, presignGetExpiresSeconds, s3, local },
-    audio: { allowedMimeTypes, maxUploadBytes },
+    audio: { allowedMimeTypes, maxUploadBytes, multipartThresholdBytes },
     auth,
     limits,
     corsOrigins,
@@ -404,6 +421,15 @@ function parseMimeTypes(raw: string | undefined, problems: string[]): string[] {
     problems.push(`AUDIO_MIME_TYPES has types this server cannot store: ${unknown.join(', ')}`);
   }
   return [...new Set(types)];
+}
+
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return ['redis:', 'rediss:'].includes(url.protocol) && url.hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 function isHttpUrl(value: string): boolean {

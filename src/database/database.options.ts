@@ -13,6 +13,7 @@ import { AddOwners1764300000000 } from './migrations/1764300000000-add-owners';
 import { ClipLifecycle1764400000000 } from './migrations/1764400000000-clip-lifecycle';
 import { ServerCompletion1764500000000 } from './migrations/1764500000000-server-completion';
 import { UploadKeyIndex1764600000000 } from './migrations/1764600000000-upload-key-index';
+import { MultipartUploads1764900000000 } from './migrations/1764900000000-multipart-uploads';
 
 export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
@@ -22,6 +23,7 @@ export const MIGRATIONS = [
   ClipLifecycle1764400000000,
   ServerCompletion1764500000000,
   UploadKeyIndex1764600000000,
+  MultipartUploads1764900000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */

@@ -9,7 +9,15 @@ import { FailedAttemptsLimiter } from '../rate-limit/failed-attempts.limiter';
 import { LocalStorageDriver } from './local-storage.driver';
 import { STORAGE_DRIVER, type StorageDriver } from './storage-driver';
 
-type SignedQuery = { expires?: string; type?: string; length?: string; md5?: string; signature?: string };
+type SignedQuery = {
+  expires?: string;
+  type?: string;
+  length?: string;
+  md5?: string;
+  signature?: string;
+  uploadId?: string;
+  partNumber?: string;
+};
 
 /** Repeated parameters arrive as arrays; a signed URL has each once, so anything else simply fails the signature. */
 function signedQuery(request: FastifyRequest): SignedQuery {
@@ -21,6 +29,8 @@ function signedQuery(request: FastifyRequest): SignedQuery {
     length: text('length'),
     md5: text('md5'),
     signature: text('signature'),
+    uploadId: text('uploadId'),
+    partNumber: text('partNumber'),
   };
 }
 
@@ -42,6 +52,22 @@ export class LocalStorageController {
   @Put('*')
   async putObject(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     const query = signedQuery(request);
+    if (query.uploadId !== undefined || query.partNumber !== undefined) {
+      // A part of a multipart upload, answered as S3 does: 200 with the part's ETag.
+      const { etag } = await this.countingFailures(request, () =>
+        this.local().multipart.receivePart(objectKey(request), {
+          body: request.body as Readable,
+          uploadId: query.uploadId,
+          partNumber: query.partNumber,
+          signature: query.signature,
+          expires: query.expires,
+          signedContentLength: query.length,
+          contentLength: request.headers['content-length'],
+        }),
+      );
+      await reply.status(200).header('etag', etag).send();
+      return;
+    }
     await this.countingFailures(request, () =>
       this.local().server.receiveUpload(objectKey(request), {
         body: request.body as Readable,

@@ -9,12 +9,15 @@ import type { LocalStorageConfig } from '../config/app-config';
 import { systemClock } from './clock';
 import { LocalObjectFiles, META_SUFFIX, type ObjectMeta } from './local-object-files';
 import { LOCAL_OBJECTS_ROUTE, LocalObjectServer } from './local-object-server';
+import { LocalMultipartUploads } from './local-multipart-uploads';
 import { LocalUrlSigner } from './local-url-signer';
 import type {
+  PartRequirements,
   PresignedDownload,
   PresignedUpload,
   StorageDriver,
   StoredObjectInfo,
+  StoredPart,
   UploadRequirements,
 } from './storage-driver';
 
@@ -26,6 +29,8 @@ export class LocalStorageDriver implements StorageDriver {
   /** Takes the uploads and serves the downloads of the URLs this driver signs. */
   readonly server: LocalObjectServer;
   readonly clock = systemClock();
+  /** Multipart uploads, S3's contract on the folder; their part URLs are taken in through `multipart.receivePart`. */
+  readonly multipart: LocalMultipartUploads;
 
   private constructor(
     private readonly files: LocalObjectFiles,
@@ -33,6 +38,7 @@ export class LocalStorageDriver implements StorageDriver {
     private readonly signer: LocalUrlSigner,
   ) {
     this.server = new LocalObjectServer(files, signer);
+    this.multipart = new LocalMultipartUploads(files, signer, (key) => this.objectUrl(key));
   }
 
   acceptUploadsOnlyWhen(check: (key: string) => Promise<boolean>): void {
@@ -177,6 +183,31 @@ export class LocalStorageDriver implements StorageDriver {
 
   private nowSeconds(): number {
     return Math.floor(this.clock.now().getTime() / 1000);
+  }
+
+  createMultipartUpload(key: string, contentType: string): Promise<string> {
+    return this.multipart.create(key, contentType);
+  }
+
+  async presignUploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    part: PartRequirements,
+  ): Promise<PresignedUpload> {
+    return this.multipart.presignPart(key, uploadId, partNumber, part);
+  }
+
+  listParts(key: string, uploadId: string): Promise<StoredPart[]> {
+    return this.multipart.list(key, uploadId);
+  }
+
+  completeMultipartUpload(key: string, uploadId: string, parts: readonly StoredPart[]): Promise<void> {
+    return this.multipart.complete(key, uploadId, parts);
+  }
+
+  abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    return this.multipart.abort(key, uploadId);
   }
 
   private objectUrl(key: string): string {

@@ -8,6 +8,8 @@ export interface LocalGrant {
   contentType?: string;
   contentLength?: number;
   contentMd5?: string;
+  /** A part of a multipart upload: the grant is for that upload and part only. */
+  part?: { uploadId: string; partNumber: number };
 }
 
 export type GrantVerdict = { ok: true } | { ok: false; reason: string };
@@ -32,6 +34,8 @@ export class LocalUrlSigner {
       grant.contentType ?? '',
       grant.contentLength ?? '',
       grant.contentMd5 ?? '',
+      // Only part grants have these lines, so no grant of one kind ever signs like one of the other.
+      ...(grant.part ? ['part', grant.part.uploadId, grant.part.partNumber] : []),
     ].join('\n');
     return createHmac('sha256', this.key).update(canonical).digest('base64url');
   }

@@ -9,6 +9,7 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { clearCredentialCache } from '@smithy/signature-v4';
@@ -289,6 +290,36 @@ describe('S3StorageDriver presigning', () => {
         }
       },
     );
+
+    it.each(cases)('part upload URLs are identical, byte for byte, on %s', async (_name, config, settings, env) => {
+      const { driver, sdkClient } = pair(config, settings, env);
+      for (const [key, uploadId, partNumber, contentLength] of [
+        [KEY, 'VXBsb2FkIElEIGZvciBlbHZpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA', 1, 5242880],
+        ['prod/uploads/ünïcode café (1).m4a', '2~abc/def+ghi=', 10000, 17],
+      ] as const) {
+        const part = await fresh(() =>
+          driver.presignUploadPart(key, uploadId, partNumber, { contentLength, expiresInSeconds: 900 }, signingDate),
+        );
+        const command = new UploadPartCommand({
+          Bucket: config.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          ContentLength: contentLength,
+        });
+        expect(part.url).toBe(
+          await fresh(() =>
+            getSignedUrl(sdkClient, command, {
+              expiresIn: 900,
+              signingDate,
+              signableHeaders: new Set(['content-length']),
+            }),
+          ),
+        );
+        expect(part.headers).toEqual({ 'Content-Length': String(contentLength) });
+        expect(part.expiresAt.getTime()).toBe(signingDate.getTime() + 900_000);
+      }
+    });
   });
 
   it('refuses at open a bucket whose endpoint needs signing it cannot do (an S3 Express directory bucket)', async () => {

@@ -1,10 +1,15 @@
 import { Logger } from '@nestjs/common';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
+  ListPartsCommand,
+  type Part,
   S3Client,
   type S3ClientConfig,
   S3ServiceException,
@@ -17,11 +22,14 @@ import type { S3Config } from '../config/app-config';
 import { AppError } from '../common/app-error';
 import { systemClock } from './clock';
 import { Sha256WithKeyCache } from './sha256-with-key-cache';
+import { multipartUploadGone } from './storage-errors';
 import type {
+  PartRequirements,
   PresignedDownload,
   PresignedUpload,
   StorageDriver,
   StoredObjectInfo,
+  StoredPart,
   UploadRequirements,
 } from './storage-driver';
 
@@ -110,8 +118,30 @@ export class S3StorageDriver implements StorageDriver {
     };
     if (requirements.contentMd5) headers['Content-MD5'] = requirements.contentMd5;
     const signingDate = this.clock.now();
-    const url = await this.presign('presign upload', 'PUT', key, headers, requirements.expiresInSeconds, signingDate);
+    const url = await this.presign(
+      'presign upload',
+      'PUT',
+      key,
+      { 'x-id': 'PutObject' },
+      headers,
+      requirements.expiresInSeconds,
+      signingDate,
+    );
     return { url, method: 'PUT', headers, expiresAt: expiry(signingDate, requirements.expiresInSeconds) };
+  }
+
+  /** Laid out as the SDK's UploadPart: the part's exact size is signed, so the store refuses any other. */
+  async presignUploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    part: PartRequirements,
+    signingDate = this.clock.now(),
+  ): Promise<PresignedUpload> {
+    const headers = { 'Content-Length': String(part.contentLength) };
+    const query = { 'x-id': 'UploadPart', partNumber: String(partNumber), uploadId };
+    const url = await this.presign('presign part', 'PUT', key, query, headers, part.expiresInSeconds, signingDate);
+    return { url, method: 'PUT', headers, expiresAt: expiry(signingDate, part.expiresInSeconds) };
   }
 
   async presignDownload(
@@ -119,18 +149,20 @@ export class S3StorageDriver implements StorageDriver {
     expiresInSeconds: number,
     signingDate = this.clock.now(),
   ): Promise<PresignedDownload> {
-    const url = await this.presign('presign download', 'GET', key, {}, expiresInSeconds, signingDate);
+    const query = { 'x-id': 'GetObject' };
+    const url = await this.presign('presign download', 'GET', key, query, {}, expiresInSeconds, signingDate);
     return { url, expiresAt: expiry(signingDate, expiresInSeconds) };
   }
 
   /**
-   * Signs a request laid out as the SDK's own PutObject / GetObject serializer lays it out (same path,
-   * query and headers), every given header signed, for the endpoint and region the SDK would use.
+   * Signs a request laid out as the SDK's own PutObject / GetObject / UploadPart serializer lays it out
+   * (same path, query and headers), every given header signed, for the endpoint and region the SDK would use.
    */
   private presign(
     operation: string,
     method: 'PUT' | 'GET',
     key: string,
+    query: Record<string, string>,
     headers: Record<string, string>,
     expiresIn: number,
     signingDate: Date,
@@ -144,7 +176,7 @@ export class S3StorageDriver implements StorageDriver {
         port,
         method,
         path: pathPrefix + key.split('/').map(extendedEncodeURIComponent).join('/'),
-        query: { 'x-id': method === 'PUT' ? 'PutObject' : 'GetObject' },
+        query,
         headers: { ...signed, host: port === undefined ? hostname : `${hostname}:${port}` },
       });
       const presigned = await this.presigner.presign(request, {
@@ -307,6 +339,73 @@ export class S3StorageDriver implements StorageDriver {
     }
   }
 
+  async createMultipartUpload(key: string, contentType: string): Promise<string> {
+    const created = await this.guard('create multipart upload', () =>
+      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType })),
+    );
+    if (!created.UploadId) throw this.unavailable('create multipart upload', new Error('no UploadId in the answer'));
+    return created.UploadId;
+  }
+
+  async listParts(key: string, uploadId: string): Promise<StoredPart[]> {
+    const parts: StoredPart[] = [];
+    let marker: string | undefined;
+    try {
+      // A page holds at most 1000 parts; a 100 MiB recording has 20, but MAX_UPLOAD_BYTES may allow 10000.
+      do {
+        const page = await this.client.send(
+          new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }),
+        );
+        for (const part of page.Parts ?? []) {
+          if (part.PartNumber !== undefined)
+            parts.push({ partNumber: part.PartNumber, size: part.Size ?? 0, etag: part.ETag ?? '' });
+        }
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker !== undefined);
+    } catch (error) {
+      throw this.goneOrUnavailable('list parts', error);
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  /**
+   * Joins the parts. The reply's ETag is not used (Ceph RGW sends an empty one): the caller looks at
+   * the object with HeadObject afterwards, as for a single upload.
+   */
+  async completeMultipartUpload(key: string, uploadId: string, parts: readonly StoredPart[]): Promise<void> {
+    const list: Part[] = parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag }));
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: list },
+        }),
+      );
+    } catch (error) {
+      throw this.goneOrUnavailable('complete multipart upload', error);
+    }
+  }
+
+  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+    } catch (error) {
+      if (isNoSuchUpload(error)) return;
+      throw this.unavailable('abort multipart upload', error);
+    }
+  }
+
+  private goneOrUnavailable(operation: string, error: unknown): AppError {
+    if (isNoSuchUpload(error)) return multipartUploadGone();
+    // An ETag that is not the part's (the part was uploaded again meanwhile) or a part that went missing.
+    if (error instanceof S3ServiceException && ['InvalidPart', 'InvalidPartOrder'].includes(error.name)) {
+      return new AppError('UPLOAD_CHANGED', 'The parts changed while the upload was being completed. Complete again.');
+    }
+    return this.unavailable(operation, error);
+  }
+
   private async guard<T>(operation: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
@@ -328,6 +427,12 @@ export class S3StorageDriver implements StorageDriver {
     );
     return new AppError('STORAGE_UNAVAILABLE', 'The audio store is unreachable right now. Retry in a few seconds.');
   }
+}
+
+function isNoSuchUpload(error: unknown): boolean {
+  return (
+    error instanceof S3ServiceException && (error.name === 'NoSuchUpload' || error.$metadata.httpStatusCode === 404)
+  );
 }
 
 interface ObjectLocation {

@@ -29,6 +29,20 @@ export interface UploadRequirements {
   contentMd5?: string;
 }
 
+/** One part of a multipart upload, as the store holds it. */
+export interface StoredPart {
+  partNumber: number;
+  size: number;
+  /** The store's ETag of the part, quoted as S3 gives it; completion needs it back. */
+  etag: string;
+}
+
+export interface PartRequirements {
+  /** Exact size of this part: signed into the URL, so the store refuses any other. */
+  contentLength: number;
+  expiresInSeconds: number;
+}
+
 /**
  * The one port every storage back end implements. Object bytes never pass through services apart
  * from small ranged reads: they hand out signed URLs, look at what arrived, move and delete.
@@ -60,6 +74,24 @@ export interface StorageDriver {
   sweepIncoming?(olderThan: Date): Promise<number>;
   /** Resolves when the store answers (readiness probe); rejects when it cannot be used. */
   ping(signal: AbortSignal): Promise<void>;
+
+  /**
+   * Multipart uploads, as S3 has them: one upload id per object, parts of at least 5 MiB (but the last)
+   * uploaded through their own presigned URLs in any order, listed to resume, then joined into the
+   * object under `key`. An upload id the store does not know (completed, aborted) answers
+   * MULTIPART_UPLOAD_GONE from every call but abort, for which it is not an error.
+   */
+  createMultipartUpload(key: string, contentType: string): Promise<string>;
+  presignUploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    part: PartRequirements,
+  ): Promise<PresignedUpload>;
+  /** Every part the store holds, in part-number order. */
+  listParts(key: string, uploadId: string): Promise<StoredPart[]>;
+  completeMultipartUpload(key: string, uploadId: string, parts: readonly StoredPart[]): Promise<void>;
+  abortMultipartUpload(key: string, uploadId: string): Promise<void>;
 }
 
 export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');

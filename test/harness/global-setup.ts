@@ -3,6 +3,7 @@ import { LegUnavailable, publishLegOutcomes, skippedLegsBanner, startOptionalLeg
 import { CHROMIUM_LEG, CHROMIUM_PATH } from './chromium';
 import { startPostgres } from './postgres';
 import { RGW_LEG, startRgw } from './rgw';
+import { REDIS_LEG, startRedis } from './redis';
 import { startS3 } from './s3';
 import { createScratchRoot } from './scratch';
 import { rememberHarness, stopServices, type Service } from './service';
@@ -21,6 +22,7 @@ export default async function globalSetup(): Promise<void> {
     startS3(scratch),
     startPostgres(scratch),
     optional(RGW_LEG, () => startRgw(scratch.rgwDir)),
+    optional(REDIS_LEG, () => startRedis()),
   ]);
   const services = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value].flat() : []));
   const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));

@@ -49,7 +49,11 @@ async function startS3rver(directory: string): Promise<Service> {
   const endpoint = `http://127.0.0.1:${port}`;
   return {
     description: `s3rver at ${endpoint}, bucket ${LOCAL_BUCKET}`,
-    env: s3Env(endpoint, LOCAL_BUCKET, LOCAL_REGION, LOCAL_CREDENTIALS.accessKeyId, LOCAL_CREDENTIALS.secretAccessKey),
+    env: {
+      ...s3Env(endpoint, LOCAL_BUCKET, LOCAL_REGION, LOCAL_CREDENTIALS.accessKeyId, LOCAL_CREDENTIALS.secretAccessKey),
+      // Where s3rver keeps the objects: its bucket listing cannot be signed by the SDK (see above).
+      TEST_S3RVER_DIR: directory,
+    },
     stop: () => server.close(),
   };
 }

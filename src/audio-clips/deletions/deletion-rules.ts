@@ -17,15 +17,18 @@ export function uploadOpenUntil(uploadExpiresAt: Date): Date {
  * can land in it any more, so that deletion is repeated then.
  */
 export function deletionsFor(
-  clip: Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt'>,
+  clip: Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>,
   now: Date,
 ): DeletionRequest[] {
   const openUntil = clip.uploadExpiresAt ? uploadOpenUntil(clip.uploadExpiresAt) : now;
   const uploadOpenUntilOrNow = openUntil > now ? openUntil : now;
+  // A multipart upload's parts sit in the store until it is completed or aborted: the upload key's
+  // entry carries its id, so the janitor aborts it before deleting the key.
+  const multipartUploadId = clip.multipartUploadId ?? null;
   return clip.uploadKey === clip.storageKey
-    ? [{ storageKey: clip.storageKey, deleteAfter: uploadOpenUntilOrNow }]
+    ? [{ storageKey: clip.storageKey, deleteAfter: uploadOpenUntilOrNow, multipartUploadId }]
     : [
         { storageKey: clip.storageKey, deleteAfter: now },
-        { storageKey: clip.uploadKey, deleteAfter: uploadOpenUntilOrNow },
+        { storageKey: clip.uploadKey, deleteAfter: uploadOpenUntilOrNow, multipartUploadId },
       ];
 }

@@ -24,6 +24,10 @@ export class StorageDeletion {
   @Column({ type: 'integer', default: 0 })
   version!: number;
 
+  /** An unfinished multipart upload under the key: aborted before the key is deleted, so its parts go too. */
+  @Column({ name: 'multipart_upload_id', type: 'varchar', length: 1024, nullable: true })
+  multipartUploadId!: string | null;
+
   @Column({ name: 'last_error', type: 'varchar', length: 500, nullable: true })
   lastError!: string | null;
 

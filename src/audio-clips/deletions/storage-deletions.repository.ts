@@ -6,9 +6,10 @@ import { SqlStatements } from '../../database/sql-statements';
 import { StorageDeletion } from './storage-deletion.entity';
 
 /** Upsert that keeps the later `delete_after` and bumps the version (same syntax on Postgres and SQLite). */
-const ENQUEUE = `INSERT INTO storage_deletions (storage_key, delete_after, next_attempt_at, attempts, last_error, created_at, version)
-  VALUES (?, ?, ?, 0, NULL, ?, 0)
+const ENQUEUE = `INSERT INTO storage_deletions (storage_key, delete_after, next_attempt_at, attempts, last_error, created_at, version, multipart_upload_id)
+  VALUES (?, ?, ?, 0, NULL, ?, 0, ?)
   ON CONFLICT (storage_key) DO UPDATE SET
+    multipart_upload_id = COALESCE(excluded.multipart_upload_id, storage_deletions.multipart_upload_id),
     delete_after = CASE WHEN excluded.delete_after > storage_deletions.delete_after THEN excluded.delete_after ELSE storage_deletions.delete_after END,
     next_attempt_at = excluded.next_attempt_at,
     created_at = excluded.created_at,
@@ -18,6 +19,8 @@ export interface DeletionRequest {
   storageKey: string;
   /** When no URL can write the key any more. */
   deleteAfter: Date;
+  /** A multipart upload to abort before the key is deleted. */
+  multipartUploadId?: string | null;
 }
 
 /** The outbox of objects to delete. Claims are optimistic updates, so several instances never work one entry at once. */
@@ -38,7 +41,13 @@ export class StorageDeletionsRepository {
   async enqueue(requests: DeletionRequest[], now: Date, firstAttemptAt: Date = now): Promise<void> {
     const at = (date: Date) => timestampParameter(this.dataSource.options.type, date);
     for (const request of requests) {
-      await this.sql.execute(ENQUEUE, [request.storageKey, at(request.deleteAfter), at(firstAttemptAt), at(now)]);
+      await this.sql.execute(ENQUEUE, [
+        request.storageKey,
+        at(request.deleteAfter),
+        at(firstAttemptAt),
+        at(now),
+        request.multipartUploadId ?? null,
+      ]);
     }
   }
 

@@ -112,6 +112,8 @@ export class StorageDeletionsService {
       return 'skipped';
     }
     try {
+      // Abandoned multipart upload: its parts are stored (and billed) apart from any object until aborted.
+      if (entry.multipartUploadId) await this.storage.abortMultipartUpload(entry.storageKey, entry.multipartUploadId);
       await this.storage.delete(entry.storageKey);
     } catch (error) {
       const attempts = entry.attempts + 1;

@@ -1,0 +1,227 @@
+import 'reflect-metadata';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import S3rver from '@20minutes/s3rver';
+import { Client } from 'pg';
+import { issueToken } from '../src/auth/dev-token';
+import { loadAppConfig } from '../src/config/app-config';
+import { startServer } from './children';
+import { fmt, fmtRatio, load, median, perRound, type Measurement } from './measure';
+import { seed } from './seed';
+import { printTable } from './table';
+
+/**
+ * `npm run bench` (second part): the production configuration, Postgres + S3, measured side by side
+ * in one run. Playback and the primary clip against a node:http + `pg` + same-signer baseline; two app
+ * processes (node's cluster module, this machine's two cores) against one; and a 100 MiB upload in
+ * parts through the API against one raw PUT of the same bytes to the same store.
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = 50;
+const OWNER = 'bench-user';
+const MIB = 1024 * 1024;
+const UPLOAD_BYTES = 100 * MIB;
+const PART_CONCURRENCY = 4;
+/** A Postgres the bench may CREATE DATABASE on (this machine's, by default). */
+const ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'an-bench-prod-'));
+  const s3 = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory: join(dir, 's3'),
+    configureBuckets: [{ name: 'bench' }],
+  });
+  const { port: s3Port } = await s3.run();
+  const database = `bench_${randomBytes(6).toString('hex')}`;
+  await admin((client) => client.query(`CREATE DATABASE ${database}`));
+  const databaseUrl = new URL(ADMIN_URL);
+  databaseUrl.pathname = `/${database}`;
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl.toString(),
+    STORAGE_DRIVER: 's3',
+    S3_BUCKET: 'bench',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    S3_ENDPOINT_URL: `http://127.0.0.1:${s3Port}`,
+    S3_KEY_PREFIX: 'bench',
+    AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    UPLOAD_RATE_LIMIT_PER_MINUTE: '1000000',
+    JANITOR_INTERVAL_SECONDS: '0',
+    HOST: '127.0.0.1',
+  };
+  const children: ChildProcess[] = [];
+  try {
+    const { noteIds, clipIds } = await seed(env, OWNER, 100, 1000);
+    const token = await issueToken(loadAppConfig(env).auth, OWNER);
+    const auth = { authorization: `Bearer ${token}` };
+    const servers = {
+      baseline: await startServer('pg-baseline', env, children),
+      app: await startServer('app', env, children),
+      pair: await startServer('app-pair', env, children),
+    };
+    const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)];
+    const endpoints = [
+      { name: 'playback', path: () => `/api/audio-clips/${pick(clipIds)}/playback` },
+      { name: 'primary clip', path: () => `/api/notes/${pick(noteIds)}/audio` },
+    ];
+    console.log(
+      `\nPostgres + S3 (s3rver): autocannon, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${SECONDS} s per server and endpoint ` +
+        '(order rotated each round, 1 s warm-up first), loopback, on the one shared machine. Ratios are medians of each round’s ratio, with their range.\n',
+    );
+    const rows: string[][] = [];
+    const settings = { seconds: SECONDS, connections: CONNECTIONS, firstWarmup: 0 };
+    for (const endpoint of endpoints) {
+      const names = ['baseline', 'app', 'pair'] as const;
+      const measured = new Map<(typeof names)[number], Measurement[]>(names.map((name) => [name, []]));
+      for (let round = 0; round < ROUNDS; round++) {
+        for (let k = 0; k < names.length; k++) {
+          const name = names[(k + round) % names.length];
+          measured
+            .get(name)!
+            .push(await load(servers[name], 'GET', endpoint.path, undefined, auth, round === 0, undefined, settings));
+        }
+      }
+      const [baseline, app, pair] = names.map((name) => measured.get(name)!);
+      const vsBaseline = perRound(app, baseline);
+      const scaling = perRound(pair, app);
+      rows.push([endpoint.name, 'baseline (node:http + pg)', fmt(baseline), '1.00', '']);
+      rows.push([
+        endpoint.name,
+        'app, one process',
+        fmt(app),
+        fmtRatio(vsBaseline),
+        `≥ 0.5 ${vsBaseline.median >= 0.5 ? 'met' : 'MISSED'}`,
+      ]);
+      rows.push([
+        endpoint.name,
+        'app, two processes',
+        fmt(pair),
+        fmtRatio(perRound(pair, baseline)),
+        `${scaling.median.toFixed(2)}x one process (${scaling.min.toFixed(2)}–${scaling.max.toFixed(2)}); ≥ 1.6x ${scaling.median >= 1.6 ? 'met' : 'MISSED'}`,
+      ]);
+    }
+    printTable(['endpoint', 'server', 'req/s · p50 · p99', 'vs baseline', 'target'], rows);
+
+    const upload = await measureUploads(servers.app, auth, env);
+    printTable(
+      ['100 MiB upload to s3rver', 'MiB/s (median of rounds)', 'vs raw PUT', 'target'],
+      [
+        ['raw PUT, one request (presigned PutObject)', upload.raw.toFixed(1), '1.00', ''],
+        [
+          `in parts through the API (${PART_CONCURRENCY} at a time): create, part URLs, parts`,
+          upload.parts.toFixed(1),
+          fmtRatio(upload.ratio),
+          `≥ 0.8 ${upload.ratio.median >= 0.8 ? 'met' : 'MISSED'}`,
+        ],
+      ],
+    );
+    console.log(
+      's3rver answers ListParts with 405, so `complete` of a multipart clip cannot run against it: the parts are timed up to the last part stored.',
+    );
+  } finally {
+    for (const child of children) child.kill();
+    await s3.close();
+    await admin((client) => client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Each round: one raw PUT of 100 MiB, then the same bytes as a multipart clip through the API; MiB/s of each. */
+async function measureUploads(
+  appUrl: string,
+  auth: Record<string, string>,
+  env: Record<string, string>,
+): Promise<{ raw: number; parts: number; ratio: { median: number; min: number; max: number } }> {
+  const bytes = randomBytes(UPLOAD_BYTES);
+  const raw: Measurement[] = [];
+  const parts: Measurement[] = [];
+  const json = { ...auth, 'content-type': 'application/json' };
+  const asMeasurement = (ms: number): Measurement => ({
+    requestsPerSecond: UPLOAD_BYTES / MIB / (ms / 1000),
+    p50: 0,
+    p99: 0,
+    errors: 0,
+  });
+  const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+  const s3 = new S3Client({
+    endpoint: env.S3_ENDPOINT_URL,
+    region: env.AWS_REGION,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const rawUrl = await getSignedUrl(
+        s3,
+        new PutObjectCommand({ Bucket: env.S3_BUCKET, Key: `bench/raw/${round}.wav`, ContentType: 'audio/wav' }),
+        { expiresIn: 900 },
+      );
+      let started = performance.now();
+      const put = await fetch(rawUrl, { method: 'PUT', body: bytes, headers: { 'content-type': 'audio/wav' } });
+      if (!put.ok) throw new Error(`raw PUT: ${put.status}`);
+      raw.push(asMeasurement(performance.now() - started));
+
+      started = performance.now();
+      const created = (await (
+        await fetch(`${appUrl}/api/audio-clips`, {
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({ mime_type: 'audio/wav', bytes: UPLOAD_BYTES, duration_ms: 3_600_000 }),
+        })
+      ).json()) as { clip: { id: string }; upload: { part_size: number; part_count: number } };
+      const { part_size: partSize, part_count: partCount } = created.upload;
+      const signed = (await (
+        await fetch(`${appUrl}/api/audio-clips/${created.clip.id}/parts`, {
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({ part_numbers: Array.from({ length: partCount }, (_, i) => i + 1) }),
+        })
+      ).json()) as { parts: { part_number: number; url: string; headers: Record<string, string> }[] };
+      const queue = [...signed.parts];
+      await Promise.all(
+        Array.from({ length: PART_CONCURRENCY }, async () => {
+          for (let part = queue.shift(); part; part = queue.shift()) {
+            const body = bytes.subarray((part.part_number - 1) * partSize, part.part_number * partSize);
+            const response = await fetch(part.url, { method: 'PUT', body, headers: part.headers });
+            if (!response.ok) throw new Error(`part ${part.part_number}: ${response.status}`);
+            await response.arrayBuffer();
+          }
+        }),
+      );
+      parts.push(asMeasurement(performance.now() - started));
+    }
+  } finally {
+    s3.destroy();
+  }
+  return {
+    raw: median(raw.map((m) => m.requestsPerSecond)),
+    parts: median(parts.map((m) => m.requestsPerSecond)),
+    ratio: perRound(parts, raw),
+  };
+}
+
+async function admin(run: (client: Client) => Promise<unknown>): Promise<void> {
+  const client = new Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,330 @@
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { SignJWT } from 'jose';
+import { createApp } from '../src/app.factory';
+import { AudioClipJanitor } from '../src/audio-clips/audio-clip-janitor.service';
+import { createTestDatabase, testS3Env, type TestDatabase } from './harness/databases';
+import { freePort } from './harness/free-port';
+import { describeIfLeg } from './harness/legs';
+import { REDIS_LEG } from './harness/redis';
+import { wav } from './support/audio';
+import { download, Phone, putBytes, type ApiResponse } from './support/phone';
+
+const INSTANCES = 3;
+const FLOWS = 200;
+const USERS = 20;
+const KILLED = 1;
+/** The instance is killed once this many completions have been answered, mid-run (half the flows). */
+const KILL_AFTER_COMPLETIONS = FLOWS / 2;
+const LIMIT_PER_MINUTE = 300;
+
+interface Instance {
+  port: number;
+  baseUrl: string;
+  child: ChildProcess;
+  output: string[];
+}
+
+interface Flow {
+  index: number;
+  user: string;
+  instance: number;
+  audio: Buffer;
+  idempotencyKey: string;
+  clipId?: string;
+  /** Where the flow stopped when the killed instance cut it. */
+  cutAt?: string;
+  /** Every answer was 2xx and the bytes played back identical, on the first try. */
+  done: boolean;
+  finishedOn?: number;
+}
+
+/** A phone's network error (refused, reset): what a flow on the killed instance meets. */
+function isCut(error: unknown): boolean {
+  // By name: the error comes from Node's realm, not the test's VM context, so instanceof would not match.
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as Error).name === 'TypeError' &&
+    /fetch failed/.test((error as Error).message)
+  );
+}
+
+describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3, one of them killed mid-run', () => {
+  let build: string;
+  let database: TestDatabase;
+  const instances: Instance[] = [];
+  let env: Record<string, string>;
+  const tokens = new Map<string, string>();
+  let retriedAfter503 = 0;
+  let readyWhenResumed = 0;
+  let completionsAnswered = 0;
+  let killedAtMs = 0;
+  let runStarted = 0;
+
+  beforeAll(async () => {
+    build = await mkdtemp(join(tmpdir(), 'an-multi-'));
+    // The app as it is deployed: compiled, one process per instance.
+    await promisify(execFile)(
+      process.execPath,
+      [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(build, 'dist')],
+      { cwd: join(__dirname, '..') },
+    );
+    database = await createTestDatabase('postgres');
+    env = {
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      DATABASE_URL: database.url,
+      REDIS_URL: process.env.TEST_REDIS_URL!,
+      STORAGE_DRIVER: 's3',
+      ...testS3Env(),
+      S3_KEY_PREFIX: `multi-${randomBytes(6).toString('hex')}`,
+      AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
+      JANITOR_INTERVAL_SECONDS: '0',
+      RATE_LIMIT_PER_MINUTE: String(LIMIT_PER_MINUTE),
+      UPLOAD_RATE_LIMIT_PER_MINUTE: String(LIMIT_PER_MINUTE),
+      PATH: process.env.PATH ?? '',
+      // The build lives outside the checkout; its imports resolve from the checkout's node_modules.
+      NODE_PATH: join(__dirname, '..', 'node_modules'),
+    };
+    // Without a migration lock, the first instance migrates the fresh database alone; the others follow.
+    instances.push(await startInstance());
+    instances.push(...(await Promise.all(Array.from({ length: INSTANCES - 1 }, () => startInstance()))));
+    for (let u = 0; u < USERS + 1; u += 1) tokens.set(`user-${u}`, await tokenFor(`user-${u}`));
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const instance of instances) instance.child.kill('SIGKILL');
+    await database?.drop();
+    if (build) await rm(build, { recursive: true, force: true });
+  });
+
+  function tokenFor(user: string): Promise<string> {
+    return new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(user)
+      .setIssuedAt()
+      .setExpirationTime('30m')
+      .sign(new TextEncoder().encode(env.AUTH_JWT_SECRET));
+  }
+
+  async function startInstance(): Promise<Instance> {
+    const port = await freePort();
+    const output: string[] = [];
+    const child = spawn(process.execPath, [join(build, 'dist', 'main.js')], {
+      cwd: build,
+      env: { ...env, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, METRICS_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    const baseUrl = `http://127.0.0.1:${port}`;
+    for (const deadline = Date.now() + 120_000; ;) {
+      if (child.exitCode !== null) throw new Error(`instance exited during start-up:\n${output.join('')}`);
+      const healthy = await fetch(`${baseUrl}/api/health`)
+        .then((response) => response.ok)
+        .catch(() => false);
+      if (healthy) break;
+      if (Date.now() > deadline) throw new Error(`instance did not come up:\n${output.join('')}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return { port, baseUrl, child, output };
+  }
+
+  function phone(instance: number, user: string): Phone {
+    return new Phone(instances[instance].baseUrl, tokens.get(user));
+  }
+
+  /** create → PUT to the store → complete → playback, all on one instance, as one phone would. */
+  async function run(flow: Flow, on: number): Promise<void> {
+    const api = phone(on, flow.user);
+    const step = (name: string) => (flow.cutAt = name);
+    step('create');
+    const created = await api.post(
+      '/api/audio-clips',
+      { mime_type: 'audio/wav', bytes: flow.audio.length, duration_ms: 1000 },
+      { 'Idempotency-Key': flow.idempotencyKey },
+    );
+    expect(created.status).toBe(201);
+    flow.clipId = created.body.clip.id;
+    step('upload');
+    expect((await putBytes(created.body.upload.url, flow.audio, created.body.upload.headers)).status).toBe(200);
+    step('complete');
+    const completed = await completeWithRetries(api, flow.clipId!);
+    completionsAnswered += 1;
+    if (completionsAnswered === KILL_AFTER_COMPLETIONS) {
+      instances[KILLED].child.kill('SIGKILL');
+      killedAtMs = performance.now() - runStarted;
+    }
+    expect({ status: completed.status, body: completed.body.status }).toEqual({ status: 200, body: 'ready' });
+    step('playback');
+    await expectPlaysBack(api, flow);
+    flow.cutAt = undefined;
+  }
+
+  /** A phone honours 503 + Retry-After (the store was slow to answer under this load) and tries again. */
+  async function completeWithRetries(api: Phone, clipId: string): Promise<ApiResponse> {
+    for (let attempt = 1; ; attempt += 1) {
+      const response = await api.post(`/api/audio-clips/${clipId}/complete`);
+      if (response.status !== 503 || attempt === 5) return response;
+      retriedAfter503 += 1;
+      await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get('retry-after') ?? 1) * 1000));
+    }
+  }
+
+  async function expectPlaysBack(api: Phone, flow: Flow): Promise<void> {
+    const playback = await api.get(`/api/audio-clips/${flow.clipId}/playback`);
+    expect(playback.status).toBe(200);
+    const played = await download(playback.body.url);
+    expect(sha256(played.bytes)).toBe(sha256(flow.audio));
+  }
+
+  /** A cut flow picks up where it was, on a surviving instance: the Idempotency-Key finds a clip created unseen. */
+  async function finish(flow: Flow, on: number): Promise<void> {
+    const api = phone(on, flow.user);
+    if (flow.clipId === undefined) {
+      const created = await api.post(
+        '/api/audio-clips',
+        { mime_type: 'audio/wav', bytes: flow.audio.length, duration_ms: 1000 },
+        { 'Idempotency-Key': flow.idempotencyKey },
+      );
+      expect(created.status).toBe(201);
+      flow.clipId = created.body.clip.id;
+    }
+    const clip = (await api.get(`/api/audio-clips/${flow.clipId}`)).body;
+    if (clip.status === 'pending') {
+      const completedAlready = await completeWithRetries(api, flow.clipId!);
+      if (completedAlready.status !== 200) {
+        // Nothing (or not all) arrived before the cut: a fresh URL, the bytes again, then complete.
+        expect(completedAlready.body.error.code).toBe('UPLOAD_NOT_FOUND');
+        const renewed = await api.post(`/api/audio-clips/${flow.clipId}/upload-url`);
+        expect(renewed.status).toBe(200);
+        expect((await putBytes(renewed.body.upload.url, flow.audio, renewed.body.upload.headers)).status).toBe(200);
+        expect((await completeWithRetries(api, flow.clipId!)).status).toBe(200);
+      }
+    } else {
+      expect(clip.status).toBe('ready');
+      readyWhenResumed += 1;
+    }
+    await expectPlaysBack(api, flow);
+    flow.finishedOn = on;
+  }
+
+  it('keeps every flow consistent through the kill, lets cut flows finish elsewhere, leaves no stray object, and holds the per-user limit across instances', async () => {
+    const flows: Flow[] = Array.from({ length: FLOWS }, (_, index) => ({
+      index,
+      user: `user-${index % USERS}`,
+      instance: index % INSTANCES,
+      audio: wav(0.5 + (index % 7) * 0.1, { noise: true }),
+      idempotencyKey: randomUUID(),
+      done: false,
+    }));
+    const started = performance.now();
+    runStarted = started;
+    const failures: string[] = [];
+    await Promise.all(
+      flows.map(async (flow) => {
+        try {
+          await run(flow, flow.instance);
+          flow.done = true;
+        } catch (error) {
+          // Only the killed instance may cut a flow, and only by dropping its connection.
+          if (!(flow.instance === KILLED && isCut(error))) failures.push(`flow ${flow.index}: ${String(error)}`);
+        }
+      }),
+    );
+    const runMs = performance.now() - started;
+    if (failures.length > 0) {
+      for (const [n, instance] of instances.entries())
+        console.log(`instance ${n}:\n${instance.output.join('').slice(-4000)}`);
+    }
+    expect(failures).toEqual([]);
+    expect(killedAtMs).toBeGreaterThan(0);
+    const cut = flows.filter((flow) => !flow.done);
+    // The kill came mid-run: flows on the killed instance were cut, at whatever step they had reached.
+    expect(cut.length).toBeGreaterThan(0);
+    expect(cut.every((flow) => flow.instance === KILLED)).toBe(true);
+
+    const survivors = [0, 1, 2].filter((n) => n !== KILLED);
+    await Promise.all(cut.map((flow, n) => finish(flow, survivors[n % survivors.length])));
+
+    const s3 = new S3Client({
+      endpoint: env.S3_ENDPOINT_URL,
+      region: env.AWS_REGION,
+      credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
+      forcePathStyle: true,
+    });
+    const sweeper = await createApp({ env: { ...env, PORT: '0' }, logLevels: ['error'] });
+    try {
+      await sweeper.init();
+      const { DataSource } = await import('typeorm');
+      const dataSource = sweeper.get(DataSource);
+      const clips: { id: string; status: string; storage_key: string; upload_key: string }[] = await dataSource.query(
+        'SELECT id, status, storage_key, upload_key FROM audio_clips',
+      );
+      // One clip per recording (the retried creates found theirs), every one ready.
+      expect(clips).toHaveLength(FLOWS);
+      expect(new Set(clips.map((clip) => clip.status))).toEqual(new Set(['ready']));
+      expect(new Set(clips.map((clip) => clip.id))).toEqual(new Set(flows.map((flow) => flow.clipId)));
+
+      // A janitor pass two hours on (every upload URL has run out), then: no object without a row.
+      await sweeper.get(AudioClipJanitor).runOnce(new Date(Date.now() + 2 * 3600_000));
+      const objects = await listObjects(s3, env.S3_BUCKET, `${env.S3_KEY_PREFIX}/`);
+      expect(objects.sort()).toEqual(clips.map((clip) => clip.storage_key).sort());
+    } finally {
+      await sweeper.close();
+      s3.destroy();
+    }
+
+    // The per-user limit holds across the surviving instances: one budget, not one per instance.
+    const checker = `user-${USERS}`;
+    const statuses: number[] = [];
+    for (let n = 0; n < LIMIT_PER_MINUTE + 10; n += 1) {
+      statuses.push((await phone(survivors[n % survivors.length], checker).get('/api/notes')).status);
+    }
+    expect(statuses.filter((status) => status === 200)).toHaveLength(LIMIT_PER_MINUTE);
+    expect(statuses.slice(LIMIT_PER_MINUTE)).toEqual(Array(10).fill(429));
+
+    console.log(
+      `multi-instance: ${FLOWS} flows on ${INSTANCES} instances in ${(runMs / 1000).toFixed(1)} s; ` +
+        `instance ${KILLED} SIGKILLed at ${(killedAtMs / 1000).toFixed(1)} s after ${KILL_AFTER_COMPLETIONS} completions had been answered; ` +
+        `${cut.length} flows cut (${summarize(cut.map((flow) => flow.cutAt ?? '?'))}) and finished on the survivors (${readyWhenResumed} of them already ready: the kill only lost the answer); ` +
+        `${retriedAfter503} completions retried after 503 + Retry-After; ${FLOWS} clips ready, no stray object; limit ${LIMIT_PER_MINUTE}/min held across ${survivors.length} instances`,
+    );
+  }, 600_000);
+});
+
+/** Every key under the prefix: from s3rver's folder (its bucket listing cannot be signed by the SDK), else ListObjectsV2. */
+async function listObjects(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const s3rverDir = process.env.TEST_S3RVER_DIR;
+  if (s3rverDir) {
+    const root = join(s3rverDir, bucket);
+    const entries = await readdir(join(root, prefix), { recursive: true, withFileTypes: true }).catch(() => []);
+    return entries
+      .filter((entry) => entry.isFile() && entry.name.endsWith('._S3rver_object'))
+      .map((entry) => relative(root, join(entry.parentPath, entry.name)).replace(/\._S3rver_object$/, ''));
+  }
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(page.Contents ?? []).map((object) => object.Key!));
+    token = page.NextContinuationToken;
+  } while (token);
+  return keys;
+}
+
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function summarize(values: string[]): string {
+  const counts = new Map<string, number>();
+  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
+  return [...counts].map(([value, count]) => `${count} at ${value}`).join(', ');
+}

@@ -1,0 +1,324 @@
+import { createHash } from 'node:crypto';
+import { request } from 'node:http';
+import { wav } from './support/audio';
+import { download, Phone, putBytes } from './support/phone';
+import { startTestApp, type DatabaseKind, type TestApp } from './support/test-app';
+
+const MIB = 1024 * 1024;
+
+/** PUTs the first half of `bytes` with the full Content-Length, then drops the connection, as a phone losing its network. */
+function putHalfThenDrop(url: string, bytes: Buffer, headers: Record<string, string>): Promise<void> {
+  return new Promise((resolve) => {
+    const outgoing = request(url, { method: 'PUT', headers: { ...headers, 'Content-Length': String(bytes.length) } });
+    outgoing.on('error', () => resolve());
+    outgoing.on('response', () => resolve()); // not expected: the server cannot answer before the body ends
+    outgoing.write(bytes.subarray(0, bytes.length / 2), () => {
+      setTimeout(() => {
+        outgoing.destroy();
+        resolve();
+      }, 200);
+    });
+  });
+}
+
+function md5Hex(bytes: Buffer): string {
+  return createHash('md5').update(bytes).digest('hex');
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return check();
+}
+
+describe.each<[DatabaseKind]>([['sqlite'], ['postgres']])(
+  'resumable multipart uploads on %s + local storage',
+  (database) => {
+    let testApp: TestApp;
+    let phone: Phone;
+
+    beforeAll(async () => {
+      testApp = await startTestApp({ database, storage: 'local' });
+      phone = await testApp.phone('alice');
+    });
+
+    afterAll(async () => {
+      await testApp?.close();
+    });
+
+    it('takes a 40 MiB recording in parts, survives a connection dropped halfway, resumes from the listed parts and plays back byte-identical', async () => {
+      const audio = wav((40 * MIB - 44) / 16000, { noise: true });
+      expect(audio.length).toBe(40 * MIB);
+      const note = (await phone.post('/api/notes', { title: 'one-hour lecture' })).body.id;
+
+      const created = await phone.post('/api/audio-clips', {
+        note_id: note,
+        mime_type: 'audio/wav',
+        bytes: audio.length,
+        duration_ms: 2_621_000,
+      });
+      expect(created.status).toBe(201);
+      const clipId = created.body.clip.id;
+      expect(created.body.upload).toEqual({
+        mode: 'multipart',
+        part_size: 5 * MIB,
+        part_count: 8,
+        storage_key: `${testApp.keyPrefix}/uploads/${clipId}.wav`,
+        server_time: expect.any(String),
+      });
+      expect(Math.abs(Date.parse(created.body.upload.server_time) - Date.now())).toBeLessThan(60_000);
+      const partOf = (n: number) => audio.subarray((n - 1) * 5 * MIB, Math.min(n * 5 * MIB, audio.length));
+
+      const signed = await phone.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: [1, 2, 3, 4, 5, 6, 7, 8] });
+      expect(signed.status).toBe(200);
+      expect(signed.body.parts).toHaveLength(8);
+      expect(signed.body.server_time).toEqual(expect.any(String));
+      expect(signed.body.parts[0]).toEqual({
+        part_number: 1,
+        url: expect.stringContaining('partNumber=1'),
+        method: 'PUT',
+        headers: { 'Content-Length': String(5 * MIB) },
+        expires_at: expect.any(String),
+      });
+      const urls = new Map<number, { url: string; headers: Record<string, string> }>(
+        signed.body.parts.map((part: { part_number: number; url: string; headers: Record<string, string> }) => [
+          part.part_number,
+          part,
+        ]),
+      );
+
+      // Parts 1 to 4 arrive; the connection drops halfway through part 5.
+      for (const n of [1, 2, 3, 4]) {
+        const put = await putBytes(urls.get(n)!.url, partOf(n), urls.get(n)!.headers);
+        expect(put.status).toBe(200);
+      }
+      await putHalfThenDrop(urls.get(5)!.url, partOf(5), urls.get(5)!.headers);
+
+      // The phone comes back (its app restarted, so it remembers only the clip id) and asks what the store holds.
+      const listed = await phone.get(`/api/audio-clips/${clipId}/parts`);
+      expect(listed.status).toBe(200);
+      expect(listed.body).toEqual({
+        parts: [1, 2, 3, 4].map((n) => ({ part_number: n, size: 5 * MIB, etag: `"${md5Hex(partOf(n))}"` })),
+      });
+      const early = await phone.post(`/api/audio-clips/${clipId}/complete`);
+      expect(early.status).toBe(409);
+      expect(early.body.error).toMatchObject({ code: 'UPLOAD_PARTS_MISSING', missing_parts: [5, 6, 7, 8] });
+      expect((await phone.get(`/api/audio-clips/${clipId}`)).body.status).toBe('pending');
+
+      const held = new Set(listed.body.parts.map((part: { part_number: number }) => part.part_number));
+      const missing = [1, 2, 3, 4, 5, 6, 7, 8].filter((n) => !held.has(n));
+      const resumed = await phone.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: missing });
+      expect(resumed.status).toBe(200);
+      expect(resumed.body.parts.map((part: { part_number: number }) => part.part_number)).toEqual([5, 6, 7, 8]);
+      // The last part holds the rest; its URL takes exactly that many bytes.
+      expect(resumed.body.parts[3].headers).toEqual({ 'Content-Length': String(partOf(8).length) });
+      for (const part of resumed.body.parts) {
+        expect((await putBytes(part.url, partOf(part.part_number), part.headers)).status).toBe(200);
+      }
+
+      const completed = await phone.post(`/api/audio-clips/${clipId}/complete`);
+      expect(completed.status).toBe(200);
+      expect(completed.body).toMatchObject({
+        status: 'ready',
+        bytes: 40 * MIB,
+        duration_ms: 2_621_437,
+        duration_source: 'measured',
+      });
+      const playback = await phone.get(`/api/audio-clips/${clipId}/playback`);
+      const played = await download(playback.body.url);
+      expect(played.status).toBe(200);
+      expect(played.bytes.length).toBe(audio.length);
+      expect(createHash('sha256').update(played.bytes).digest('hex')).toBe(
+        createHash('sha256').update(audio).digest('hex'),
+      );
+      expect((await phone.get(`/api/notes/${note}/audio`)).body.clip.id).toBe(clipId);
+
+      // Complete again: the same answer. The parts are gone with the upload, and no temporary file stays.
+      expect((await phone.post(`/api/audio-clips/${clipId}/complete`)).body).toEqual(completed.body);
+      expect((await phone.get(`/api/audio-clips/${clipId}/parts`)).body.error.code).toBe('AUDIO_CLIP_NOT_PENDING');
+      expect(
+        await eventually(async () =>
+          (await testApp.localFiles()).every((file) => !file.startsWith('.incoming') && !file.startsWith('.multipart')),
+        ),
+      ).toBe(true);
+      // The old part URLs write nowhere now.
+      expect((await putBytes(urls.get(1)!.url, partOf(1), urls.get(1)!.headers)).status).toBe(409);
+    }, 120_000);
+  },
+);
+
+describe('multipart uploads: what is refused, and what the janitor cleans', () => {
+  let testApp: TestApp;
+  let alice: Phone;
+  let bob: Phone;
+  const PART = 5 * MIB;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({
+      database: 'sqlite',
+      storage: 'local',
+      env: { MULTIPART_THRESHOLD_BYTES: String(PART) },
+    });
+    alice = await testApp.phone('alice');
+    bob = await testApp.phone('bob');
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  async function multipartClip(bytes = PART + 10): Promise<string> {
+    const created = await alice.post('/api/audio-clips', { mime_type: 'audio/wav', bytes, duration_ms: 1 });
+    expect(created.status).toBe(201);
+    expect(created.body.upload).toMatchObject({ mode: 'multipart', part_size: PART, part_count: 2 });
+    expect(created.body.upload.url).toBeUndefined();
+    return created.body.clip.id;
+  }
+
+  it('uses a single upload just below the threshold and parts from it up', async () => {
+    const below = await alice.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: PART - 1, duration_ms: 1 });
+    expect(below.body.upload).toMatchObject({
+      mode: 'single',
+      url: expect.any(String),
+      server_time: expect.any(String),
+    });
+    expect(below.body.upload.part_size).toBeUndefined();
+    const at = await alice.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: PART, duration_ms: 1 });
+    expect(at.body.upload).toMatchObject({ mode: 'multipart', part_size: PART, part_count: 1 });
+  });
+
+  it.each<[string, unknown, string]>([
+    ['no part numbers', {}, 'part_numbers'],
+    ['an empty list', { part_numbers: [] }, 'part_numbers'],
+    ['part 0', { part_numbers: [0] }, 'part_numbers'],
+    ['a negative part', { part_numbers: [-1] }, 'part_numbers'],
+    ['a fractional part', { part_numbers: [1.5] }, 'part_numbers'],
+    ['a part as a string', { part_numbers: ['1'] }, 'part_numbers'],
+    ['a part twice', { part_numbers: [1, 1] }, 'part_numbers'],
+    ['a part beyond the plan', { part_numbers: [1, 3] }, 'part_numbers'],
+    ['a part beyond S3’s 10 000', { part_numbers: [10001] }, 'part_numbers'],
+    ['more than 100 parts', { part_numbers: Array.from({ length: 101 }, (_, i) => i + 1) }, 'part_numbers'],
+    ['a number instead of a list', { part_numbers: 1 }, 'part_numbers'],
+    ['an unknown field', { part_numbers: [1], upload_id: 'x' }, 'upload_id'],
+  ])('answers 400 to %s, naming the field, and signs nothing', async (_name, body, field) => {
+    const clipId = await multipartClip();
+    const response = await alice.post(`/api/audio-clips/${clipId}/parts`, body);
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe('VALIDATION_FAILED');
+    expect(response.body.error.details.map((detail: { field: string }) => detail.field)).toContain(field);
+  });
+
+  it('answers 409 AUDIO_CLIP_NOT_MULTIPART for parts of a clip uploaded in one PUT', async () => {
+    const single = await alice.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 });
+    for (const response of [
+      await alice.post(`/api/audio-clips/${single.body.clip.id}/parts`, { part_numbers: [1] }),
+      await alice.get(`/api/audio-clips/${single.body.clip.id}/parts`),
+    ]) {
+      expect(response.status).toBe(409);
+      expect(response.body.error.code).toBe('AUDIO_CLIP_NOT_MULTIPART');
+    }
+  });
+
+  it('answers 409 AUDIO_CLIP_NOT_PENDING for parts of a ready, failed or deleted clip', async () => {
+    const audio = wav((PART + 100 - 44) / 16000);
+    const created = await alice.post('/api/audio-clips', {
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 1,
+    });
+    const clipId = created.body.clip.id;
+    const parts = (await alice.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: [1, 2] })).body.parts;
+    for (const part of parts) {
+      const bytes = audio.subarray((part.part_number - 1) * PART, part.part_number * PART);
+      expect((await putBytes(part.url, bytes, part.headers)).status).toBe(200);
+    }
+    expect((await alice.post(`/api/audio-clips/${clipId}/complete`)).body.status).toBe('ready');
+    for (const response of [
+      await alice.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: [1] }),
+      await alice.get(`/api/audio-clips/${clipId}/parts`),
+    ]) {
+      expect(response.status).toBe(409);
+      expect(response.body.error.code).toBe('AUDIO_CLIP_NOT_PENDING');
+    }
+
+    // Not audio: the clip fails, and its parts can no longer be asked for.
+    const junk = await multipartClip();
+    const junkParts = (await alice.post(`/api/audio-clips/${junk}/parts`, { part_numbers: [1, 2] })).body.parts;
+    expect((await putBytes(junkParts[0].url, Buffer.alloc(PART, 7), junkParts[0].headers)).status).toBe(200);
+    expect((await putBytes(junkParts[1].url, Buffer.alloc(10, 7), junkParts[1].headers)).status).toBe(200);
+    const failed = await alice.post(`/api/audio-clips/${junk}/complete`);
+    expect(failed.body.error.code).toBe('UPLOAD_NOT_AUDIO');
+    expect((await alice.post(`/api/audio-clips/${junk}/parts`, { part_numbers: [1] })).body.error.code).toBe(
+      'AUDIO_CLIP_NOT_PENDING',
+    );
+  });
+
+  it("answers 404 to another user's multipart clip, exactly as to a missing one", async () => {
+    const clipId = await multipartClip();
+    for (const response of [
+      await bob.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: [1] }),
+      await bob.get(`/api/audio-clips/${clipId}/parts`),
+    ]) {
+      expect(response.status).toBe(404);
+      expect(response.body.error.code).toBe('AUDIO_CLIP_NOT_FOUND');
+    }
+  });
+
+  it('refuses content_md5 on a multipart upload, where the store cannot check it', async () => {
+    const response = await alice.post('/api/audio-clips', {
+      mime_type: 'audio/wav',
+      bytes: PART,
+      duration_ms: 1,
+      content_md5: 'XUFAKrxLKna5cZ2REBfFkg==',
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.error.details[0].field).toBe('content_md5');
+  });
+
+  it('binds each part URL to its upload, part number and exact size', async () => {
+    const clipId = await multipartClip();
+    const [first, second] = (await alice.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: [1, 2] })).body.parts;
+    const wrongSize = await putBytes(first.url, Buffer.alloc(PART - 1), { 'Content-Length': String(PART - 1) });
+    expect(wrongSize.status).toBe(403);
+    const asOtherPart = new URL(first.url);
+    asOtherPart.searchParams.set('partNumber', '2');
+    expect((await putBytes(asOtherPart.toString(), Buffer.alloc(PART), first.headers)).status).toBe(403);
+    const otherClip = await multipartClip();
+    const onOtherKey = new URL(first.url);
+    onOtherKey.pathname = onOtherKey.pathname.replace(clipId, otherClip);
+    expect((await putBytes(onOtherKey.toString(), Buffer.alloc(PART), first.headers)).status).toBe(403);
+    expect((await alice.get(`/api/audio-clips/${clipId}/parts`)).body.parts).toEqual([]);
+    // A part of the wrong size cannot land; one sent again replaces the earlier one.
+    expect((await putBytes(second.url, Buffer.alloc(10, 1), second.headers)).status).toBe(200);
+    expect((await putBytes(second.url, Buffer.alloc(10, 2), second.headers)).status).toBe(200);
+    expect((await alice.get(`/api/audio-clips/${clipId}/parts`)).body.parts).toEqual([
+      { part_number: 2, size: 10, etag: `"${md5Hex(Buffer.alloc(10, 2))}"` },
+    ]);
+  });
+
+  it('aborts the multipart upload of a deleted clip and of an expired one, so no part stays behind', async () => {
+    const uploadDirs = async () =>
+      new Set((await testApp.localFiles()).filter((f) => f.startsWith('.multipart/')).map((f) => f.split('/')[1]));
+    const before = await uploadDirs();
+
+    const deleted = await multipartClip();
+    const deletedPart = (await alice.post(`/api/audio-clips/${deleted}/parts`, { part_numbers: [2] })).body.parts[0];
+    expect((await putBytes(deletedPart.url, Buffer.alloc(10), deletedPart.headers)).status).toBe(200);
+    const expired = await multipartClip();
+    const expiredPart = (await alice.post(`/api/audio-clips/${expired}/parts`, { part_numbers: [2] })).body.parts[0];
+    expect((await putBytes(expiredPart.url, Buffer.alloc(10), expiredPart.headers)).status).toBe(200);
+    const started = [...(await uploadDirs())].filter((id) => !before.has(id));
+    expect(started).toHaveLength(2);
+
+    expect((await alice.delete(`/api/audio-clips/${deleted}`)).status).toBe(204);
+    // Two days on: the other clip has expired, and every abandoned upload is aborted.
+    const report = await testApp.janitor.runOnce(new Date(Date.now() + 2 * 24 * 3600_000));
+    expect(report.expiredClips).toBeGreaterThanOrEqual(1);
+    expect((await alice.get(`/api/audio-clips/${expired}`)).body.status).toBe('expired');
+    const left = await uploadDirs();
+    for (const id of started) expect(left.has(id)).toBe(false);
+    expect((await putBytes(expiredPart.url, Buffer.alloc(10), expiredPart.headers)).status).toBe(409);
+  });
+});
