@@ -321,4 +321,36 @@ describe('multipart uploads: what is refused, and what the janitor cleans', () =
     for (const id of started) expect(left.has(id)).toBe(false);
     expect((await putBytes(expiredPart.url, Buffer.alloc(10), expiredPart.headers)).status).toBe(409);
   });
+
+  it('completes for the phone a multipart upload whose parts cover the recording but that it never completed', async () => {
+    // 44 + 330 s × 16,000 bytes: just over one part, so two parts.
+    const audio = wav(330, { noise: true });
+    const created = await alice.post('/api/audio-clips', {
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 1,
+    });
+    expect(created.body.upload).toMatchObject({ mode: 'multipart', part_count: 2 });
+    const id = created.body.clip.id as string;
+    const { parts } = (await alice.post(`/api/audio-clips/${id}/parts`, { part_numbers: [1, 2] })).body;
+    for (const part of parts) {
+      const start = (part.part_number - 1) * PART;
+      const bytes = audio.subarray(start, Math.min(start + PART, audio.length));
+      expect((await putBytes(part.url, bytes, part.headers)).status).toBe(200);
+    }
+    expect((await alice.get(`/api/audio-clips/${id}`)).body).toMatchObject({ status: 'pending', completed_by: null });
+
+    // The phone never calls complete: the first janitor pass after its part URLs ran out does.
+    const lastExpiry = Math.max(...parts.map((part: { expires_at: string }) => Date.parse(part.expires_at)));
+    const report = await testApp.janitor.runOnce(new Date(lastExpiry + 10_000));
+    expect(report.completedClips).toBeGreaterThanOrEqual(1);
+    expect((await alice.get(`/api/audio-clips/${id}`)).body).toMatchObject({
+      status: 'ready',
+      completed_by: 'server',
+      duration_source: 'measured',
+      duration_ms: 330_000,
+    });
+    const played = await download((await alice.get(`/api/audio-clips/${id}/playback`)).body.url);
+    expect(played.bytes.equals(audio)).toBe(true);
+  });
 });
