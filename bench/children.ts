@@ -11,7 +11,7 @@ export async function startServer(
   const child = fork(join(__dirname, 'servers.js'), [kind, String(port)], {
     env: { ...process.env, ...env },
     // The app's JSON log goes nowhere (its lines are still written); errors still show on stderr.
-    stdio: ['ignore', kind === 'app' ? 'ignore' : 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', kind.startsWith('app') ? 'ignore' : 'inherit', 'inherit', 'ipc'],
   });
   children.push(child);
   await new Promise<void>((resolve, reject) => {

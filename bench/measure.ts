@@ -20,11 +20,13 @@ export async function load(
   method: string,
   path: () => string,
   body: string | undefined,
-  headers: Record<string, string>,
+  headersOrEach: Record<string, string> | (() => Record<string, string>),
   warmUp: boolean,
   amount: number | undefined,
   settings: LoadSettings,
 ): Promise<Measurement> {
+  const headers = typeof headersOrEach === 'function' ? headersOrEach() : headersOrEach;
+  const headersEach = typeof headersOrEach === 'function' ? headersOrEach : undefined;
   if (amount !== undefined) {
     if (warmUp) await loadExactly(baseUrl, method, path, headers, settings.firstWarmup, settings.connections);
     return loadExactly(baseUrl, method, path, headers, amount, settings.connections);
@@ -39,7 +41,10 @@ export async function load(
           method: method as 'GET' | 'POST',
           headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
           body,
-          setupRequest: (request) => ({ ...request, path: path() }),
+          setupRequest: (request) =>
+            headersEach
+              ? { ...request, path: path(), headers: { ...request.headers, ...headersEach() } }
+              : { ...request, path: path() },
         },
       ],
     });

@@ -31,6 +31,8 @@ const OWNER = 'bench-user';
 const NOTES = 100;
 const CLIPS = 1000;
 /** First completions per round and server, and before the first round. */
+/** Users the create endpoint's requests are spread over (each stays far below the default pending-upload caps). */
+const CREATORS = 2000;
 const FIRST_COMPLETIONS = Number(process.env.BENCH_FIRST_COMPLETIONS ?? 300);
 const FIRST_WARMUP = 50;
 const WAV = readFileSync(join(__dirname, '../../test/fixtures/audio/tone-1s.wav'));
@@ -63,7 +65,8 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     const { noteIds, clipIds } = await seed(env, OWNER, NOTES, CLIPS);
-    const token = await issueToken(loadAppConfig(env).auth, OWNER);
+    const authConfig = loadAppConfig(env).auth;
+    const token = await issueToken(authConfig, OWNER);
     if (process.env.BENCH_PREPARE_ONLY) {
       // For profiling by hand: leave the seeded database and print what a load generator needs.
       console.log(JSON.stringify({ env, token, clipId: clipIds[0], noteId: noteIds[0] }));
@@ -76,6 +79,12 @@ async function main(): Promise<void> {
       obvious: await startServer('obvious', env, children),
     };
     const auth = { authorization: `Bearer ${token}` };
+    const creators = await Promise.all(
+      Array.from({ length: CREATORS }, async (_, i) => ({
+        authorization: `Bearer ${await issueToken(authConfig, `bench-creator-${i}`)}`,
+      })),
+    );
+    let nextCreator = 0;
     const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)];
     // First completions use each pending clip once: every server gets its own, enough for every round.
     const pending = {
@@ -105,6 +114,8 @@ async function main(): Promise<void> {
         method: 'POST',
         path: () => '/api/audio-clips',
         body: JSON.stringify({ mime_type: 'audio/m4a', bytes: 123456, duration_ms: 42000 }),
+        // Many phones, not one: a single user would hit the default cap of 100 pending uploads at once.
+        auth: () => creators[nextCreator++ % creators.length],
         targets: { baseline: 0.35 },
       },
       {
@@ -139,11 +150,20 @@ async function main(): Promise<void> {
           const name = names[(k + round) % names.length];
           const amount = 'amount' in endpoint ? endpoint.amount : undefined;
           measured.get(name)!.push(
-            await load(servers[name], endpoint.method, () => endpoint.path(name), body, auth, round === 0, amount, {
-              seconds: SECONDS,
-              connections: CONNECTIONS,
-              firstWarmup: FIRST_WARMUP,
-            }),
+            await load(
+              servers[name],
+              endpoint.method,
+              () => endpoint.path(name),
+              body,
+              'auth' in endpoint ? endpoint.auth : auth,
+              round === 0,
+              amount,
+              {
+                seconds: SECONDS,
+                connections: CONNECTIONS,
+                firstWarmup: FIRST_WARMUP,
+              },
+            ),
           );
         }
       }

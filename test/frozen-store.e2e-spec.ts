@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
+import { storeThatGoesDown, type StoreThatGoesDown } from './support/store-that-goes-down';
 import { startTestApp, type TestApp } from './support/test-app';
 
 const BUCKET = 'frozen-test';
@@ -116,40 +116,24 @@ describe('a store that is frozen (SIGSTOP: it accepts connections and never answ
 });
 
 describe('a store that accepts connections and never says a word', () => {
-  let silent: Server;
-  const sockets = new Set<Socket>();
+  let silent: StoreThatGoesDown;
   let testApp: TestApp;
 
   beforeAll(async () => {
-    // The start-up check of the bucket gets the one answer it needs ("no such key"); from then on the
-    // store accepts connections and never says a word.
-    let answering = true;
-    const noSuchKey =
-      '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>none</Message></Error>';
-    silent = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      if (answering)
-        socket.once('data', () =>
-          socket.end(
-            `HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: ${noSuchKey.length}\r\nConnection: close\r\n\r\n${noSuchKey}`,
-          ),
-        );
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const { port } = silent.address() as { port: number };
+    // The start-up check of the bucket gets the one answer it needs; from then on the store accepts
+    // connections and never says a word.
+    silent = await storeThatGoesDown();
     testApp = await startTestApp({
       database: 'postgres',
       storage: 's3',
-      env: { ...s3Env(port), STORAGE_TIMEOUT_SECONDS: '2' },
+      env: { ...s3Env(Number(new URL(silent.endpoint).port)), STORAGE_TIMEOUT_SECONDS: '2' },
     });
-    answering = false;
+    silent.freeze();
   });
 
   afterAll(async () => {
     await testApp?.close();
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => silent?.close(resolve));
+    await silent?.stop();
   });
 
   it('answers complete with 503 once STORAGE_TIMEOUT_SECONDS has passed, every time', async () => {

@@ -17,6 +17,16 @@ describe('redactSecrets', () => {
     ['a bare JWT', 'token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.sig-nature_x here', ['eyJzdWIiOiJhIn0', 'sig-nature_x']],
     ['a password in a URL', 'connect postgres://app:hunter2@db:5432/notes failed', ['hunter2']],
     ['a secret under a JSON key', '{"secretAccessKey":"wJalrXUt\\"nFEMI","password":"p4ss"}', ['wJalrXUt', 'p4ss']],
+    [
+      'headers logged as an object, at any depth',
+      '{"err":{"req":{"headers":{"authorization":"Basic dXNlcjpwYXNz","cookie":"sid=s3ss10n"}}}}',
+      ['dXNlcjpwYXNz', 's3ss10n'],
+    ],
+    [
+      'credentials logged as an object',
+      '{"credentials":{"accessKeyId":"AKIA1","secretAccessKey":"s3cr3tK3y","sessionToken":"FwoGZX1"}}',
+      ['s3cr3tK3y', 'FwoGZX1'],
+    ],
   ])('masks %s', (_name, line, secrets) => {
     const redacted = redactSecrets(line);
     for (const secret of secrets) expect(redacted).not.toContain(secret);

@@ -6,7 +6,7 @@ import pino, { type DestinationStream } from 'pino';
 import type PinoPretty from 'pino-pretty';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import type { LogFormat, LogLevelName } from '../config/app-config';
-import { REDACTED_PATHS, redactSecrets } from './log-redaction';
+import { redactSecrets } from './log-redaction';
 import { requestIdFor, REQUEST_ID_HEADER } from './request-id';
 
 /** Where the Fastify request of a raw request is kept, so that its access line can name the route and the user. */
@@ -53,10 +53,13 @@ export function loggerParams(options: LoggingOptions): Params {
         level: options.level,
         timestamp: pino.stdTimeFunctions.isoTime,
         formatters: { level: (label) => ({ level: label }) },
-        redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
         // Every line of a request carries only its id; the access line says the rest.
         quietReqLogger: true,
         quietResLogger: true,
+        // pino-http still binds the whole request to a child logger that no line here uses, serializing and
+        // stringifying every header of every request: the request serializer drops it instead.
+        wrapSerializers: false,
+        serializers: { req: () => undefined, err: pino.stdSerializers.err },
         customAttributeKeys: { reqId: 'request_id', responseTime: 'response_time_ms' },
         // Fastify has already chosen the id (genReqId in app.factory.ts); this is for requests it did not see.
         genReqId: (req) => req.id ?? requestIdFor(req.headers[REQUEST_ID_HEADER]),
