@@ -121,7 +121,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   return app;
 }
 
-function discardBufferedLogs(): void {
+/** A start that failed is told in one line by its caller, not by Nest's buffered chatter and a stack trace. */
+export function discardBufferedLogs(): void {
   NestLogger.overrideLogger(false);
   NestLogger.flush();
 }

@@ -71,6 +71,28 @@ describe('start-up of the real server process', () => {
     return lines[0];
   }
 
+  describe('npm run sweep (one janitor pass from cron) with a database it cannot use', () => {
+    it.each<[string, () => Promise<string>, RegExp]>([
+      [
+        'a port where nothing listens',
+        async () => `postgres://notes:hunter2secret@127.0.0.1:${await freePort()}/notes`,
+        /ECONNREFUSED/,
+      ],
+      ['a SQLite path that is a folder', async () => `sqlite:${cwd}`, /DATABASE_URL/],
+    ])('%s: one line naming DATABASE_URL, no stack, exit 1', async (_name, url, mention) => {
+      const run = await runServer({
+        cwd,
+        entry: 'audio-clips/sweep.cli.js',
+        env: { ...baseEnv(), DATABASE_URL: await url() },
+      });
+      const lines = run.output.trim().split('\n');
+      expect({ lines, code: run.code }).toEqual({ lines: [expect.stringContaining('DATABASE_URL')], code: 1 });
+      expect(lines[0]).toMatch(mention);
+      expect(lines[0]).not.toContain('hunter2secret');
+      expect(run.output).not.toMatch(/^\s+at /m);
+    });
+  });
+
   describe('a database it cannot use stops the start at once, in one line naming DATABASE_URL', () => {
     it('a port where nothing listens: the host named, the password hidden', async () => {
       const port = await freePort();

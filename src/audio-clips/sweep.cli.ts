@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import { discardBufferedLogs } from '../app.factory';
 import { AppModule } from '../app.module';
 import { ConfigValidationError } from '../config/app-config';
 import { AppConfigModule, readEnvironment } from '../config/app-config.module';
@@ -27,7 +28,13 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(AppModule.forRoot(appConfig), {
     logger: ['warn', 'error'],
     abortOnError: false,
+    bufferLogs: true,
+    autoFlushLogs: false,
+  }).catch((error: unknown) => {
+    discardBufferedLogs();
+    throw error;
   });
+  app.flushLogs();
   try {
     const report = await app.get(AudioClipJanitor).runOnce();
     console.log(json ? JSON.stringify(report) : describeJanitorReport(report));
