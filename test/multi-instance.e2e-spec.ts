@@ -6,11 +6,14 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
+import { Client } from 'pg';
 import { createApp } from '../src/app.factory';
 import { AudioClipJanitor } from '../src/audio-clips/audio-clip-janitor.service';
+import { MIGRATION_LOCK_KEY, MIGRATIONS } from '../src/database/database.options';
 import { createTestDatabase, testS3Env, type TestDatabase } from './harness/databases';
 import { freePort } from './harness/free-port';
 import { describeIfLeg } from './harness/legs';
+import { withAdmin } from './harness/pg-admin';
 import { REDIS_LEG } from './harness/redis';
 import { wav } from './support/audio';
 import { download, Phone, putBytes, type ApiResponse } from './support/phone';
@@ -22,6 +25,10 @@ const KILLED = 1;
 /** The instance is killed once this many completions have been answered, mid-run (half the flows). */
 const KILL_AFTER_COMPLETIONS = FLOWS / 2;
 const LIMIT_PER_MINUTE = 300;
+/** MAX_PENDING_UPLOADS left at its default: uploads one user may have not yet completed. */
+const MAX_PENDING_UPLOADS = 100;
+/** Creates racing for the last pending slots, spread round-robin over the three instances. */
+const RACING_CREATES = MAX_PENDING_UPLOADS + 30;
 
 interface Instance {
   port: number;
@@ -69,6 +76,8 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
   /** Settles when the instance has been killed: a few of its flows wait for it, so some are always cut. */
   const killed = new Promise<void>((resolve) => (markKilled = resolve));
   let runStarted = 0;
+  let bootMs = 0;
+  let lockWaitMs = 0;
 
   beforeAll(async () => {
     build = await mkdtemp(join(tmpdir(), 'an-multi-'));
@@ -95,9 +104,31 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
       // The build lives outside the checkout; its imports resolve from the checkout's node_modules.
       NODE_PATH: join(__dirname, '..', 'node_modules'),
     };
-    // Without a migration lock, the first instance migrates the fresh database alone; the others follow.
-    instances.push(await startInstance());
-    instances.push(...(await Promise.all(Array.from({ length: INSTANCES - 1 }, () => startInstance()))));
+    // All three start at the same moment on the fresh database, as a deployment rolling out does: the
+    // migration lock (src/database) lets one migrate while the others wait, then find nothing to do.
+    // The test holds that lock while they start, so that all three surely meet it (on an idle machine
+    // the first finished migrating before the others had connected, and nothing raced); released once
+    // all three wait for it, they contend for it at one moment.
+    const lockHolder = new Client({ connectionString: database.url });
+    await lockHolder.connect();
+    const ports = await Promise.all(Array.from({ length: INSTANCES }, () => freePort()));
+    const booting = performance.now();
+    try {
+      await lockHolder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      instances.push(...ports.map((port) => spawnInstance(port)));
+      for (const deadline = Date.now() + 120_000; (await migrationLockWaiters(lockHolder)) < INSTANCES;) {
+        const exited = instances.find((instance) => instance.child.exitCode !== null);
+        if (exited) throw new Error(`instance exited during start-up:\n${exited.output.join('')}`);
+        if (Date.now() > deadline) throw new Error('the instances did not all reach the migration lock in 120 s');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      lockWaitMs = performance.now() - booting;
+      await lockHolder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    } finally {
+      await lockHolder.end();
+    }
+    await Promise.all(instances.map((instance) => untilHealthy(instance)));
+    bootMs = performance.now() - booting;
     for (let u = 0; u < USERS + 1; u += 1) tokens.set(`user-${u}`, await tokenFor(`user-${u}`));
   }, 240_000);
 
@@ -116,8 +147,7 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
       .sign(new TextEncoder().encode(env.AUTH_JWT_SECRET));
   }
 
-  async function startInstance(): Promise<Instance> {
-    const port = await freePort();
+  function spawnInstance(port: number): Instance {
     const output: string[] = [];
     const child = spawn(process.execPath, [join(build, 'dist', 'main.js')], {
       cwd: build,
@@ -126,17 +156,19 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
     });
     child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    const baseUrl = `http://127.0.0.1:${port}`;
+    return { port, baseUrl: `http://127.0.0.1:${port}`, child, output };
+  }
+
+  async function untilHealthy({ baseUrl, child, output }: Instance): Promise<void> {
     for (const deadline = Date.now() + 120_000; ;) {
       if (child.exitCode !== null) throw new Error(`instance exited during start-up:\n${output.join('')}`);
       const healthy = await fetch(`${baseUrl}/api/health`)
         .then((response) => response.ok)
         .catch(() => false);
-      if (healthy) break;
+      if (healthy) return;
       if (Date.now() > deadline) throw new Error(`instance did not come up:\n${output.join('')}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    return { port, baseUrl, child, output };
   }
 
   function phone(instance: number, user: string): Phone {
@@ -220,6 +252,79 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
     await expectPlaysBack(api, flow);
     flow.finishedOn = on;
   }
+
+  it('boots three instances at the same moment on a fresh database: all come up, and the migrations ran once', async () => {
+    for (const instance of instances) {
+      expect(instance.child.exitCode).toBeNull();
+      expect((await fetch(`${instance.baseUrl}/api/health/ready`)).status).toBe(200);
+    }
+    const applied = await withAdmin(database.url, async (client) => {
+      const { rows } = await client.query<{ name: string; times: number }>(
+        'SELECT name, COUNT(*)::int AS times FROM migrations GROUP BY name ORDER BY name',
+      );
+      return rows;
+    });
+    expect(applied).toEqual(MIGRATIONS.map((migration) => ({ name: migration.name, times: 1 })).sort(byName));
+    // One instance applied them all; the others found nothing left to do.
+    const appliedBy = instances.map((instance) => countMatches(instance.output.join(''), /Applied migrations: /g));
+    expect(appliedBy.sort()).toEqual([0, 0, 1]);
+    // Each met the lock held, so each waited: the three really did contend for it.
+    for (const instance of instances) {
+      expect(instance.output.join('')).toContain('Another instance is migrating the database; waiting for it.');
+    }
+    console.log(
+      `multi-instance boot: ${INSTANCES} instances started at once, all waiting on the migration lock after ` +
+        `${(lockWaitMs / 1000).toFixed(1)} s, all up ${(bootMs / 1000).toFixed(1)} s after start; ` +
+        `${MIGRATIONS.length} migrations applied once, by one instance`,
+    );
+  });
+
+  it('holds the pending-upload cap exactly across instances: of racing creates spread over the three, exactly the cap succeeds', async () => {
+    // The cap is checked inside the INSERT on the shared database (not in Redis), so no instance can
+    // count a slot another instance is taking at the same moment.
+    const hoarder = 'pending-hoarder';
+    tokens.set(hoarder, await tokenFor(hoarder));
+    const answers = await Promise.all(
+      Array.from({ length: RACING_CREATES }, (_, n) =>
+        phone(n % INSTANCES, hoarder).post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 1000, duration_ms: 1 }),
+      ),
+    );
+    const created = answers.filter((answer) => answer.status === 201);
+    const refused = answers.filter((answer) => answer.status !== 201);
+    expect(created).toHaveLength(MAX_PENDING_UPLOADS);
+    expect(refused).toHaveLength(RACING_CREATES - MAX_PENDING_UPLOADS);
+    for (const answer of refused) {
+      expect(answer.status).toBe(409);
+      expect(answer.body.error).toMatchObject({ code: 'TOO_MANY_PENDING_UPLOADS', max_pending_uploads: 100 });
+    }
+    const pending = await withAdmin(database.url, async (client) => {
+      const { rows } = await client.query<{ count: number }>(
+        "SELECT COUNT(*)::int AS count FROM audio_clips WHERE owner_id = $1 AND status = 'pending'",
+        [hoarder],
+      );
+      return rows[0].count;
+    });
+    expect(pending).toBe(MAX_PENDING_UPLOADS);
+
+    // Deleting one frees a slot for any instance; then the clips go, leaving the deployment as it was.
+    const ids = created.map((answer) => answer.body.clip.id as string);
+    expect((await phone(0, hoarder).delete(`/api/audio-clips/${ids[0]}`)).status).toBe(204);
+    const again = await phone(2, hoarder).post('/api/audio-clips', {
+      mime_type: 'audio/wav',
+      bytes: 1000,
+      duration_ms: 1,
+    });
+    expect(again.status).toBe(201);
+    const rest = [...ids.slice(1), again.body.clip.id as string];
+    const deleted = await Promise.all(
+      rest.map((id, n) => phone(n % INSTANCES, hoarder).delete(`/api/audio-clips/${id}`)),
+    );
+    expect(deleted.map((answer) => answer.status)).toEqual(rest.map(() => 204));
+    console.log(
+      `multi-instance pending cap: ${RACING_CREATES} racing creates over ${INSTANCES} instances, ` +
+        `${created.length} created (MAX_PENDING_UPLOADS ${MAX_PENDING_UPLOADS}), ${refused.length} refused 409`,
+    );
+  });
 
   it('keeps every flow consistent through the kill, lets cut flows finish elsewhere, leaves no stray object, and holds the per-user limit across instances', async () => {
     const flows: Flow[] = Array.from({ length: FLOWS }, (_, index) => ({
@@ -327,6 +432,24 @@ async function listObjects(s3: S3Client, bucket: string, prefix: string): Promis
 
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Sessions waiting for an advisory lock in the client's database (the instances at the migration lock). */
+async function migrationLockWaiters(client: Client): Promise<number> {
+  const { rows } = await client.query<{ waiting: number }>(
+    `SELECT COUNT(*)::int AS waiting FROM pg_locks
+      WHERE locktype = 'advisory' AND NOT granted
+        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  );
+  return rows[0].waiting;
+}
+
+function countMatches(text: string, pattern: RegExp): number {
+  return [...text.matchAll(pattern)].length;
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 function summarize(values: string[]): string {

@@ -1,6 +1,6 @@
 import { describeIfLeg } from './harness/legs';
 import { REDIS_LEG, startRedisServer, type RedisProcess } from './harness/redis';
-import type { Phone } from './support/phone';
+import { Phone } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
 
 const LIMIT = 10;
@@ -57,6 +57,46 @@ describeIfLeg(REDIS_LEG)('rate limits shared through Redis by two instances', ()
       statuses.push(created.status);
     }
     expect(statuses).toEqual([201, 201, 201, 429, 429]);
+  });
+
+  it('counts failed sign-ins and forged storage URLs from one address once across both instances', async () => {
+    apps = await twoInstances({ REDIS_URL: process.env.TEST_REDIS_URL! });
+    // A real upload URL of the first instance, its signature replaced: the local store refuses it (403).
+    const owner = await apps[0].phone('owner');
+    const created = await owner.post('/api/audio-clips', { mime_type: 'audio/ogg', bytes: 3, duration_ms: 1 });
+    const forged = new URL(created.body.upload.url);
+    forged.searchParams.set('signature', 'A'.repeat(43));
+    const attempts = [
+      () => new Phone(apps[0].baseUrl, 'garbage').get('/api/notes'),
+      async () => {
+        const url = new URL(forged);
+        url.host = new URL(apps[1].baseUrl).host;
+        const response = await fetch(url, { method: 'PUT', headers: { 'content-type': 'audio/ogg' }, body: 'abc' });
+        return { status: response.status, body: await response.json() };
+      },
+    ];
+    const statuses: number[] = [];
+    let last: { status: number; body: any } | undefined;
+    for (let i = 0; i < LIMIT + 4; i += 1) {
+      last = await attempts[i % attempts.length]();
+      statuses.push(last.status);
+    }
+    // One budget for the address: a garbage token on one instance and a forged URL on the other spend it together.
+    expect(statuses.slice(0, LIMIT)).toEqual(Array.from({ length: LIMIT }, (_, i) => (i % 2 === 0 ? 401 : 403)));
+    expect(statuses.slice(LIMIT)).toEqual([429, 429, 429, 429]);
+    expect(last!.body.error.code).toBe('RATE_LIMITED');
+    // A signed-in user on the same address keeps a budget of their own, on either instance.
+    for (const app of apps) expect((await (await app.phone('someone')).get('/api/notes')).status).toBe(200);
+  });
+
+  it('without REDIS_URL, each instance counts failed sign-ins on its own (what sharing fixes)', async () => {
+    apps = await twoInstances({});
+    const statuses: number[] = [];
+    for (let i = 0; i < 2 * LIMIT + 2; i += 1) {
+      statuses.push((await new Phone(apps[i % 2].baseUrl, 'garbage').get('/api/notes')).status);
+    }
+    expect(statuses.filter((status) => status === 401)).toHaveLength(2 * LIMIT);
+    expect(statuses.slice(2 * LIMIT)).toEqual([429, 429]);
   });
 
   it('without REDIS_URL, each instance counts on its own (what sharing fixes)', async () => {
