@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wav } from './support/audio';
-import { download, Phone, putBytes } from './support/phone';
+import { download, Phone, putBytes, type ApiResponse } from './support/phone';
 import { storeThatGoesDown, type StoreThatGoesDown } from './support/store-that-goes-down';
 import { startTestApp, type TestApp } from './support/test-app';
 
@@ -59,7 +59,11 @@ describe('a store that is frozen (SIGSTOP: it accepts connections and never answ
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), 'an-frozen-s3-'));
     store = await startS3rverProcess(directory);
-    testApp = await startTestApp({ database: 'sqlite', storage: 's3', env: s3Env(store.port) });
+    testApp = await startTestApp({
+      database: 'sqlite',
+      storage: 's3',
+      env: { ...s3Env(store.port), MULTIPART_THRESHOLD_BYTES: String(5 * 1024 * 1024) },
+    });
     phone = await testApp.phone('alice');
   });
 
@@ -112,6 +116,41 @@ describe('a store that is frozen (SIGSTOP: it accepts connections and never answ
     expect(thawed.body.status).toBe('ready');
     const played = await download((await phone.get(`/api/audio-clips/${created.body.clip.id}/playback`)).body.url);
     expect(played.bytes.equals(audio)).toBe(true);
+  });
+
+  it('every multipart call answers 503 with Retry-After within 10 s: start, list the parts, complete', async () => {
+    const bytes = 6 * 1024 * 1024;
+    const started = await phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes, duration_ms: 1 });
+    expect(started.body.upload).toMatchObject({ mode: 'multipart', part_count: 2 });
+    const clipId = started.body.clip.id as string;
+    const rowsBefore = await testApp.dataSource.query('SELECT * FROM audio_clips ORDER BY id');
+
+    store.child.kill('SIGSTOP');
+    try {
+      const calls: [string, () => Promise<ApiResponse>][] = [
+        [
+          'start of a multipart upload',
+          () => phone.post('/api/audio-clips', { mime_type: 'audio/wav', bytes, duration_ms: 1 }),
+        ],
+        ['the stored parts of a multipart upload', () => phone.get(`/api/audio-clips/${clipId}/parts`)],
+        ['complete of a multipart upload', () => phone.post(`/api/audio-clips/${clipId}/complete`)],
+      ];
+      for (const [what, call] of calls) {
+        const answer = await timed(`${what} against a frozen s3rver (default deadline)`, call);
+        expect({ what, status: answer.value.status, code: answer.value.body.error?.code }).toEqual({
+          what,
+          status: 503,
+          code: 'STORAGE_UNAVAILABLE',
+        });
+        expect(Number(answer.value.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+        expect(answer.ms).toBeLessThan(ANSWER_WITHIN_MS);
+      }
+      expect(await testApp.dataSource.query('SELECT * FROM audio_clips ORDER BY id')).toEqual(rowsBefore);
+      // Part URLs are signed without asking the store.
+      expect((await phone.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: [1, 2] })).status).toBe(200);
+    } finally {
+      store.child.kill('SIGCONT');
+    }
   });
 });
 

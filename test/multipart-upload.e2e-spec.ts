@@ -323,7 +323,7 @@ describeEachWithLegs(STORE_MATRIX, [RGW_LEG])(
       return created.body.clip.id;
     }
 
-    it('answers 409 AUDIO_CLIP_NOT_PENDING for parts of a ready, failed or deleted clip', async () => {
+    it('answers 409 AUDIO_CLIP_NOT_PENDING for parts of a ready or failed clip, and 404 for a deleted one', async () => {
       const audio = wav((PART + 100 - 44) / 16000);
       const created = await alice.post('/api/audio-clips', {
         mime_type: 'audio/wav',
@@ -355,6 +355,17 @@ describeEachWithLegs(STORE_MATRIX, [RGW_LEG])(
       expect((await alice.post(`/api/audio-clips/${junk}/parts`, { part_numbers: [1] })).body.error.code).toBe(
         'AUDIO_CLIP_NOT_PENDING',
       );
+
+      // Deleted: gone, exactly as a clip that never was.
+      const gone = await multipartClip();
+      expect((await alice.delete(`/api/audio-clips/${gone}`)).status).toBe(204);
+      for (const response of [
+        await alice.post(`/api/audio-clips/${gone}/parts`, { part_numbers: [1] }),
+        await alice.get(`/api/audio-clips/${gone}/parts`),
+      ]) {
+        expect(response.status).toBe(404);
+        expect(response.body.error.code).toBe('AUDIO_CLIP_NOT_FOUND');
+      }
     });
 
     it('binds each part URL to its upload, part number and exact size', async () => {

@@ -341,7 +341,12 @@ export class S3StorageDriver implements StorageDriver {
 
   async createMultipartUpload(key: string, contentType: string): Promise<string> {
     const created = await this.guard('create multipart upload', () =>
-      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType })),
+      this.withDeadline((abortSignal) =>
+        this.client.send(
+          new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
+          { abortSignal },
+        ),
+      ),
     );
     if (!created.UploadId) throw this.unavailable('create multipart upload', new Error('no UploadId in the answer'));
     return created.UploadId;
@@ -353,8 +358,11 @@ export class S3StorageDriver implements StorageDriver {
     try {
       // A page holds at most 1000 parts; a 100 MiB recording has 20, but MAX_UPLOAD_BYTES may allow 10000.
       do {
-        const page = await this.client.send(
-          new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }),
+        const page = await this.withDeadline((abortSignal) =>
+          this.client.send(
+            new ListPartsCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }),
+            { abortSignal },
+          ),
         );
         for (const part of page.Parts ?? []) {
           if (part.PartNumber !== undefined)
@@ -375,13 +383,16 @@ export class S3StorageDriver implements StorageDriver {
   async completeMultipartUpload(key: string, uploadId: string, parts: readonly StoredPart[]): Promise<void> {
     const list: Part[] = parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag }));
     try {
-      await this.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: list },
-        }),
+      await this.withDeadline((abortSignal) =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: list },
+          }),
+          { abortSignal },
+        ),
       );
     } catch (error) {
       throw this.goneOrUnavailable('complete multipart upload', error);
@@ -390,7 +401,11 @@ export class S3StorageDriver implements StorageDriver {
 
   async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+      await this.withDeadline((abortSignal) =>
+        this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), {
+          abortSignal,
+        }),
+      );
     } catch (error) {
       if (isNoSuchUpload(error)) return;
       throw this.unavailable('abort multipart upload', error);
