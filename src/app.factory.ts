@@ -5,7 +5,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { AppError } from './common/app-error';
 import { AllExceptionsFilter, errorBody } from './common/all-exceptions.filter';
@@ -15,7 +15,7 @@ import { createValidationPipe } from './common/validation';
 import type { Env } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
 import { LOCAL_OBJECTS_ROUTE } from './storage/local-object-server';
-import { linkFastifyRequest, logAccessOutsideMiddleware, pinoLevelOf } from './operations/logging';
+import { logAccess, pinoLevelOf, runInRequestLogContext } from './operations/logging';
 import { Metrics } from './operations/metrics';
 import { requestIdFor, REQUEST_ID_HEADER } from './operations/request-id';
 import { ShutdownState } from './operations/shutdown-state';
@@ -91,7 +91,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
   });
   app.useLogger(app.get(Logger));
   app.flushLogs();
-  observeRequests(app);
+  observeRequests(app, await app.resolve(PinoLogger));
   sendSecurityHeaders(adapter.getInstance(), {
     // The API explorer's page loads its own script and styles, and inline styles of swagger-ui.
     contentSecurityPolicy: { directives: { styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'] } },
@@ -132,14 +132,13 @@ export function discardBufferedLogs(): void {
  * histogram (route template, never the raw path, so ids do not multiply the series), and
  * `Connection: close` while draining so that keep-alive clients let go.
  */
-function observeRequests(app: NestFastifyApplication): void {
+function observeRequests(app: NestFastifyApplication, logContext: PinoLogger): void {
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(Metrics);
   const shutdown = app.get(ShutdownState);
   fastify.addHook('onRequest', (request, reply, done) => {
-    linkFastifyRequest(request);
     void reply.header(REQUEST_ID_HEADER, request.id);
-    done();
+    runInRequestLogContext(logContext, request, done);
   });
   fastify.addHook('onSend', (_request, reply, payload, done) => {
     if (shutdown.draining) void reply.header('connection', 'close');
@@ -149,7 +148,7 @@ function observeRequests(app: NestFastifyApplication): void {
     metrics.httpRequestDuration
       .labels(request.method, request.routeOptions.url ?? 'unmatched', String(reply.statusCode))
       .observe(reply.elapsedTime / 1000);
-    logAccessOutsideMiddleware(request, reply);
+    logAccess(request, reply);
     done();
   });
 }

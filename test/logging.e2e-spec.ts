@@ -169,7 +169,7 @@ describe('log lines written during a request', () => {
     const testApp = await startTestApp({
       database: 'sqlite',
       storage: 's3',
-      env: { LOG_LEVEL: 'info', S3_ENDPOINT_URL: store.endpoint },
+      env: { LOG_LEVEL: 'info', S3_ENDPOINT_URL: store.endpoint, MULTIPART_THRESHOLD_BYTES: String(5 * 1024 * 1024) },
       logDestination: capture,
     });
     // Nothing listens there any more: completing fails inside the request, and the driver logs why.
@@ -187,6 +187,19 @@ describe('log lines written during a request', () => {
       expect(completed.body.error.request_id).toBe(completed.id);
       const ofRequest = parsed().filter((entry) => entry.request_id === completed.id);
       expect(ofRequest.map((entry) => entry.context ?? 'access')).toEqual(['S3StorageDriver', 'access']);
+
+      // A request with a JSON body too: its handler runs after the body has been read, still in the request's context.
+      const multipart = await call(testApp, token, 'POST', '/api/audio-clips', {
+        mime_type: 'audio/wav',
+        bytes: 6 * 1024 * 1024,
+        duration_ms: 1000,
+      });
+      expect(multipart.status).toBe(503);
+      expect(
+        parsed()
+          .filter((entry) => entry.request_id === multipart.id)
+          .map((entry) => entry.context ?? 'access'),
+      ).toEqual(['S3StorageDriver', 'access']);
 
       // Whatever a library puts in a message goes through the same mask.
       const { Logger } = await import('@nestjs/common');

@@ -1,39 +1,10 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyRequest } from 'fastify';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PinoLogger, type Params } from 'nestjs-pino';
 import pino, { type DestinationStream } from 'pino';
 import type PinoPretty from 'pino-pretty';
 import type { AuthenticatedRequest } from '../auth/auth.decorators';
 import type { LogFormat, LogLevelName } from '../config/app-config';
 import { redactSecrets } from './log-redaction';
-import { requestIdFor, REQUEST_ID_HEADER } from './request-id';
-
-/** Where the Fastify request of a raw request is kept, so that its access line can name the route and the user. */
-const FASTIFY_REQUEST = Symbol('fastifyRequest');
-type RawRequest = IncomingMessage & { [FASTIFY_REQUEST]?: AuthenticatedRequest };
-
-/** Called from an `onRequest` hook: pino-http only sees the raw request. */
-export function linkFastifyRequest(request: FastifyRequest): void {
-  (request.raw as RawRequest)[FASTIFY_REQUEST] = request;
-}
-
-/**
- * nestjs-pino's middleware runs for routes under the global prefix only; a request outside it (a
- * scanner's `GET /`, a malformed URL) still gets its access line, from the root logger.
- */
-export function logAccessOutsideMiddleware(request: FastifyRequest, reply: FastifyReply): void {
-  // pino-http keeps its loggers in `allLogs` (middie has already put Fastify's own `log` on the raw request).
-  if ((request.raw as { allLogs?: unknown }).allLogs !== undefined) return;
-  const level = reply.statusCode >= 500 ? 'error' : reply.statusCode >= 400 ? 'warn' : 'info';
-  PinoLogger.root?.[level](
-    {
-      request_id: request.id,
-      ...accessLine(request.raw, reply.raw, { response_time_ms: Math.round(reply.elapsedTime) }),
-    },
-    'request completed',
-  );
-}
 
 export interface LoggingOptions {
   format: LogFormat | undefined;
@@ -43,60 +14,56 @@ export interface LoggingOptions {
 }
 
 /**
- * nestjs-pino's settings: JSON lines (pretty ones in a terminal), `request_id` on every line logged
- * during a request, and one access line per request when its response is finished.
+ * nestjs-pino's settings: JSON lines (pretty ones in a terminal) through one root logger, which Nest's
+ * own logger and `PinoLogger` write to. The per-request part (`request_id` on every line logged during a
+ * request, one access line when it is answered) is done by two Fastify hooks (`runInRequestLogContext`,
+ * `logAccess`) rather than by pino-http's middleware, which cost about 60 µs of CPU per request for the
+ * same lines (docs/PERFORMANCE.md).
  */
 export function loggerParams(options: LoggingOptions): Params {
   return {
+    forRoutes: [],
     pinoHttp: [
       {
         level: options.level,
         timestamp: pino.stdTimeFunctions.isoTime,
         formatters: { level: (label) => ({ level: label }) },
-        // Every line of a request carries only its id; the access line says the rest.
-        quietReqLogger: true,
-        quietResLogger: true,
-        // pino-http still binds the whole request to a child logger that no line here uses, serializing and
-        // stringifying every header of every request: the request serializer drops it instead.
         wrapSerializers: false,
-        serializers: { req: () => undefined, err: pino.stdSerializers.err },
-        customAttributeKeys: { reqId: 'request_id', responseTime: 'response_time_ms' },
-        // Fastify has already chosen the id (genReqId in app.factory.ts); this is for requests it did not see.
-        genReqId: (req) => req.id ?? requestIdFor(req.headers[REQUEST_ID_HEADER]),
-        customLogLevel: (_req, res, error) =>
-          error !== undefined || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-        customSuccessMessage: () => 'request completed',
-        customErrorMessage: () => 'request failed',
-        customSuccessObject: (req, res, value: Record<string, unknown>) => accessLine(req, res, value),
-        customErrorObject: (req, res, _error, value: Record<string, unknown>) => accessLine(req, res, value),
+        serializers: { err: pino.stdSerializers.err },
       },
       logDestination(options),
     ],
   };
 }
 
+/** From an `onRequest` hook: the rest of the request runs in a logging context whose lines carry its id. */
+export function runInRequestLogContext(logContext: PinoLogger, request: FastifyRequest, done: () => void): void {
+  logContext.runInContext(done, { bindings: { request_id: request.id } });
+}
+
 /**
- * Method, route template, path (never the query string, where signed URLs keep their signature),
+ * From an `onResponse` hook, for every request (a scanner's `GET /` and a malformed URL included):
+ * method, route template, path (never the query string, where signed URLs keep their signature),
  * status, time and user. The error itself, if any, was logged by the exception filter with its stack.
  */
-function accessLine(
-  req: IncomingMessage,
-  res: ServerResponse,
-  value: Record<string, unknown>,
-): Record<string, unknown> {
-  const request = (req as RawRequest)[FASTIFY_REQUEST];
-  const url = req.url ?? '';
+export function logAccess(request: FastifyRequest, reply: FastifyReply): void {
+  const status = reply.statusCode;
+  const url = request.raw.url ?? '';
   const query = url.indexOf('?');
-  return {
-    method: req.method,
-    route: request?.routeOptions.url ?? null,
-    path: query === -1 ? url : url.slice(0, query),
-    status: res.statusCode,
-    response_time_ms: value.response_time_ms,
-    user_id: request?.user?.id ?? null,
-    // The client went away before the whole answer was sent.
-    ...(res.writableFinished ? {} : { aborted: true }),
-  };
+  PinoLogger.root?.[status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info'](
+    {
+      request_id: request.id,
+      method: request.method,
+      route: request.routeOptions.url ?? null,
+      path: query === -1 ? url : url.slice(0, query),
+      status,
+      response_time_ms: Math.round(reply.elapsedTime),
+      user_id: (request as AuthenticatedRequest).user?.id ?? null,
+      // The client went away before the whole answer was sent.
+      ...(reply.raw.writableFinished ? {} : { aborted: true }),
+    },
+    status >= 500 ? 'request failed' : 'request completed',
+  );
 }
 
 function logDestination(options: LoggingOptions): DestinationStream {
