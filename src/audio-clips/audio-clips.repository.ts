@@ -61,10 +61,13 @@ export interface Holdings {
 
 /**
  * Upload URLs of deleted or failed clips that still count against their owner: the deletion outbox's
- * entries that hold bytes (see `deletionsOfGoneClip`). Served by idx_storage_deletions_owner.
+ * entries that hold bytes (see `deletionsOfGoneClip`). Run on every create, so served by
+ * idx_storage_deletions_owner (the migration test checks the plans).
  */
-const DEAD_UPLOADS = `(SELECT COUNT(*) FROM storage_deletions WHERE owner_id = ? AND held_bytes IS NOT NULL)`;
-const DEAD_UPLOAD_BYTES = `(SELECT COALESCE(SUM(held_bytes), 0) FROM storage_deletions WHERE owner_id = ?)`;
+export const DEAD_UPLOADS_SQL = 'SELECT COUNT(*) FROM storage_deletions WHERE owner_id = ? AND held_bytes IS NOT NULL';
+export const DEAD_UPLOAD_BYTES_SQL = 'SELECT COALESCE(SUM(held_bytes), 0) FROM storage_deletions WHERE owner_id = ?';
+const DEAD_UPLOADS = `(${DEAD_UPLOADS_SQL})`;
+const DEAD_UPLOAD_BYTES = `(${DEAD_UPLOAD_BYTES_SQL})`;
 
 /**
  * Every query on `audio_clips` lives here, including the conditional state changes, and every one
