@@ -1,11 +1,11 @@
-import { deletionsFor, deletionsOfGoneClip, UPLOAD_GRACE_MS, uploadOpenUntil } from './deletion-rules';
+import { deletionsFor, deletionsOfGoneClip, type GoneClip, UPLOAD_GRACE_MS, uploadOpenUntil } from './deletion-rules';
 
 const NOW = new Date('2026-11-27T10:00:00.000Z');
 const MINUTE = 60_000;
 const S3 = { revokesUploadUrls: false };
 const LOCAL = { revokesUploadUrls: true };
 
-function clip(overrides: Partial<Parameters<typeof deletionsOfGoneClip>[0]> = {}) {
+function clip(overrides: Partial<GoneClip> = {}): GoneClip {
   return {
     ownerId: 'alice',
     bytes: 16_044,

@@ -13,6 +13,8 @@ export function uploadOpenUntil(uploadExpiresAt: Date): Date {
 }
 
 type ClipKeys = Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>;
+/** What the deletions of a clip that is gone need: its keys, its owner and its declared bytes. */
+export type GoneClip = ClipKeys & Pick<AudioClip, 'ownerId' | 'bytes'>;
 
 /**
  * Both objects a clip may have. Its audio can go at once; its upload key only for good once no upload
@@ -41,7 +43,7 @@ export function deletionsFor(clip: ClipKeys, now: Date): DeletionRequest[] {
  * refused once the upload is aborted, which the outbox does first: its hold ends with the abort.
  */
 export function deletionsOfGoneClip(
-  clip: ClipKeys & Pick<AudioClip, 'ownerId' | 'bytes'>,
+  clip: GoneClip,
   now: Date,
   store: { revokesUploadUrls: boolean },
 ): DeletionRequest[] {

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { STORAGE_DRIVER, type StorageDriver } from '../../storage/storage-driver';
 import { AudioClipsRepository } from '../audio-clips.repository';
-import { deletionsOfGoneClip } from './deletion-rules';
+import { deletionsOfGoneClip, type GoneClip } from './deletion-rules';
 import type { StorageDeletion } from './storage-deletion.entity';
 import { StorageDeletionsRepository, type DeletionRequest } from './storage-deletions.repository';
 
@@ -41,7 +41,7 @@ export class StorageDeletionsService {
    * The deletions of clips that are gone (deleted, failed, expired), with what their still-valid upload
    * URLs can write held against their owner where this store cannot revoke the URLs.
    */
-  ofGoneClips(clips: readonly Parameters<typeof deletionsOfGoneClip>[0][], now: Date): DeletionRequest[] {
+  ofGoneClips(clips: readonly GoneClip[], now: Date): DeletionRequest[] {
     return clips.flatMap((clip) => deletionsOfGoneClip(clip, now, this.storage));
   }
 
