@@ -297,7 +297,7 @@ export interface components {
              */
             quota_bytes?: number;
             /**
-             * @description QUOTA_EXCEEDED: bytes held in pending and ready clips.
+             * @description QUOTA_EXCEEDED: bytes held in pending and ready clips, and what the still-valid upload URLs of deleted or failed clips can write (`dead_upload_bytes`).
              * @example 104837600
              */
             used_bytes?: number;
@@ -306,6 +306,42 @@ export interface components {
              * @example 20000
              */
             remaining_bytes?: number;
+            /**
+             * @description TOO_MANY_PENDING_UPLOADS: uploads not yet completed, counting the still-valid upload URLs of deleted or failed clips (`dead_uploads`).
+             * @example 100
+             */
+            pending_uploads?: number;
+            /**
+             * @description TOO_MANY_PENDING_UPLOADS: their declared bytes, counting `dead_upload_bytes`.
+             * @example 1048576000
+             */
+            pending_bytes?: number;
+            /**
+             * @description TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOADS.
+             * @example 100
+             */
+            max_pending_uploads?: number;
+            /**
+             * @description TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOAD_BYTES.
+             * @example 1073741824
+             */
+            max_pending_upload_bytes?: number;
+            /**
+             * @description QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: upload URLs of deleted or failed clips that stay valid (a presigned S3 URL cannot be revoked), each counted as a pending upload of its clip’s bytes until it has run out.
+             * @example 1
+             */
+            dead_uploads?: number;
+            /**
+             * @description QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: the bytes those URLs can still write.
+             * @example 123456
+             */
+            dead_upload_bytes?: number;
+            /**
+             * Format: date-time
+             * @description QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: when the last of those URLs stops counting (its expiry plus an hour for an upload under way; the janitor’s next pass frees it). Absent when there are none.
+             * @example 2026-11-27T10:45:00.000Z
+             */
+            dead_uploads_counted_until?: string;
         };
         ErrorResponseDto: {
             /** @example 400 */
@@ -1354,6 +1390,15 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to someone else. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The resource is not in a state that allows this yet. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

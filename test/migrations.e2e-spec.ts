@@ -2,7 +2,13 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions, MIGRATIONS } from '../src/database/database.options';
 import { createTestDatabase, type TestDatabase } from './harness/databases';
 import { loadAppConfig } from '../src/config/app-config';
-import { CLIP_BY_ID_SQL, PLAYABLE_CLIP_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
+import {
+  CLIP_BY_ID_SQL,
+  DEAD_UPLOAD_BYTES_SQL,
+  DEAD_UPLOADS_SQL,
+  PLAYABLE_CLIP_SQL,
+  PRIMARY_CLIP_SQL,
+} from '../src/audio-clips/audio-clips.repository';
 
 describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
   let database: TestDatabase;
@@ -134,6 +140,13 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
       expect(await plan(PLAYABLE_CLIP_SQL)).toMatch(
         /^SEARCH audio_clips USING INDEX sqlite_autoindex_audio_clips_1 \(id=\?\)/,
       );
+      // Every create sums its owner's dead upload URLs: never a scan of the whole deletion outbox.
+      for (const sql of [DEAD_UPLOADS_SQL, DEAD_UPLOAD_BYTES_SQL]) {
+        const [step] = (await dataSource.query(`EXPLAIN QUERY PLAN ${sql}`, ['alice'])) as { detail: string }[];
+        expect(step.detail).toMatch(
+          /^SEARCH storage_deletions USING INDEX idx_storage_deletions_owner \(owner_id=\?\)/,
+        );
+      }
     } else {
       // Four rows would be read sequentially; forbid that to see which index the planner can use.
       const runner = dataSource.createQueryRunner();
@@ -150,6 +163,12 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
         expect(await plan(PRIMARY_CLIP_SQL)).not.toMatch(/Sort/);
         expect(await plan(CLIP_BY_ID_SQL)).toMatch(/Index Scan using "?PK_\w+"? on audio_clips/);
         expect(await plan(PLAYABLE_CLIP_SQL)).toMatch(/Index Scan using "?PK_\w+"? on audio_clips/);
+        for (const sql of [DEAD_UPLOADS_SQL, DEAD_UPLOAD_BYTES_SQL]) {
+          const rows = (await runner.query(`EXPLAIN ${p(sql)}`, ['alice'])) as { 'QUERY PLAN': string }[];
+          expect(rows.map((row) => row['QUERY PLAN']).join('\n')).toMatch(
+            /Bitmap Index Scan on idx_storage_deletions_owner|Index Scan using idx_storage_deletions_owner/,
+          );
+        }
       } finally {
         await runner.query('RESET enable_seqscan');
         await runner.release();

@@ -109,3 +109,38 @@ describe.each<DatabaseKind>(['sqlite', 'postgres'])('limits under concurrent cre
     });
   });
 });
+
+describe.each<DatabaseKind>(['sqlite', 'postgres'])('dead upload URLs racing creates, on %s + S3', (database) => {
+  let testApp: TestApp;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database, storage: 's3', env: { USER_QUOTA_BYTES: '1000' } });
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it('deleting three clips while ten creates race: their URLs keep counting, so no create gets through until they have run out', async () => {
+    for (let round = 0; round < 3; round += 1) {
+      const owner = `dead-racer-${round}`;
+      const phone = await testApp.phone(owner);
+      const kept = [];
+      for (let i = 0; i < 3; i += 1) kept.push((await phone.post('/api/audio-clips', clip(300))).body.clip.id);
+      const [deletes, creates] = await Promise.all([
+        Promise.all(kept.map((id) => phone.delete(`/api/audio-clips/${id}`))),
+        Promise.all(Array.from({ length: 10 }, () => phone.post('/api/audio-clips', clip(300)))),
+      ]);
+      expect(deletes.map((answer) => answer.status)).toEqual([204, 204, 204]);
+      // 900 bytes stay counted, pending or behind a live URL, at every moment of the race.
+      expect(creates.map((answer) => answer.status)).toEqual(Array(10).fill(413));
+      expect((await heldBy(testApp, owner)).bytes).toBe(0);
+    }
+
+    // Once the URLs have run out and the janitor has deleted what they could write, exactly three fit.
+    await testApp.janitor.runOnce(new Date(Date.now() + 2 * 60 * 60_000));
+    const phone = await testApp.phone('dead-racer-0');
+    const answers = await Promise.all(Array.from({ length: 10 }, () => phone.post('/api/audio-clips', clip(300))));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 201, 201, 413, 413, 413, 413, 413, 413, 413]);
+  });
+});

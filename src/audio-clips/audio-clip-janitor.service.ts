@@ -5,7 +5,7 @@ import type { AudioClip } from './audio-clip.entity';
 import { STORAGE_DRIVER, type StorageDriver } from '../storage/storage-driver';
 import { AudioClipsRepository } from './audio-clips.repository';
 import { AudioClipsService, type ServerCompletionOutcome } from './audio-clips.service';
-import { deletionsFor, UPLOAD_GRACE_MS } from './deletions/deletion-rules';
+import { UPLOAD_GRACE_MS } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
 import { nextUploadCheck } from './upload-checks';
@@ -169,7 +169,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap, BeforeApplicati
     if (outcome !== 'not-uploaded' || !lastLook) return outcome;
     // Nothing uploaded, and nothing can be any more. The deletions are recorded first: if the expiry
     // then loses to a completion, the janitor finds the keys still in use and leaves them.
-    await this.deletions.record(deletionsFor(clip, now), now);
+    await this.deletions.record(this.deletions.ofGoneClips([clip], now), now);
     const expired = await this.clips.markExpired(clip.id, cutoff, new Date(now.getTime() - UPLOAD_GRACE_MS), now);
     if (expired) this.metrics.clipTransitions.inc({ from: 'pending', to: 'expired' });
     return expired ? 'expired' : 'settled';

@@ -27,7 +27,7 @@ export enum CompletedBy {
 }
 
 /** SQL `bigint` comes back from Postgres as a string; sizes here always fit a JS number. */
-const bigintAsNumber = {
+export const bigintAsNumber = {
   to: (value: number | null) => value,
   from: (value: string | number | null) => (value === null ? null : Number(value)),
 };

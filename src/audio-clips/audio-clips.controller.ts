@@ -69,6 +69,7 @@ export class AudioClipsController {
     'PAYLOAD_TOO_LARGE',
     'NOTE_NOT_FOUND',
     'QUOTA_EXCEEDED',
+    'TOO_MANY_PENDING_UPLOADS',
     'IDEMPOTENCY_KEY_REUSED',
   )
   @UploadRateLimited()

@@ -46,6 +46,29 @@ export interface ClipLimits {
   maxPendingUploads: number;
 }
 
+/** What an owner holds against their limits; every figure includes the dead upload URLs still counted. */
+export interface Holdings {
+  /** Pending and ready bytes (what the quota counts). */
+  usedBytes: number;
+  pendingBytes: number;
+  pendingUploads: number;
+  /** Upload URLs of deleted or failed clips that the store cannot revoke and that are still valid. */
+  deadUploads: number;
+  deadUploadBytes: number;
+  /** When the last of them has run out (with the grace for an upload under way); they stop counting at the janitor's next pass. */
+  deadUploadsCountedUntil: Date | null;
+}
+
+/**
+ * Upload URLs of deleted or failed clips that still count against their owner: the deletion outbox's
+ * entries that hold bytes (see `deletionsOfGoneClip`). Run on every create, so served by
+ * idx_storage_deletions_owner (the migration test checks the plans).
+ */
+export const DEAD_UPLOADS_SQL = 'SELECT COUNT(*) FROM storage_deletions WHERE owner_id = ? AND held_bytes IS NOT NULL';
+export const DEAD_UPLOAD_BYTES_SQL = 'SELECT COALESCE(SUM(held_bytes), 0) FROM storage_deletions WHERE owner_id = ?';
+const DEAD_UPLOADS = `(${DEAD_UPLOADS_SQL})`;
+const DEAD_UPLOAD_BYTES = `(${DEAD_UPLOAD_BYTES_SQL})`;
+
 /**
  * Every query on `audio_clips` lives here, including the conditional state changes, and every one
  * is scoped by owner: another user's clip is indistinguishable from a missing one.
@@ -91,25 +114,33 @@ export class AudioClipsRepository {
    * exactly as many racing creates succeed as fit. SQLite runs one statement at a time; on Postgres the
    * statements of one owner are serialized by a transaction-scoped advisory lock, since each would
    * otherwise check a snapshot without the others' rows.
+   *
+   * The upload URLs of the owner's deleted and failed clips that the store cannot revoke count as
+   * pending uploads of their declared bytes (see `deletionsOfGoneClip`) until the deletion outbox has
+   * deleted their keys for the last time. Their hold is written before the clip stops counting and
+   * removed only after their last delete, so concurrent deletes never let a create through that does
+   * not fit: at worst a clip is counted twice for a moment.
    */
   async insertWithinLimits(clip: AudioClip, limits: ClipLimits): Promise<boolean> {
     const at = (date: Date | null) => (date === null ? null : timestampParameter(this.dataSource.options.type, date));
     const conditions = [
-      `(SELECT COUNT(*) FROM audio_clips WHERE owner_id = ? AND status = 'pending') < ?`,
-      `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ? <= ?`,
+      `(SELECT COUNT(*) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOADS} < ?`,
+      `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOAD_BYTES} + ? <= ?`,
     ];
     const conditionParams: unknown[] = [
       clip.ownerId,
+      clip.ownerId,
       limits.maxPendingUploads,
+      clip.ownerId,
       clip.ownerId,
       clip.bytes,
       limits.maxPendingBytes,
     ];
     if (limits.quotaBytes !== null) {
       conditions.push(
-        `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status IN ('pending', 'ready')) + ? <= ?`,
+        `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status IN ('pending', 'ready')) + ${DEAD_UPLOAD_BYTES} + ? <= ?`,
       );
-      conditionParams.push(clip.ownerId, clip.bytes, limits.quotaBytes);
+      conditionParams.push(clip.ownerId, clip.ownerId, clip.bytes, limits.quotaBytes);
     }
     const values = [
       clip.id,
@@ -154,8 +185,12 @@ export class AudioClipsRepository {
     }
   }
 
-  /** What the owner holds: pending and ready bytes, and pending uploads (for the answer to a refused create). */
-  async holdings(ownerId: string): Promise<{ heldBytes: number; pendingBytes: number; pendingUploads: number }> {
+  /**
+   * What the owner holds, for the answer to a refused create: pending and ready bytes, pending uploads,
+   * and the upload URLs of deleted or failed clips still counted (included in the other figures), with
+   * when the last of them stops counting.
+   */
+  async holdings(ownerId: string): Promise<Holdings> {
     const rows = (await this.dataSource.query(
       this.sql.adapt(
         `SELECT status, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM audio_clips
@@ -163,11 +198,23 @@ export class AudioClipsRepository {
       ),
       [ownerId],
     )) as { status: string; count: number | string; bytes: number | string }[];
+    const [dead] = (await this.dataSource.query(
+      this.sql.adapt(
+        `SELECT COUNT(*) AS count, COALESCE(SUM(held_bytes), 0) AS bytes, MAX(delete_after) AS until
+         FROM storage_deletions WHERE owner_id = ? AND held_bytes IS NOT NULL`,
+      ),
+      [ownerId],
+    )) as { count: number | string; bytes: number | string; until: Date | string | null }[];
     const pending = rows.find((row) => row.status === 'pending');
+    const deadUploadBytes = Number(dead.bytes);
+    const deadUploads = Number(dead.count);
     return {
-      heldBytes: rows.reduce((sum, row) => sum + Number(row.bytes), 0),
-      pendingBytes: Number(pending?.bytes ?? 0),
-      pendingUploads: Number(pending?.count ?? 0),
+      usedBytes: rows.reduce((sum, row) => sum + Number(row.bytes), 0) + deadUploadBytes,
+      pendingBytes: Number(pending?.bytes ?? 0) + deadUploadBytes,
+      pendingUploads: Number(pending?.count ?? 0) + deadUploads,
+      deadUploadBytes,
+      deadUploads,
+      deadUploadsCountedUntil: dead.until === null ? null : this.sql.date(dead.until),
     };
   }
 
@@ -244,13 +291,22 @@ export class AudioClipsRepository {
     return toPage(await afterCursor(query, 'clip', page.after, cursorTime).getMany(), page.limit);
   }
 
-  /** The objects a note's clips may have in storage, with how long their upload URLs stay valid. */
+  /** The objects a note's clips may have in storage, with how long their upload URLs stay valid and what they can write. */
   keysOfNote(
     ownerId: string,
     noteId: string,
-  ): Promise<Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>[]> {
+  ): Promise<
+    Pick<AudioClip, 'ownerId' | 'bytes' | 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>[]
+  > {
     return this.clips.find({
-      select: { storageKey: true, uploadKey: true, uploadExpiresAt: true, multipartUploadId: true },
+      select: {
+        ownerId: true,
+        bytes: true,
+        storageKey: true,
+        uploadKey: true,
+        uploadExpiresAt: true,
+        multipartUploadId: true,
+      },
       where: { ownerId, noteId },
     });
   }

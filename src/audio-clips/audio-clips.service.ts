@@ -14,7 +14,7 @@ import {
 } from '../storage/storage-driver';
 import { MAX_DURATION_MS } from './audio-clip.dto';
 import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
-import { AudioClipsRepository, type ClipListFilter, type PlayableClip } from './audio-clips.repository';
+import { AudioClipsRepository, type ClipListFilter, type Holdings, type PlayableClip } from './audio-clips.repository';
 import { deletionsFor, uploadOpenUntil } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
@@ -367,7 +367,7 @@ export class AudioClipsService implements OnModuleInit {
     if (current?.status === AudioClipStatus.Ready) return { clip: current, promoted };
     // The clip was deleted or expired while its bytes were being moved into place, and whoever did
     // that may already have cleaned up: record the keys again, so the moved bytes go too.
-    const requests = deletionsFor(clip, now);
+    const requests = this.deletions.ofGoneClips([clip], now);
     await this.deletions.record(requests, now);
     await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
     if (!current) throw clipNotFound(id);
@@ -378,8 +378,9 @@ export class AudioClipsService implements OnModuleInit {
   private async failUpload(clip: AudioClip, reason: string): Promise<void> {
     const now = new Date();
     // Recorded first: a crash after the state change must not leave the bytes behind. The janitor
-    // leaves a key alone while a pending clip still uses it.
-    const requests = deletionsFor(clip, now);
+    // leaves a key alone while a pending clip still uses it. The owner is charged for what the upload
+    // URL can still write before the clip stops counting as pending: those bytes always count somewhere.
+    const requests = this.deletions.ofGoneClips([clip], now);
     await this.deletions.record(requests, now);
     if (await this.clips.markFailed(clip.ownerId, clip.id, now, reason)) {
       this.metrics.clipTransitions.inc({ from: 'pending', to: 'failed' });
@@ -410,7 +411,9 @@ export class AudioClipsService implements OnModuleInit {
   async delete(ownerId: string, id: string): Promise<void> {
     const clip = await this.get(ownerId, id);
     const now = new Date();
-    const requests = deletionsFor(clip, now);
+    // Recorded (with what a still-valid upload URL can write charged to the owner) before the row
+    // goes: those bytes always count somewhere.
+    const requests = this.deletions.ofGoneClips([clip], now);
     await this.deletions.record(requests, now);
     if (!(await this.clips.delete(ownerId, clip.id))) throw clipNotFound(id);
     this.metrics.clipTransitions.inc({ from: clip.status, to: 'deleted' });
@@ -586,23 +589,25 @@ export class AudioClipsService implements OnModuleInit {
     });
     if (inserted) return;
     const held = await this.clips.holdings(clip.ownerId);
-    if (quota !== null && held.heldBytes + clip.bytes > quota) {
-      const remaining = Math.max(0, quota - held.heldBytes);
+    const dead = deadUploadsInfo(held);
+    if (quota !== null && held.usedBytes + clip.bytes > quota) {
+      const remaining = Math.max(0, quota - held.usedBytes);
       throw new AppError(
         'QUOTA_EXCEEDED',
-        `This recording needs ${clip.bytes} bytes but only ${remaining} of your ${quota}-byte storage quota are left. Delete some recordings first.`,
-        { info: { quota_bytes: quota, used_bytes: held.heldBytes, remaining_bytes: remaining } },
+        `This recording needs ${clip.bytes} bytes but only ${remaining} of your ${quota}-byte storage quota are left.${dead.sentence} Delete some recordings first.`,
+        { info: { quota_bytes: quota, used_bytes: held.usedBytes, remaining_bytes: remaining, ...dead.info } },
       );
     }
     throw new AppError(
       'TOO_MANY_PENDING_UPLOADS',
-      `You have ${held.pendingUploads} uploads (${held.pendingBytes} bytes) not yet completed; at most ${maxPendingUploads} uploads and ${maxPendingUploadBytes} bytes may be pending at once. Complete or delete some first.`,
+      `You have ${held.pendingUploads} uploads (${held.pendingBytes} bytes) not yet completed; at most ${maxPendingUploads} uploads and ${maxPendingUploadBytes} bytes may be pending at once.${dead.sentence} Complete or delete some first.`,
       {
         info: {
           pending_uploads: held.pendingUploads,
           pending_bytes: held.pendingBytes,
           max_pending_uploads: maxPendingUploads,
           max_pending_upload_bytes: maxPendingUploadBytes,
+          ...dead.info,
         },
       },
     );
@@ -628,6 +633,25 @@ export class AudioClipsService implements OnModuleInit {
     }
     return mimeType;
   }
+}
+
+/**
+ * What a refusal says of the upload URLs of deleted or failed clips still counted: their share of the
+ * figures, and when the last of them stops counting.
+ */
+function deadUploadsInfo(held: Holdings): { sentence: string; info: Record<string, string | number> } {
+  const info: Record<string, string | number> = {
+    dead_uploads: held.deadUploads,
+    dead_upload_bytes: held.deadUploadBytes,
+  };
+  if (held.deadUploads === 0 || held.deadUploadsCountedUntil === null) return { sentence: '', info };
+  const until = held.deadUploadsCountedUntil.toISOString();
+  return {
+    sentence:
+      ` This counts ${held.deadUploadBytes} bytes that the still-valid upload URLs of ${held.deadUploads} deleted or failed ` +
+      `recording${held.deadUploads === 1 ? '' : 's'} can write; they stop counting after ${until}.`,
+    info: { ...info, dead_uploads_counted_until: until },
+  };
 }
 
 function partPlanOf(clip: AudioClip): PartPlan | null {

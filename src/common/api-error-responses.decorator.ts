@@ -55,8 +55,28 @@ const DEFAULT_EXAMPLES: { readonly [Code in ErrorCode]?: Omit<ErrorExample, 'cod
   PAYLOAD_TOO_LARGE: { message: 'Request body is too large' },
   QUOTA_EXCEEDED: {
     message:
-      'This recording needs 123456 bytes but only 20000 of your 104857600-byte storage quota are left. Delete some recordings first.',
-    info: { quota_bytes: 104857600, used_bytes: 104837600, remaining_bytes: 20000 },
+      'This recording needs 123456 bytes but only 20000 of your 104857600-byte storage quota are left. ' +
+      'This counts 123456 bytes that the still-valid upload URLs of 1 deleted or failed recording can write; they stop counting after 2026-11-27T10:45:00.000Z. Delete some recordings first.',
+    info: {
+      quota_bytes: 104857600,
+      used_bytes: 104837600,
+      remaining_bytes: 20000,
+      dead_uploads: 1,
+      dead_upload_bytes: 123456,
+      dead_uploads_counted_until: '2026-11-27T10:45:00.000Z',
+    },
+  },
+  TOO_MANY_PENDING_UPLOADS: {
+    message:
+      'You have 100 uploads (104857600 bytes) not yet completed; at most 100 uploads and 1073741824 bytes may be pending at once. Complete or delete some first.',
+    info: {
+      pending_uploads: 100,
+      pending_bytes: 104857600,
+      max_pending_uploads: 100,
+      max_pending_upload_bytes: 1073741824,
+      dead_uploads: 0,
+      dead_upload_bytes: 0,
+    },
   },
   UNSUPPORTED_MEDIA_TYPE: { message: 'Send JSON with Content-Type: application/json (got text/plain).' },
   UPLOAD_MISMATCH: {

@@ -37,11 +37,55 @@ export class ErrorBodyDto {
   @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: the quota, in bytes.', example: 104857600 })
   quota_bytes?: number;
 
-  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: bytes held in pending and ready clips.', example: 104837600 })
+  @ApiPropertyOptional({
+    description:
+      'QUOTA_EXCEEDED: bytes held in pending and ready clips, and what the still-valid upload URLs of deleted or failed clips can write (`dead_upload_bytes`).',
+    example: 104837600,
+  })
   used_bytes?: number;
 
   @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: bytes still free.', example: 20000 })
   remaining_bytes?: number;
+
+  @ApiPropertyOptional({
+    description:
+      'TOO_MANY_PENDING_UPLOADS: uploads not yet completed, counting the still-valid upload URLs of deleted or failed clips (`dead_uploads`).',
+    example: 100,
+  })
+  pending_uploads?: number;
+
+  @ApiPropertyOptional({
+    description: 'TOO_MANY_PENDING_UPLOADS: their declared bytes, counting `dead_upload_bytes`.',
+    example: 1048576000,
+  })
+  pending_bytes?: number;
+
+  @ApiPropertyOptional({ description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOADS.', example: 100 })
+  max_pending_uploads?: number;
+
+  @ApiPropertyOptional({ description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOAD_BYTES.', example: 1073741824 })
+  max_pending_upload_bytes?: number;
+
+  @ApiPropertyOptional({
+    description:
+      'QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: upload URLs of deleted or failed clips that stay valid (a presigned S3 URL cannot be revoked), each counted as a pending upload of its clip’s bytes until it has run out.',
+    example: 1,
+  })
+  dead_uploads?: number;
+
+  @ApiPropertyOptional({
+    description: 'QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: the bytes those URLs can still write.',
+    example: 123456,
+  })
+  dead_upload_bytes?: number;
+
+  @ApiPropertyOptional({
+    description:
+      'QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: when the last of those URLs stops counting (its expiry plus an hour for an upload under way; the janitor’s next pass frees it). Absent when there are none.',
+    format: 'date-time',
+    example: '2026-11-27T10:45:00.000Z',
+  })
+  dead_uploads_counted_until?: string;
 }
 
 /** The one shape every error answer has. */

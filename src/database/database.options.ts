@@ -14,6 +14,7 @@ import { ClipLifecycle1764400000000 } from './migrations/1764400000000-clip-life
 import { ServerCompletion1764500000000 } from './migrations/1764500000000-server-completion';
 import { UploadKeyIndex1764600000000 } from './migrations/1764600000000-upload-key-index';
 import { MultipartUploads1764900000000 } from './migrations/1764900000000-multipart-uploads';
+import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-upload-holders';
 
 export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
@@ -24,6 +25,7 @@ export const MIGRATIONS = [
   ServerCompletion1764500000000,
   UploadKeyIndex1764600000000,
   MultipartUploads1764900000000,
+  DeadUploadHolders1765000000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */

@@ -29,6 +29,8 @@ export class LocalStorageDriver implements StorageDriver {
   /** Takes the uploads and serves the downloads of the URLs this driver signs. */
   readonly server: LocalObjectServer;
   readonly clock = systemClock();
+  /** Its server takes an upload only while `acceptUploadsOnlyWhen`'s check says the key still wants bytes. */
+  readonly revokesUploadUrls = true;
   /** Multipart uploads, S3's contract on the folder; their part URLs are taken in through `multipart.receivePart`. */
   readonly multipart: LocalMultipartUploads;
 

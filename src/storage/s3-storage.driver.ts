@@ -71,6 +71,8 @@ function timeoutOf(config: Pick<S3Config, 'timeoutMs'>): number {
 export class S3StorageDriver implements StorageDriver {
   private readonly logger = new Logger(S3StorageDriver.name);
   readonly clock = systemClock();
+  /** A presigned URL is valid until it expires, whatever happens meanwhile. */
+  readonly revokesUploadUrls = false;
 
   /**
    * Presigned URLs are the hot paths (playback, create). `getSignedUrl` clones the client's middleware

@@ -50,6 +50,12 @@ export interface PartRequirements {
 export interface StorageDriver {
   /** The time URLs are signed at (their expiry counts from it). */
   readonly clock: Clock;
+  /**
+   * Whether the store can stop a signed upload URL before it expires (see `acceptUploadsOnlyWhen`).
+   * Where it cannot (S3), the URL of a deleted or failed clip still writes its declared bytes until it
+   * runs out, and those bytes are counted against the clip's owner meanwhile.
+   */
+  readonly revokesUploadUrls: boolean;
   presignUpload(key: string, requirements: UploadRequirements): Promise<PresignedUpload>;
   presignDownload(key: string, expiresInSeconds: number): Promise<PresignedDownload>;
   /** `null` when nothing is stored under the key yet. */

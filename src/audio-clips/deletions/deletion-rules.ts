@@ -12,14 +12,15 @@ export function uploadOpenUntil(uploadExpiresAt: Date): Date {
   return new Date(uploadExpiresAt.getTime() + UPLOAD_GRACE_MS);
 }
 
+type ClipKeys = Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>;
+/** What the deletions of a clip that is gone need: its keys, its owner and its declared bytes. */
+export type GoneClip = ClipKeys & Pick<AudioClip, 'ownerId' | 'bytes'>;
+
 /**
  * Both objects a clip may have. Its audio can go at once; its upload key only for good once no upload
  * can land in it any more, so that deletion is repeated then.
  */
-export function deletionsFor(
-  clip: Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>,
-  now: Date,
-): DeletionRequest[] {
+export function deletionsFor(clip: ClipKeys, now: Date): DeletionRequest[] {
   const openUntil = clip.uploadExpiresAt ? uploadOpenUntil(clip.uploadExpiresAt) : now;
   const uploadOpenUntilOrNow = openUntil > now ? openUntil : now;
   // A multipart upload's parts sit in the store until it is completed or aborted: the upload key's
@@ -31,4 +32,25 @@ export function deletionsFor(
         { storageKey: clip.storageKey, deleteAfter: now },
         { storageKey: clip.uploadKey, deleteAfter: uploadOpenUntilOrNow, multipartUploadId },
       ];
+}
+
+/**
+ * The deletions of a clip that is gone: deleted (in any state), failed or expired. A store that cannot
+ * revoke a signed URL keeps taking bytes through the clip's upload URL until it has run out (plus the
+ * grace for an upload already under way), up to the clip's declared bytes since the URL signs its
+ * Content-Length. Those bytes are then held against the owner on the upload key's entry, exactly as a
+ * pending upload is, until the last delete of the key removes the entry. A multipart upload's parts are
+ * refused once the upload is aborted, which the outbox does first: its hold ends with the abort.
+ */
+export function deletionsOfGoneClip(
+  clip: GoneClip,
+  now: Date,
+  store: { revokesUploadUrls: boolean },
+): DeletionRequest[] {
+  const requests = deletionsFor(clip, now);
+  const urlStillValid = clip.uploadExpiresAt !== null && uploadOpenUntil(clip.uploadExpiresAt) > now;
+  if (store.revokesUploadUrls || !urlStillValid) return requests;
+  return requests.map((request) =>
+    request.storageKey === clip.uploadKey ? { ...request, ownerId: clip.ownerId, heldBytes: clip.bytes } : request,
+  );
 }

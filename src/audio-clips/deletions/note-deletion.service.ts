@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { NotesService } from '../../notes/notes.service';
 import { AudioClipsRepository } from '../audio-clips.repository';
-import { deletionsFor } from './deletion-rules';
 import { StorageDeletionsService } from './storage-deletions.service';
 
 /**
@@ -22,7 +21,7 @@ export class NoteDeletionService {
     // created or completed on the note after this read is covered too: its keys were recorded when its
     // upload URL was made and before its bytes moved.
     const now = new Date();
-    const requests = (await this.clips.keysOfNote(ownerId, noteId)).flatMap((clip) => deletionsFor(clip, now));
+    const requests = this.deletions.ofGoneClips(await this.clips.keysOfNote(ownerId, noteId), now);
     await this.deletions.record(requests, now);
     await this.notes.delete(ownerId, noteId);
     await this.deletions.deleteSoon(requests.map((request) => request.storageKey));

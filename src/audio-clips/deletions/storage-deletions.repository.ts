@@ -5,11 +5,17 @@ import { timestampParameter } from '../../database/database.options';
 import { SqlStatements } from '../../database/sql-statements';
 import { StorageDeletion } from './storage-deletion.entity';
 
-/** Upsert that keeps the later `delete_after` and bumps the version (same syntax on Postgres and SQLite). */
-const ENQUEUE = `INSERT INTO storage_deletions (storage_key, delete_after, next_attempt_at, attempts, last_error, created_at, version, multipart_upload_id)
-  VALUES (?, ?, ?, 0, NULL, ?, 0, ?)
+/**
+ * Upsert that keeps the later `delete_after`, keeps a recorded multipart upload id and holder (the
+ * owner charged for what a dead upload URL can write), and bumps the version (same syntax on Postgres
+ * and SQLite).
+ */
+const ENQUEUE = `INSERT INTO storage_deletions (storage_key, delete_after, next_attempt_at, attempts, last_error, created_at, version, multipart_upload_id, owner_id, held_bytes)
+  VALUES (?, ?, ?, 0, NULL, ?, 0, ?, ?, ?)
   ON CONFLICT (storage_key) DO UPDATE SET
     multipart_upload_id = COALESCE(excluded.multipart_upload_id, storage_deletions.multipart_upload_id),
+    owner_id = COALESCE(excluded.owner_id, storage_deletions.owner_id),
+    held_bytes = COALESCE(excluded.held_bytes, storage_deletions.held_bytes),
     delete_after = CASE WHEN excluded.delete_after > storage_deletions.delete_after THEN excluded.delete_after ELSE storage_deletions.delete_after END,
     next_attempt_at = excluded.next_attempt_at,
     created_at = excluded.created_at,
@@ -21,6 +27,9 @@ export interface DeletionRequest {
   deleteAfter: Date;
   /** A multipart upload to abort before the key is deleted. */
   multipartUploadId?: string | null;
+  /** Whom the bytes a still-valid upload URL can write are counted against, until the entry goes. */
+  ownerId?: string | null;
+  heldBytes?: number | null;
 }
 
 /** The outbox of objects to delete. Claims are optimistic updates, so several instances never work one entry at once. */
@@ -47,6 +56,8 @@ export class StorageDeletionsRepository {
         at(firstAttemptAt),
         at(now),
         request.multipartUploadId ?? null,
+        request.ownerId ?? null,
+        request.heldBytes ?? null,
       ]);
     }
   }
@@ -77,11 +88,25 @@ export class StorageDeletionsRepository {
     return (result.affected ?? 0) > 0 ? { ...entry, nextAttemptAt: until, version: entry.version + 1 } : null;
   }
 
-  /** Only the claimed version: if the key was recorded again meanwhile, that newer entry stands. */
-  async reschedule(claimed: StorageDeletion, at: Date, attempts: number, lastError: string | null): Promise<void> {
+  /**
+   * Only the claimed version: if the key was recorded again meanwhile, that newer entry stands.
+   * `releaseHold`: nothing more can land under the key, so its owner is no longer charged for it.
+   */
+  async reschedule(
+    claimed: StorageDeletion,
+    at: Date,
+    attempts: number,
+    lastError: string | null,
+    releaseHold = false,
+  ): Promise<void> {
     await this.deletions.update(
       { storageKey: claimed.storageKey, version: claimed.version },
-      { nextAttemptAt: at, attempts, lastError: lastError?.slice(0, 500) ?? null },
+      {
+        nextAttemptAt: at,
+        attempts,
+        lastError: lastError?.slice(0, 500) ?? null,
+        ...(releaseHold ? { ownerId: null, heldBytes: null } : {}),
+      },
     );
   }
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { STORAGE_DRIVER, type StorageDriver } from '../../storage/storage-driver';
 import { AudioClipsRepository } from '../audio-clips.repository';
+import { deletionsOfGoneClip, type GoneClip } from './deletion-rules';
 import type { StorageDeletion } from './storage-deletion.entity';
 import { StorageDeletionsRepository, type DeletionRequest } from './storage-deletions.repository';
 
@@ -35,6 +36,14 @@ export class StorageDeletionsService {
     private readonly clips: AudioClipsRepository,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
+
+  /**
+   * The deletions of clips that are gone (deleted, failed, expired), with what their still-valid upload
+   * URLs can write held against their owner where this store cannot revoke the URLs.
+   */
+  ofGoneClips(clips: readonly GoneClip[], now: Date): DeletionRequest[] {
+    return clips.flatMap((clip) => deletionsOfGoneClip(clip, now, this.storage));
+  }
 
   /** Records that these objects must go; recording a key again keeps its later `deleteAfter`. */
   record(requests: DeletionRequest[], now: Date, firstAttemptAt: Date = now): Promise<void> {
@@ -127,9 +136,17 @@ export class StorageDeletionsService {
       );
       return 'failed';
     }
-    // A PUT URL may still be valid: delete once more when it has run out, then forget the key.
+    // A PUT URL may still be valid: delete once more when it has run out, then forget the key (and
+    // stop charging its owner). Parts sent to an aborted multipart upload are refused, so its hold ends now.
     if (now >= entry.deleteAfter) await this.outbox.remove(entry);
-    else await this.outbox.reschedule(entry, entry.deleteAfter, entry.attempts, null);
+    else
+      await this.outbox.reschedule(
+        entry,
+        entry.deleteAfter,
+        entry.attempts,
+        null,
+        entry.multipartUploadId !== null && entry.heldBytes !== null,
+      );
     return 'deleted';
   }
 }
