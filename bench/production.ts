@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
+import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,18 +81,26 @@ async function main(): Promise<void> {
     );
     const rows: string[][] = [];
     const settings = { seconds: SECONDS, connections: CONNECTIONS, firstWarmup: 0 };
+    const cpuSplits: ({ endpoint: string; rate: number } & CpuPerRequest)[] = [];
     for (const endpoint of endpoints) {
+      const cpu = new CpuAccount(children[1].pid!, SECONDS);
       const names = ['baseline', 'app', 'pair'] as const;
       const measured = new Map<(typeof names)[number], Measurement[]>(names.map((name) => [name, []]));
       for (let round = 0; round < ROUNDS; round++) {
         for (let k = 0; k < names.length; k++) {
           const name = names[(k + round) % names.length];
-          measured
-            .get(name)!
-            .push(await load(servers[name], 'GET', endpoint.path, undefined, auth, round === 0, undefined, settings));
+          const measure = (seconds: number) =>
+            load(servers[name], 'GET', endpoint.path, undefined, auth, false, undefined, { ...settings, seconds });
+          if (round === 0) await measure(1); // warm-up (JIT, pools, caches), not counted
+          measured.get(name)!.push(await (name === 'app' ? cpu.during(() => measure(SECONDS)) : measure(SECONDS)));
         }
       }
       const [baseline, app, pair] = names.map((name) => measured.get(name)!);
+      cpuSplits.push({
+        endpoint: endpoint.name,
+        rate: median(app.map((m) => m.requestsPerSecond)),
+        ...cpu.perRequest(),
+      });
       const vsBaseline = perRound(app, baseline);
       const scaling = perRound(pair, app);
       rows.push([endpoint.name, 'baseline (node:http + pg)', fmt(baseline), '1.00', '']);
@@ -110,6 +120,26 @@ async function main(): Promise<void> {
       ]);
     }
     printTable(['endpoint', 'server', 'req/s · p50 · p99', 'vs baseline', 'target'], rows);
+    console.log(
+      '\nWhere the CPU goes in the one-process runs (µs of CPU per request, user + system, from /proc; the app process counts its GC and I/O threads), ' +
+        'and what that leaves for a second process: this machine has 2 cores, shared by the app, Postgres and the load generator, ' +
+        'so no number of app processes can serve more than 2 s of CPU / (CPU per request) requests a second.\n',
+    );
+    printTable(
+      ['endpoint', 'app', 'Postgres', 'load generator', 'cores busy at one process', 'two processes at most'],
+      cpuSplits.map((split) => {
+        const perRequest = split.app + split.postgres + split.generator;
+        const busy = (split.rate * perRequest) / 1e6;
+        return [
+          split.endpoint,
+          split.app.toFixed(0),
+          split.postgres.toFixed(0),
+          split.generator.toFixed(0),
+          `${busy.toFixed(2)} of 2`,
+          `${Math.min(2, 2 / busy).toFixed(2)}x one process`,
+        ];
+      }),
+    );
 
     const upload = await measureUploads(servers.app, auth, env);
     printTable(
@@ -128,7 +158,17 @@ async function main(): Promise<void> {
       's3rver answers ListParts with 405, so `complete` of a multipart clip cannot run against it: the parts are timed up to the last part stored.',
     );
   } finally {
-    for (const child of children) child.kill();
+    // The servers go first, so that dropping their database does not make their pools complain.
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill();
+          }),
+      ),
+    );
     await s3.close();
     await admin((client) => client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)).catch(() => {});
     await rm(dir, { recursive: true, force: true });
@@ -209,6 +249,72 @@ async function measureUploads(
     parts: median(parts.map((m) => m.requestsPerSecond)),
     ratio: perRound(parts, raw),
   };
+}
+
+interface CpuPerRequest {
+  app: number;
+  postgres: number;
+  generator: number;
+}
+
+/**
+ * CPU time (user + system, from /proc: Linux only) that the app process, every Postgres process and this
+ * process (autocannon, the load generator) spend during measured runs, per request served.
+ */
+class CpuAccount {
+  private readonly ticksPerSecond = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+  private readonly spent = { app: 0, postgres: 0, generator: 0 };
+  private requests = 0;
+
+  constructor(
+    private readonly appPid: number,
+    private readonly seconds: number,
+  ) {}
+
+  async during(run: () => Promise<Measurement>): Promise<Measurement> {
+    const before = this.read();
+    const measured = await run();
+    const after = this.read();
+    this.spent.app += after.app - before.app;
+    this.spent.postgres += after.postgres - before.postgres;
+    this.spent.generator += after.generator - before.generator;
+    this.requests += measured.requestsPerSecond * this.seconds;
+    return measured;
+  }
+
+  perRequest(): CpuPerRequest {
+    const micros = (ticks: number) => (ticks / this.ticksPerSecond / Math.max(1, this.requests)) * 1e6;
+    return {
+      app: micros(this.spent.app),
+      postgres: micros(this.spent.postgres),
+      generator: micros(this.spent.generator),
+    };
+  }
+
+  private read(): CpuPerRequest {
+    const postgres = readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
+    const ticks = (pid: number | string) => {
+      try {
+        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return Number(fields[11]) + Number(fields[12]); // utime, stime
+      } catch {
+        return 0;
+      }
+    };
+    return {
+      app: ticks(this.appPid),
+      postgres: postgres.reduce((sum, pid) => sum + ticks(pid), 0),
+      generator: ticks(process.pid),
+    };
+  }
 }
 
 async function admin(run: (client: Client) => Promise<unknown>): Promise<void> {

@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { dataSourceOptions, MIGRATIONS } from '../src/database/database.options';
 import { createTestDatabase, type TestDatabase } from './harness/databases';
+import { SqlStatements } from '../src/database/sql-statements';
 import { loadAppConfig } from '../src/config/app-config';
 import {
   CLIP_BY_ID_SQL,
@@ -173,6 +174,36 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
         await runner.query('RESET enable_seqscan');
         await runner.release();
       }
+    }
+    await dataSource.destroy();
+  });
+
+  it('serves the hot reads, prepared once, from every column of audio_clips, and on after a migration adds a column', async () => {
+    const dataSource = await open(MIGRATIONS);
+    await dataSource.runMigrations();
+    const columns = (
+      (await dataSource.query(
+        kind === 'postgres'
+          ? "SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'audio_clips'"
+          : "SELECT name FROM pragma_table_info('audio_clips')",
+      )) as { name: string }[]
+    ).map((column) => column.name);
+    const statements = new SqlStatements(dataSource);
+    const missing = '00000000-0000-4000-8000-00000000ffff';
+    expect(await statements.one(CLIP_BY_ID_SQL, [missing, 'alice'])).toBeUndefined();
+    // The columns a hot read returns are all of the table's: a new column cannot be forgotten there.
+    const selected = CLIP_BY_ID_SQL.slice('SELECT '.length, CLIP_BY_ID_SQL.indexOf(' FROM')).split(', ');
+    expect([...selected].sort()).toEqual([...columns].sort());
+    expect(PRIMARY_CLIP_SQL).toContain(selected.join(', '));
+
+    // A later release's migration adds a column while this instance's statements are prepared (a rolling deploy).
+    await dataSource.query('ALTER TABLE audio_clips ADD COLUMN added_later integer');
+    for (const [sql, params] of [
+      [CLIP_BY_ID_SQL, [missing, 'alice']],
+      [PRIMARY_CLIP_SQL, [missing, 'alice']],
+      [PLAYABLE_CLIP_SQL, [missing, 'alice']],
+    ] as const) {
+      await expect(statements.one(sql, params)).resolves.toBeUndefined();
     }
     await dataSource.destroy();
   });

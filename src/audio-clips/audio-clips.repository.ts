@@ -77,7 +77,16 @@ const DEAD_UPLOAD_BYTES = `(${DEAD_UPLOAD_BYTES_SQL})`;
 export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey'>;
 
 /** The hot reads, exported so that the benchmarks run and explain exactly these. */
-export const CLIP_BY_ID_SQL = 'SELECT * FROM audio_clips WHERE id = ? AND owner_id = ?';
+/**
+ * Every column, by name rather than `*`: Postgres refuses to run a prepared statement whose result
+ * columns changed since it was planned, so with `*` a migration adding a column would break the hot
+ * reads of every instance still running (a rolling deploy) until their connections were renewed.
+ */
+const CLIP_COLUMNS =
+  'id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, content_md5, ' +
+  'storage_key, upload_key, upload_expires_at, upload_check_at, multipart_upload_id, part_size, failure_reason, ' +
+  'created_at, updated_at, completed_at, completed_by';
+export const CLIP_BY_ID_SQL = `SELECT ${CLIP_COLUMNS} FROM audio_clips WHERE id = ? AND owner_id = ?`;
 /** Playback needs two columns of the row, not the whole clip. */
 export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key FROM audio_clips WHERE id = ? AND owner_id = ?';
 /**
@@ -86,8 +95,7 @@ export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key FROM audio_clips WH
  * likely because STAT4 re-prepares a statement whose plan could depend on its bound values; a CAST hides
  * them from the planner. Figures in docs/PERFORMANCE.md.
  */
-export const PRIMARY_CLIP_SQL =
-  "SELECT * FROM audio_clips WHERE note_id = CAST(? AS TEXT) AND status = 'ready' AND owner_id = CAST(? AS TEXT) ORDER BY completed_at DESC, id DESC LIMIT 1";
+export const PRIMARY_CLIP_SQL = `SELECT ${CLIP_COLUMNS} FROM audio_clips WHERE note_id = CAST(? AS TEXT) AND status = 'ready' AND owner_id = CAST(? AS TEXT) ORDER BY completed_at DESC, id DESC LIMIT 1`;
 
 @Injectable()
 export class AudioClipsRepository {

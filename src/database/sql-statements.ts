@@ -1,3 +1,4 @@
+import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 
 interface PreparedStatement {
@@ -11,10 +12,13 @@ interface SqliteConnection {
 /**
  * Single-row reads for the hot paths, without the query builder, whose query building dominated their
  * cost (docs/PERFORMANCE.md): on SQLite a statement prepared once on better-sqlite3's own handle, on
- * Postgres one parameterized query. SQL is written with `?` placeholders and adapted per database.
+ * Postgres a named statement on TypeORM's own pool, which the server parses and plans once per
+ * connection instead of on every request. SQL is written with `?` placeholders and adapted per database.
  */
 export class SqlStatements {
   private readonly prepared = new Map<string, PreparedStatement>();
+  /** Postgres statement names: one per SQL text, the same on every connection of the pool. */
+  private static readonly names = new Map<string, string>();
   private readonly postgres: boolean;
 
   constructor(private readonly dataSource: DataSource) {
@@ -23,8 +27,13 @@ export class SqlStatements {
 
   async one<T>(sql: string, params: readonly string[]): Promise<T | undefined> {
     if (this.postgres) {
-      const rows = (await this.dataSource.query(this.forDatabase(sql), [...params])) as T[];
-      return rows[0];
+      const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
+      const result = await pool.query({
+        name: SqlStatements.nameOf(sql),
+        text: this.forDatabase(sql),
+        values: [...params],
+      });
+      return result.rows[0] as T | undefined;
     }
     let statement = this.prepared.get(sql);
     if (!statement) {
@@ -35,6 +44,15 @@ export class SqlStatements {
       this.prepared.set(sql, statement);
     }
     return statement.get(...params) as T | undefined;
+  }
+
+  private static nameOf(sql: string): string {
+    let name = SqlStatements.names.get(sql);
+    if (name === undefined) {
+      name = `hot_read_${SqlStatements.names.size + 1}`;
+      SqlStatements.names.set(sql, name);
+    }
+    return name;
   }
 
   /** A statement whose result is not needed, through TypeORM's connection handling. */
