@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 /** Starts one of bench/servers.ts's servers in a child process of its own; resolves with its base URL once it listens. */
@@ -19,4 +19,27 @@ export async function startServer(
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
   });
   return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * s3rver in a process of its own, so that the store and the client uploading to it never share an event
+ * loop (in the bench's own process they did, and the upload ratios measured that loop, not the store).
+ */
+export async function startS3rverProcess(
+  directory: string,
+  bucket: string,
+  children: ChildProcess[],
+): Promise<{ port: number }> {
+  const script = `
+    const S3rver = require('@20minutes/s3rver');
+    new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[1], configureBuckets: [{ name: process.argv[2] }] })
+      .run().then(({ port }) => process.stdout.write(port + '\\n'));`;
+  const child = spawn(process.execPath, ['-e', script, directory, bucket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+    child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+  });
+  return { port };
 }

@@ -1,13 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from './free-port';
 import { LegUnavailable } from './legs';
 import type { Service } from './service';
 
 export const RGW_LEG = 'rgw';
-const SCRIPT = join(__dirname, '..', '..', 'scripts', 'rgw.sh');
+/** From test/harness, and from the benchmarks' compiled copy (dist-bench/test/harness) alike. */
+const SCRIPT = join(projectRoot(__dirname), 'scripts', 'rgw.sh');
 const BUCKET = 'advanced-notes-test';
 const REGION = 'us-east-1';
 const PACKAGES = 'ceph-mon ceph-osd radosgw ceph-common';
@@ -81,6 +83,13 @@ export async function startRgw(directory: string): Promise<Service> {
     },
     stop,
   };
+}
+
+function projectRoot(from: string): string {
+  for (let directory = from; ; directory = dirname(directory)) {
+    if (existsSync(join(directory, 'package.json'))) return directory;
+    if (dirname(directory) === directory) throw new Error(`no package.json above ${from}`);
+  }
 }
 
 async function distinctFreePorts(count: number): Promise<number[]> {
