@@ -28,6 +28,16 @@ function md5Hex(bytes: Buffer): string {
   return createHash('md5').update(bytes).digest('hex');
 }
 
+/** Both parts routes (sign and list) answer a clip the same way: the status and error code given. */
+async function expectPartsRoutesAnswer(phone: Phone, clipId: string, status: number, code: string): Promise<void> {
+  for (const response of [
+    await phone.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: [1] }),
+    await phone.get(`/api/audio-clips/${clipId}/parts`),
+  ]) {
+    expect({ status: response.status, code: response.body.error?.code }).toEqual({ status, code });
+  }
+}
+
 async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     if (await check()) return true;
@@ -263,24 +273,12 @@ describe('multipart uploads: what the API refuses', () => {
 
   it('answers 409 AUDIO_CLIP_NOT_MULTIPART for parts of a clip uploaded in one PUT', async () => {
     const single = await alice.post('/api/audio-clips', { mime_type: 'audio/wav', bytes: 100, duration_ms: 1 });
-    for (const response of [
-      await alice.post(`/api/audio-clips/${single.body.clip.id}/parts`, { part_numbers: [1] }),
-      await alice.get(`/api/audio-clips/${single.body.clip.id}/parts`),
-    ]) {
-      expect(response.status).toBe(409);
-      expect(response.body.error.code).toBe('AUDIO_CLIP_NOT_MULTIPART');
-    }
+    await expectPartsRoutesAnswer(alice, single.body.clip.id, 409, 'AUDIO_CLIP_NOT_MULTIPART');
   });
 
   it("answers 404 to another user's multipart clip, exactly as to a missing one", async () => {
     const clipId = await multipartClip();
-    for (const response of [
-      await bob.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: [1] }),
-      await bob.get(`/api/audio-clips/${clipId}/parts`),
-    ]) {
-      expect(response.status).toBe(404);
-      expect(response.body.error.code).toBe('AUDIO_CLIP_NOT_FOUND');
-    }
+    await expectPartsRoutesAnswer(bob, clipId, 404, 'AUDIO_CLIP_NOT_FOUND');
   });
 
   it('refuses content_md5 on a multipart upload, where the store cannot check it', async () => {
@@ -337,13 +335,7 @@ describeEachWithLegs(STORE_MATRIX, [RGW_LEG])(
         expect((await putBytes(part.url, bytes, part.headers)).status).toBe(200);
       }
       expect((await alice.post(`/api/audio-clips/${clipId}/complete`)).body.status).toBe('ready');
-      for (const response of [
-        await alice.post(`/api/audio-clips/${clipId}/parts`, { part_numbers: [1] }),
-        await alice.get(`/api/audio-clips/${clipId}/parts`),
-      ]) {
-        expect(response.status).toBe(409);
-        expect(response.body.error.code).toBe('AUDIO_CLIP_NOT_PENDING');
-      }
+      await expectPartsRoutesAnswer(alice, clipId, 409, 'AUDIO_CLIP_NOT_PENDING');
 
       // Not audio: the clip fails, and its parts can no longer be asked for.
       const junk = await multipartClip();
@@ -359,13 +351,7 @@ describeEachWithLegs(STORE_MATRIX, [RGW_LEG])(
       // Deleted: gone, exactly as a clip that never was.
       const gone = await multipartClip();
       expect((await alice.delete(`/api/audio-clips/${gone}`)).status).toBe(204);
-      for (const response of [
-        await alice.post(`/api/audio-clips/${gone}/parts`, { part_numbers: [1] }),
-        await alice.get(`/api/audio-clips/${gone}/parts`),
-      ]) {
-        expect(response.status).toBe(404);
-        expect(response.body.error.code).toBe('AUDIO_CLIP_NOT_FOUND');
-      }
+      await expectPartsRoutesAnswer(alice, gone, 404, 'AUDIO_CLIP_NOT_FOUND');
     });
 
     it('binds each part URL to its upload, part number and exact size', async () => {
