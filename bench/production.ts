@@ -61,10 +61,11 @@ async function main(): Promise<void> {
     const { noteIds, clipIds } = await seed(env, OWNER, 100, 1000);
     const token = await issueToken(loadAppConfig(env).auth, OWNER);
     const auth = { authorization: `Bearer ${token}` };
-    const baseline = await startServer('pg-baseline', env, children);
-    const app = await startServer('app', env, children);
+    const servers = { baseline: await startServer('pg-baseline', env, children), app: '', pair: '' };
+    servers.app = await startServer('app', env, children);
     const appPid = children.at(-1)!.pid!;
-    const servers = { baseline, app, pair: await startServer('app-pair', env, children) };
+    servers.pair = await startServer('app-pair', env, children);
+    const pairPid = children.at(-1)!.pid!;
     const pick = (ids: string[]) => ids[Math.floor(Math.random() * ids.length)];
     const endpoints = [
       { name: 'playback', path: () => `/api/audio-clips/${pick(clipIds)}/playback` },
@@ -76,9 +77,11 @@ async function main(): Promise<void> {
     );
     const rows: string[][] = [];
     const settings = { seconds: SECONDS, connections: CONNECTIONS, firstWarmup: 0 };
-    const cpuSplits: ({ endpoint: string; rate: number } & CpuPerRequest)[] = [];
+    const cpuSplits: ({ endpoint: string; rate: number; pairApp: number } & CpuPerRequest)[] = [];
     for (const endpoint of endpoints) {
-      const cpu = new CpuAccount(appPid, SECONDS);
+      const cpu = new CpuAccount(() => [appPid], SECONDS);
+      // The cluster's primary and its two workers.
+      const pairCpu = new CpuAccount(() => [pairPid, ...childPids(pairPid)], SECONDS);
       const names = ['baseline', 'app', 'pair'] as const;
       const measured = new Map<(typeof names)[number], Measurement[]>(names.map((name) => [name, []]));
       for (let round = 0; round < ROUNDS; round++) {
@@ -87,7 +90,9 @@ async function main(): Promise<void> {
           const measure = (seconds: number) =>
             load(servers[name], 'GET', endpoint.path, undefined, auth, false, undefined, { ...settings, seconds });
           if (round === 0) await measure(1); // warm-up (JIT, pools, caches), not counted
-          measured.get(name)!.push(await (name === 'app' ? cpu.during(() => measure(SECONDS)) : measure(SECONDS)));
+          const accounts = { app: cpu, pair: pairCpu, baseline: undefined };
+          const account = accounts[name];
+          measured.get(name)!.push(await (account ? account.during(() => measure(SECONDS)) : measure(SECONDS)));
         }
       }
       const [baseline, app, pair] = names.map((name) => measured.get(name)!);
@@ -95,6 +100,7 @@ async function main(): Promise<void> {
         endpoint: endpoint.name,
         rate: median(app.map((m) => m.requestsPerSecond)),
         ...cpu.perRequest(),
+        pairApp: pairCpu.perRequest().app,
       });
       const vsBaseline = perRound(app, baseline);
       const scaling = perRound(pair, app);
@@ -118,10 +124,20 @@ async function main(): Promise<void> {
     console.log(
       '\nWhere the CPU goes in the one-process runs (µs of CPU per request, user + system, from /proc; the app process counts its GC and I/O threads), ' +
         'and what that leaves for a second process: this machine has 2 cores, shared by the app, Postgres and the load generator, ' +
-        'so no number of app processes can serve more than 2 s of CPU / (CPU per request) requests a second.\n',
+        'so no number of app processes can serve more than 2 s of CPU / (CPU per request) requests a second. ' +
+        'The last column is the app CPU per request of the two-process runs (both workers and the primary): ' +
+        'the same as one process means the two do not slow each other down, only the cores run out.\n',
     );
     printTable(
-      ['endpoint', 'app', 'Postgres', 'load generator', 'cores busy at one process', 'two processes at most'],
+      [
+        'endpoint',
+        'app',
+        'Postgres',
+        'load generator',
+        'cores busy at one process',
+        'two processes at most',
+        'app, two processes',
+      ],
       cpuSplits.map((split) => {
         const perRequest = split.app + split.postgres + split.generator;
         const busy = (split.rate * perRequest) / 1e6;
@@ -132,6 +148,7 @@ async function main(): Promise<void> {
           split.generator.toFixed(0),
           `${busy.toFixed(2)} of 2`,
           `${Math.min(2, 2 / busy).toFixed(2)}x one process`,
+          split.pairApp.toFixed(0),
         ];
       }),
     );
@@ -311,7 +328,7 @@ class CpuAccount {
   private requests = 0;
 
   constructor(
-    private readonly appPid: number,
+    private readonly appPids: () => (number | string)[],
     private readonly seconds: number,
   ) {}
 
@@ -364,8 +381,20 @@ class CpuAccount {
       }
       return byPid;
     };
-    return { app: ticks([this.appPid]), postgres: ticks(postgres), generator: ticks([process.pid]) };
+    return { app: ticks(this.appPids()), postgres: ticks(postgres), generator: ticks([process.pid]) };
   }
+}
+
+/** The processes whose parent is `parent` (the cluster primary's workers). */
+function childPids(parent: number): string[] {
+  return readdirSync('/proc').filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]) === parent;
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 async function admin(run: (client: Client) => Promise<unknown>): Promise<void> {
