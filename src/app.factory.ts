@@ -15,7 +15,7 @@ import { createValidationPipe } from './common/validation';
 import type { Env } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
 import { LOCAL_OBJECTS_ROUTE } from './storage/local-object-server';
-import { logAccess, pinoLevelOf, runInRequestLogContext } from './operations/logging';
+import { logAccess, logAccessWhenClosed, pinoLevelOf, runInRequestLogContext } from './operations/logging';
 import { Metrics } from './operations/metrics';
 import { requestIdFor, REQUEST_ID_HEADER } from './operations/request-id';
 import { ShutdownState } from './operations/shutdown-state';
@@ -138,6 +138,7 @@ function observeRequests(app: NestFastifyApplication, logContext: PinoLogger): v
   const shutdown = app.get(ShutdownState);
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
+    logAccessWhenClosed(request, reply);
     runInRequestLogContext(logContext, request, done);
   });
   fastify.addHook('onSend', (_request, reply, payload, done) => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { SignJWT } from 'jose';
 import { wav } from './support/audio';
 import { download, putBytes } from './support/phone';
@@ -214,5 +215,83 @@ describe('log lines written during a request', () => {
     } finally {
       await testApp.close();
     }
+  });
+});
+
+describe('requests whose answer never finishes', () => {
+  let testApp: TestApp;
+  beforeAll(async () => {
+    testApp = await startTestApp({
+      database: 'sqlite',
+      storage: 'local',
+      env: { LOG_LEVEL: 'info' },
+      logDestination: capture,
+    });
+  });
+  afterAll(() => testApp.close());
+
+  /** Sends `send` bytes of a request (or reads `read` bytes of its answer), then cuts the connection. */
+  function cutShort(url: string, options: { method: string; headers: Record<string, string>; send?: Buffer }) {
+    return new Promise<void>((resolve) => {
+      const outgoing = request(url, { method: options.method, headers: options.headers });
+      outgoing.on('error', () => resolve());
+      outgoing.on('response', (incoming) => {
+        // The first chunk of the answer, then gone.
+        incoming.once('data', () => {
+          outgoing.destroy();
+          resolve();
+        });
+      });
+      if (options.send) outgoing.write(options.send, () => setTimeout(() => (outgoing.destroy(), resolve()), 200));
+      else outgoing.end();
+    });
+  }
+
+  async function accessLinesOf(id: string): Promise<Record<string, any>[]> {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+      const found = parsed().filter((entry) => entry.request_id === id && entry.msg?.startsWith('request '));
+      if (found.length > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 300)); // a second line would have come by now
+        return parsed().filter((entry) => entry.request_id === id && entry.msg?.startsWith('request '));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return [];
+  }
+
+  it('an upload cut halfway and a download abandoned after its first bytes each get one access line, marked aborted', async () => {
+    const phone = await testApp.phone('carol');
+    const audio = wav(120); // 1.9 MB: more than one chunk of an answer
+    const created = await phone.post('/api/audio-clips', {
+      mime_type: 'audio/wav',
+      bytes: audio.length,
+      duration_ms: 120_000,
+    });
+    const uploadUrl = new URL(created.body.upload.url as string);
+
+    const cutUpload = `cut-upload-${randomBytes(4).toString('hex')}`;
+    await cutShort(uploadUrl.toString(), {
+      method: 'PUT',
+      headers: {
+        'x-request-id': cutUpload,
+        'content-type': 'audio/wav',
+        'content-length': String(audio.length),
+      },
+      send: audio.subarray(0, audio.length / 2),
+    });
+    expect(await accessLinesOf(cutUpload)).toEqual([
+      expect.objectContaining({ method: 'PUT', path: uploadUrl.pathname, aborted: true }),
+    ]);
+
+    expect((await putBytes(uploadUrl.toString(), audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
+    expect((await phone.post(`/api/audio-clips/${created.body.clip.id}/complete`)).status).toBe(200);
+    const playbackUrl = new URL((await phone.get(`/api/audio-clips/${created.body.clip.id}/playback`)).body.url);
+    const abandoned = `abandoned-${randomBytes(4).toString('hex')}`;
+    await cutShort(playbackUrl.toString(), { method: 'GET', headers: { 'x-request-id': abandoned } });
+    expect(await accessLinesOf(abandoned)).toEqual([
+      expect.objectContaining({ method: 'GET', path: playbackUrl.pathname, status: 200, aborted: true }),
+    ]);
+    // A download read to the end: one line, not aborted.
+    expect((await download(playbackUrl.toString())).bytes.equals(audio)).toBe(true);
   });
 });

@@ -34,9 +34,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    // (Not `request.raw.destroyed`: a request whose body was read to the end is destroyed too.)
+    // (Not `request.raw.destroyed`: a request whose body was read to the end is destroyed too. And a reset
+    // counts only while the request's own body was still arriving: a database or store connection reset
+    // by its server says ECONNRESET too, and that client is still there, owed a 500.)
     const clientLeft =
-      request.raw.socket?.destroyed === true || (exception as NodeJS.ErrnoException | null)?.code === 'ECONNRESET';
+      request.raw.socket?.destroyed === true ||
+      ((exception as NodeJS.ErrnoException | null)?.code === 'ECONNRESET' && !request.raw.complete);
     if (clientLeft && !reply.raw.headersSent) {
       // The client went away (or was cut off by a timeout) before its request arrived: nobody to answer.
       this.logger.warn(`${request.method} ${pathOf(request)}: the client left: ${describe(exception)}`);

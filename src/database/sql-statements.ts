@@ -1,6 +1,12 @@
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 
+/**
+ * What Postgres answers when a prepared statement's plan no longer fits the schema: "cached plan must not
+ * change result type" (0A000), or a statement a pooler in between no longer knows (26000).
+ */
+const PLAN_GONE_STALE = new Set(['0A000', '26000']);
+
 interface PreparedStatement {
   get(...params: unknown[]): unknown;
 }
@@ -19,6 +25,8 @@ export class SqlStatements {
   private readonly prepared = new Map<string, PreparedStatement>();
   /** Postgres statement names: one per SQL text, the same on every connection of the pool. */
   private static readonly names = new Map<string, string>();
+  /** Bumped when Postgres refuses a prepared plan: the names of the next generation are prepared afresh. */
+  private static generation = 0;
   private readonly postgres: boolean;
 
   constructor(private readonly dataSource: DataSource) {
@@ -28,12 +36,17 @@ export class SqlStatements {
   async one<T>(sql: string, params: readonly string[]): Promise<T | undefined> {
     if (this.postgres) {
       const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
-      const result = await pool.query({
-        name: SqlStatements.nameOf(sql),
-        text: this.forDatabase(sql),
-        values: [...params],
-      });
-      return result.rows[0] as T | undefined;
+      const run = () =>
+        pool.query({ name: SqlStatements.nameOf(sql), text: this.forDatabase(sql), values: [...params] });
+      try {
+        return (await run()).rows[0] as T | undefined;
+      } catch (error) {
+        if (!PLAN_GONE_STALE.has((error as { code?: string }).code ?? '')) throw error;
+        // A migration changed what the statement returns (a column's type, say), and Postgres will not run
+        // the plan it made before: prepare every statement anew, under new names, on every connection.
+        SqlStatements.generation += 1;
+        return (await run()).rows[0] as T | undefined;
+      }
     }
     let statement = this.prepared.get(sql);
     if (!statement) {
@@ -52,7 +65,7 @@ export class SqlStatements {
       name = `hot_read_${SqlStatements.names.size + 1}`;
       SqlStatements.names.set(sql, name);
     }
-    return name;
+    return `${name}_${SqlStatements.generation}`;
   }
 
   /** A statement whose result is not needed, through TypeORM's connection handling. */

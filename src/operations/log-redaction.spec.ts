@@ -16,6 +16,12 @@ describe('redactSecrets', () => {
     ['a bearer header', 'Authorization: Bearer abc.def.ghi', ['abc.def.ghi']],
     ['a bare JWT', 'token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.sig-nature_x here', ['eyJzdWIiOiJhIn0', 'sig-nature_x']],
     ['a password in a URL', 'connect postgres://app:hunter2@db:5432/notes failed', ['hunter2']],
+    ['a password in a URL without a user', 'connect redis://:s3cretpw@cache:6379 failed', ['s3cretpw']],
+    [
+      'proxy credentials and API keys logged as headers',
+      '{"headers":{"proxy-authorization":"Basic cHJveHk6cHc=","x-api-key":"k3y-123"}}',
+      ['cHJveHk6cHc=', 'k3y-123'],
+    ],
     ['a secret under a JSON key', '{"secretAccessKey":"wJalrXUt\\"nFEMI","password":"p4ss"}', ['wJalrXUt', 'p4ss']],
     [
       'headers logged as an object, at any depth',

@@ -16,17 +16,17 @@ const SECRET_PATTERNS: readonly [RegExp, string][] = [
   [/(Bearer\s+)[^\s"'\\,]+/gi, `$1${MASK}`],
   [/\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, MASK],
   // Passwords inside URLs (postgres://user:password@host).
-  [/(\/\/[^/:@\s"]+:)[^@\s"/]+@/g, `$1${MASK}@`],
+  [/(\/\/[^/:@\s"]*:)[^@\s"/]+@/g, `$1${MASK}@`],
   // Secrets under a telling JSON key.
   [
-    /("(?:authorization|cookie|set-cookie|signature|password|secret|secretAccessKey|sessionToken|token|x-amz-security-token)"\s*:\s*")(?:[^"\\]|\\.)*"/gi,
+    /("(?:authorization|proxy-authorization|x-api-key|cookie|set-cookie|signature|password|secret|secretAccessKey|sessionToken|token|x-amz-security-token)"\s*:\s*")(?:[^"\\]|\\.)*"/gi,
     `$1${MASK}"`,
   ],
 ];
 
 /** One cheap test first: most lines (the access lines) hold none of these words and go out untouched. */
 const MAYBE_SECRET =
-  /signature|credential|security-token|bearer|eyJ|:\/\/[^/\s"]*@|password|secret|token|cookie|authorization/i;
+  /signature|credential|security-token|bearer|eyJ|:\/\/[^/\s"]*@|password|secret|token|cookie|authorization|api-key/i;
 
 export function redactSecrets(line: string): string {
   if (!MAYBE_SECRET.test(line)) return line;

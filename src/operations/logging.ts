@@ -41,12 +41,28 @@ export function runInRequestLogContext(logContext: PinoLogger, request: FastifyR
   logContext.runInContext(done, { bindings: { request_id: request.id } });
 }
 
+/** Set on a request once its access line is written, so the two hooks that may write it write it once. */
+const ACCESS_LOGGED = Symbol('accessLogged');
+type LoggableRequest = FastifyRequest & { [ACCESS_LOGGED]?: true };
+
 /**
- * From an `onResponse` hook, for every request (a scanner's `GET /` and a malformed URL included):
- * method, route template, path (never the query string, where signed URLs keep their signature),
- * status, time and user. The error itself, if any, was logged by the exception filter with its stack.
+ * From an `onRequest` hook: the access line of a request whose response never finishes (the client left
+ * mid-answer, a timeout cut the socket, a stream broke after the headers) is written when the connection
+ * closes, since Fastify's `onResponse` only runs for responses that finished.
  */
-export function logAccess(request: FastifyRequest, reply: FastifyReply): void {
+export function logAccessWhenClosed(request: FastifyRequest, reply: FastifyReply): void {
+  reply.raw.once('close', () => logAccess(request, reply));
+}
+
+/**
+ * From an `onResponse` hook, or on close (above): one line per request that reached the hooks (a
+ * scanner's `GET /` and 404s included; a URL Fastify cannot decode is answered before any hook runs).
+ * Method, route template, path (never the query string, where signed URLs keep their signature), status,
+ * time and user. The error itself, if any, was logged by the exception filter with its stack.
+ */
+export function logAccess(request: LoggableRequest, reply: FastifyReply): void {
+  if (request[ACCESS_LOGGED]) return;
+  request[ACCESS_LOGGED] = true;
   const status = reply.statusCode;
   const url = request.raw.url ?? '';
   const query = url.indexOf('?');
@@ -59,7 +75,7 @@ export function logAccess(request: FastifyRequest, reply: FastifyReply): void {
       status,
       response_time_ms: Math.round(reply.elapsedTime),
       user_id: (request as AuthenticatedRequest).user?.id ?? null,
-      // The client went away before the whole answer was sent.
+      // The client went away, or the connection was cut, before the whole answer was sent.
       ...(reply.raw.writableFinished ? {} : { aborted: true }),
     },
     status >= 500 ? 'request failed' : 'request completed',
