@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { AudioClipsRepository } from '../src/audio-clips/audio-clips.repository';
 import { UPLOAD_GRACE_MS } from '../src/audio-clips/deletions/deletion-rules';
@@ -428,6 +430,87 @@ describeEachWithLegs<[StorageKind]>([['s3'], ['rgw']], [RGW_LEG])(
     });
   },
 );
+
+/**
+ * An S3 endpoint in front of the test store that passes everything through, except that it answers
+ * copies with a store's own "InternalError" after a pause, the way s3rver answers a copy whose source
+ * another completion deleted meanwhile. Resolves `copySeen` when the first copy arrives.
+ */
+async function storeWhoseCopiesFail(
+  target: string,
+): Promise<{ endpoint: string; copySeen: Promise<void>; close(): Promise<void> }> {
+  let seen!: () => void;
+  const copySeen = new Promise<void>((resolve) => (seen = resolve));
+  const internalError =
+    '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>';
+  const server = createServer((incoming, outgoing) => {
+    if (incoming.method === 'PUT' && incoming.headers['x-amz-copy-source'] !== undefined) {
+      seen();
+      incoming.resume();
+      setTimeout(() => {
+        outgoing.writeHead(500, {
+          'content-type': 'application/xml',
+          'content-length': Buffer.byteLength(internalError),
+        });
+        outgoing.end(internalError);
+      }, 500);
+      return;
+    }
+    const forwarded = httpRequest(
+      target + incoming.url,
+      { method: incoming.method, headers: incoming.headers },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    forwarded.on('error', () => outgoing.destroy());
+    incoming.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    copySeen,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('completion across two instances when the slower one’s store call fails after the other finished', () => {
+  let first: TestApp;
+  let second: TestApp;
+  let store: Awaited<ReturnType<typeof storeWhoseCopiesFail>>;
+
+  beforeAll(async () => {
+    first = await startTestApp({ database: 'postgres', storage: 's3' });
+    store = await storeWhoseCopiesFail(first.env.S3_ENDPOINT_URL);
+    second = await startTestApp({
+      database: 'postgres',
+      storage: 's3',
+      sameDeploymentAs: first,
+      env: { S3_ENDPOINT_URL: store.endpoint },
+    });
+  });
+
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+    await store?.close();
+  });
+
+  it('answers 200 with the ready clip, not 503: the clip is ready whatever the store said to this instance', async () => {
+    const phones = [await first.phone('alice'), await second.phone('alice')];
+    const audio = wav(1, { noise: true });
+    const created = await upload(phones[0], audio, 'audio/wav');
+    // The second instance gets as far as the copy, which its store holds and then refuses…
+    const slow = phones[1].post(`/api/audio-clips/${created.clip.id}/complete`);
+    await store.copySeen;
+    // …while the first completes the clip.
+    const fast = await phones[0].post(`/api/audio-clips/${created.clip.id}/complete`);
+    expect(fast.status).toBe(200);
+    const answer = await slow;
+    expect({ status: answer.status, body: answer.body }).toEqual({ status: 200, body: fast.body });
+  });
+});
 
 describe.each(['sqlite', 'postgres'] as DatabaseKind[])('the sweep on %s', (database) => {
   let testApp: TestApp;

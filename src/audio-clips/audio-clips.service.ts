@@ -305,11 +305,11 @@ export class AudioClipsService implements OnModuleInit {
     try {
       return await this.verifyAndPromote(clip, by, lastLook);
     } catch (error) {
-      // Another instance may have moved the upload and finished first: then its answer is ours too.
-      if (error instanceof AppError && (error.code === 'UPLOAD_CHANGED' || error.code === 'UPLOAD_NOT_FOUND')) {
-        const current = await this.get(ownerId, id);
-        if (current.status === AudioClipStatus.Ready) return { clip: current, promoted: false };
-      }
+      // Another instance may have moved the upload and finished first: then its answer is ours too. Whatever
+      // this one ran into on the way (the upload gone from under it, or a store that answers a copy racing
+      // another one's delete with an error of its own: s3rver says InternalError), the clip is ready.
+      const current = await this.get(ownerId, id).catch(() => null);
+      if (current?.status === AudioClipStatus.Ready) return { clip: current, promoted: false };
       throw error;
     }
   }
