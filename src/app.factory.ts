@@ -15,7 +15,7 @@ import { createValidationPipe } from './common/validation';
 import type { Env } from './config/app-config';
 import { AppConfigModule } from './config/app-config.module';
 import { LOCAL_OBJECTS_ROUTE } from './storage/local-object-server';
-import { logAccess, logAccessWhenClosed, pinoLevelOf, runInRequestLogContext } from './operations/logging';
+import { logAccessWhenClosed, pinoLevelOf, runInRequestLogContext } from './operations/logging';
 import { Metrics } from './operations/metrics';
 import { requestIdFor, REQUEST_ID_HEADER } from './operations/request-id';
 import { ShutdownState } from './operations/shutdown-state';
@@ -128,7 +128,7 @@ export function discardBufferedLogs(): void {
 }
 
 /**
- * Per request: the X-Request-Id answer header, the access line's route and user, the request-duration
+ * Per request: the X-Request-Id answer header, its logging context and access line, the request-duration
  * histogram (route template, never the raw path, so ids do not multiply the series), and
  * `Connection: close` while draining so that keep-alive clients let go.
  */
@@ -149,7 +149,6 @@ function observeRequests(app: NestFastifyApplication, logContext: PinoLogger): v
     metrics.httpRequestDuration
       .labels(request.method, request.routeOptions.url ?? 'unmatched', String(reply.statusCode))
       .observe(reply.elapsedTime / 1000);
-    logAccess(request, reply);
     done();
   });
 }

@@ -41,28 +41,20 @@ export function runInRequestLogContext(logContext: PinoLogger, request: FastifyR
   logContext.runInContext(done, { bindings: { request_id: request.id } });
 }
 
-/** Set on a request once its access line is written, so the two hooks that may write it write it once. */
-const ACCESS_LOGGED = Symbol('accessLogged');
-type LoggableRequest = FastifyRequest & { [ACCESS_LOGGED]?: true };
-
 /**
- * From an `onRequest` hook: the access line of a request whose response never finishes (the client left
- * mid-answer, a timeout cut the socket, a stream broke after the headers) is written when the connection
- * closes, since Fastify's `onResponse` only runs for responses that finished.
+ * From an `onRequest` hook: one access line per request, written when its response closes. That is after
+ * it finished, or when the connection went before it could (the client left mid-answer, a timeout cut
+ * the socket, a stream broke after the headers), which Fastify's `onResponse` never hears of. Every
+ * request that reaches the hooks gets its line (a scanner's `GET /` and 404s included; a URL Fastify
+ * cannot decode is answered before any hook runs). Method, route template, path (never the query string,
+ * where signed URLs keep their signature), status, time and user. The error itself, if any, was logged
+ * by the exception filter with its stack.
  */
 export function logAccessWhenClosed(request: FastifyRequest, reply: FastifyReply): void {
   reply.raw.once('close', () => logAccess(request, reply));
 }
 
-/**
- * From an `onResponse` hook, or on close (above): one line per request that reached the hooks (a
- * scanner's `GET /` and 404s included; a URL Fastify cannot decode is answered before any hook runs).
- * Method, route template, path (never the query string, where signed URLs keep their signature), status,
- * time and user. The error itself, if any, was logged by the exception filter with its stack.
- */
-export function logAccess(request: LoggableRequest, reply: FastifyReply): void {
-  if (request[ACCESS_LOGGED]) return;
-  request[ACCESS_LOGGED] = true;
+function logAccess(request: FastifyRequest, reply: FastifyReply): void {
   const status = reply.statusCode;
   const url = request.raw.url ?? '';
   const query = url.indexOf('?');
