@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../common/app-error';
 import { KeyedLock } from './keyed-lock';
@@ -111,29 +111,14 @@ export class LocalMultipartUploads {
     await this.manifestOf(key, uploadId);
 
     const temporary = this.files.incomingPath();
-    const digest = createHash('md5');
-    let received = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        received += chunk.length;
-        digest.update(chunk);
-        callback(
-          received > expected
-            ? new AppError('UPLOAD_INCOMPLETE', `More than the signed ${expected} bytes were sent.`)
-            : null,
-          chunk,
-        );
-      },
-    });
     try {
-      await pipeline(incoming.body, counter, createWriteStream(temporary, { flags: 'wx' }));
-      if (received !== expected) {
-        throw new AppError(
-          'UPLOAD_INCOMPLETE',
-          `Received ${received} of the ${expected} bytes of part ${partNumber}; send the part again.`,
-        );
-      }
-      const meta: PartMeta = { size: received, md5: digest.digest('hex') };
+      const md5 = await this.files.receive(
+        incoming.body,
+        temporary,
+        expected,
+        (received) => `Received ${received} of the ${expected} bytes of part ${partNumber}; send the part again.`,
+      );
+      const meta: PartMeta = { size: expected, md5: md5.toString('hex') };
       await writeFile(temporary + META_SUFFIX, JSON.stringify(meta));
       await this.uploadLock.run(uploadId, async () => {
         // Completed or aborted while the bytes were arriving: the part has nowhere to go.

@@ -1,7 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { constants, createWriteStream } from 'node:fs';
 import { access, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { AppError } from '../common/app-error';
 import { KeyedLock } from './keyed-lock';
 
@@ -46,6 +48,31 @@ export class LocalObjectFiles {
 
   incomingPath(): string {
     return join(this.root, INCOMING_DIR, randomUUID());
+  }
+
+  /**
+   * Writes exactly the `expected` bytes of `body` to a new file at `path` and returns their MD5. More is
+   * refused as it arrives; fewer, once the body ends, with `short(received)`. The caller removes the
+   * file when this throws.
+   */
+  async receive(body: Readable, path: string, expected: number, short: (received: number) => string): Promise<Buffer> {
+    const digest = createHash('md5');
+    let received = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        digest.update(chunk);
+        callback(
+          received > expected
+            ? new AppError('UPLOAD_INCOMPLETE', `More than the signed ${expected} bytes were sent.`)
+            : null,
+          chunk,
+        );
+      },
+    });
+    await pipeline(body, counter, createWriteStream(path, { flags: 'wx' }));
+    if (received !== expected) throw new AppError('UPLOAD_INCOMPLETE', short(received));
+    return digest.digest();
   }
 
   /** Deletes files under `.incoming/` last modified before `olderThan`; a live upload writes to its file all the time. */

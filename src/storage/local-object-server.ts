@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, ReadStream } from 'node:fs';
+import { createReadStream, ReadStream } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { AppError } from '../common/app-error';
 import { parseRange } from './http-range';
 import { LocalObjectFiles, META_SUFFIX, type ObjectMeta } from './local-object-files';
@@ -89,30 +87,14 @@ export class LocalObjectServer {
 
     const path = this.files.pathFor(key);
     const incoming = this.files.incomingPath();
-    let received = 0;
     const expected = grant.contentLength;
-    const digest = createHash('md5');
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        received += chunk.length;
-        digest.update(chunk);
-        callback(
-          received > expected
-            ? new AppError('UPLOAD_INCOMPLETE', `More than the signed ${expected} bytes were sent.`)
-            : null,
-          chunk,
-        );
-      },
-    });
     try {
-      await pipeline(upload.body, counter, createWriteStream(incoming, { flags: 'wx' }));
-      if (received !== expected) {
-        throw new AppError(
-          'UPLOAD_INCOMPLETE',
-          `Received ${received} of the ${expected} bytes; send the whole file again.`,
-        );
-      }
-      const md5 = digest.digest();
+      const md5 = await this.files.receive(
+        upload.body,
+        incoming,
+        expected,
+        (received) => `Received ${received} of the ${expected} bytes; send the whole file again.`,
+      );
       if (grant.contentMd5 !== undefined && md5.toString('base64') !== grant.contentMd5) {
         throw new AppError(
           'CHECKSUM_MISMATCH',
@@ -122,7 +104,7 @@ export class LocalObjectServer {
       await mkdir(dirname(path), { recursive: true });
       const meta: ObjectMeta = {
         contentType: grant.contentType ?? 'application/octet-stream',
-        size: received,
+        size: expected,
         etag: md5.toString('hex'),
       };
       await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
