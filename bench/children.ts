@@ -1,4 +1,5 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 /** Starts one of bench/servers.ts's servers in a child process of its own; resolves with its base URL once it listens. */
@@ -42,4 +43,26 @@ export async function startS3rverProcess(
     child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
   });
   return { port };
+}
+
+/**
+ * The settings every benchmarked server runs with: the app as deployed, on `databaseUrl` and the S3
+ * driver against s3rver on `s3Port`, with limits no load generator reaches and no janitor timer.
+ */
+export function benchEnv(databaseUrl: string, s3Port: number): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    STORAGE_DRIVER: 's3',
+    S3_BUCKET: 'bench',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    S3_ENDPOINT_URL: `http://127.0.0.1:${s3Port}`,
+    S3_KEY_PREFIX: 'bench',
+    AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    UPLOAD_RATE_LIMIT_PER_MINUTE: '1000000',
+    JANITOR_INTERVAL_SECONDS: '0',
+    HOST: '127.0.0.1',
+  };
 }

@@ -13,7 +13,7 @@ import { LegUnavailable } from '../test/harness/legs';
 import { startRgw } from '../test/harness/rgw';
 import type { Service } from '../test/harness/service';
 import { wav } from '../test/support/audio';
-import { startS3rverProcess, startServer } from './children';
+import { benchEnv, startS3rverProcess, startServer } from './children';
 import { fmt, fmtRatio, load, median, perRound, type Measurement } from './measure';
 import { seed } from './seed';
 import { printTable } from './table';
@@ -42,21 +42,7 @@ async function main(): Promise<void> {
   await admin((client) => client.query(`CREATE DATABASE ${database}`));
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${database}`;
-  const env: Record<string, string> = {
-    DATABASE_URL: databaseUrl.toString(),
-    STORAGE_DRIVER: 's3',
-    S3_BUCKET: 'bench',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    S3_ENDPOINT_URL: `http://127.0.0.1:${s3Port}`,
-    S3_KEY_PREFIX: 'bench',
-    AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    UPLOAD_RATE_LIMIT_PER_MINUTE: '1000000',
-    JANITOR_INTERVAL_SECONDS: '0',
-    HOST: '127.0.0.1',
-  };
+  const env = benchEnv(databaseUrl.toString(), s3Port);
   try {
     const { noteIds, clipIds } = await seed(env, OWNER, 100, 1000);
     const token = await issueToken(loadAppConfig(env).auth, OWNER);
@@ -79,9 +65,12 @@ async function main(): Promise<void> {
     const settings = { seconds: SECONDS, connections: CONNECTIONS, firstWarmup: 0 };
     const cpuSplits: ({ endpoint: string; rate: number; pairApp: number } & CpuPerRequest)[] = [];
     for (const endpoint of endpoints) {
-      const cpu = new CpuAccount(() => [appPid], SECONDS);
-      // The cluster's primary and its two workers.
-      const pairCpu = new CpuAccount(() => [pairPid, ...childPids(pairPid)], SECONDS);
+      const accounts = {
+        app: new CpuAccount((proc) => proc.pid === appPid, SECONDS),
+        // The cluster's primary and its two workers.
+        pair: new CpuAccount((proc) => proc.pid === pairPid || proc.ppid === pairPid, SECONDS),
+        baseline: undefined,
+      };
       const names = ['baseline', 'app', 'pair'] as const;
       const measured = new Map<(typeof names)[number], Measurement[]>(names.map((name) => [name, []]));
       for (let round = 0; round < ROUNDS; round++) {
@@ -90,7 +79,6 @@ async function main(): Promise<void> {
           const measure = (seconds: number) =>
             load(servers[name], 'GET', endpoint.path, undefined, auth, false, undefined, { ...settings, seconds });
           if (round === 0) await measure(1); // warm-up (JIT, pools, caches), not counted
-          const accounts = { app: cpu, pair: pairCpu, baseline: undefined };
           const account = accounts[name];
           measured.get(name)!.push(await (account ? account.during(() => measure(SECONDS)) : measure(SECONDS)));
         }
@@ -99,8 +87,8 @@ async function main(): Promise<void> {
       cpuSplits.push({
         endpoint: endpoint.name,
         rate: median(app.map((m) => m.requestsPerSecond)),
-        ...cpu.perRequest(),
-        pairApp: pairCpu.perRequest().app,
+        ...accounts.app.perRequest(),
+        pairApp: accounts.pair.perRequest().app,
       });
       const vsBaseline = perRound(app, baseline);
       const scaling = perRound(pair, app);
@@ -328,7 +316,7 @@ class CpuAccount {
   private requests = 0;
 
   constructor(
-    private readonly appPids: () => (number | string)[],
+    private readonly isApp: (proc: ProcessCpu) => boolean,
     private readonly seconds: number,
   ) {}
 
@@ -359,42 +347,48 @@ class CpuAccount {
     };
   }
 
-  private read(): Record<keyof CpuPerRequest, Map<string, number>> {
-    const postgres = readdirSync('/proc')
-      .filter((entry) => /^\d+$/.test(entry))
-      .filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
-        } catch {
-          return false; // gone meanwhile
-        }
-      });
-    const ticks = (pids: (number | string)[]) => {
-      const byPid = new Map<string, number>();
-      for (const pid of pids) {
-        try {
-          const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-          byPid.set(String(pid), Number(fields[11]) + Number(fields[12])); // utime, stime
-        } catch {
-          // gone meanwhile
-        }
-      }
-      return byPid;
+  private read(): Record<keyof CpuPerRequest, Map<number, number>> {
+    const read = {
+      app: new Map<number, number>(),
+      postgres: new Map<number, number>(),
+      generator: new Map<number, number>(),
     };
-    return { app: ticks(this.appPids()), postgres: ticks(postgres), generator: ticks([process.pid]) };
+    for (const proc of processes()) {
+      if (this.isApp(proc)) read.app.set(proc.pid, proc.ticks);
+      else if (proc.comm === 'postgres') read.postgres.set(proc.pid, proc.ticks);
+      else if (proc.pid === process.pid) read.generator.set(proc.pid, proc.ticks);
+    }
+    return read;
   }
 }
 
-/** The processes whose parent is `parent` (the cluster primary's workers). */
-function childPids(parent: number): string[] {
-  return readdirSync('/proc').filter((pid) => {
-    if (!/^\d+$/.test(pid)) return false;
+interface ProcessCpu {
+  pid: number;
+  ppid: number;
+  comm: string;
+  /** utime + stime, in clock ticks. */
+  ticks: number;
+}
+
+/** Every process on the machine, from one read of each `/proc/<pid>/stat`. */
+function processes(): ProcessCpu[] {
+  const found: ProcessCpu[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
     try {
-      return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]) === parent;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      found.push({
+        pid: Number(entry),
+        ppid: Number(fields[1]),
+        comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(') ')),
+        ticks: Number(fields[11]) + Number(fields[12]),
+      });
     } catch {
-      return false; // gone meanwhile
+      // gone meanwhile
     }
-  });
+  }
+  return found;
 }
 
 async function admin(run: (client: Client) => Promise<unknown>): Promise<void> {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { AudioClip, AudioClipStatus, DurationSource } from '../src/audio-clips/a
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions } from '../src/database/database.options';
 import { createS3Client } from '../src/storage/s3-storage.driver';
-import { startServer } from './children';
+import { benchEnv, startServer } from './children';
 import { fmt, fmtRatio, load, median, perRound, type Measurement } from './measure';
 import { seed } from './seed';
 import { printTable } from './table';
@@ -47,21 +47,7 @@ async function main(): Promise<void> {
     configureBuckets: [{ name: 'bench' }],
   });
   const { port: s3Port } = await s3.run();
-  const env: Record<string, string> = {
-    DATABASE_URL: `sqlite:${join(dir, 'bench.sqlite')}`,
-    STORAGE_DRIVER: 's3',
-    S3_BUCKET: 'bench',
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    S3_ENDPOINT_URL: `http://127.0.0.1:${s3Port}`,
-    S3_KEY_PREFIX: 'bench',
-    AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    UPLOAD_RATE_LIMIT_PER_MINUTE: '1000000',
-    JANITOR_INTERVAL_SECONDS: '0',
-    HOST: '127.0.0.1',
-  };
+  const env = benchEnv(`sqlite:${join(dir, 'bench.sqlite')}`, s3Port);
   const children: ChildProcess[] = [];
   try {
     const { noteIds, clipIds } = await seed(env, OWNER, NOTES, CLIPS);

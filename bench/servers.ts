@@ -61,17 +61,22 @@ async function startAppPair(port: number): Promise<void> {
   });
 }
 
-/** The bar on Postgres: bare node:http, a `pg` pool running the app's SQL, and the same presigner. */
-function startPostgresBaseline(port: number): void {
-  const env = process.env;
-  const pool = new Pool({ connectionString: env.DATABASE_URL, max: 10 });
+/** The app's own S3 driver, for the baselines to sign with exactly as the app does. */
+function signerFor(env: NodeJS.ProcessEnv): S3StorageDriver {
   const s3Config = {
     bucket: env.S3_BUCKET!,
     region: env.AWS_REGION!,
     endpointUrl: env.S3_ENDPOINT_URL,
     credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
   };
-  const storage = new S3StorageDriver(createS3Client(s3Config), s3Config.bucket, s3Config);
+  return new S3StorageDriver(createS3Client(s3Config), s3Config.bucket, s3Config);
+}
+
+/** The bar on Postgres: bare node:http, a `pg` pool running the app's SQL, and the same presigner. */
+function startPostgresBaseline(port: number): void {
+  const env = process.env;
+  const pool = new Pool({ connectionString: env.DATABASE_URL, max: 10 });
+  const storage = signerFor(env);
   const numbered = (sql: string) => {
     let n = 0;
     return sql.replace(/\?/g, () => `$${++n}`);
@@ -107,13 +112,7 @@ function startBaseline(port: number): void {
   const env = process.env;
   const db = new Database(env.DATABASE_URL!.slice('sqlite:'.length));
   db.pragma('journal_mode = WAL');
-  const s3Config = {
-    bucket: env.S3_BUCKET!,
-    region: env.AWS_REGION!,
-    endpointUrl: env.S3_ENDPOINT_URL,
-    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
-  };
-  const storage = new S3StorageDriver(createS3Client(s3Config), s3Config.bucket, s3Config);
+  const storage = signerFor(env);
   // The app's own SQL for each lookup.
   const clipById = db.prepare(CLIP_BY_ID_SQL);
   const playableClip = db.prepare(PLAYABLE_CLIP_SQL);
