@@ -175,11 +175,8 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
     return new Phone(instances[instance].baseUrl, tokens.get(user));
   }
 
-  /** create → PUT to the store → complete → playback, all on one instance, as one phone would. */
-  async function run(flow: Flow, on: number): Promise<void> {
-    const api = phone(on, flow.user);
-    const step = (name: string) => (flow.cutAt = name);
-    step('create');
+  /** The flow's clip, under its Idempotency-Key: a create sent again finds the clip the first one made. */
+  async function create(api: Phone, flow: Flow): Promise<{ upload: { url: string; headers: Record<string, string> } }> {
     const created = await api.post(
       '/api/audio-clips',
       { mime_type: 'audio/wav', bytes: flow.audio.length, duration_ms: 1000 },
@@ -187,8 +184,17 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
     );
     expect(created.status).toBe(201);
     flow.clipId = created.body.clip.id;
+    return created.body;
+  }
+
+  /** create → PUT to the store → complete → playback, all on one instance, as one phone would. */
+  async function run(flow: Flow, on: number): Promise<void> {
+    const api = phone(on, flow.user);
+    const step = (name: string) => (flow.cutAt = name);
+    step('create');
+    const { upload } = await create(api, flow);
     step('upload');
-    expect((await putBytes(created.body.upload.url, flow.audio, created.body.upload.headers)).status).toBe(200);
+    expect((await putBytes(upload.url, flow.audio, upload.headers)).status).toBe(200);
     step('complete');
     // Not left to scheduling: the first few flows on the doomed instance reach complete only after the kill.
     if (on === KILLED && flow.index < INSTANCES * 3) await killed;
@@ -225,15 +231,7 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
   /** A cut flow picks up where it was, on a surviving instance: the Idempotency-Key finds a clip created unseen. */
   async function finish(flow: Flow, on: number): Promise<void> {
     const api = phone(on, flow.user);
-    if (flow.clipId === undefined) {
-      const created = await api.post(
-        '/api/audio-clips',
-        { mime_type: 'audio/wav', bytes: flow.audio.length, duration_ms: 1000 },
-        { 'Idempotency-Key': flow.idempotencyKey },
-      );
-      expect(created.status).toBe(201);
-      flow.clipId = created.body.clip.id;
-    }
+    if (flow.clipId === undefined) await create(api, flow);
     const clip = (await api.get(`/api/audio-clips/${flow.clipId}`)).body;
     if (clip.status === 'pending') {
       const completedAlready = await completeWithRetries(api, flow.clipId!);
