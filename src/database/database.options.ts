@@ -15,6 +15,8 @@ import { ServerCompletion1764500000000 } from './migrations/1764500000000-server
 import { UploadKeyIndex1764600000000 } from './migrations/1764600000000-upload-key-index';
 import { MultipartUploads1764900000000 } from './migrations/1764900000000-multipart-uploads';
 import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-upload-holders';
+import { NoteSearch1765200000000 } from './migrations/1765200000000-note-search';
+import { registerSqliteSearchFunction } from '../notes/search/search-sql';
 
 export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
@@ -26,6 +28,7 @@ export const MIGRATIONS = [
   UploadKeyIndex1764600000000,
   MultipartUploads1764900000000,
   DeadUploadHolders1765000000000,
+  NoteSearch1765200000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */
@@ -62,10 +65,12 @@ export function dataSourceOptions(database: DatabaseConfig): DataSourceOptions {
     type: 'better-sqlite3',
     database: database.path,
     // WAL lets readers carry on while a write commits; the busy timeout rides out short write contention.
-    prepareDatabase: (db: { pragma(source: string): unknown }) => {
+    prepareDatabase: (db: { pragma(source: string): unknown } & Parameters<typeof registerSqliteSearchFunction>[0]) => {
       db.pragma('journal_mode = WAL');
       db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
       db.pragma('foreign_keys = ON');
+      // The search triggers on `notes` call it: without it a write to notes fails rather than leave search stale.
+      registerSqliteSearchFunction(db);
     },
   };
 }

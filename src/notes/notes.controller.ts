@@ -7,16 +7,30 @@ import {
   invalidField,
   invalidPathId,
 } from '../common/api-error-responses.decorator';
-import { toPageRequest, PageQueryDto } from '../common/pagination';
+import { toPageRequest } from '../common/pagination';
 import { uuidParam } from '../common/validation';
-import { CreateNoteDto, NotePageDto, NoteResponseDto, toNotePage, toNoteResponse, UpdateNoteDto } from './note.dto';
+import {
+  CreateNoteDto,
+  NoteListQueryDto,
+  NotePageDto,
+  NoteResponseDto,
+  toNotePage,
+  toNoteResponse,
+  toNoteSearchPage,
+  UpdateNoteDto,
+} from './note.dto';
 import { NotesService } from './notes.service';
+import { NotesSearchService } from './search/notes-search.service';
+import { decodeSearchCursor } from './search/search-cursor';
 
 @ApiAuthenticated()
 @ApiTags('notes')
 @Controller('notes')
 export class NotesController {
-  constructor(private readonly notes: NotesService) {}
+  constructor(
+    private readonly notes: NotesService,
+    private readonly search: NotesSearchService,
+  ) {}
 
   @Post()
   @ApiOperation({ summary: 'Create a note' })
@@ -33,8 +47,10 @@ export class NotesController {
 
   @Get()
   @ApiOperation({
-    summary: 'List notes, newest first',
-    description: 'Cursor pagination: pass `next_cursor` back as `cursor`.',
+    summary: 'List notes, newest first, or search them with `q`',
+    description:
+      'Cursor pagination: pass `next_cursor` back as `cursor` (with the same `q`). With `q`, only matching notes, ' +
+      'each with a `highlight`, in search order (docs/search.md).',
   })
   @ApiOkResponse({ type: NotePageDto })
   @ApiErrorResponses(
@@ -43,8 +59,18 @@ export class NotesController {
       'cursor must be the next_cursor of a previous page',
       'cursor is not a cursor this API returned.',
     ),
+    invalidField(
+      'q',
+      'q must be at most 500 characters long',
+      'The search query is not valid: q must be at most 500 characters long.',
+    ),
   )
-  async listNotes(@OwnerId() ownerId: string, @Query() query: PageQueryDto): Promise<NotePageDto> {
+  async listNotes(@OwnerId() ownerId: string, @Query() query: NoteListQueryDto): Promise<NotePageDto> {
+    if (query.q !== undefined) {
+      const after = query.cursor === undefined ? undefined : decodeSearchCursor(query.cursor);
+      const page = toPageRequest({ limit: query.limit });
+      return toNoteSearchPage(await this.search.find(ownerId, query.q, page.limit, after));
+    }
     return toNotePage(await this.notes.list(ownerId, toPageRequest(query)));
   }
 

@@ -1,0 +1,133 @@
+import {
+  CJK_CLASS,
+  foldCharacter,
+  MAX_TERM_LENGTH,
+  MAX_TERMS_PER_NOTE,
+  MULTI_CHAR_SPECIALS,
+  noteSearchTerms,
+} from './search-text';
+
+/**
+ * The database side of search-text.ts. Postgres gets SQL functions generated from the same per-character
+ * table the app folds with, written out as explicit characters and code-point ranges, so they never depend
+ * on the database's locale (under `C`, Postgres's own lower() and character classes know ASCII only).
+ * SQLite gets the app's function itself, registered on every connection.
+ */
+
+const LAST_CODE_POINT = 0x10ffff;
+const LETTER_OR_DIGIT = /^[\p{L}\p{N}]$/u;
+const CJK = new RegExp(`^[${CJK_CLASS}]$`, 'u');
+
+interface FoldTable {
+  from: string;
+  to: string;
+  deleted: string;
+}
+
+function isSurrogate(codePoint: number): boolean {
+  return codePoint >= 0xd800 && codePoint <= 0xdfff;
+}
+
+/** Every character that survives NFKD and folds to something else: pairs for translate(), then deletions. */
+function foldTable(): FoldTable {
+  let from = '';
+  let to = '';
+  let deleted = '';
+  for (let codePoint = 0; codePoint <= LAST_CODE_POINT; codePoint += 1) {
+    if (isSurrogate(codePoint)) continue;
+    const char = String.fromCodePoint(codePoint);
+    if (char.normalize('NFKD') !== char) continue;
+    const folded = foldCharacter(char);
+    if (folded === char) continue;
+    if (folded === '') deleted += char;
+    else {
+      from += char;
+      to += folded;
+    }
+  }
+  return { from, to, deleted };
+}
+
+/** A regex bracket body listing the code points `test` accepts, as literal characters and ranges. */
+function characterRanges(test: (char: string) => boolean): string {
+  let out = '';
+  let start = -1;
+  const close = (end: number) => {
+    out += String.fromCodePoint(start) + (end > start ? `-${String.fromCodePoint(end)}` : '');
+    start = -1;
+  };
+  for (let codePoint = 0; codePoint <= LAST_CODE_POINT + 1; codePoint += 1) {
+    const accepted = codePoint <= LAST_CODE_POINT && !isSurrogate(codePoint) && test(String.fromCodePoint(codePoint));
+    if (accepted && start === -1) start = codePoint;
+    else if (!accepted && start !== -1) close(codePoint - 1);
+  }
+  return out;
+}
+
+function sqlLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/**
+ * CREATE FUNCTION statements for Postgres: notes_search_fold(text), notes_search_terms(text) and
+ * notes_search_vector(title, body) — the tsvector of a note, title terms weighted A, body terms after a
+ * gap (so a phrase never spans title and body), positions up to MAX_TERMS_PER_NOTE.
+ */
+export function postgresSearchFunctions(): string[] {
+  const table = foldTable();
+  const letters = characterRanges((char) => LETTER_OR_DIGIT.test(char));
+  const cjk = characterRanges((char) => CJK.test(char));
+  let folded = `translate(normalize(t, NFKD), ${sqlLiteral(table.from + table.deleted)}, ${sqlLiteral(table.to)})`;
+  for (const [from, to] of MULTI_CHAR_SPECIALS) folded = `replace(${folded}, ${sqlLiteral(from)}, ${sqlLiteral(to)})`;
+  const fold = `CREATE OR REPLACE FUNCTION notes_search_fold(t text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $fn$ SELECT normalize(${folded}, NFC) $fn$`;
+  const words = `regexp_split_to_table(
+        regexp_replace(regexp_replace(notes_search_fold(t), ${sqlLiteral(`[^${letters}]+`)}, ' ', 'g'), ${sqlLiteral(`([${cjk}]+)`)}, ' \\1 ', 'g'),
+        ' +')`;
+  const terms = `CREATE OR REPLACE FUNCTION notes_search_terms(t text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $fn$
+      SELECT coalesce(array_agg(x.term ORDER BY w.n, g.i), '{}')
+      FROM ${words} WITH ORDINALITY AS w(word, n)
+      CROSS JOIN LATERAL (SELECT w.word ~ ${sqlLiteral(`^[${cjk}]`)} AND length(w.word) > 1 AS pairs) p
+      CROSS JOIN LATERAL generate_series(1, CASE WHEN p.pairs THEN length(w.word) - 1 ELSE 1 END) AS g(i)
+      CROSS JOIN LATERAL (SELECT CASE WHEN p.pairs THEN substr(w.word, g.i, 2) ELSE left(w.word, ${MAX_TERM_LENGTH}) END AS term) x
+      WHERE w.word <> ''
+    $fn$`;
+  const vector = `CREATE OR REPLACE FUNCTION notes_search_vector(title text, body text) RETURNS tsvector
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $fn$
+      WITH t AS (SELECT notes_search_terms(title) AS title_terms, notes_search_terms(body) AS body_terms)
+      SELECT (
+        coalesce((SELECT string_agg('''' || u.term || ''':' || u.pos || 'A', ' ')
+                  FROM unnest(t.title_terms) WITH ORDINALITY AS u(term, pos) WHERE u.pos <= ${MAX_TERMS_PER_NOTE}), '')
+        || ' ' ||
+        coalesce((SELECT string_agg('''' || u.term || ''':' || (cardinality(t.title_terms) + 1 + u.pos), ' ')
+                  FROM unnest(t.body_terms) WITH ORDINALITY AS u(term, pos)
+                  WHERE cardinality(t.title_terms) + 1 + u.pos <= ${MAX_TERMS_PER_NOTE}), '')
+      )::tsvector
+      FROM t
+    $fn$`;
+  return [fold, terms, vector];
+}
+
+/** The SQLite function the triggers call: a note's title or body terms, space-separated. */
+export const SQLITE_TERMS_FUNCTION = 'notes_search_terms';
+
+interface SqliteFunctions {
+  function(name: string, options: { deterministic: boolean }, implementation: (...args: unknown[]) => unknown): unknown;
+}
+
+/** Registers notes_search_terms(title, body, 'title' | 'body') on a better-sqlite3 connection. */
+export function registerSqliteSearchFunction(db: SqliteFunctions): void {
+  db.function(SQLITE_TERMS_FUNCTION, { deterministic: true }, (title, body, part) => {
+    const terms = noteSearchTerms(typeof title === 'string' ? title : '', typeof body === 'string' ? body : '');
+    return (part === 'title' ? terms.title : terms.body).join(' ');
+  });
+}
+
+/** The owner as one FTS5 term (hex of its UTF-8 bytes): SQLite's hex() at index time, this at query time. */
+export function ownerTerm(ownerId: string): string {
+  return Buffer.from(ownerId, 'utf8').toString('hex');
+}
