@@ -1,0 +1,409 @@
+import fc from 'fast-check';
+import { DataSource } from 'typeorm';
+import { loadAppConfig } from '../src/config/app-config';
+import { dataSourceOptions, MIGRATIONS } from '../src/database/database.options';
+import { POSTGRES_SEARCH_SQL, SQLITE_SEARCH_SQL } from '../src/notes/search/notes-search.repository';
+import { parseSearchQuery, toFtsQuery, toTsQuery } from '../src/notes/search/search-query';
+import { ownerTerm } from '../src/notes/search/search-sql';
+import { textTerms } from '../src/notes/search/search-text';
+import { createTestDatabase } from './harness/databases';
+import type { Phone } from './support/phone';
+import { startTestApp, type TestApp } from './support/test-app';
+
+jest.setTimeout(300_000);
+
+/** Generous: an ordinary query takes milliseconds; this catches a pathological one. */
+const BOUND_MS = 3_000;
+const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 150);
+
+/** Alice's notes, created in this order (so later ones have a newer updated_at). */
+const ALICE_NOTES: [string, string][] = [
+  ['Milk tea', 'bubble tea with tapioca'],
+  ['Shopping list', 'milk, eggs and oat milk; recording of the store jingle'],
+  ['Résumé draft', 'Update the CV before the Zürich interview'],
+  ['Straße names', 'Hauptstraße and Bahnhofstrasse in ZURICH'],
+  ['Привет мир', 'Заметка на русском: купить молоко'],
+  ['会议记录', '我喜欢喝咖啡。明天去东京タワー'],
+  ['Ελληνικά', 'Καλημέρα κόσμε, έλα στο σπίτι'],
+  ['Recipes', 'Almond milk pancakes; no eggs today'],
+  ['Edited note', 'originally about giraffes'],
+  ['Deleted note', 'the platypus lives here'],
+  ['Arabic', 'مرحبا بالعالم'],
+  ['Hindi', 'नमस्ते दुनिया'],
+  ['한국어 노트', '회의 메모'],
+  ['Symbols', 'C++ & SQL: SELECT * FROM notes; DROP TABLE notes;--'],
+  ['Øresund bridge', 'A trip to Łódź'],
+];
+
+/** Bob has the same words: never found by Alice. */
+const BOB_NOTES: [string, string][] = [
+  ['Shopping list', 'milk eggs oat milk platypus giraffes zebras resume zurich привет 咖啡'],
+  ['Milk tea', 'recording'],
+];
+
+/** q → the titles Alice finds (as a set; the order has its own test). The same table on both databases. */
+const CASES: [string, string[]][] = [
+  ['milk', ['Milk tea', 'Shopping list', 'Recipes']],
+  ['MILK', ['Milk tea', 'Shopping list', 'Recipes']],
+  ['milk eggs', ['Shopping list', 'Recipes']],
+  ['eggs milk', ['Shopping list', 'Recipes']],
+  ['"oat milk"', ['Shopping list']],
+  ['"milk oat"', []],
+  ['"oat milk', ['Shopping list']],
+  ['"unterminated milk', []],
+  ['milk -almond', ['Milk tea', 'Shopping list']],
+  ['milk -"almond milk"', ['Milk tea', 'Shopping list']],
+  ['rec', ['Shopping list', 'Recipes']],
+  ['mil', ['Milk tea', 'Shopping list', 'Recipes']],
+  ['rec milk', []],
+  ['milk rec', ['Shopping list', 'Recipes']],
+  ['shopping jingle', ['Shopping list']],
+  ['milk zebras', []],
+  ['resume', ['Résumé draft']],
+  ['RÉSUMÉ', ['Résumé draft']],
+  ['zurich', ['Résumé draft', 'Straße names']],
+  ['ZÜRICH', ['Résumé draft', 'Straße names']],
+  ['strasse', ['Straße names']],
+  ['STRASSE names', ['Straße names']],
+  ['hauptstrasse', ['Straße names']],
+  ['привет', ['Привет мир']],
+  ['ПРИВЕТ', ['Привет мир']],
+  ['молоко', ['Привет мир']],
+  ['咖啡', ['会议记录']],
+  ['会议', ['会议记录']],
+  ['喜欢喝', ['会议记录']],
+  ['东京', ['会议记录']],
+  ['タワー', ['会议记录']],
+  ['啡咖', []],
+  ['καλημερα', ['Ελληνικά']],
+  ['ελα', ['Ελληνικά']],
+  ['ΕΛΛΗΝΙΚΑ', ['Ελληνικά']],
+  ['مرحبا', ['Arabic']],
+  ['नमस्ते', ['Hindi']],
+  ['회의', ['한국어 노트']],
+  ['oresund', ['Øresund bridge']],
+  ['LODZ', ['Øresund bridge']],
+  ['zebras', ['Edited note']],
+  ['giraffes', []],
+  ['platypus', []],
+  ['select * from notes', ['Symbols']],
+  ['drop table notes;--', ['Symbols']],
+  ["' OR 1=1 --", []],
+  ['c++', ['Symbols']],
+  ["&|!():*'\\", []],
+  ['-milk', []],
+  ['', []],
+  ['😀'.repeat(200), []],
+  ['tea -bubble', []],
+];
+
+interface Item {
+  id: string;
+  title: string;
+  body: string;
+  updated_at: string;
+  highlight?: { text: string; matches: { start: number; length: number }[] } | null;
+}
+
+async function search(phone: Phone, q: string, extra = ''): Promise<{ status: number; body: any }> {
+  return phone.get(`/api/notes?q=${encodeURIComponent(q)}${extra}`);
+}
+
+async function searchAll(phone: Phone, q: string, limit: number): Promise<Item[]> {
+  const items: Item[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await search(phone, q, `&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+    expect(page.status).toBe(200);
+    items.push(...page.body.items);
+    cursor = page.body.next_cursor;
+  } while (cursor);
+  return items;
+}
+
+describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
+  let testApp: TestApp;
+  let alice: Phone;
+  let bob: Phone;
+  const ids = new Map<string, string>();
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database, storage: 'local' });
+    alice = await testApp.phone('alice');
+    bob = await testApp.phone('bob');
+    for (const [title, body] of ALICE_NOTES) {
+      const created = await alice.post('/api/notes', { title, body });
+      expect(created.status).toBe(201);
+      ids.set(title, created.body.id);
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    for (const [title, body] of BOB_NOTES) await bob.post('/api/notes', { title, body });
+    expect((await alice.patch(`/api/notes/${ids.get('Edited note')}`, { body: 'now about zebras' })).status).toBe(200);
+    expect((await alice.delete(`/api/notes/${ids.get('Deleted note')}`)).status).toBe(204);
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+  });
+
+  it.each(CASES)('q=%j finds %j', async (q, titles) => {
+    const answer = await search(alice, q);
+    expect(answer.status).toBe(200);
+    expect(answer.body.items.map((item: Item) => item.title).sort()).toEqual([...titles].sort());
+  });
+
+  it('ranks notes whose title matches every term first, then by updated_at, newest first', async () => {
+    const answer = await search(alice, 'milk');
+    expect(answer.body.items.map((item: Item) => item.title)).toEqual(['Milk tea', 'Recipes', 'Shopping list']);
+    // An edit makes a note the newest of its group, not of the title group.
+    await alice.patch(`/api/notes/${ids.get('Shopping list')}`, {
+      body: 'milk, eggs and oat milk; recording of the store jingle.',
+    });
+    const after = await search(alice, 'milk');
+    expect(after.body.items.map((item: Item) => item.title)).toEqual(['Milk tea', 'Shopping list', 'Recipes']);
+  });
+
+  it('never finds another owner’s notes, with the same words', async () => {
+    const answer = await search(bob, 'milk');
+    expect(answer.body.items.map((item: Item) => item.title).sort()).toEqual(['Milk tea', 'Shopping list']);
+    for (const item of answer.body.items) expect([...ids.values()]).not.toContain(item.id);
+    expect((await search(bob, 'platypus')).body.items).toHaveLength(1);
+    expect((await search(alice, 'tapioca')).body.items).toHaveLength(1);
+    expect((await search(bob, 'tapioca')).body.items).toHaveLength(0);
+  });
+
+  it('highlights the body around the first match, in UTF-16 offsets, null when only the title matched', async () => {
+    const zurich = (await search(alice, 'zurich')).body.items.find((item: Item) => item.title === 'Résumé draft');
+    expect(zurich.highlight.text).toBe('Update the CV before the Zürich interview');
+    expect(zurich.highlight.matches).toEqual([{ start: 25, length: 6 }]);
+    const draft = (await search(alice, 'draft')).body.items;
+    expect(draft).toEqual([expect.objectContaining({ title: 'Résumé draft', highlight: null })]);
+    const coffee = (await search(alice, '咖啡')).body.items[0];
+    const { text, matches } = coffee.highlight;
+    expect(matches.map((m: { start: number; length: number }) => text.slice(m.start, m.start + m.length))).toEqual([
+      '咖啡',
+    ]);
+    const created = await alice.post('/api/notes', {
+      title: 'Emoji',
+      body: `🎙️👩🏽‍💻 ${'word '.repeat(60)}then the Ölmühle and more ${'filler '.repeat(60)}`,
+    });
+    const emoji = (await search(alice, 'olmuhle')).body.items[0];
+    expect(emoji.id).toBe(created.body.id);
+    const [match] = emoji.highlight.matches;
+    expect(emoji.highlight.text.slice(match.start, match.start + match.length)).toBe('Ölmühle');
+    expect(emoji.highlight.text.length).toBeLessThanOrEqual(200);
+    expect(created.body.body).toContain(emoji.highlight.text);
+    // Every highlight of a longer result list points at matching words.
+    for (const item of (await search(alice, 'milk')).body.items as Item[]) {
+      for (const m of item.highlight?.matches ?? []) {
+        expect(textTerms(item.highlight!.text.slice(m.start, m.start + m.length))).toEqual(['milk']);
+      }
+    }
+  });
+
+  it('pages through the search order with the cursor: every match once, in the one-page order', async () => {
+    for (let i = 0; i < 23; i += 1) {
+      await alice.post(
+        '/api/notes',
+        i % 3 === 0 ? { title: `paging ${i}` } : { title: `note ${i}`, body: `paging ${i}` },
+      );
+    }
+    const whole = (await search(alice, 'paging', '&limit=100')).body.items.map((item: Item) => item.id);
+    expect(whole).toHaveLength(23);
+    for (const limit of [1, 4, 7]) {
+      expect((await searchAll(alice, 'paging', limit)).map((item) => item.id)).toEqual(whole);
+    }
+    const list = await alice.get('/api/notes?limit=1');
+    const listCursor = list.body.next_cursor;
+    const mixed = await search(alice, 'paging', `&cursor=${listCursor}`);
+    expect(mixed.status).toBe(400);
+    expect(mixed.body.error.details).toEqual([{ field: 'cursor', message: expect.any(String) }]);
+  });
+
+  it.each([
+    ['longer than 500 characters', 'a'.repeat(501)],
+    ['more than 16 words', Array.from({ length: 17 }, (_, i) => `w${i}`).join(' ')],
+    ['more than 64 terms', '漢字'.repeat(40)],
+    ['a lone surrogate', 'milk\ud800'],
+  ])('refuses a q %s with a 400 naming q', async (_name, q) => {
+    const answer = await alice.get(`/api/notes?q=${q.includes('\ud800') ? 'milk%ED%A0%80' : encodeURIComponent(q)}`);
+    if (q.includes('\ud800')) {
+      // A lone surrogate cannot travel as UTF-8: whatever arrives is either refused or a query.
+      expect([200, 400]).toContain(answer.status);
+      if (answer.status === 400) expect(answer.body.error.details[0].field).toBe('q');
+      return;
+    }
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.details).toEqual([{ field: 'q', message: expect.stringContaining('q must') }]);
+  });
+
+  it('answers any q with 200 or a 400 naming q, never a 5xx, within an ordinary query’s time', async () => {
+    const special = fc.constantFrom(
+      '"',
+      '-',
+      '*',
+      ':',
+      '&',
+      '|',
+      '!',
+      '(',
+      ')',
+      "'",
+      '\\',
+      ' ',
+      '%',
+      '_',
+      ';',
+      '--',
+      'ß',
+      'é',
+    );
+    const text = fc.oneof(
+      fc.string({ maxLength: 80, unit: 'grapheme' }),
+      fc.string({ maxLength: 600, unit: 'binary' }),
+      fc
+        .array(fc.oneof(special, fc.constantFrom('milk', 'zurich', '咖啡', 'привет', 'rec', 'OR', 'NEAR', 'AND')), {
+          maxLength: 30,
+        })
+        .map((parts) => parts.join('')),
+    );
+    await fc.assert(
+      fc.asyncProperty(text, async (q) => {
+        const started = Date.now();
+        const encoded = encodeURIComponent(q.replace(/[\ud800-\udfff]/g, (unit) => unit)).replace(
+          /%EF%BF%BD/g,
+          '%ED%A0%80',
+        );
+        const answer = await alice.get(`/api/notes?q=${encoded}`);
+        expect(Date.now() - started).toBeLessThan(BOUND_MS);
+        if (answer.status !== 200) {
+          expect(answer.status).toBe(400);
+          expect(answer.body.error.details.map((detail: { field: string }) => detail.field)).toEqual(['q']);
+        }
+      }),
+      { numRuns: FUZZ_RUNS },
+    );
+  });
+
+  it('EXPLAIN: a word and a prefix query use the full-text index', async () => {
+    const ds = testApp.dataSource;
+    if (database === 'postgres') {
+      await ds.query(`INSERT INTO notes (id, owner_id, title, body, created_at, updated_at)
+        SELECT gen_random_uuid()::text, 'owner-' || (i % 50), 'filler ' || i, 'common words ' || md5(i::text), now(), now()
+        FROM generate_series(1, 5000) AS i`);
+      await ds.query('ANALYZE note_search');
+    }
+    for (const q of ['zurich', 'zur']) {
+      const query = parseSearchQuery(q);
+      if (database === 'postgres') {
+        const plan = (
+          (await ds.query(`EXPLAIN ${POSTGRES_SEARCH_SQL.replace('/*cursor*/', '')}`, [
+            'alice',
+            toTsQuery(query),
+            toTsQuery(query, true),
+            21,
+          ])) as { 'QUERY PLAN': string }[]
+        )
+          .map((row) => row['QUERY PLAN'])
+          .join('\n');
+        expect(plan).toMatch(/Bitmap Index Scan on idx_note_search_terms/);
+        expect(plan).not.toMatch(/Seq Scan on note_search/);
+      } else {
+        const owner = `{owner} : "${ownerTerm('alice')}"`;
+        const plan = (
+          (await ds.query(`EXPLAIN QUERY PLAN ${SQLITE_SEARCH_SQL.replace('/*cursor*/', '')}`, [
+            `${owner} AND (${toFtsQuery(query, true)})`,
+            `${owner} AND (${toFtsQuery(query)})`,
+            'alice',
+            21,
+          ])) as { detail: string }[]
+        )
+          .map((row) => row.detail)
+          .join('\n');
+        expect(plan).toMatch(/SCAN notes_search VIRTUAL TABLE INDEX \d+:M/);
+        expect(plan).toMatch(/SEARCH n USING INTEGER PRIMARY KEY \(rowid=\?\)/);
+        expect(plan).not.toMatch(/SCAN n\b/);
+      }
+    }
+  });
+});
+
+describe.each(['sqlite', 'postgres'] as const)('the search index after all migrations on %s', (kind) => {
+  it('indexes notes that existed before, and the database keeps it in step on every later write', async () => {
+    const database = await createTestDatabase(kind);
+    const options = dataSourceOptions(loadAppConfig({ DATABASE_URL: database.url }).database);
+    const mine = MIGRATIONS.findIndex((migration) => migration.name === 'NoteSearch1765200000000');
+    const p = (sql: string) =>
+      kind === 'postgres'
+        ? sql.replace(
+            /\?/g,
+            (
+              (n) => () =>
+                `$${++n}`
+            )(0),
+          )
+        : sql;
+    const now = kind === 'postgres' ? new Date() : new Date().toISOString().replace('T', ' ').replace('Z', '');
+    const insert = (ds: DataSource, id: string, title: string, body: string) =>
+      ds.query(p('INSERT INTO notes (id, owner_id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)'), [
+        id,
+        'alice',
+        title,
+        body,
+        now,
+        now,
+      ]);
+    try {
+      const before = await new DataSource({
+        ...options,
+        migrations: MIGRATIONS.slice(0, mine),
+        migrationsRun: false,
+        logging: false,
+      }).initialize();
+      await before.runMigrations();
+      await insert(before, '00000000-0000-4000-8000-000000000001', 'Old Zürich note', 'written before search');
+      await before.destroy();
+
+      // Every migration, also those after this one (a rebuilt notes table would lose the triggers).
+      const after = await new DataSource({ ...options, migrationsRun: false, logging: false }).initialize();
+      await after.runMigrations();
+      const found = async (q: string): Promise<string[]> => {
+        const query = parseSearchQuery(q);
+        const owner = `{owner} : "${ownerTerm('alice')}"`;
+        const rows = (
+          kind === 'postgres'
+            ? await after.query(POSTGRES_SEARCH_SQL.replace('/*cursor*/', ''), [
+                'alice',
+                toTsQuery(query),
+                toTsQuery(query, true),
+                50,
+              ])
+            : await after.query(SQLITE_SEARCH_SQL.replace('/*cursor*/', ''), [
+                `${owner} AND (${toFtsQuery(query, true)})`,
+                `${owner} AND (${toFtsQuery(query)})`,
+                'alice',
+                50,
+              ])
+        ) as { id: string }[];
+        return rows.map((row) => row.id).sort();
+      };
+      expect(await found('zurich')).toEqual(['00000000-0000-4000-8000-000000000001']);
+      await insert(after, '00000000-0000-4000-8000-000000000002', 'New note', 'about zurich too');
+      expect(await found('zurich')).toEqual([
+        '00000000-0000-4000-8000-000000000001',
+        '00000000-0000-4000-8000-000000000002',
+      ]);
+      await after.query(p('UPDATE notes SET body = ? WHERE id = ?'), [
+        'now about Basel',
+        '00000000-0000-4000-8000-000000000002',
+      ]);
+      expect(await found('zurich')).toEqual(['00000000-0000-4000-8000-000000000001']);
+      expect(await found('basel')).toEqual(['00000000-0000-4000-8000-000000000002']);
+      await after.query(p('DELETE FROM notes WHERE id = ?'), ['00000000-0000-4000-8000-000000000001']);
+      expect(await found('zurich')).toEqual([]);
+      await after.destroy();
+    } finally {
+      await database.drop();
+    }
+  });
+});
