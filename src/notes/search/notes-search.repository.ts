@@ -89,11 +89,12 @@ export const POSTGRES_SEARCH_SQL = `SELECT n.id, n.title, n.body, n.created_at, 
   ORDER BY title_match DESC, s.updated_at DESC, s.note_id DESC
   LIMIT $4`;
 
-const SQLITE_TITLE_MATCH = '(n.rowid IN (SELECT rowid FROM notes_search WHERE notes_search MATCH ?))';
+const SQLITE_TITLE_MATCH = '(s.rowid IN (SELECT rowid FROM notes_search WHERE notes_search MATCH ?))';
 
+/** CROSS JOIN keeps SQLite's join order: the full-text index first, then each match's note by rowid. */
 export const SQLITE_SEARCH_SQL = `SELECT n.id, n.title, n.body, n.created_at, n.updated_at, ${SQLITE_TITLE_MATCH} AS title_match
-  FROM notes n
-  WHERE n.rowid IN (SELECT rowid FROM notes_search WHERE notes_search MATCH ?) AND n.owner_id = ? /*cursor*/
+  FROM notes_search s CROSS JOIN notes n ON n.rowid = s.rowid
+  WHERE notes_search MATCH ? AND n.owner_id = ? /*cursor*/
   ORDER BY title_match DESC, n.updated_at DESC, n.id DESC
   LIMIT ?`;
 
