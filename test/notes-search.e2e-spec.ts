@@ -4,7 +4,7 @@ import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions, MIGRATIONS } from '../src/database/database.options';
 import { POSTGRES_SEARCH_SQL, SQLITE_SEARCH_SQL } from '../src/notes/search/notes-search.repository';
 import { parseSearchQuery, toFtsQuery, toTsQuery } from '../src/notes/search/search-query';
-import { ownerTerm } from '../src/notes/search/search-sql';
+import { ownerTerm, SQLITE_TOKENIZER } from '../src/notes/search/search-sql';
 import { textTerms } from '../src/notes/search/search-text';
 import { createTestDatabase } from './harness/databases';
 import type { Phone } from './support/phone';
@@ -284,6 +284,71 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
       { numRuns: FUZZ_RUNS },
     );
   });
+
+  if (database === 'postgres') {
+    it('folds and splits text exactly as the app does, whatever the text (Postgres runs SQL generated from its table)', async () => {
+      const text = fc.oneof(
+        fc.string({ maxLength: 60, unit: 'grapheme' }),
+        fc.string({ maxLength: 60, unit: 'binary' }).map((s) => s.replace(/\p{Cs}|\u0000/gu, '')),
+        fc
+          .array(
+            fc.constantFrom(
+              'Straße',
+              'ÆON',
+              'İstanbul',
+              'ΣΟΦΟΣ',
+              'Ǆemal',
+              'ﬁnal',
+              '東京タワー',
+              '한국어',
+              'x²',
+              'e\u0301',
+              '-',
+              ' ',
+            ),
+            {
+              maxLength: 8,
+            },
+          )
+          .map((parts) => parts.join('')),
+      );
+      await fc.assert(
+        fc.asyncProperty(text, async (s) => {
+          const [row] = (await testApp.dataSource.query('SELECT notes_search_terms($1) AS terms', [s])) as {
+            terms: string[];
+          }[];
+          expect(row.terms).toEqual(textTerms(s));
+        }),
+        { numRuns: FUZZ_RUNS * 2 },
+      );
+    });
+  }
+
+  if (database === 'sqlite') {
+    it('FTS5 indexes exactly the terms the app hands it, whatever the text', async () => {
+      const ds = testApp.dataSource;
+      await ds.query(`CREATE VIRTUAL TABLE tokens_check USING fts5(x, tokenize="${SQLITE_TOKENIZER}")`);
+      await ds.query("CREATE VIRTUAL TABLE tokens_check_vocab USING fts5vocab(tokens_check, 'instance')");
+      const text = fc.oneof(
+        fc.string({ maxLength: 60, unit: 'grapheme' }),
+        fc.string({ maxLength: 60, unit: 'binary' }).map((s) => s.replace(/\p{Cs}/gu, '')),
+      );
+      try {
+        await fc.assert(
+          fc.asyncProperty(text, async (s) => {
+            await ds.query('DELETE FROM tokens_check');
+            await ds.query('INSERT INTO tokens_check (rowid, x) VALUES (1, ?)', [textTerms(s).join(' ')]);
+            const rows = (await ds.query('SELECT term FROM tokens_check_vocab ORDER BY offset')) as { term: string }[];
+            expect(rows.map((row) => row.term)).toEqual(textTerms(s));
+          }),
+          { numRuns: FUZZ_RUNS * 2 },
+        );
+      } finally {
+        await ds.query('DROP TABLE tokens_check_vocab');
+        await ds.query('DROP TABLE tokens_check');
+      }
+    });
+  }
 
   it('EXPLAIN: a word and a prefix query use the full-text index', async () => {
     const ds = testApp.dataSource;

@@ -1,5 +1,5 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
-import { postgresSearchFunctions, SQLITE_TERMS_FUNCTION } from '../../notes/search/search-sql';
+import { postgresSearchFunctions, SQLITE_TERMS_FUNCTION, SQLITE_TOKENIZER } from '../../notes/search/search-sql';
 
 /**
  * Full-text search over notes (docs/search.md). The database keeps the index in step on every write,
@@ -70,7 +70,7 @@ export class NoteSearch1765200000000 implements MigrationInterface {
   private async upSqlite(queryRunner: QueryRunner): Promise<void> {
     // Contentless: the text lives in `notes`; the FTS5 row of a note has the note's rowid.
     await queryRunner.query(`CREATE VIRTUAL TABLE notes_search USING fts5(
-      owner, title, body, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2')`);
+      owner, title, body, content='', contentless_delete=1, tokenize="${SQLITE_TOKENIZER}")`);
     const insert = (row: 'new') =>
       `INSERT INTO notes_search (rowid, owner, title, body) VALUES (${row}.rowid, hex(${row}.owner_id),
         ${SQLITE_TERMS_FUNCTION}(${row}.title, ${row}.body, 'title'), ${SQLITE_TERMS_FUNCTION}(${row}.title, ${row}.body, 'body'));`;

@@ -112,6 +112,15 @@ export function postgresSearchFunctions(): string[] {
   return [fold, terms, vector];
 }
 
+/**
+ * FTS5's tokenizer: unicode61 with diacritics removed, on terms the app already folded and separated by
+ * spaces. Every category but spaces and controls counts as part of a term: SQLite's Unicode tables are
+ * older than the app's, and a character that is a letter to the app may be unassigned, a mark or a symbol
+ * to SQLite (U+1CF2, U+19B0). So FTS5 indexes exactly the terms it is given (a test checks that on random
+ * text), and both databases answer alike.
+ */
+export const SQLITE_TOKENIZER = "unicode61 remove_diacritics 2 categories 'L* N* M* S* P* Co Cn Cf'";
+
 /** The SQLite function the triggers call: a note's title or body terms, space-separated. */
 export const SQLITE_TERMS_FUNCTION = 'notes_search_terms';
 
