@@ -544,6 +544,38 @@ const CASES: BadRequestCase[] = [
     status: 403,
     code: 'SIGNED_URL_INVALID',
   },
+  {
+    name: 'a search query longer than 500 characters',
+    method: 'GET',
+    path: `/api/notes?q=${'a'.repeat(501)}`,
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    field: 'q',
+  },
+  {
+    name: 'a search query with more than 16 words',
+    method: 'GET',
+    path: `/api/notes?q=${Array.from({ length: 17 }, (_, i) => `w${i}`).join('+')}`,
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    field: 'q',
+  },
+  {
+    name: 'a search query given twice',
+    method: 'GET',
+    path: '/api/notes?q=milk&q=eggs',
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    field: 'q',
+  },
+  {
+    name: 'a list cursor given to a search',
+    method: 'GET',
+    path: '/api/notes?q=milk&cursor=WyIyMDI2LTAxLTAxVDAwOjAwOjAwLjAwMFoiLCJ4Il0',
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    field: 'cursor',
+  },
 ];
 
 describeEachWithLegs<[DatabaseKind, StorageKind]>(

@@ -187,6 +187,23 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
         })),
       );
     }
+    if (operation.queryParams.includes('q')) {
+      kinds.push(
+        fc
+          .oneof(
+            fc.string({ minLength: 501, maxLength: 700 }),
+            fc
+              .array(fc.stringMatching(/^[a-z]{1,6}$/), { minLength: 17, maxLength: 30 })
+              .map((words) => words.join(' ')),
+          )
+          .map((bad) => ({
+            method,
+            path: `${fill(operation)}?q=${encodeURIComponent(bad)}`,
+            headers: auth(),
+            defect: 'bad q',
+          })),
+      );
+    }
     if (operation.hasBody) {
       kinds.push(
         notJson.map((body) => ({
