@@ -108,6 +108,19 @@ export function buildProgram(): Command {
       for (const note of all) console.log(`${note.id}  ${note.created_at}  ${note.title}`);
     });
   notes
+    .command('search')
+    .description('find notes by what they say: every word must match, "a phrase", -excluded, the last word a prefix')
+    .argument('<words...>')
+    .option('--json', 'print the matching notes as a JSON array')
+    .action(async (words: string[], options: JsonOption) => {
+      const found = await searchNotes(client(), words.join(' '));
+      if (options.json) return printJson(found);
+      for (const note of found) {
+        console.log(`${note.id}  ${note.updated_at}  ${note.title}`);
+        if (note.highlight) console.log(`    ${note.highlight.text.replace(/\s+/g, ' ')}`);
+      }
+    });
+  notes
     .command('show')
     .description('show one note')
     .argument('<note-id>')
@@ -311,4 +324,11 @@ if (require.main === module) {
   void main(process.argv).then((code) => {
     process.exitCode = code;
   });
+}
+
+/** The first SEARCH_RESULTS matches of a search, best first. */
+const SEARCH_RESULTS = 50;
+
+async function searchNotes(api: AdvancedNotesClient, q: string) {
+  return unwrap(await api.GET('/api/notes', { params: { query: { q, limit: SEARCH_RESULTS } } })).items;
 }

@@ -46,8 +46,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List notes, newest first
-         * @description Cursor pagination: pass `next_cursor` back as `cursor`.
+         * List notes, newest first, or search them with `q`
+         * @description Cursor pagination: pass `next_cursor` back as `cursor` (with the same `q`). With `q`, only matching notes, each with a `highlight`, in search order (docs/search.md).
          */
         get: operations["listNotes"];
         put?: never;
@@ -348,8 +348,51 @@ export interface components {
             status: number;
             error: components["schemas"]["ErrorBodyDto"];
         };
+        HighlightMatchDto: {
+            /**
+             * @description Offset in `text`, in UTF-16 code units.
+             * @example 9
+             */
+            start: number;
+            /**
+             * @description Length in UTF-16 code units.
+             * @example 4
+             */
+            length: number;
+        };
+        NoteHighlightDto: {
+            /**
+             * @description A short passage of the body around the first match, as stored (no markup).
+             * @example Remember milk and eggs
+             */
+            text: string;
+            matches: components["schemas"]["HighlightMatchDto"][];
+        };
+        NoteListItemDto: {
+            /**
+             * Format: uuid
+             * @example 5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90
+             */
+            id: string;
+            /** @example Standup ideas */
+            title: string;
+            /** @example Talk about the release train. */
+            body: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            updated_at: string;
+            /** @description Only in search results (`q`): where the body matches, or null when only the title matched. */
+            highlight?: components["schemas"]["NoteHighlightDto"] | null;
+        };
         NotePageDto: {
-            items: components["schemas"]["NoteResponseDto"][];
+            items: components["schemas"]["NoteListItemDto"][];
             /** @description Pass as `cursor` to get the next page; null on the last page. */
             next_cursor: string | null;
         };
@@ -933,6 +976,8 @@ export interface operations {
                 limit?: number;
                 /** @description The `next_cursor` of the previous page; omit for the first page. */
                 cursor?: string;
+                /** @description Search: only the notes whose title or body match, notes whose title matches every term first, then newest `updated_at` first (docs/search.md). Every word must match, in any order; `"a phrase"` matches words next to each other; `-word` excludes; the last word matches as a prefix. Case and accents are ignored; Chinese, Japanese and Korean match by two or more adjacent characters. At most 500 characters, 16 words and 64 terms. A query with no word to look for finds nothing. */
+                q?: string;
             };
             header?: never;
             path?: never;

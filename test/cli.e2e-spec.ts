@@ -133,6 +133,21 @@ describe.each(MATRIX)('the advanced-notes CLI against a real server on %s + %s s
       }
     }, 120_000);
 
+  it('searches notes: every word, the last one a prefix, with the body passage that matched', async () => {
+    const run = await cli(
+      ['notes', 'create', '--title', 'Trip', '--body', 'Book the train to Zürich for Tuesday'],
+      env,
+    );
+    const noteId = run.stdout.trim();
+    await cli(['notes', 'create', '--title', 'Train set', '--body', 'for the kids'], env);
+    const found = await cli(['notes', 'search', 'zurich', 'tra'], env);
+    expect(found).toMatchObject({ code: 0, stderr: '' });
+    expect(found.stdout).toMatch(new RegExp(`^${noteId}  \\S+  Trip\n    Book the train to Zürich for Tuesday\n$`));
+    const json = JSON.parse((await cli(['notes', 'search', 'train', '--json'], env)).stdout);
+    expect(json.map((note: { title: string }) => note.title)).toEqual(['Train set', 'Trip']);
+    expect(json[1].highlight.matches).toEqual([{ start: 9, length: 5 }]);
+  });
+
   it('creates, lists and shows notes, lists and deletes clips, each with --json', async () => {
     const created = await cli(['notes', 'create', '--title', 'Groceries'], env);
     expect(created).toMatchObject({ code: 0, stderr: '' });
