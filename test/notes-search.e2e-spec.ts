@@ -4,7 +4,7 @@ import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions, MIGRATIONS } from '../src/database/database.options';
 import { POSTGRES_SEARCH_SQL, SQLITE_SEARCH_SQL } from '../src/notes/search/notes-search.repository';
 import { parseSearchQuery, toFtsQuery, toTsQuery } from '../src/notes/search/search-query';
-import { ownerTerm, SQLITE_TOKENIZER } from '../src/notes/search/search-sql';
+import { ownerTerm, postgresSearchFunctions, SQLITE_TOKENIZER } from '../src/notes/search/search-sql';
 import { textTerms } from '../src/notes/search/search-text';
 import { createTestDatabase } from './harness/databases';
 import type { Phone } from './support/phone';
@@ -348,6 +348,45 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
         await ds.query('DROP TABLE tokens_check');
       }
     });
+  }
+
+  if (database === 'postgres') {
+    it.each([['und-x-icu'], ['no locale-free collation']] as const)(
+      'folds like the app with the functions made for a Postgres with %s',
+      async (variant) => {
+        const collation = variant === 'und-x-icu' ? variant : null;
+        const [{ present }] = (await testApp.dataSource.query(
+          "SELECT count(*)::int > 0 AS present FROM pg_collation WHERE collname = 'und-x-icu'",
+        )) as { present: boolean }[];
+        if (collation && !present) return; // a Postgres built without ICU: the built-in collation is tested above
+        const runner = testApp.dataSource.createQueryRunner();
+        const schema = `search_${collation ? 'icu' : 'table'}`;
+        try {
+          await runner.query(`CREATE SCHEMA ${schema}`);
+          await runner.query(`SET search_path = ${schema}, public`);
+          for (const statement of postgresSearchFunctions(collation)) await runner.query(statement);
+          await fc.assert(
+            fc.asyncProperty(
+              fc.oneof(
+                fc.string({ maxLength: 40, unit: 'grapheme' }),
+                fc.constantFrom('Straße ÆON İstanbul ΣΟΦΟΣ Ǆemal ﬁnal 東京タワー 한국어 x² Привет Ølmühle'),
+              ),
+              async (text) => {
+                const [row] = (await runner.query(`SELECT ${schema}.notes_search_terms($1) AS terms`, [text])) as {
+                  terms: string[];
+                }[];
+                expect(row.terms).toEqual(textTerms(text));
+              },
+            ),
+            { numRuns: FUZZ_RUNS },
+          );
+        } finally {
+          await runner.query('RESET search_path');
+          await runner.query(`DROP SCHEMA ${schema} CASCADE`);
+          await runner.release();
+        }
+      },
+    );
   }
 
   it('EXPLAIN: a word and a prefix query use the full-text index', async () => {

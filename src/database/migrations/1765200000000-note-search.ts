@@ -1,5 +1,11 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
-import { postgresSearchFunctions, SQLITE_TERMS_FUNCTION, SQLITE_TOKENIZER } from '../../notes/search/search-sql';
+import {
+  LOCALE_FREE_COLLATIONS,
+  postgresSearchFunctions,
+  SQLITE_TERMS_FUNCTION,
+  SQLITE_TOKENIZER,
+  type LocaleFreeCollation,
+} from '../../notes/search/search-sql';
 
 /**
  * Full-text search over notes (docs/search.md). The database keeps the index in step on every write,
@@ -30,7 +36,11 @@ export class NoteSearch1765200000000 implements MigrationInterface {
   }
 
   private async upPostgres(queryRunner: QueryRunner): Promise<void> {
-    for (const statement of postgresSearchFunctions()) await queryRunner.query(statement);
+    const collations = (await queryRunner.query('SELECT collname FROM pg_collation WHERE collname = ANY ($1)', [
+      [...LOCALE_FREE_COLLATIONS],
+    ])) as { collname: LocaleFreeCollation }[];
+    const collation = LOCALE_FREE_COLLATIONS.find((name) => collations.some((row) => row.collname === name)) ?? null;
+    for (const statement of postgresSearchFunctions(collation)) await queryRunner.query(statement);
     // Owner and time beside the terms: one owner's matches, newest first, without visiting `notes`.
     await queryRunner.query(`CREATE TABLE note_search (
       note_id varchar(36) PRIMARY KEY REFERENCES notes (id) ON DELETE CASCADE ON UPDATE CASCADE,

@@ -5,17 +5,27 @@ import {
   MAX_TERMS_PER_NOTE,
   MULTI_CHAR_SPECIALS,
   noteSearchTerms,
+  SINGLE_CHAR_SPECIALS,
 } from './search-text';
 
 /**
- * The database side of search-text.ts. Postgres gets SQL functions generated from the same per-character
- * table the app folds with, written out as explicit characters and code-point ranges, so they never depend
- * on the database's locale (under `C`, Postgres's own lower() and character classes know ASCII only).
- * SQLite gets the app's function itself, registered on every connection.
+ * The database side of search-text.ts. Postgres gets SQL functions generated from the app's own character
+ * classes, written out as explicit characters and code-point ranges, and lower case from a locale-free
+ * collation (or, without one, the app's whole per-character table), so they never depend on the database's
+ * locale (under `C`, Postgres's own lower() and character classes know ASCII only). SQLite gets the app's
+ * function itself, registered on every connection.
  */
 
 const LAST_CODE_POINT = 0x10ffff;
 const LETTER_OR_DIGIT = /^[\p{L}\p{N}]$/u;
+const MARK = /^\p{M}$/u;
+
+/**
+ * Collations whose lower() is Unicode's and the same in every database locale: Postgres 17's built-in
+ * `pg_c_utf8` (simple case mapping, as the app's per-character step), else ICU's root locale.
+ */
+export const LOCALE_FREE_COLLATIONS = ['pg_c_utf8', 'und-x-icu'] as const;
+export type LocaleFreeCollation = (typeof LOCALE_FREE_COLLATIONS)[number];
 const CJK = new RegExp(`^[${CJK_CLASS}]$`, 'u');
 
 interface FoldTable {
@@ -73,11 +83,20 @@ function sqlLiteral(text: string): string {
  * notes_search_vector(title, body) — the tsvector of a note, title terms weighted A, body terms after a
  * gap (so a phrase never spans title and body), positions up to MAX_TERMS_PER_NOTE.
  */
-export function postgresSearchFunctions(): string[] {
-  const table = foldTable();
+export function postgresSearchFunctions(collation: LocaleFreeCollation | null): string[] {
   const letters = characterRanges((char) => LETTER_OR_DIGIT.test(char));
   const cjk = characterRanges((char) => CJK.test(char));
-  let folded = `translate(normalize(t, NFKD), ${sqlLiteral(table.from + table.deleted)}, ${sqlLiteral(table.to)})`;
+  let folded: string;
+  if (collation) {
+    // Marks out, lower case by a locale-free collation, then the few letters that do not decompose. (Postgres's
+    // translate() walks its whole list for every character: it gets only the short one.)
+    const specials = Object.entries(SINGLE_CHAR_SPECIALS);
+    folded = `translate(lower(regexp_replace(normalize(t, NFKD), ${sqlLiteral(`[${characterRanges((char) => MARK.test(char))}]+`)}, '', 'g') COLLATE "${collation}"), ${sqlLiteral(specials.map(([from]) => from).join(''))}, ${sqlLiteral(specials.map(([, to]) => to).join(''))})`;
+  } else {
+    // No such collation: the whole per-character table, slower (a long translate list) but the same answer.
+    const table = foldTable();
+    folded = `translate(normalize(t, NFKD), ${sqlLiteral(table.from + table.deleted)}, ${sqlLiteral(table.to)})`;
+  }
   for (const [from, to] of MULTI_CHAR_SPECIALS) folded = `replace(${folded}, ${sqlLiteral(from)}, ${sqlLiteral(to)})`;
   const fold = `CREATE OR REPLACE FUNCTION notes_search_fold(t text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -95,19 +114,23 @@ export function postgresSearchFunctions(): string[] {
       CROSS JOIN LATERAL (SELECT CASE WHEN p.pairs THEN substr(w.word, g.i, 2) ELSE left(w.word, ${MAX_TERM_LENGTH}) END AS term) x
       WHERE w.word <> ''
     $fn$`;
+  // PL/pgSQL: its statements are planned once per session, not on every call as a SQL function's with a CTE.
   const vector = `CREATE OR REPLACE FUNCTION notes_search_vector(title text, body text) RETURNS tsvector
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
     AS $fn$
-      WITH t AS (SELECT notes_search_terms(title) AS title_terms, notes_search_terms(body) AS body_terms)
-      SELECT (
+    DECLARE
+      title_terms text[] := (notes_search_terms(title))[1:${MAX_TERMS_PER_NOTE}];
+      gap int := cardinality(title_terms) + 1;
+      body_terms text[] := (notes_search_terms(body))[1:${MAX_TERMS_PER_NOTE} - gap];
+    BEGIN
+      RETURN (
         coalesce((SELECT string_agg('''' || u.term || ''':' || u.pos || 'A', ' ')
-                  FROM unnest(t.title_terms) WITH ORDINALITY AS u(term, pos) WHERE u.pos <= ${MAX_TERMS_PER_NOTE}), '')
+                  FROM unnest(title_terms) WITH ORDINALITY AS u(term, pos)), '')
         || ' ' ||
-        coalesce((SELECT string_agg('''' || u.term || ''':' || (cardinality(t.title_terms) + 1 + u.pos), ' ')
-                  FROM unnest(t.body_terms) WITH ORDINALITY AS u(term, pos)
-                  WHERE cardinality(t.title_terms) + 1 + u.pos <= ${MAX_TERMS_PER_NOTE}), '')
-      )::tsvector
-      FROM t
+        coalesce((SELECT string_agg('''' || u.term || ''':' || (gap + u.pos), ' ')
+                  FROM unnest(body_terms) WITH ORDINALITY AS u(term, pos)), '')
+      )::tsvector;
+    END
     $fn$`;
   return [fold, terms, vector];
 }

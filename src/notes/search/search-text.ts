@@ -21,7 +21,7 @@ export const MAX_TERM_LENGTH = 100;
  */
 export const MAX_TERMS_PER_NOTE = 16_383;
 
-const SINGLE_CHAR_SPECIALS: Record<string, string> = {
+export const SINGLE_CHAR_SPECIALS: Record<string, string> = {
   ø: 'o',
   ł: 'l',
   đ: 'd',
