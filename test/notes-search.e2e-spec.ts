@@ -289,7 +289,8 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
     it('folds and splits text exactly as the app does, whatever the text (Postgres runs SQL generated from its table)', async () => {
       const text = fc.oneof(
         fc.string({ maxLength: 60, unit: 'grapheme' }),
-        fc.string({ maxLength: 60, unit: 'binary' }).map((s) => s.replace(/\p{Cs}|\u0000/gu, '')),
+        // Postgres text holds neither NUL nor a lone surrogate.
+        fc.string({ maxLength: 60, unit: 'binary' }).map((s) => s.replace(/\p{Cs}/gu, '').split('\u0000').join('')),
         fc
           .array(
             fc.constantFrom(
