@@ -290,7 +290,12 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
       const text = fc.oneof(
         fc.string({ maxLength: 60, unit: 'grapheme' }),
         // Postgres text holds neither NUL nor a lone surrogate.
-        fc.string({ maxLength: 60, unit: 'binary' }).map((s) => s.replace(/\p{Cs}/gu, '').split('\u0000').join('')),
+        fc.string({ maxLength: 60, unit: 'binary' }).map((s) =>
+          s
+            .replace(/\p{Cs}/gu, '')
+            .split('\u0000')
+            .join(''),
+        ),
         fc
           .array(
             fc.constantFrom(
