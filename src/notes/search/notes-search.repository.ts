@@ -53,16 +53,27 @@ export class NotesSearchRepository {
     }));
   }
 
+  /**
+   * Two ordered halves, each in the order of `idx_note_search_owner_updated`, so that Postgres can either
+   * walk the owner's notes newest first and stop at the page (a common word) or take the few matches from
+   * the GIN index and sort them (a rare one), instead of ranking every match.
+   */
   private searchPostgres(ownerId: string, query: SearchQuery, limit: number, after?: SearchCursor): Promise<unknown> {
     const params: unknown[] = [ownerId, toTsQuery(query), toTsQuery(query, true), limit];
-    let cursor = '';
+    let titleCursor = '';
+    let restCursor = '';
     if (after) {
       params.push(after.updatedAt, after.id);
-      cursor = after.titleMatch
-        ? 'AND (NOT s.terms @@ $3::tsquery OR (s.updated_at, s.note_id) < ($5, $6))'
-        : 'AND NOT s.terms @@ $3::tsquery AND (s.updated_at, s.note_id) < ($5, $6)';
+      if (after.titleMatch) titleCursor = 'AND (s.updated_at, s.note_id) < ($5, $6)';
+      else {
+        titleCursor = 'AND false';
+        restCursor = 'AND (s.updated_at, s.note_id) < ($5, $6)';
+      }
     }
-    return this.dataSource.query(`${POSTGRES_SEARCH_SQL.replace('/*cursor*/', cursor)}`, params);
+    return this.dataSource.query(
+      POSTGRES_SEARCH_SQL.replace('/*title cursor*/', titleCursor).replace('/*rest cursor*/', restCursor),
+      params,
+    );
   }
 
   private searchSqlite(ownerId: string, query: SearchQuery, limit: number, after?: SearchCursor): Promise<unknown> {
@@ -83,10 +94,18 @@ export class NotesSearchRepository {
   }
 }
 
-export const POSTGRES_SEARCH_SQL = `SELECT n.id, n.title, n.body, n.created_at, n.updated_at, s.terms @@ $3::tsquery AS title_match
-  FROM note_search s JOIN notes n ON n.id = s.note_id
-  WHERE s.owner_id = $1 AND n.owner_id = $1 AND s.terms @@ $2::tsquery /*cursor*/
-  ORDER BY title_match DESC, s.updated_at DESC, s.note_id DESC
+const POSTGRES_HALF = (
+  titleMatch: boolean,
+) => `(SELECT n.id, n.title, n.body, n.created_at, n.updated_at, ${titleMatch} AS title_match
+    FROM note_search s JOIN notes n ON n.id = s.note_id
+    WHERE s.owner_id = $1 AND n.owner_id = $1 AND s.terms @@ $2::tsquery AND ${titleMatch ? '' : 'NOT '}s.terms @@ $3::tsquery
+      /*${titleMatch ? 'title' : 'rest'} cursor*/
+    ORDER BY s.updated_at DESC, s.note_id DESC
+    LIMIT $4)`;
+
+/** Notes whose title matches every term, then the others; the "title cursor" and "rest cursor" comments mark where each half is narrowed. */
+export const POSTGRES_SEARCH_SQL = `SELECT * FROM (${POSTGRES_HALF(true)} UNION ALL ${POSTGRES_HALF(false)}) AS hits
+  ORDER BY title_match DESC, updated_at DESC, id DESC
   LIMIT $4`;
 
 const SQLITE_TITLE_MATCH = '(s.rowid IN (SELECT rowid FROM notes_search WHERE notes_search MATCH ?))';
