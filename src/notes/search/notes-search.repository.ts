@@ -32,6 +32,7 @@ interface RawRow {
 @Injectable()
 export class NotesSearchRepository {
   private readonly postgres: boolean;
+  private readonly sqliteStatements = new Map<string, { all(...params: unknown[]): unknown[] }>();
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {
     this.postgres = dataSource.options.type === 'postgres';
@@ -90,7 +91,25 @@ export class NotesSearchRepository {
       params.push(title, updatedAt, after.id);
     }
     params.push(limit);
-    return this.dataSource.query(SQLITE_SEARCH_SQL.replace('/*cursor*/', cursor), params);
+    return Promise.resolve(this.sqliteStatement(SQLITE_SEARCH_SQL.replace('/*cursor*/', cursor)).all(...params));
+  }
+
+  /**
+   * Prepared once on the TypeORM driver's own better-sqlite3 connection, as the hot reads are
+   * (src/database/sql-statements.ts): TypeORM's query path costs more than the search itself on small pages.
+   */
+  private sqliteStatement(sql: string): { all(...params: unknown[]): unknown[] } {
+    let statement = this.sqliteStatements.get(sql);
+    if (!statement) {
+      const connection = (
+        this.dataSource.driver as unknown as {
+          databaseConnection: { prepare(sql: string): { all(...params: unknown[]): unknown[] } };
+        }
+      ).databaseConnection;
+      statement = connection.prepare(sql);
+      this.sqliteStatements.set(sql, statement);
+    }
+    return statement;
   }
 }
 
