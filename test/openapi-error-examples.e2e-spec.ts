@@ -165,6 +165,7 @@ describe('the error examples of openapi.json', () => {
           else if (badField === 'title') body = JSON.stringify({ title: '' });
           else if (badField === 'cursor') path += '?cursor=not-a-cursor';
           else if (badField === 'status') path += '?status=not-a-status';
+          else if (badField === 'q') path += `?q=${'a'.repeat(501)}`;
           else if (badField === 'part_numbers') body = JSON.stringify({ part_numbers: [] });
           else if (badField !== 'note_id' && badField !== 'clip_id') return undefined;
           break;
