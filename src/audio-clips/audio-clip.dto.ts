@@ -137,9 +137,11 @@ export class AudioClipResponseDto {
   })
   completed_at!: string | null;
 
+  // Inline, with null among the values: a `$ref`'d enum beside `nullable` is not nullable to a generator
+  // (OpenAPI 3.0 lets nothing sit beside a $ref), and a nullable enum without null in it refuses null.
   @ApiProperty({
-    enum: CompletedBy,
-    enumName: 'CompletedBy',
+    type: String,
+    enum: [...Object.values(CompletedBy), null],
     nullable: true,
     example: null,
     description:
