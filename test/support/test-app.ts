@@ -11,7 +11,7 @@ import { STORAGE_DRIVER, type StorageDriver } from '../../src/storage/storage-dr
 import { AudioClipJanitor } from '../../src/audio-clips/audio-clip-janitor.service';
 import { createTestDatabase, testS3Env } from '../harness/databases';
 import { freePort } from '../harness/free-port';
-import { Phone } from './phone';
+import { Phone, type PhoneOptions } from './phone';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 /** `s3`: s3rver (or the store S3_ENDPOINT_URL names); `rgw`: Ceph's RADOS Gateway, an optional leg (test/harness/legs.ts). */
@@ -39,8 +39,8 @@ export interface TestApp {
   janitor: AudioClipJanitor;
   /** A valid bearer token for the given user (the `sub`), signed with the app's shared secret. */
   tokenFor(userId: string, claims?: Record<string, unknown>): Promise<string>;
-  /** A phone signed in as the given user. */
-  phone(userId: string): Promise<Phone>;
+  /** A phone signed in as the given user; its answers are checked against openapi.json unless `options` say not. */
+  phone(userId: string, options?: PhoneOptions): Promise<Phone>;
   /** Files under the local driver's folder (object bytes and metadata), for leak checks; empty for S3. */
   localFiles(): Promise<string[]>;
   /**
@@ -114,7 +114,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     env,
     janitor: started.get(AudioClipJanitor),
     tokenFor,
-    phone: async (userId) => new Phone(baseUrl, await tokenFor(userId)),
+    phone: async (userId, phoneOptions) => new Phone(baseUrl, await tokenFor(userId), phoneOptions),
     app: started,
     dataSource,
     storage: started.get<StorageDriver>(STORAGE_DRIVER),
