@@ -23,7 +23,9 @@ describe('the @advanced-notes/client package', () => {
   const nodeDir = machineNodeDir();
   // The machine's PATH without the project's bins, as in a terminal outside the checkout.
   const env = {
-    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(npm_|NODE_OPTIONS$|INIT_CWD$)/i.test(name))),
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !/^(npm_|NODE_OPTIONS$|INIT_CWD$)/i.test(name)),
+    ),
     PATH: [nodeDir, ...(process.env.PATH ?? '').split(delimiter).filter((dir) => !dir.includes('node_modules'))]
       .filter(Boolean)
       .join(delimiter),
@@ -80,7 +82,7 @@ describe('the @advanced-notes/client package', () => {
     expect(help.stdout).not.toContain('a-secret-token');
   }, 400_000);
 
-  it('runs as `npx advanced-notes` in the checkout, on the machine\'s npm, without a warning', () => {
+  it("runs as `npx advanced-notes` in the checkout, on the machine's npm, without a warning", () => {
     const run = spawnSync('npx', ['advanced-notes', '--help'], {
       cwd: ROOT,
       env: { ...env, ADVANCED_NOTES_TOKEN: 'eyJ.a-secret-token.value' },
