@@ -9,7 +9,7 @@ import { startTestApp, type TestApp } from './support/test-app';
 /** Debian's Chromium (apt-get install chromium); playwright-core drives it, nothing is downloaded. */
 const CHROMIUM = CHROMIUM_PATH;
 const SCREENSHOT = join(__dirname, '..', '.test-tmp', 'explorer-try-it-out.png');
-/** `UPDATE_SCREENSHOT=1` refreshes the README's picture from this run. */
+/** `UPDATE_SCREENSHOT=1` refreshes docs/explorer-try-it-out.png (shown in docs/clients.md) from this run. */
 const DOCS_SCREENSHOT = join(__dirname, '..', 'docs', 'explorer-try-it-out.png');
 
 describeIfLeg(CHROMIUM_LEG)('the OpenAPI explorer in a real browser (Chromium)', () => {

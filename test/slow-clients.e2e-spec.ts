@@ -6,7 +6,7 @@ import { startTestApp, type TestApp } from './support/test-app';
 
 jest.setTimeout(60_000);
 
-/** Short timeouts so the test runs in seconds; the defaults are the README's. */
+/** Short timeouts so the test runs in seconds; the defaults are in docs/configuration.md. */
 /** Straight to the server: these answers are about time, and the check against openapi.json adds its own. */
 const DIRECT = { validateResponses: false } as const;
 const TIMEOUTS = {
