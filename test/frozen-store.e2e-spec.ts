@@ -6,6 +6,7 @@ import { wav } from './support/audio';
 import { download, Phone, putBytes, type ApiResponse } from './support/phone';
 import { storeThatGoesDown, type StoreThatGoesDown } from './support/store-that-goes-down';
 import { startTestApp, type TestApp } from './support/test-app';
+import { report } from './support/report';
 
 /** Straight to the server: these answers are about time, and the check against openapi.json adds its own. */
 const DIRECT = { validateResponses: false } as const;
@@ -16,7 +17,7 @@ const timings: string[] = [];
 jest.setTimeout(60_000);
 
 afterAll(() => {
-  if (timings.length > 0) console.log(`frozen-store timings (ms):\n${timings.join('\n')}`);
+  if (timings.length > 0) report(`frozen-store timings (ms):\n${timings.join('\n')}`);
 });
 
 function s3Env(port: number): Record<string, string> {
