@@ -32,13 +32,14 @@ export function buildProgram(): Command {
   const program = new Command('advanced-notes')
     .description('Advanced Notes from the command line: notes and their voice recordings.')
     .option('--url <url>', 'where the API runs (env ADVANCED_NOTES_URL)', process.env.ADVANCED_NOTES_URL || DEFAULT_URL)
-    .option('--token <jwt>', 'bearer token (env ADVANCED_NOTES_TOKEN)', process.env.ADVANCED_NOTES_TOKEN)
+    // No default from the environment here: commander prints defaults in --help, and a token is a secret.
+    .option('--token <jwt>', 'bearer token (env ADVANCED_NOTES_TOKEN)')
     .showHelpAfterError()
     .exitOverride();
 
   const client = (): AdvancedNotesClient => {
     const { url, token } = program.opts<GlobalOptions>();
-    return createAdvancedNotesClient({ baseUrl: url, token: token || undefined });
+    return createAdvancedNotesClient({ baseUrl: url, token: token || process.env.ADVANCED_NOTES_TOKEN || undefined });
   };
 
   program

@@ -397,11 +397,6 @@ export interface components {
          * @enum {string}
          */
         DurationSource: "measured" | "declared";
-        /**
-         * @description Who completed the clip: `client` (the phone called complete) or `server` (the phone uploaded but never called complete; the server completed it once the upload URL had run out). Null until ready.
-         * @enum {string}
-         */
-        CompletedBy: "client" | "server";
         AudioClipResponseDto: {
             /**
              * Format: uuid
@@ -468,8 +463,9 @@ export interface components {
             /**
              * @description Who completed the clip: `client` (the phone called complete) or `server` (the phone uploaded but never called complete; the server completed it once the upload URL had run out). Null until ready.
              * @example null
+             * @enum {string|null}
              */
-            completed_by: components["schemas"]["CompletedBy"] | null;
+            completed_by: "client" | "server" | null;
         };
         PresignedUploadDto: {
             /**

@@ -184,6 +184,8 @@ function setUpOpenApi(app: NestFastifyApplication): void {
         'Every error answers `{ status, error: { code, message, details? } }`.',
     )
     .setVersion('1.0')
+    // Relative: the explorer and generated clients call the server the document came from.
+    .addServer('/', 'The server that serves this document')
     .addBearerAuth({
       type: 'http',
       scheme: 'bearer',
@@ -191,6 +193,8 @@ function setUpOpenApi(app: NestFastifyApplication): void {
       description: 'A token from your identity provider, or `npm run token -- <user>` in development.',
     })
     .build();
+  // Proprietary, as package.json says: a name and no URL (DocumentBuilder's setLicense wants one).
+  config.info.license = { name: 'UNLICENSED' };
   const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controllerKey, methodKey) => methodKey,
   });

@@ -151,7 +151,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     }
     const backwards = await download(url, { Range: 'bytes=5-2' });
     if (storage === 'rgw') {
-      // RGW refuses it instead (a quirk, listed in the README); a player never sends one.
+      // RGW refuses it instead (a quirk, listed in docs/testing.md); a player never sends one.
       expect(backwards.status).toBe(416);
     } else {
       expect(backwards.status).toBe(200);

@@ -9,7 +9,7 @@ import { download } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
 
 const ROOT = join(__dirname, '..');
-const BIN = join(ROOT, 'bin', 'advanced-notes.js');
+const BIN = join(ROOT, 'client', 'bin', 'advanced-notes.js');
 const FIXTURES = join(__dirname, 'fixtures', 'audio');
 
 interface CliRun {
@@ -55,7 +55,11 @@ describe.each(MATRIX)('the advanced-notes CLI against a real server on %s + %s s
     env = { ADVANCED_NOTES_URL: testApp.baseUrl, ADVANCED_NOTES_TOKEN: await testApp.tokenFor('cli-user') };
     dir = await mkdtemp(join(tmpdir(), 'an-cli-'));
     // The first run compiles client/ when its build is missing or stale.
-    expect((await cli(['--help'], env)).code).toBe(0);
+    const help = await cli(['--help'], env);
+    expect(help.code).toBe(0);
+    // Where the token comes from, never its value (a secret on the screen and in the scroll-back).
+    expect(help.stdout).toContain('env ADVANCED_NOTES_TOKEN');
+    expect(help.stdout).not.toContain(env.ADVANCED_NOTES_TOKEN);
   }, 180_000);
 
   afterAll(async () => {

@@ -106,7 +106,8 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
         pathParams: (operation.parameters ?? []).filter((p: any) => p.in === 'path').map((p: any) => p.name),
         queryParams: (operation.parameters ?? []).filter((p: any) => p.in === 'query').map((p: any) => p.name),
         hasBody: operation.requestBody !== undefined,
-        isPublic: operation.security === undefined || operation.security.length === 0,
+        // No requirement, or one empty requirement (anonymous access): no token needed.
+        isPublic: (operation.security ?? []).every((requirement: object) => Object.keys(requirement).length === 0),
       })),
     );
     // Every path parameter the spec uses has a real id to put in it.

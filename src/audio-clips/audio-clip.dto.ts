@@ -45,6 +45,7 @@ export class CreateAudioClipDto {
   mime_type!: string;
 
   @ApiProperty({
+    type: 'integer',
     description: 'Exact size of the file in bytes; the upload URL accepts this size only.',
     minimum: 1,
     example: 123456,
@@ -54,6 +55,7 @@ export class CreateAudioClipDto {
   bytes!: number;
 
   @ApiProperty({
+    type: 'integer',
     description: 'Length of the recording in milliseconds.',
     minimum: 0,
     maximum: MAX_DURATION_MS,
@@ -93,16 +95,17 @@ export class AudioClipResponseDto {
   @ApiProperty({ example: 'audio/m4a' })
   mime_type!: string;
 
-  @ApiProperty({ example: 123456 })
+  @ApiProperty({ type: 'integer', example: 123456 })
   bytes!: number;
 
   @ApiProperty({
+    type: 'integer',
     example: 42000,
     description: 'Measured from the audio once ready, when its container says; else as declared.',
   })
   duration_ms!: number;
 
-  @ApiProperty({ example: 42000, description: 'What the phone declared.' })
+  @ApiProperty({ type: 'integer', example: 42000, description: 'What the phone declared.' })
   declared_duration_ms!: number;
 
   @ApiProperty({
@@ -137,9 +140,11 @@ export class AudioClipResponseDto {
   })
   completed_at!: string | null;
 
+  // Inline, with null among the values: a `$ref`'d enum beside `nullable` is not nullable to a generator
+  // (OpenAPI 3.0 lets nothing sit beside a $ref), and a nullable enum without null in it refuses null.
   @ApiProperty({
-    enum: CompletedBy,
-    enumName: 'CompletedBy',
+    type: String,
+    enum: [...Object.values(CompletedBy), null],
     nullable: true,
     example: null,
     description:
@@ -249,12 +254,17 @@ export class PresignedUploadDto {
   headers?: Record<string, string>;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'Multipart uploads: the size of every part but the last (at least 5 MiB).',
     example: 5242880,
   })
   part_size?: number;
 
-  @ApiPropertyOptional({ description: 'Multipart uploads: how many parts, numbered from 1.', example: 8 })
+  @ApiPropertyOptional({
+    type: 'integer',
+    description: 'Multipart uploads: how many parts, numbered from 1.',
+    example: 8,
+  })
   part_count?: number;
 
   @ApiProperty({
@@ -276,7 +286,8 @@ export class PresignedUploadDto {
 
 export class CreateAudioClipPartUrlsDto {
   @ApiProperty({
-    type: [Number],
+    type: 'integer',
+    isArray: true,
     description: `Part numbers to sign, 1 to upload.part_count, at most ${MAX_PART_URLS_PER_REQUEST} at a time, each once.`,
     example: [1, 2, 3],
   })
@@ -291,7 +302,7 @@ export class CreateAudioClipPartUrlsDto {
 }
 
 export class PartUploadUrlDto {
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   part_number!: number;
 
   @ApiProperty({
@@ -324,10 +335,10 @@ export class PartUploadUrlsDto {
 }
 
 export class StoredPartDto {
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   part_number!: number;
 
-  @ApiProperty({ example: 5242880 })
+  @ApiProperty({ type: 'integer', example: 5242880 })
   size!: number;
 
   @ApiProperty({ example: '"b54357faf0632cce46e942fa68356b38"', description: 'The store’s ETag of the part.' })

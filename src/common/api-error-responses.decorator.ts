@@ -24,6 +24,8 @@ export interface ErrorExample {
 }
 
 const NOTE_ID = '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90';
+/** Every error body carries the request's id (as the X-Request-Id header does), so every example does too. */
+const REQUEST_ID = '3f0c9a52-6f1e-4f7e-9d55-0b2b1f7f4a10';
 const CLIP_ID = '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
 
 /** The example of each code unless an operation gives its own (a field of its own for VALIDATION_FAILED). */
@@ -138,6 +140,7 @@ export function ApiErrorResponses(...errors: (ErrorCode | ErrorExample)[]): Meth
                     message: example.message,
                     ...(example.details ? { details: example.details } : {}),
                     ...example.info,
+                    request_id: REQUEST_ID,
                   },
                 },
               },

@@ -20,7 +20,8 @@ export class ErrorBodyDto {
   details?: ErrorDetailDto[];
 
   @ApiPropertyOptional({
-    type: [Number],
+    type: 'integer',
+    isArray: true,
     description: 'UPLOAD_PARTS_MISSING: the part numbers the store does not hold yet.',
     example: [3, 4],
   })
@@ -34,20 +35,22 @@ export class ErrorBodyDto {
   })
   request_id?: string;
 
-  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: the quota, in bytes.', example: 104857600 })
+  @ApiPropertyOptional({ type: 'integer', description: 'QUOTA_EXCEEDED: the quota, in bytes.', example: 104857600 })
   quota_bytes?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description:
       'QUOTA_EXCEEDED: bytes held in pending and ready clips, and what the still-valid upload URLs of deleted or failed clips can write (`dead_upload_bytes`).',
     example: 104837600,
   })
   used_bytes?: number;
 
-  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: bytes still free.', example: 20000 })
+  @ApiPropertyOptional({ type: 'integer', description: 'QUOTA_EXCEEDED: bytes still free.', example: 20000 })
   remaining_bytes?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description:
       'TOO_MANY_PENDING_UPLOADS: uploads not yet completed, counting the still-valid upload URLs of deleted or failed clips (`dead_uploads`).',
     example: 100,
@@ -55,18 +58,24 @@ export class ErrorBodyDto {
   pending_uploads?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'TOO_MANY_PENDING_UPLOADS: their declared bytes, counting `dead_upload_bytes`.',
     example: 1048576000,
   })
   pending_bytes?: number;
 
-  @ApiPropertyOptional({ description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOADS.', example: 100 })
+  @ApiPropertyOptional({ type: 'integer', description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOADS.', example: 100 })
   max_pending_uploads?: number;
 
-  @ApiPropertyOptional({ description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOAD_BYTES.', example: 1073741824 })
+  @ApiPropertyOptional({
+    type: 'integer',
+    description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOAD_BYTES.',
+    example: 1073741824,
+  })
   max_pending_upload_bytes?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description:
       'QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: upload URLs of deleted or failed clips that stay valid (a presigned S3 URL cannot be revoked), each counted as a pending upload of its clip’s bytes until it has run out.',
     example: 1,
@@ -74,6 +83,7 @@ export class ErrorBodyDto {
   dead_uploads?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: the bytes those URLs can still write.',
     example: 123456,
   })
@@ -90,7 +100,7 @@ export class ErrorBodyDto {
 
 /** The one shape every error answer has. */
 export class ErrorResponseDto {
-  @ApiProperty({ example: 400 })
+  @ApiProperty({ type: 'integer', example: 400 })
   status!: number;
 
   @ApiProperty({ type: ErrorBodyDto })

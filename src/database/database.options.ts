@@ -15,6 +15,7 @@ import { ServerCompletion1764500000000 } from './migrations/1764500000000-server
 import { UploadKeyIndex1764600000000 } from './migrations/1764600000000-upload-key-index';
 import { MultipartUploads1764900000000 } from './migrations/1764900000000-multipart-uploads';
 import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-upload-holders';
+import { DatabaseLogger } from './database-logger';
 
 export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
@@ -47,6 +48,7 @@ export function dataSourceOptions(database: DatabaseConfig): DataSourceOptions {
     migrationsTransactionMode: 'each' as const,
     synchronize: false,
     logging: ['error' as const, 'warn' as const],
+    logger: new DatabaseLogger(),
   };
   if (database.type === 'postgres') {
     return {

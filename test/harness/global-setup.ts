@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { report } from '../support/report';
 import { LegUnavailable, publishLegOutcomes, skippedLegsBanner, startOptionalLeg, type LegOutcome } from './legs';
 import { CHROMIUM_LEG, CHROMIUM_PATH } from './chromium';
 import { startPostgres } from './postgres';
@@ -45,7 +46,7 @@ export default async function globalSetup(): Promise<void> {
   legs.push(browser.outcome);
   publishLegOutcomes(legs);
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
-  console.log(`\ne2e harness ready in ${seconds} s: ${services.map((service) => service.description).join('; ')}`);
+  report(`\ne2e harness ready in ${seconds} s: ${services.map((service) => service.description).join('; ')}`);
   const banner = skippedLegsBanner(legs);
   if (banner) console.warn(banner);
 }
