@@ -14,6 +14,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
+# Renditions and waveforms (docs/renditions.md): Debian's ffmpeg, updated with the base image's security fixes.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/dist ./dist
 # The SQLite file and the local driver's objects, when those defaults are used.
 RUN mkdir -p /app/data && chown node:node /app/data
