@@ -122,7 +122,11 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
       expect.objectContaining({ status: 'ready' }),
     ]);
     expect(await dataSource.query(p(PLAYABLE_CLIP_SQL), ['00000000-0000-4000-8000-000000000004', 'alice'])).toEqual([
-      { status: 'ready', storage_key: 'dev/audio-clips/00000000-0000-4000-8000-000000000004.m4a', mime_type: 'audio/m4a' },
+      {
+        status: 'ready',
+        storage_key: 'dev/audio-clips/00000000-0000-4000-8000-000000000004.m4a',
+        mime_type: 'audio/m4a',
+      },
     ]);
     expect(await dataSource.query(p(PLAYABLE_CLIP_SQL), ['00000000-0000-4000-8000-000000000004', 'bob'])).toEqual([]);
 

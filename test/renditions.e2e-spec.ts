@@ -91,7 +91,7 @@ describeWithFfmpeg('renditions and waveforms on %s + %s storage', (database, sto
     storage === 'rgw' ? AUDIO_FIXTURES.filter((fixture) => fixture.file === 'tone-2s.webm') : AUDIO_FIXTURES;
 
   beforeAll(async () => {
-    testApp = await startTestApp({ database, storage, logDestination });
+    testApp = await startTestApp({ database, storage, env: { RENDITION_CONCURRENCY: '1' }, logDestination });
     phone = await testApp.phone('alice');
     scratch = await mkdtemp(join(tmpdir(), 'an-renditions-'));
   });
@@ -275,7 +275,7 @@ describeIfLeg(FFMPEG_LEG)('a recording that keeps the decoder busy past its limi
     testApp = await startTestApp({
       database: 'sqlite',
       storage: 'local',
-      env: { RENDITION_TIMEOUT_SECONDS: '2' },
+      env: { RENDITION_CONCURRENCY: '1', RENDITION_TIMEOUT_SECONDS: '2' },
       logDestination,
     });
     scratch = await mkdtemp(join(tmpdir(), 'an-bomb-'));

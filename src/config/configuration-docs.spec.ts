@@ -7,7 +7,8 @@ const sorted = (names: Iterable<string>) => [...new Set(names)].sort();
 
 /** Every `NAME` in the first column of the README's variable tables (configuration, limits and timeouts). */
 function readmeVariables(): string[] {
-  const readme = read('README.md');
+  // A subject's own page documents its variables in a table of the same shape.
+  const readme = read('README.md') + '\n\n' + read('docs/renditions.md');
   const tables = readme.split('| Variable |').slice(1);
   const rows = tables.flatMap((table) =>
     table
