@@ -106,7 +106,8 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       clipPath(created.clip.id),
     );
     expect(playbackResponse.status).toBe(200);
-    expect(Object.keys(playback!).sort()).toEqual(['expires_at', 'server_time', 'url']);
+    expect(Object.keys(playback!).sort()).toEqual(['expires_at', 'mime_type', 'server_time', 'url']);
+    expect(playback!.mime_type).toBe('audio/wav');
     expect(new Date(playback!.expires_at).toISOString()).toBe(playback!.expires_at);
 
     const whole = await download(playback!.url);
