@@ -74,6 +74,34 @@ describeIfLeg(FFMPEG_LEG)('renditions made by several instances of one deploymen
     }
   });
 
+  it('finds a ready clip whose rendition row a crash kept from being written, and makes it', async () => {
+    const api = await startTestApp({ database: 'postgres', storage: 's3', env: { RENDITION_CONCURRENCY: '0' } });
+    try {
+      const phone = await api.phone('alice');
+      const clipId = await uploadAndComplete(phone, wav(1, { noise: true }));
+      // As if the instance died between the clip's change to ready and the insert of its rendition row.
+      await api.dataSource.query('DELETE FROM renditions WHERE clip_id = $1', [clipId]);
+      expect((await phone.get(`/api/audio-clips/${clipId}`)).body.renditions[0].status).toBe('pending');
+      const worker = await startTestApp({
+        database: 'postgres',
+        storage: 's3',
+        sameDeploymentAs: api,
+        env: { RENDITION_CONCURRENCY: '1' },
+      });
+      try {
+        const [row] = await until('the rendition to be made', 60_000, async () => {
+          const rows = await renditionRows(api);
+          return rows[0]?.status === 'ready' ? rows : undefined;
+        });
+        expect(row).toMatchObject({ clip_id: clipId, attempts: 1 });
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await api.close();
+    }
+  });
+
   describe('an instance killed with SIGKILL in the middle of a job', () => {
     let api: TestApp;
     let cwd: string;

@@ -134,7 +134,9 @@ export class RenditionWorker implements OnApplicationBootstrap, BeforeApplicatio
   private async look(): Promise<void> {
     if (this.polls++ % BACKFILL_EVERY_POLLS === 0) {
       const now = new Date();
-      for (const clip of await this.renditions.readyClipsWithoutRenditions(100))
+      // A clip becomes ready within the upload TTL of its creation; a day more covers a slow completion.
+      const createdAfter = new Date(now.getTime() - (this.config.lifecycle.uploadTtlSeconds + 86_400) * 1000);
+      for (const clip of await this.renditions.readyClipsWithoutRenditions(createdAfter, 100))
         await this.renditions.insertPending(clip, now);
     }
     const free = this.config.renditions.concurrency - this.running.size;

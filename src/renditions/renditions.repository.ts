@@ -59,12 +59,25 @@ export class RenditionsRepository {
       .execute();
   }
 
-  /** Ready clips that have no rendition row (a crash between the clip's change and the row's insert). */
-  async readyClipsWithoutRenditions(limit: number): Promise<{ id: string; ownerId: string; storageKey: string }[]> {
-    const rows: { id: string; owner_id: string; storage_key: string }[] = await this.renditions.manager.query(
-      `SELECT c.id, c.owner_id, c.storage_key FROM audio_clips c WHERE c.status = 'ready' AND NOT EXISTS ` +
-        `(SELECT 1 FROM renditions r WHERE r.clip_id = c.id) LIMIT ${Number(limit)}`,
-    );
+  /**
+   * Ready clips created since `createdAfter` that have no rendition row (a crash between the clip's change
+   * and the row's insert). Bounded by creation time so that it reads recent clips only (through
+   * idx_audio_clips_status_created), not every ready clip there is.
+   */
+  async readyClipsWithoutRenditions(
+    createdAfter: Date,
+    limit: number,
+  ): Promise<{ id: string; ownerId: string; storageKey: string }[]> {
+    const rows = await this.renditions.manager
+      .createQueryBuilder()
+      .select(['c.id AS id', 'c.owner_id AS owner_id', 'c.storage_key AS storage_key'])
+      .from('audio_clips', 'c')
+      .where("c.status = 'ready' AND c.created_at > :createdAfter", {
+        createdAfter: timestampParameter(this.type, createdAfter),
+      })
+      .andWhere('NOT EXISTS (SELECT 1 FROM renditions r WHERE r.clip_id = c.id)')
+      .limit(limit)
+      .getRawMany<{ id: string; owner_id: string; storage_key: string }>();
     return rows.map((row) => ({ id: row.id, ownerId: row.owner_id, storageKey: row.storage_key }));
   }
 
