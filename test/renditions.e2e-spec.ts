@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -333,6 +333,12 @@ describeIfLeg(FFMPEG_LEG)('a recording that keeps the decoder busy past its limi
     });
     expect((await phone.get(`/api/audio-clips/${ready.id}/playback`)).status).toBe(200);
     expect(await testApp.storage.inspect(buildRenditionKey(clip.storage_key, 'm4a'))).toBeNull();
+    // The job's folder (the original's copy, the half-made rendition) went with it.
+    const root = join(tmpdir(), 'advanced-notes-renditions');
+    const left = await readdir(root).catch(() => [] as string[]);
+    const fromThisJob = [];
+    for (const name of left) if ((await stat(join(root, name))).ctimeMs >= started) fromThisJob.push(name);
+    expect(fromThisJob).toEqual([]);
   });
 });
 
