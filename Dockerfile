@@ -17,6 +17,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY client/package.json ./client/
 RUN npm ci --omit=dev --workspaces=false && npm cache clean --force
+# Renditions and waveforms (docs/renditions.md): Debian's ffmpeg, updated with the base image's security fixes.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/dist ./dist
 # The SQLite file and the local driver's objects, when those defaults are used.
 RUN mkdir -p /app/data && chown node:node /app/data

@@ -67,9 +67,11 @@ export function buildProgram(): Command {
     .argument('<clip-id>')
     .option('--out <file>', 'download the recording to this file')
     .option('--json', 'print the playback as JSON')
-    .action(async (clipId: string, options: JsonOption & { out?: string }) => {
+    .option('--format <format>', 'play the rendition the server made (m4a: AAC in MP4, which every phone plays)')
+    .action(async (clipId: string, options: JsonOption & { out?: string; format?: 'm4a' }) => {
+      const query = options.format === undefined ? {} : { format: options.format };
       const playback = unwrap(
-        await client().GET('/api/audio-clips/{clip_id}/playback', { params: { path: { clip_id: clipId } } }),
+        await client().GET('/api/audio-clips/{clip_id}/playback', { params: { path: { clip_id: clipId }, query } }),
       );
       if (options.out !== undefined) {
         const bytes = await download(playback.url, options.out);
@@ -144,6 +146,25 @@ export function buildProgram(): Command {
           `${clip.id}  ${clip.status.padEnd(7)}  ${clip.duration_ms} ms  ${clip.bytes} bytes  ${clip.mime_type}`,
         );
       }
+    });
+  clips
+    .command('show')
+    .description('show one clip, its renditions, and its waveform as a sparkline')
+    .argument('<clip-id>')
+    .option('--json', 'print the clip as JSON')
+    .action(async (clipId: string, options: JsonOption) => {
+      const clip = unwrap(await client().GET('/api/audio-clips/{clip_id}', { params: { path: { clip_id: clipId } } }));
+      if (options.json) return printJson(clip);
+      printFields([
+        ['clip', clip.id],
+        ['status', clip.status],
+        ['audio', `${clip.duration_ms} ms  ${clip.bytes} bytes  ${clip.mime_type}`],
+        ...clip.renditions.map((r): [string, string] => [
+          r.format,
+          r.failure_reason ? `${r.status} (${r.failure_reason})` : r.status,
+        ]),
+        ['waveform', clip.waveform ? sparkline(clip.waveform) : '(not made yet)'],
+      ]);
     });
   clips
     .command('delete')
@@ -272,6 +293,11 @@ async function allPages<T>(
     cursor = result.next_cursor;
   } while (cursor);
   return items;
+}
+
+/** One character per value 0–255, from ▁ to █. */
+export function sparkline(values: readonly number[]): string {
+  return values.map((value) => '▁▂▃▄▅▆▇█'[Math.min(7, Math.floor(value / 32))]).join('');
 }
 
 function printJson(value: unknown): void {

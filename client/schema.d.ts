@@ -185,7 +185,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a presigned GET URL to play a ready clip */
+        /**
+         * Get a presigned GET URL to play a ready clip: the original, or with `format=m4a` the rendition every phone plays
+         * @description Without `format`: the original as uploaded. With `format=m4a`: AAC in MP4 (the original itself when it already is that); 409 RENDITION_NOT_READY with Retry-After while the server makes it, 409 RENDITION_FAILED (with `failure_reason`) or RENDITION_UNAVAILABLE (no decoder on this server) when it will not be made: then play the original. `mime_type` says what `url` answers.
+         */
         get: operations["getAudioClipPlayback"];
         put?: never;
         post?: never;
@@ -202,7 +205,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get the note’s primary clip (its most recently completed ready clip) with a playback URL */
+        /**
+         * Get the note’s primary clip (its most recently completed ready clip) with a playback URL
+         * @description `format=m4a` plays its rendition, with the same answers as the clip’s playback.
+         */
         get: operations["getNoteAudio"];
         put?: never;
         post?: never;
@@ -274,7 +280,7 @@ export interface components {
              * @example VALIDATION_FAILED
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "RENDITION_NOT_READY" | "RENDITION_FAILED" | "RENDITION_UNAVAILABLE" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
             /** @example The request body is not valid. */
             message: string;
             details?: components["schemas"]["ErrorDetailDto"][];
@@ -342,6 +348,11 @@ export interface components {
              * @example 2026-11-27T10:45:00.000Z
              */
             dead_uploads_counted_until?: string;
+            /**
+             * @description RENDITION_FAILED: why the rendition could not be made (the phone plays the original instead).
+             * @example the decoder ran past its 600 s limit and was stopped
+             */
+            failure_reason?: string;
         };
         ErrorResponseDto: {
             /** @example 400 */
@@ -397,6 +408,40 @@ export interface components {
          * @enum {string}
          */
         DurationSource: "measured" | "declared";
+        /**
+         * @description `pending` while the server makes it; `ready`; `failed` (see `failure_reason`: play the original); `unavailable` on a server without a decoder.
+         * @enum {string}
+         */
+        RenditionStatus: "pending" | "ready" | "failed" | "unavailable";
+        RenditionDto: {
+            /**
+             * @description Ask for it with `playback?format=`.
+             * @example m4a
+             * @enum {string}
+             */
+            format: "m4a";
+            /** @example audio/mp4 */
+            mime_type: string;
+            /**
+             * @description `pending` while the server makes it; `ready`; `failed` (see `failure_reason`: play the original); `unavailable` on a server without a decoder.
+             * @example ready
+             */
+            status: components["schemas"]["RenditionStatus"];
+            /** @example 168213 */
+            bytes: number | null;
+            /**
+             * @description Measured by ffprobe from the made file.
+             * @example 41984
+             */
+            duration_ms: number | null;
+            /** @example null */
+            failure_reason: string | null;
+            /**
+             * @description Present when the original already is this format: it is what playback answers, nothing was made.
+             * @enum {string}
+             */
+            source?: "original";
+        };
         AudioClipResponseDto: {
             /**
              * Format: uuid
@@ -466,6 +511,114 @@ export interface components {
              * @enum {string|null}
              */
             completed_by: "client" | "server" | null;
+            /**
+             * @description 100 integers 0–255: the peak of each of 100 equal slices of the recording, scaled so that the loudest slice is 255 (all 0 for silence). What a player draws before downloading anything. Null until the server has made it (after ready).
+             * @example [
+             *       0,
+             *       66,
+             *       128,
+             *       181,
+             *       221,
+             *       246,
+             *       255,
+             *       247,
+             *       224,
+             *       187,
+             *       140,
+             *       87,
+             *       31,
+             *       23,
+             *       72,
+             *       112,
+             *       142,
+             *       160,
+             *       166,
+             *       161,
+             *       146,
+             *       124,
+             *       95,
+             *       64,
+             *       33,
+             *       4,
+             *       22,
+             *       43,
+             *       57,
+             *       66,
+             *       69,
+             *       67,
+             *       61,
+             *       51,
+             *       40,
+             *       29,
+             *       17,
+             *       6,
+             *       3,
+             *       10,
+             *       15,
+             *       18,
+             *       19,
+             *       19,
+             *       18,
+             *       16,
+             *       13,
+             *       10,
+             *       7,
+             *       4,
+             *       1,
+             *       2,
+             *       5,
+             *       7,
+             *       9,
+             *       10,
+             *       11,
+             *       12,
+             *       12,
+             *       11,
+             *       9,
+             *       7,
+             *       3,
+             *       1,
+             *       6,
+             *       12,
+             *       18,
+             *       24,
+             *       30,
+             *       34,
+             *       37,
+             *       37,
+             *       35,
+             *       29,
+             *       19,
+             *       6,
+             *       10,
+             *       29,
+             *       49,
+             *       69,
+             *       88,
+             *       102,
+             *       111,
+             *       113,
+             *       107,
+             *       92,
+             *       69,
+             *       37,
+             *       1,
+             *       44,
+             *       88,
+             *       130,
+             *       167,
+             *       196,
+             *       213,
+             *       217,
+             *       207,
+             *       182,
+             *       143,
+             *       92
+             *     ]
+             */
+            waveform: number[] | null;
+            /** @description What the server makes of a ready clip so that every phone can play it (empty until ready). */
+            renditions: components["schemas"]["RenditionDto"][];
         };
         PresignedUploadDto: {
             /**
@@ -595,6 +748,11 @@ export interface components {
             parts: components["schemas"]["StoredPartDto"][];
         };
         PlaybackDto: {
+            /**
+             * @description The type of what `url` answers: the original’s as uploaded, or the rendition’s.
+             * @example audio/mp4
+             */
+            mime_type: string;
             /**
              * @description Presigned GET URL; supports Range requests.
              * @example https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…
@@ -1859,7 +2017,19 @@ export interface operations {
                      *       "created_at": "2026-11-27T09:30:00.000Z",
                      *       "updated_at": "2026-11-27T09:30:41.000Z",
                      *       "completed_at": "2026-11-27T09:30:41.000Z",
-                     *       "completed_by": "client"
+                     *       "completed_by": "client",
+                     *       "waveform": null,
+                     *       "renditions": [
+                     *         {
+                     *           "format": "m4a",
+                     *           "mime_type": "audio/mp4",
+                     *           "status": "ready",
+                     *           "bytes": 123456,
+                     *           "duration_ms": 41987,
+                     *           "failure_reason": null,
+                     *           "source": "original"
+                     *         }
+                     *       ]
                      *     }
                      */
                     "application/json": components["schemas"]["AudioClipResponseDto"];
@@ -1932,7 +2102,10 @@ export interface operations {
     };
     getAudioClipPlayback: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Play the server-made rendition in this format (`m4a`: AAC in MP4, which every phone plays) instead of the original. 409 RENDITION_NOT_READY (with Retry-After) while it is made, RENDITION_FAILED or RENDITION_UNAVAILABLE when it will not be: play the original then. */
+                format?: "m4a";
+            };
             header?: never;
             path: {
                 clip_id: string;
@@ -2007,7 +2180,10 @@ export interface operations {
     };
     getNoteAudio: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Play the server-made rendition in this format (`m4a`: AAC in MP4, which every phone plays) instead of the original. 409 RENDITION_NOT_READY (with Retry-After) while it is made, RENDITION_FAILED or RENDITION_UNAVAILABLE when it will not be: play the original then. */
+                format?: "m4a";
+            };
             header?: never;
             path: {
                 note_id: string;
@@ -2044,6 +2220,15 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to someone else. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The resource is not in a state that allows this yet. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -261,6 +261,29 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     expect(await snapshot()).toBe(before);
   });
 
+  it("answers 404 to playback in every format of another user's clip or note, as for a missing one, and changes nothing", async () => {
+    const before = await snapshot();
+    const missing = '00000000-0000-4000-8000-000000000001';
+    for (const clipId of [ids.readyClipId, ids.pendingClipId, ids.multipartClipId]) {
+      for (const query of ['?format=m4a', '']) {
+        const theirs = await bob.get(`/api/audio-clips/${clipId}/playback${query}`);
+        const none = await bob.get(`/api/audio-clips/${missing}/playback${query}`);
+        seen.push(`GET /api/audio-clips/{clip_id}/playback${query} [bob on alice's] → ${theirs.status}`);
+        expect(theirs.status).toBe(404);
+        expect(theirs.body.error.code).toBe(none.body.error.code);
+        expect(theirs.body.error.message.replace(clipId, 'ID')).toBe(none.body.error.message.replace(missing, 'ID'));
+      }
+    }
+    const noteAudio = await bob.get(`/api/notes/${ids.noteId}/audio?format=m4a`);
+    expect(noteAudio.status).toBe(404);
+    expect(noteAudio.body.error.code).toBe('NOTE_NOT_FOUND');
+    // The owner reaches it: ready, so m4a answers a URL or one of the rendition's 409s (never another owner's 404).
+    const mine = await alice.get(`/api/audio-clips/${ids.readyClipId}/playback?format=m4a`);
+    expect([200, 409]).toContain(mine.status);
+    if (mine.status === 409) expect(mine.body.error.code).toMatch(/^RENDITION_/);
+    expect(await snapshot()).toBe(before);
+  });
+
   it('keeps serving the owner everything', async () => {
     expect((await alice.get(`/api/notes/${ids.noteId}`)).status).toBe(200);
     const playback = await alice.get(`/api/audio-clips/${ids.readyClipId}/playback`);

@@ -537,6 +537,38 @@ const CASES: BadRequestCase[] = [
     status: 403,
     code: 'SIGNED_URL_INVALID',
   },
+  ...['mp3', 'M4A', 'm4a%20', '', 'aac', '..%2Fm4a', 'm4a&format=m4a'].flatMap((format): BadRequestCase[] => [
+    {
+      name: `playback in format "${format}"`,
+      method: 'GET',
+      path: `/api/audio-clips/${MISSING_ID}/playback?format=${format}`,
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      field: 'format',
+    },
+    {
+      name: `a note's audio in format "${format}"`,
+      method: 'GET',
+      path: ({ noteId }) => `/api/notes/${noteId}/audio?format=${format}`,
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      field: 'format',
+    },
+  ]),
+  {
+    name: 'playback in m4a of a clip that does not exist',
+    method: 'GET',
+    path: `/api/audio-clips/${MISSING_ID}/playback?format=m4a`,
+    status: 404,
+    code: 'AUDIO_CLIP_NOT_FOUND',
+  },
+  {
+    name: 'a note without audio, in m4a',
+    method: 'GET',
+    path: ({ noteId }) => `/api/notes/${noteId}/audio?format=m4a`,
+    status: 404,
+    code: 'NO_READY_AUDIO_CLIP',
+  },
   {
     name: 'a forged signature on a path escaping the folder',
     method: 'GET',

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './harness/free-port';
+import { FFMPEG_LEG } from './harness/ffmpeg';
+import { describeIfLeg } from './harness/legs';
 import { download } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
 
@@ -132,7 +134,7 @@ describe.each(MATRIX)('the advanced-notes CLI against a real server on %s + %s s
           mime_type: mimeType,
           status: 'ready',
         });
-        expect(Object.keys(playback).sort()).toEqual(['expires_at', 'server_time', 'url']);
+        expect(Object.keys(playback).sort()).toEqual(['expires_at', 'mime_type', 'server_time', 'url']);
         expect((await download(playback.url)).bytes.equals(await readFile(file))).toBe(true);
       }
     }, 120_000);
@@ -286,5 +288,49 @@ describe('the advanced-notes CLI on a terminal', () => {
     );
     expect(output).toMatch(/uploading \[.*\] 100% \| \d+\/\d+ bytes/);
     expect(output).toMatch(/status\s+ready/);
+  }, 120_000);
+});
+
+describeIfLeg(FFMPEG_LEG)('the CLI with renditions', () => {
+  let testApp: TestApp;
+  let env: Record<string, string>;
+  let dir: string;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database: 'sqlite', storage: 'local', env: { RENDITION_CONCURRENCY: '1' } });
+    env = { ADVANCED_NOTES_URL: testApp.baseUrl, ADVANCED_NOTES_TOKEN: await testApp.tokenFor('cli-user') };
+    dir = await mkdtemp(join(tmpdir(), 'an-cli-'));
+  }, 180_000);
+
+  afterAll(async () => {
+    await testApp?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('plays the m4a rendition with --format m4a, and clips show draws the waveform', async () => {
+    const uploaded = await cli(['upload', join(FIXTURES, 'tone-2s.webm'), '--json'], env);
+    expect(uploaded.code).toBe(0);
+    const clipId: string = JSON.parse(uploaded.stdout).clip.id;
+    let shown: CliRun;
+    for (const stopAt = Date.now() + 60_000; ;) {
+      shown = await cli(['clips', 'show', clipId], env);
+      if (!/^m4a\s+pending/m.test(shown.stdout) || Date.now() > stopAt) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^m4a\s+ready/m);
+    // A tone all through: 100 blocks, all at the top.
+    expect(shown.stdout).toMatch(/^waveform\s+[▇█]{100}$/m);
+
+    const out = join(dir, 'rendition.m4a');
+    const played = await cli(['play', clipId, '--format', 'm4a', '--out', out], env);
+    expect(played).toMatchObject({ code: 0, stderr: '' });
+    const bytes = await readFile(out);
+    expect(bytes.subarray(4, 8).toString()).toBe('ftyp');
+    expect(bytes.indexOf('moov')).toBeLessThan(bytes.indexOf('mdat'));
+    const json = JSON.parse((await cli(['play', clipId, '--format', 'm4a', '--json'], env)).stdout);
+    expect(json.mime_type).toBe('audio/mp4');
+
+    expectOneLineError(await cli(['play', clipId, '--format', 'mp3'], env), 'VALIDATION_FAILED');
   }, 120_000);
 });

@@ -220,6 +220,19 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
         })),
       );
     }
+    if (operation.queryParams.includes('format')) {
+      kinds.push(
+        fc
+          .oneof(fc.string({ maxLength: 20 }), fc.constantFrom('M4A', 'mp3', 'aac', 'm4a ', ' m4a', 'm4a\u0000'))
+          .filter((text) => text !== 'm4a' && text !== '')
+          .map((bad) => ({
+            method,
+            path: `${fill(operation)}?format=${encodeURIComponent(bad)}`,
+            headers: auth(),
+            defect: 'unknown format',
+          })),
+      );
+    }
     if (operation.path === '/api/audio-clips' && method === 'POST') {
       kinds.push(
         fc.string({ minLength: 256, maxLength: 400 }).map((key) => ({

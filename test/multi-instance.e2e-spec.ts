@@ -99,6 +99,8 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
       S3_KEY_PREFIX: `multi-${randomBytes(6).toString('hex')}`,
       AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
       JANITOR_INTERVAL_SECONDS: '0',
+      // Renditions across instances have their own test (test/renditions-instances.e2e-spec.ts).
+      RENDITION_CONCURRENCY: '0',
       RATE_LIMIT_PER_MINUTE: String(LIMIT_PER_MINUTE),
       UPLOAD_RATE_LIMIT_PER_MINUTE: String(LIMIT_PER_MINUTE),
       PATH: process.env.PATH ?? '',

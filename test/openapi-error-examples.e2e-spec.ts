@@ -28,6 +28,9 @@ const PROVOKED_ELSEWHERE: { readonly [Code in ErrorCode]?: string } = {
   REQUEST_TIMEOUT: 'test/slow-clients.e2e-spec.ts',
   // A race (the object changes between the check and the conditional move), raised by both drivers.
   UPLOAD_CHANGED: 'src/storage/s3-storage.driver.ts',
+  RENDITION_NOT_READY: 'test/renditions.e2e-spec.ts',
+  RENDITION_FAILED: 'test/renditions.e2e-spec.ts',
+  RENDITION_UNAVAILABLE: 'test/renditions.e2e-spec.ts',
 };
 
 interface DocumentedError {
@@ -166,6 +169,7 @@ describe('the error examples of openapi.json', () => {
           else if (badField === 'cursor') path += '?cursor=not-a-cursor';
           else if (badField === 'status') path += '?status=not-a-status';
           else if (badField === 'part_numbers') body = JSON.stringify({ part_numbers: [] });
+          else if (badField === 'format') path += '?format=mp3';
           else if (badField !== 'note_id' && badField !== 'clip_id') return undefined;
           break;
         default:

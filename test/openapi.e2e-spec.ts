@@ -82,9 +82,11 @@ describe('the OpenAPI explorer and spec', () => {
       'id',
       'mime_type',
       'note_id',
+      'renditions',
       'status',
       'storage_key',
       'updated_at',
+      'waveform',
     ]);
     expect(Object.keys(schemas.PresignedUploadDto.properties).sort()).toEqual([
       'expires_at',
@@ -98,7 +100,12 @@ describe('the OpenAPI explorer and spec', () => {
       'url',
     ]);
     expect(schemas.PresignedUploadDto.required.sort()).toEqual(['mode', 'server_time', 'storage_key']);
-    expect(Object.keys(schemas.PlaybackDto.properties).sort()).toEqual(['expires_at', 'server_time', 'url']);
+    expect(Object.keys(schemas.PlaybackDto.properties).sort()).toEqual([
+      'expires_at',
+      'mime_type',
+      'server_time',
+      'url',
+    ]);
     expect(Object.keys(schemas.CreateAudioClipPartUrlsDto.properties)).toEqual(['part_numbers']);
     expect(Object.keys(schemas.PartUploadUrlDto.properties).sort()).toEqual([
       'expires_at',

@@ -17,7 +17,10 @@ import {
 } from 'class-validator';
 import { lowerCaseUuid, Optional } from '../common/validation';
 import { PageQueryDto, type Page } from '../common/pagination';
-import type { PresignedDownload, StoredPart } from '../storage/storage-driver';
+import type { StoredPart } from '../storage/storage-driver';
+import { RenditionSource, RenditionStatus } from '../renditions/rendition.entity';
+import { RENDITION_FORMAT_NAMES, type RenditionFormat } from '../renditions/rendition-formats';
+import type { Playback } from '../renditions/renditions.service';
 import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
 import type { PartUpload, UploadInstructions } from './audio-clips.service';
 import { MAX_PART_COUNT, MAX_PART_URLS_PER_REQUEST } from './multipart-plan';
@@ -76,6 +79,45 @@ export class CreateAudioClipDto {
   @Matches(/^[A-Za-z0-9+/]{22}==$/, { message: 'content_md5 must be the base64 of a 16-byte MD5 digest' })
   content_md5?: string;
 }
+
+export class RenditionDto {
+  @ApiProperty({ enum: RENDITION_FORMAT_NAMES, example: 'm4a', description: 'Ask for it with `playback?format=`.' })
+  format!: string;
+
+  @ApiProperty({ example: 'audio/mp4' })
+  mime_type!: string;
+
+  @ApiProperty({
+    enum: RenditionStatus,
+    enumName: 'RenditionStatus',
+    example: RenditionStatus.Ready,
+    description:
+      '`pending` while the server makes it; `ready`; `failed` (see `failure_reason`: play the original); `unavailable` on a server without a decoder.',
+  })
+  status!: RenditionStatus;
+
+  @ApiProperty({ type: Number, nullable: true, example: 168213 })
+  bytes!: number | null;
+
+  @ApiProperty({ type: Number, nullable: true, example: 41984, description: 'Measured by ffprobe from the made file.' })
+  duration_ms!: number | null;
+
+  @ApiProperty({ type: String, nullable: true, example: null })
+  failure_reason!: string | null;
+
+  @ApiPropertyOptional({
+    enum: ['original'],
+    description: 'Present when the original already is this format: it is what playback answers, nothing was made.',
+  })
+  source?: 'original';
+}
+
+/** A spoken sentence: loud syllables between short pauses, the loudest slice at 255. */
+const WAVEFORM_RAW = Array.from(
+  { length: 100 },
+  (_, i) => Math.abs(Math.sin(i / 4)) * (0.6 + 0.4 * Math.cos(i / 17)) ** 2,
+);
+const WAVEFORM_EXAMPLE = WAVEFORM_RAW.map((peak) => Math.round((255 * peak) / Math.max(...WAVEFORM_RAW)));
 
 export class AudioClipResponseDto {
   @ApiProperty({ format: 'uuid', example: '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b' })
@@ -152,6 +194,25 @@ export class AudioClipResponseDto {
       'the server completed it once the upload URL had run out). Null until ready.',
   })
   completed_by!: CompletedBy | null;
+
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'integer', minimum: 0, maximum: 255 },
+    nullable: true,
+    minItems: 100,
+    maxItems: 100,
+    example: WAVEFORM_EXAMPLE,
+    description:
+      '100 integers 0–255: the peak of each of 100 equal slices of the recording, scaled so that the loudest slice is 255 ' +
+      '(all 0 for silence). What a player draws before downloading anything. Null until the server has made it (after ready).',
+  })
+  waveform!: number[] | null;
+
+  @ApiProperty({
+    type: [RenditionDto],
+    description: 'What the server makes of a ready clip so that every phone can play it (empty until ready).',
+  })
+  renditions!: RenditionDto[];
 }
 
 const STATUSES = Object.values(AudioClipStatus);
@@ -217,6 +278,18 @@ export const READY_AUDIO_CLIP_EXAMPLE: AudioClipResponseDto = {
   updated_at: '2026-11-27T09:30:41.000Z',
   completed_at: '2026-11-27T09:30:41.000Z',
   completed_by: CompletedBy.Client,
+  waveform: null,
+  renditions: [
+    {
+      format: 'm4a',
+      mime_type: 'audio/mp4',
+      status: RenditionStatus.Ready,
+      bytes: 123456,
+      duration_ms: 41987,
+      failure_reason: null,
+      source: 'original',
+    },
+  ],
 };
 
 const SERVER_TIME = {
@@ -361,7 +434,25 @@ export class CreateAudioClipResponseDto {
   upload!: PresignedUploadDto;
 }
 
+export class PlaybackQueryDto {
+  @ApiPropertyOptional({
+    enum: RENDITION_FORMAT_NAMES,
+    description:
+      'Play the server-made rendition in this format (`m4a`: AAC in MP4, which every phone plays) instead of the original. ' +
+      '409 RENDITION_NOT_READY (with Retry-After) while it is made, RENDITION_FAILED or RENDITION_UNAVAILABLE when it will not be: play the original then.',
+  })
+  @Optional()
+  @IsIn(RENDITION_FORMAT_NAMES, { message: `format must be one of: ${RENDITION_FORMAT_NAMES.join(', ')}` })
+  format?: RenditionFormat;
+}
+
 export class PlaybackDto {
+  @ApiProperty({
+    example: 'audio/mp4',
+    description: 'The type of what `url` answers: the original’s as uploaded, or the rendition’s.',
+  })
+  mime_type!: string;
+
   @ApiProperty({
     description: 'Presigned GET URL; supports Range requests.',
     example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…',
@@ -412,6 +503,16 @@ export function toAudioClipResponse(clip: AudioClip): AudioClipResponseDto {
     updated_at: clip.updatedAt.toISOString(),
     completed_at: clip.completedAt ? clip.completedAt.toISOString() : null,
     completed_by: clip.completedBy,
+    waveform: clip.waveform ?? null,
+    renditions: (clip.renditions ?? []).map((rendition) => ({
+      format: rendition.format,
+      mime_type: rendition.mimeType,
+      status: rendition.status,
+      bytes: rendition.bytes,
+      duration_ms: rendition.durationMs,
+      failure_reason: rendition.failureReason,
+      ...(rendition.source === RenditionSource.Original ? { source: 'original' as const } : {}),
+    })),
   };
 }
 
@@ -453,8 +554,13 @@ export function toStoredPartsDto(parts: readonly StoredPart[]): StoredPartsDto {
   return { parts: parts.map((part) => ({ part_number: part.partNumber, size: part.size, etag: part.etag })) };
 }
 
-export function toPlaybackDto(download: PresignedDownload): PlaybackDto {
-  return { url: download.url, expires_at: download.expiresAt.toISOString(), server_time: new Date().toISOString() };
+export function toPlaybackDto(download: Playback): PlaybackDto {
+  return {
+    mime_type: download.mimeType,
+    url: download.url,
+    expires_at: download.expiresAt.toISOString(),
+    server_time: new Date().toISOString(),
+  };
 }
 
 export function toAudioClipPage(page: Page<AudioClip>): AudioClipPageDto {

@@ -1,5 +1,6 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { Note } from '../notes/note.entity';
+import type { RenditionView } from '../renditions/rendition-view';
 
 export enum AudioClipStatus {
   /** Created; the phone has a URL and may be uploading. */
@@ -25,6 +26,15 @@ export enum CompletedBy {
   /** The janitor found the upload after its URL had run out, the phone never having completed it. */
   Server = 'server',
 }
+
+/**
+ * A waveform is 100 bytes (0–255); stored as 200 hex digits, answered as an array of integers.
+ */
+export const waveformAsHex = {
+  to: (value: number[] | null | undefined) =>
+    value === null || value === undefined ? value : Buffer.from(value).toString('hex'),
+  from: (value: string | null) => (value === null ? null : [...Buffer.from(value, 'hex')]),
+};
 
 /** SQL `bigint` comes back from Postgres as a string; sizes here always fit a JS number. */
 export const bigintAsNumber = {
@@ -118,6 +128,16 @@ export class AudioClip {
 
   @Column({ name: 'completed_at', type: Date, nullable: true })
   completedAt!: Date | null;
+
+  /**
+   * 100 peaks (0–255, the loudest slice 255; all 0 for silence) over equal slices of the recording,
+   * made with its renditions; null until then.
+   */
+  @Column({ type: 'varchar', length: 200, nullable: true, transformer: waveformAsHex })
+  waveform!: number[] | null;
+
+  /** What the server made of the clip, when loaded (never a column): see RenditionsService. */
+  renditions?: RenditionView[];
 
   /** Who completed it: the phone, or the janitor on its behalf. Null until ready. */
   @Column({ name: 'completed_by', type: 'varchar', length: 16, nullable: true })

@@ -13,9 +13,11 @@ import { NoteDeletionService } from './deletions/note-deletion.service';
 import { StorageDeletionsRepository } from './deletions/storage-deletions.repository';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { NoteAudioClipsController } from './note-audio-clips.controller';
+import { RenditionsModule } from '../renditions/renditions.module';
+import { RenditionWorker } from '../renditions/rendition-worker.service';
 
 @Module({
-  imports: [NotesModule, TypeOrmModule.forFeature([AudioClip, IdempotencyKey, StorageDeletion])],
+  imports: [NotesModule, RenditionsModule, TypeOrmModule.forFeature([AudioClip, IdempotencyKey, StorageDeletion])],
   controllers: [AudioClipsController, NoteAudioClipsController],
   providers: [
     AudioClipsRepository,
@@ -25,7 +27,8 @@ import { NoteAudioClipsController } from './note-audio-clips.controller';
     StorageDeletionsRepository,
     StorageDeletionsService,
     NoteDeletionService,
+    RenditionWorker,
   ],
-  exports: [AudioClipJanitor],
+  exports: [AudioClipJanitor, RenditionWorker],
 })
 export class AudioClipsModule {}

@@ -5,7 +5,7 @@ import { AppError } from '../common/app-error';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
 import { timestampParameter } from '../database/database.options';
 import { SqlStatements } from '../database/sql-statements';
-import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
+import { AudioClip, AudioClipStatus, CompletedBy, DurationSource, waveformAsHex } from './audio-clip.entity';
 
 /** A row of `audio_clips` as the database driver returns it. */
 interface ClipRow {
@@ -30,6 +30,7 @@ interface ClipRow {
   updated_at: Date | string;
   completed_at: Date | string | null;
   completed_by: CompletedBy | null;
+  waveform: string | null;
 }
 
 export interface ClipListFilter {
@@ -74,7 +75,7 @@ const DEAD_UPLOAD_BYTES = `(${DEAD_UPLOAD_BYTES_SQL})`;
  * is scoped by owner: another user's clip is indistinguishable from a missing one.
  */
 
-export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey'>;
+export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey' | 'mimeType'>;
 
 /** The hot reads, exported so that the benchmarks run and explain exactly these. */
 /**
@@ -85,10 +86,10 @@ export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey'>;
 const CLIP_COLUMNS =
   'id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, content_md5, ' +
   'storage_key, upload_key, upload_expires_at, upload_check_at, multipart_upload_id, part_size, failure_reason, ' +
-  'created_at, updated_at, completed_at, completed_by';
+  'created_at, updated_at, completed_at, completed_by, waveform';
 export const CLIP_BY_ID_SQL = `SELECT ${CLIP_COLUMNS} FROM audio_clips WHERE id = ? AND owner_id = ?`;
 /** Playback needs two columns of the row, not the whole clip. */
-export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key FROM audio_clips WHERE id = ? AND owner_id = ?';
+export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key, mime_type FROM audio_clips WHERE id = ? AND owner_id = ?';
 /**
  * The CASTs change nothing in the result or the plan (both columns are text). They are there for SQLite:
  * with values bound directly, better-sqlite3 runs this ORDER BY statement several times slower, most
@@ -234,8 +235,11 @@ export class AudioClipsRepository {
 
   /** Hot path (playback): what a playback URL needs, without the rest of the row. */
   async findPlayable(ownerId: string, id: string): Promise<PlayableClip | null> {
-    const row = await this.sql.one<Pick<ClipRow, 'status' | 'storage_key'>>(PLAYABLE_CLIP_SQL, [id, ownerId]);
-    return row ? { id, status: row.status, storageKey: row.storage_key } : null;
+    const row = await this.sql.one<Pick<ClipRow, 'status' | 'storage_key' | 'mime_type'>>(PLAYABLE_CLIP_SQL, [
+      id,
+      ownerId,
+    ]);
+    return row ? { id, status: row.status, storageKey: row.storage_key, mimeType: row.mime_type } : null;
   }
 
   /** Hot path: the note's primary clip, the ready one completed last (served by idx_audio_clips_note_ready). */
@@ -267,6 +271,7 @@ export class AudioClipsRepository {
       updatedAt: this.sql.date(row.updated_at),
       completedAt: row.completed_at === null ? null : this.sql.date(row.completed_at),
       completedBy: row.completed_by,
+      waveform: waveformAsHex.from(row.waveform),
     });
   }
 
@@ -304,11 +309,15 @@ export class AudioClipsRepository {
     ownerId: string,
     noteId: string,
   ): Promise<
-    Pick<AudioClip, 'ownerId' | 'bytes' | 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>[]
+    Pick<
+      AudioClip,
+      'ownerId' | 'bytes' | 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId' | 'status'
+    >[]
   > {
     return this.clips.find({
       select: {
         ownerId: true,
+        status: true,
         bytes: true,
         storageKey: true,
         uploadKey: true,
@@ -334,6 +343,19 @@ export class AudioClipsRepository {
       { ownerId, id, status: AudioClipStatus.Pending },
       { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at, completedBy, uploadCheckAt: null, ...duration },
     );
+  }
+
+  /** A ready clip by id alone: the rendition worker's read (the job row was scoped when it was made). */
+  async findReady(id: string): Promise<AudioClip | null> {
+    return this.clips.findOneBy({ id, status: AudioClipStatus.Ready });
+  }
+
+  /**
+   * The waveform the rendition job made; `updated_at` moves so that a list `updated_since` finds the clip
+   * again. Only while ready (the status itself never changes here).
+   */
+  async setWaveform(id: string, waveform: number[], at: Date): Promise<boolean> {
+    return this.transition({ id, status: AudioClipStatus.Ready }, { waveform, updatedAt: at });
   }
 
   /** pending → failed, with the reason. */

@@ -1,10 +1,22 @@
 import { Controller, Delete, Get, HttpCode, Param, Query } from '@nestjs/common';
 import { ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { OwnerId } from '../auth/auth.decorators';
-import { ApiAuthenticated, ApiErrorResponses, invalidPathId } from '../common/api-error-responses.decorator';
+import {
+  ApiAuthenticated,
+  ApiErrorResponses,
+  invalidField,
+  invalidPathId,
+} from '../common/api-error-responses.decorator';
 import { PageQueryDto, toPageRequest } from '../common/pagination';
 import { uuidParam } from '../common/validation';
-import { AudioClipPageDto, NoteAudioDto, toAudioClipPage, toAudioClipResponse, toPlaybackDto } from './audio-clip.dto';
+import {
+  AudioClipPageDto,
+  NoteAudioDto,
+  PlaybackQueryDto,
+  toAudioClipPage,
+  toAudioClipResponse,
+  toPlaybackDto,
+} from './audio-clip.dto';
 import { AudioClipsService } from './audio-clips.service';
 import { NoteDeletionService } from './deletions/note-deletion.service';
 
@@ -19,14 +31,26 @@ export class NoteAudioClipsController {
   ) {}
 
   @Get('audio')
-  @ApiOperation({ summary: 'Get the note’s primary clip (its most recently completed ready clip) with a playback URL' })
+  @ApiOperation({
+    summary: 'Get the note’s primary clip (its most recently completed ready clip) with a playback URL',
+    description: '`format=m4a` plays its rendition, with the same answers as the clip’s playback.',
+  })
   @ApiOkResponse({ type: NoteAudioDto })
-  @ApiErrorResponses(invalidPathId('note_id'), 'NOTE_NOT_FOUND', 'NO_READY_AUDIO_CLIP')
+  @ApiErrorResponses(
+    invalidPathId('note_id'),
+    invalidField('format', 'format must be one of: m4a'),
+    'NOTE_NOT_FOUND',
+    'NO_READY_AUDIO_CLIP',
+    'RENDITION_NOT_READY',
+    'RENDITION_FAILED',
+    'RENDITION_UNAVAILABLE',
+  )
   async getNoteAudio(
     @OwnerId() ownerId: string,
     @Param('note_id', uuidParam('note_id')) noteId: string,
+    @Query() query: PlaybackQueryDto,
   ): Promise<NoteAudioDto> {
-    const { clip, playback } = await this.clips.primaryOfNote(ownerId, noteId);
+    const { clip, playback } = await this.clips.primaryOfNote(ownerId, noteId, query.format);
     return { clip: toAudioClipResponse(clip), playback: toPlaybackDto(playback) };
   }
 

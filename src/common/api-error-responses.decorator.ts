@@ -48,6 +48,16 @@ const DEFAULT_EXAMPLES: { readonly [Code in ErrorCode]?: Omit<ErrorExample, 'cod
   MULTIPART_UPLOAD_GONE: {
     message: `The store no longer has the multipart upload of audio clip ${CLIP_ID}; create a new clip to try again.`,
   },
+  RENDITION_NOT_READY: {
+    message: `The m4a rendition of audio clip ${CLIP_ID} is being made. Ask again in a few seconds, or play the original meanwhile.`,
+  },
+  RENDITION_FAILED: {
+    message: `The m4a rendition of audio clip ${CLIP_ID} could not be made: the decoder ran past its 600 s limit and was stopped. Play the original (no format).`,
+    info: { failure_reason: 'the decoder ran past its 600 s limit and was stopped' },
+  },
+  RENDITION_UNAVAILABLE: {
+    message: 'This server does not make m4a renditions (no decoder is installed). Play the original (no format).',
+  },
   AUDIO_CLIP_NOT_PENDING: {
     message: `Audio clip ${CLIP_ID} is already ready; create a new clip to upload again.`,
   },

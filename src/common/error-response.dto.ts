@@ -96,6 +96,12 @@ export class ErrorBodyDto {
     example: '2026-11-27T10:45:00.000Z',
   })
   dead_uploads_counted_until?: string;
+
+  @ApiPropertyOptional({
+    description: 'RENDITION_FAILED: why the rendition could not be made (the phone plays the original instead).',
+    example: 'the decoder ran past its 600 s limit and was stopped',
+  })
+  failure_reason?: string;
 }
 
 /** The one shape every error answer has. */

@@ -101,6 +101,17 @@ export class AppConfig {
     /** How often the janitor runs inside the app; 0 leaves it to `npm run sweep`. */
     janitorIntervalSeconds: number;
   };
+  /** The background job that makes renditions and waveforms (docs/renditions.md). */
+  renditions!: {
+    /** Jobs one instance runs at once; 0 makes none here (the API still answers). */
+    concurrency: number;
+    /** Wall clock one job may take (download, decode, upload); its decoder is killed past it. */
+    timeoutSeconds: number;
+    /** Address space of one decoder process. */
+    memoryMiB: number;
+    ffmpegPath: string;
+    ffprobePath: string;
+  };
   operations!: {
     /** `undefined`: JSON unless stdout is a terminal (decided when the logger starts). */
     logFormat: LogFormat | undefined;
@@ -271,6 +282,13 @@ export function loadAppConfig(env: Env): AppConfig {
     keepAliveTimeoutMs: seconds('HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', 5, 3600),
   };
   const operations = parseOperationsConfig(read, integer, port, problems);
+  const renditions = {
+    concurrency: integer('RENDITION_CONCURRENCY', 1, 0, 16),
+    timeoutSeconds: integer('RENDITION_TIMEOUT_SECONDS', 600, 1, 24 * 60 * 60),
+    memoryMiB: integer('RENDITION_MEMORY_MIB', 1024, 64, 64 * 1024),
+    ffmpegPath: read('FFMPEG_PATH') ?? 'ffmpeg',
+    ffprobePath: read('FFPROBE_PATH') ?? 'ffprobe',
+  };
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return Object.assign(new AppConfig(), {
@@ -285,6 +303,7 @@ export function loadAppConfig(env: Env): AppConfig {
     corsOrigins,
     lifecycle,
     http,
+    renditions,
     operations,
   });
 }

@@ -1,14 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 const sorted = (names: Iterable<string>) => [...new Set(names)].sort();
 
-/** Every `NAME` in the first column of the variable tables of docs/configuration.md (configuration, limits and timeouts). */
+/**
+ * Every `NAME` in the first column of the variable tables of docs/: configuration.md, and a subject's
+ * own page for the variables of that subject (a table of the same shape).
+ */
 function documentedVariables(): string[] {
-  const page = read('docs/configuration.md');
-  const tables = page.split('| Variable |').slice(1);
+  const pages = readdirSync(join(ROOT, 'docs'))
+    .filter((file) => file.endsWith('.md'))
+    .map((file) => read(`docs/${file}`));
+  const tables = pages.join('\n\n').split('| Variable |').slice(1);
   const rows = tables.flatMap((table) =>
     table
       .slice(0, table.indexOf('\n\n'))
@@ -35,13 +40,13 @@ describe('configuration docs', () => {
     expect(envExampleVariables()).toEqual(expect.arrayContaining(['PORT', 'DATABASE_URL']));
   });
 
-  it('.env.example lists every variable of the docs/configuration.md table, and nothing else', () => {
+  it('.env.example lists every variable of the docs/ tables, and nothing else', () => {
     const documented = documentedVariables();
     const extra = ['AWS_SESSION_TOKEN']; // in the table's text, beside the credentials it goes with
     expect(envExampleVariables()).toEqual(sorted([...documented, ...extra]));
   });
 
-  it('the docs/configuration.md table documents every variable the configuration reads', () => {
+  it('the docs/ tables document every variable the configuration reads', () => {
     const documented = new Set([...documentedVariables(), ...envExampleVariables(), 'AWS_DEFAULT_REGION']);
     expect(configVariables().filter((name) => !documented.has(name))).toEqual([]);
   });

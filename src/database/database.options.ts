@@ -8,6 +8,7 @@ import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { Note } from '../notes/note.entity';
 import { IdempotencyKey } from '../audio-clips/idempotency-key.entity';
 import { StorageDeletion } from '../audio-clips/deletions/storage-deletion.entity';
+import { Rendition } from '../renditions/rendition.entity';
 import { CreateNotesAndAudioClips1764220000000 } from './migrations/1764220000000-create-notes-and-audio-clips';
 import { AddOwners1764300000000 } from './migrations/1764300000000-add-owners';
 import { ClipLifecycle1764400000000 } from './migrations/1764400000000-clip-lifecycle';
@@ -16,8 +17,9 @@ import { UploadKeyIndex1764600000000 } from './migrations/1764600000000-upload-k
 import { MultipartUploads1764900000000 } from './migrations/1764900000000-multipart-uploads';
 import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-upload-holders';
 import { DatabaseLogger } from './database-logger';
+import { Renditions1765400000000 } from './migrations/1765400000000-renditions';
 
-export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
+export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey, Rendition];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
 export const MIGRATIONS = [
   CreateNotesAndAudioClips1764220000000,
@@ -27,6 +29,7 @@ export const MIGRATIONS = [
   UploadKeyIndex1764600000000,
   MultipartUploads1764900000000,
   DeadUploadHolders1765000000000,
+  Renditions1765400000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */

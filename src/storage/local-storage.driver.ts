@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 import { AppError } from '../common/app-error';
@@ -175,6 +176,41 @@ export class LocalStorageDriver implements StorageDriver {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       if ((await this.files.read(to))?.meta.etag !== etag) throw uploadChanged();
     }
+  }
+
+  async openRead(key: string, signal: AbortSignal): Promise<Readable | null> {
+    const stored = await this.files.read(key);
+    if (!stored) return null;
+    return createReadStream(stored.path, { signal }).on('error', () => undefined);
+  }
+
+  /** Copied to an incoming file (its MD5 the ETag, as S3's), then renamed into place like a move. */
+  putFile(key: string, path: string, contentType: string, signal: AbortSignal): Promise<void> {
+    return this.files.lock.run(key, async () => {
+      const incoming = this.files.incomingPath();
+      try {
+        const digest = createHash('md5');
+        let size = 0;
+        await pipeline(
+          createReadStream(path, { signal }),
+          async function* (source: AsyncIterable<Buffer>) {
+            for await (const chunk of source) {
+              digest.update(chunk);
+              size += chunk.length;
+              yield chunk;
+            }
+          },
+          createWriteStream(incoming, { flags: 'wx' }),
+        );
+        const target = this.files.pathFor(key);
+        await mkdir(dirname(target), { recursive: true });
+        const meta: ObjectMeta = { contentType, size, etag: digest.digest('hex') };
+        await writeFile(target + META_SUFFIX, JSON.stringify(meta));
+        await rename(incoming, target);
+      } finally {
+        await rm(incoming, { force: true });
+      }
+    });
   }
 
   async delete(key: string): Promise<void> {

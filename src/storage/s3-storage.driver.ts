@@ -1,3 +1,6 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import {
   AbortMultipartUploadCommand,
@@ -9,6 +12,7 @@ import {
   HeadObjectCommand,
   type HeadObjectCommandOutput,
   ListPartsCommand,
+  PutObjectCommand,
   type Part,
   S3Client,
   type S3ClientConfig,
@@ -306,6 +310,38 @@ export class S3StorageDriver implements StorageDriver {
     } catch (error) {
       if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return;
       throw error;
+    }
+  }
+
+  /** No deadline of its own (the body may take long): the caller's `signal` bounds it. */
+  async openRead(key: string, signal: AbortSignal): Promise<Readable | null> {
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+        abortSignal: signal,
+      });
+      if (!(object.Body instanceof Readable)) throw new Error('the store answered without a body');
+      return object.Body;
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return null;
+      throw this.unavailable('read', error);
+    }
+  }
+
+  async putFile(key: string, path: string, contentType: string, signal: AbortSignal): Promise<void> {
+    const { size } = await stat(path);
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentLength: size,
+          ContentType: contentType,
+        }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      throw this.unavailable('put', error);
     }
   }
 

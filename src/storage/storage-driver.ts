@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Clock } from './clock';
 
 /** What the client must send to put bytes straight into storage. */
@@ -67,6 +68,13 @@ export interface StorageDriver {
    * UPLOAD_CHANGED, with the source left in place.
    */
   move(from: string, to: string, etag: string, size?: number): Promise<void>;
+  /**
+   * The whole object as a stream, for the server's own background work (renditions); `null` when nothing
+   * is stored under the key. The stream ends early (with an error) when `signal` aborts.
+   */
+  openRead(key: string, signal: AbortSignal): Promise<Readable | null>;
+  /** Stores a local file under `key` (the server's own objects, such as renditions), replacing what is there. */
+  putFile(key: string, path: string, contentType: string, signal: AbortSignal): Promise<void>;
   /** Deleting a key that holds nothing is not an error. */
   delete(key: string): Promise<void>;
   /**

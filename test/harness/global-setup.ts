@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { report } from '../support/report';
 import { LegUnavailable, publishLegOutcomes, skippedLegsBanner, startOptionalLeg, type LegOutcome } from './legs';
 import { CHROMIUM_LEG, CHROMIUM_PATH } from './chromium';
+import { checkFfmpeg, FFMPEG_LEG } from './ffmpeg';
 import { startPostgres } from './postgres';
 import { RGW_LEG, startRgw } from './rgw';
 import { REDIS_LEG, startRedis } from './redis';
@@ -44,6 +45,8 @@ export default async function globalSetup(): Promise<void> {
       throw new LegUnavailable(`${CHROMIUM_PATH} is missing (install it with: apt-get install chromium)`);
   });
   legs.push(browser.outcome);
+  // Not a server either: the renditions tests run Debian's ffmpeg, as the server does.
+  legs.push((await startOptionalLeg(FFMPEG_LEG, async () => checkFfmpeg())).outcome);
   publishLegOutcomes(legs);
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
   report(`\ne2e harness ready in ${seconds} s: ${services.map((service) => service.description).join('; ')}`);

@@ -79,6 +79,8 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     AUTH_JWT_SECRET: authSecret,
     // The tests run the janitor themselves, at the times they choose.
     JANITOR_INTERVAL_SECONDS: '0',
+    // No background renditions unless a test asks (test/renditions*): the other tests' rows and objects stay still.
+    RENDITION_CONCURRENCY: '0',
     // One test user makes far more requests than a phone would; the rate-limit tests set their own.
     RATE_LIMIT_PER_MINUTE: '100000',
     UPLOAD_RATE_LIMIT_PER_MINUTE: '100000',
