@@ -7,7 +7,8 @@ import { AudioClipsRepository } from './audio-clips.repository';
 import { AudioClipsService, type ServerCompletionOutcome } from './audio-clips.service';
 import { UPLOAD_GRACE_MS } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
-import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { IdempotencyKeysRepository } from '../idempotency/idempotency-keys.repository';
+import { IDEMPOTENCY_KEY_LIFETIME_MS } from '../idempotency/idempotency';
 import { nextUploadCheck } from './upload-checks';
 import { Metrics } from '../operations/metrics';
 import { ShutdownState } from '../operations/shutdown-state';
@@ -15,7 +16,6 @@ import { ShutdownState } from '../operations/shutdown-state';
 const BATCH_SIZE = 100;
 /** A temporary upload file untouched this long (at least) was left by a crash. */
 const STALE_UPLOAD_MIN_MS = 10 * 60_000;
-const IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60_000;
 /** A look at an upload that was claimed but never finished (a crash) is taken up again after this. */
 const LOOK_CLAIM_MS = 60_000;
 /** The store could not be reached during a look: look again after this. */

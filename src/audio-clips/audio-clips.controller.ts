@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { AppError } from '../common/app-error';
+import { idempotencyKeyOf } from '../idempotency/idempotency';
 import {
   ApiBody,
   ApiCreatedResponse,
@@ -239,15 +239,4 @@ export class AudioClipsController {
   ): Promise<void> {
     await this.clips.delete(ownerId, clipId);
   }
-}
-
-/** Printable ASCII up to 255 characters, as the IETF draft and Stripe allow. */
-function idempotencyKeyOf(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(header)) {
-    throw new AppError('VALIDATION_FAILED', 'The request is not valid.', {
-      details: [{ field: 'Idempotency-Key', message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' }],
-    });
-  }
-  return header;
 }

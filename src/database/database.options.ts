@@ -6,7 +6,10 @@ import type { DatabaseConfig } from '../config/app-config';
 import { describeCause, redactUrl, StartupError } from '../common/startup-error';
 import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { Note } from '../notes/note.entity';
-import { IdempotencyKey } from '../audio-clips/idempotency-key.entity';
+import { IdempotencyKey } from '../idempotency/idempotency-key.entity';
+import { NoteRevision } from '../notes/note-revision.entity';
+import { SyncOwner } from '../sync/sync-owner.entity';
+import { SyncTombstone } from '../sync/sync-tombstone.entity';
 import { StorageDeletion } from '../audio-clips/deletions/storage-deletion.entity';
 import { CreateNotesAndAudioClips1764220000000 } from './migrations/1764220000000-create-notes-and-audio-clips';
 import { AddOwners1764300000000 } from './migrations/1764300000000-add-owners';
@@ -15,8 +18,9 @@ import { ServerCompletion1764500000000 } from './migrations/1764500000000-server
 import { UploadKeyIndex1764600000000 } from './migrations/1764600000000-upload-key-index';
 import { MultipartUploads1764900000000 } from './migrations/1764900000000-multipart-uploads';
 import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-upload-holders';
+import { NotesSync1765100000000 } from './migrations/1765100000000-notes-sync';
 
-export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
+export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey, NoteRevision, SyncOwner, SyncTombstone];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
 export const MIGRATIONS = [
   CreateNotesAndAudioClips1764220000000,
@@ -26,6 +30,7 @@ export const MIGRATIONS = [
   UploadKeyIndex1764600000000,
   MultipartUploads1764900000000,
   DeadUploadHolders1765000000000,
+  NotesSync1765100000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */
