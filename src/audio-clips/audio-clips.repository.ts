@@ -30,6 +30,7 @@ interface ClipRow {
   updated_at: Date | string;
   completed_at: Date | string | null;
   completed_by: CompletedBy | null;
+  change_seq: number | string;
 }
 
 export interface ClipListFilter {
@@ -85,7 +86,7 @@ export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey'>;
 const CLIP_COLUMNS =
   'id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, content_md5, ' +
   'storage_key, upload_key, upload_expires_at, upload_check_at, multipart_upload_id, part_size, failure_reason, ' +
-  'created_at, updated_at, completed_at, completed_by';
+  'created_at, updated_at, completed_at, completed_by, change_seq';
 export const CLIP_BY_ID_SQL = `SELECT ${CLIP_COLUMNS} FROM audio_clips WHERE id = ? AND owner_id = ?`;
 /** Playback needs two columns of the row, not the whole clip. */
 export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key FROM audio_clips WHERE id = ? AND owner_id = ?';
@@ -267,6 +268,7 @@ export class AudioClipsRepository {
       updatedAt: this.sql.date(row.updated_at),
       completedAt: row.completed_at === null ? null : this.sql.date(row.completed_at),
       completedBy: row.completed_by,
+      changeSeq: Number(row.change_seq),
     });
   }
 
