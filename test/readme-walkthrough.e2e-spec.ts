@@ -181,6 +181,7 @@ describeWithTools('the README walkthrough, run verbatim against a started server
         deletedObjects: expect.any(Number),
         failedDeletions: expect.any(Number),
         remainingDeletions: expect.any(Number),
+        purgedTombstones: expect.any(Number),
       });
       // The walkthrough's upload key stays scheduled until its URL has run out.
       expect(report.remainingDeletions).toBeGreaterThan(0);

@@ -121,6 +121,14 @@ export class AudioClip {
   completedBy!: CompletedBy | null;
 
   /** The owner's change number of the clip's last client-visible change, set by a trigger (src/sync/sync-triggers.ts). */
-  @Column({ name: 'change_seq', type: 'bigint', default: 0, transformer: bigintAsNumber, select: false, insert: false, update: false })
+  @Column({
+    name: 'change_seq',
+    type: 'bigint',
+    default: 0,
+    transformer: bigintAsNumber,
+    select: false,
+    insert: false,
+    update: false,
+  })
   changeSeq?: number;
 }

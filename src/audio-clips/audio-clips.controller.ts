@@ -68,6 +68,7 @@ export class AudioClipsController {
     'UNSUPPORTED_MEDIA_TYPE',
     'PAYLOAD_TOO_LARGE',
     'NOTE_NOT_FOUND',
+    'NOTE_DELETED',
     'QUOTA_EXCEEDED',
     'TOO_MANY_PENDING_UPLOADS',
     'IDEMPOTENCY_KEY_REUSED',

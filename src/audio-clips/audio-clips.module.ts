@@ -8,13 +8,14 @@ import { AudioClipsRepository } from './audio-clips.repository';
 import { AudioClipsService } from './audio-clips.service';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
+import { SyncModule } from '../sync/sync.module';
 import { NoteDeletionService } from './deletions/note-deletion.service';
 import { StorageDeletionsRepository } from './deletions/storage-deletions.repository';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { NoteAudioClipsController } from './note-audio-clips.controller';
 
 @Module({
-  imports: [NotesModule, IdempotencyModule, TypeOrmModule.forFeature([AudioClip, StorageDeletion])],
+  imports: [NotesModule, IdempotencyModule, SyncModule, TypeOrmModule.forFeature([AudioClip, StorageDeletion])],
   controllers: [AudioClipsController, NoteAudioClipsController],
   providers: [
     AudioClipsRepository,

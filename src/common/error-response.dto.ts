@@ -13,7 +13,10 @@ export class NoteConflictRegionDto {
   @ApiProperty({ enum: ['title', 'body'], example: 'body' })
   field!: 'title' | 'body';
 
-  @ApiProperty({ description: 'Where the region starts in the base: line number (1-based) of the body; 1 for the title.', example: 1 })
+  @ApiProperty({
+    description: 'Where the region starts in the base: line number (1-based) of the body; 1 for the title.',
+    example: 1,
+  })
   base_line!: number;
 
   @ApiProperty({ description: 'The region as it was in the base version.', example: 'Release train.\n' })

@@ -205,3 +205,23 @@ function flatten(errors: ValidationError[], parent = ''): ErrorDetail[] {
     return [...own, ...flatten(error.children ?? [], field)];
   });
 }
+
+/** A positive integer path parameter (a note's version): plain digits up to 2^31 − 1, else a malformed request. */
+@Injectable()
+export class PositiveIntegerParamPipe implements PipeTransform<string, number> {
+  constructor(private readonly name: string) {}
+
+  transform(value: string, _metadata?: ArgumentMetadata): number {
+    const number = typeof value === 'string' && /^[1-9][0-9]{0,9}$/.test(value) ? Number(value) : NaN;
+    if (!(number <= 2_147_483_647)) {
+      throw new AppError('VALIDATION_FAILED', `${this.name} must be a positive integer.`, {
+        details: [{ field: this.name, message: `${this.name} must be a positive integer` }],
+      });
+    }
+    return number;
+  }
+}
+
+export function positiveIntegerParam(name: string): PositiveIntegerParamPipe {
+  return new PositiveIntegerParamPipe(name);
+}

@@ -59,7 +59,10 @@ describe('mergeNote', () => {
     const yours = note('t', body.replace('line 4990\n', 'line four thousand nine hundred ninety\n'));
     const outcome = mergeNote(note('t', body), current, yours);
     expect(outcome).toEqual({
-      merged: note('t', body.replace('line 10\n', 'line ten\n').replace('line 4990\n', 'line four thousand nine hundred ninety\n')),
+      merged: note(
+        't',
+        body.replace('line 10\n', 'line ten\n').replace('line 4990\n', 'line four thousand nine hundred ninety\n'),
+      ),
     });
   });
 });

@@ -42,7 +42,11 @@ export function mergeNote(base: NoteContent, current: NoteContent, yours: NoteCo
   return conflicts.length > 0 ? { conflicts } : { merged: { title, body: (body as { merged: string }).merged } };
 }
 
-function mergeLines(base: string, current: string, yours: string): { merged: string } | { conflicts: ConflictRegion[] } {
+function mergeLines(
+  base: string,
+  current: string,
+  yours: string,
+): { merged: string } | { conflicts: ConflictRegion[] } {
   if (yours === base || yours === current) return { merged: current };
   if (current === base) return { merged: yours };
   const o = lines(base);
@@ -64,9 +68,7 @@ function mergeLines(base: string, current: string, yours: string): { merged: str
   const [mo, ma, mb] = [middle(o), middle(a), middle(b)];
   if (mergeWork(mo, ma, mb) > MAX_MERGE_WORK) {
     return {
-      conflicts: [
-        { field: 'body', baseLine: head + 1, base: mo.join(''), current: mb.join(''), yours: ma.join('') },
-      ],
+      conflicts: [{ field: 'body', baseLine: head + 1, base: mo.join(''), current: mb.join(''), yours: ma.join('') }],
     };
   }
   const merged: string[] = o.slice(0, head);

@@ -5,6 +5,7 @@ import { lowerCaseUuid, NoControlCharacters, Optional } from '../common/validati
 import type { Page } from '../common/pagination';
 import type { Note } from './note.entity';
 import type { NoteRevision } from './note-revision.entity';
+import { AppError } from '../common/app-error';
 
 /** Versions are SQL integers. */
 export const MAX_NOTE_VERSION = 2_147_483_647;
@@ -81,7 +82,11 @@ export class NoteResponseDto {
   @ApiProperty({ example: 'Talk about the release train.' })
   body!: string;
 
-  @ApiProperty({ minimum: 1, description: '1 on create, +1 on every change; also the `ETag` ("<version>").', example: 1 })
+  @ApiProperty({
+    minimum: 1,
+    description: '1 on create, +1 on every change; also the `ETag` ("<version>").',
+    example: 1,
+  })
   version!: number;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-27T09:30:00.000Z' })
@@ -121,7 +126,11 @@ export class NoteRevisionDto {
   @ApiProperty({ example: 'Talk about the release train.' })
   body!: string;
 
-  @ApiProperty({ format: 'date-time', description: 'When this version was written.', example: '2026-11-27T09:30:00.000Z' })
+  @ApiProperty({
+    format: 'date-time',
+    description: 'When this version was written.',
+    example: '2026-11-27T09:30:00.000Z',
+  })
   created_at!: string;
 }
 
@@ -159,4 +168,38 @@ export function toNoteResponse(note: Note): NoteResponseDto {
 
 export function toNotePage(page: Page<Note>): NotePageDto {
   return { items: page.items.map(toNoteResponse), next_cursor: page.nextCursor };
+}
+
+/** The revisions' cursor: the version the next page starts below. */
+export function encodeRevisionCursor(version: number): string {
+  return Buffer.from(JSON.stringify(['revisions-before', version])).toString('base64url');
+}
+
+export function decodeRevisionCursor(raw: string): number {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && parsed.length === 2 && parsed[0] === 'revisions-before') {
+      const version: unknown = parsed[1];
+      if (
+        typeof version === 'number' &&
+        Number.isSafeInteger(version) &&
+        version >= 1 &&
+        version <= MAX_NOTE_VERSION + 1
+      )
+        return version;
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError('VALIDATION_FAILED', 'cursor is not a cursor this API returned.', {
+    details: [{ field: 'cursor', message: 'cursor must be the next_cursor of a previous page' }],
+  });
+}
+
+export function toNoteRevisionPage(revisions: NoteRevision[], limit: number): NoteRevisionPageDto {
+  const items = revisions.slice(0, limit);
+  return {
+    items: items.map(toNoteRevision),
+    next_cursor: revisions.length > limit ? encodeRevisionCursor(items[items.length - 1].version) : null,
+  };
 }

@@ -153,7 +153,8 @@ export class NotesSync1765100000000 implements MigrationInterface {
     await queryRunner.dropTable('sync_tombstones');
     await queryRunner.dropTable('sync_owners');
     await queryRunner.dropColumn('audio_clips', 'change_seq');
-    for (const column of ['create_request_hash', 'change_seq', 'version']) await queryRunner.dropColumn('notes', column);
+    for (const column of ['create_request_hash', 'change_seq', 'version'])
+      await queryRunner.dropColumn('notes', column);
   }
 }
 
