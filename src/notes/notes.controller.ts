@@ -1,5 +1,13 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { OwnerId } from '../auth/auth.decorators';
 import {
@@ -10,7 +18,7 @@ import {
 } from '../common/api-error-responses.decorator';
 import { entityTagOf, matchesVersion, parseEntityTagCondition } from '../common/entity-tags';
 import { DEFAULT_PAGE_SIZE, toPageRequest, PageQueryDto } from '../common/pagination';
-import { positiveIntegerParam, uuidParam } from '../common/validation';
+import { PositiveIntegerParam, uuidParam } from '../common/validation';
 import { idempotencyKeyOf } from '../idempotency/idempotency';
 import {
   CreateNoteDto,
@@ -37,6 +45,11 @@ const IF_MATCH = {
   required: false,
   description:
     'Only if the note is at this version: its ETag (`"3"`), a list of them, or `*`. Otherwise 412 NOTE_VERSION_MISMATCH with the current note in `error.current`, and nothing changes. A weak tag (`W/"3"`) never matches.',
+};
+const VERSION_PARAM = {
+  name: 'version',
+  description: 'A version of the note (its revisions list says which are kept).',
+  schema: { type: 'integer' as const, minimum: 1, maximum: 2_147_483_647 },
 };
 const BAD_IF_MATCH = invalidField(
   'If-Match',
@@ -201,6 +214,7 @@ export class NotesController {
 
   @Get(':note_id/revisions/:version')
   @ApiOperation({ summary: 'Get one kept version of the note' })
+  @ApiParam(VERSION_PARAM)
   @ApiOkResponse({ type: NoteRevisionDto })
   @ApiErrorResponses(
     invalidPathId('note_id'),
@@ -212,13 +226,14 @@ export class NotesController {
   async getNoteRevision(
     @OwnerId() ownerId: string,
     @Param('note_id', uuidParam('note_id')) noteId: string,
-    @Param('version', positiveIntegerParam('version')) version: number,
+    @PositiveIntegerParam('version') version: number,
   ): Promise<NoteRevisionDto> {
     return toNoteRevision(await this.notes.getRevision(ownerId, noteId, version));
   }
 
   @Post(':note_id/revisions/:version/restore')
   @HttpCode(200)
+  @ApiParam(VERSION_PARAM)
   @ApiOperation({
     summary: 'Restore a kept version: a new version of the note with that version’s title and body',
     description: 'With `If-Match`, only if the note is still at that version (412 otherwise).',
@@ -237,7 +252,7 @@ export class NotesController {
   async restoreNoteRevision(
     @OwnerId() ownerId: string,
     @Param('note_id', uuidParam('note_id')) noteId: string,
-    @Param('version', positiveIntegerParam('version')) version: number,
+    @PositiveIntegerParam('version') version: number,
     @Headers('if-match') ifMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<NoteResponseDto> {
