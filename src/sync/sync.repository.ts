@@ -28,19 +28,11 @@ export class SyncRepository {
   }
 
   /**
-   * The owner's counter row (made, with a fresh epoch, for an owner who never changed anything, so that
-   * every cursor carries an epoch). A plain read: it never waits for a writer holding the row.
+   * The owner's counter row; null for an owner who never changed anything. A plain read: it never waits
+   * for a writer holding the row.
    */
-  async ownerState(ownerId: string): Promise<SyncOwner> {
-    const existing = await this.owners.findOneBy({ ownerId });
-    if (existing) return existing;
-    await this.owners
-      .createQueryBuilder()
-      .insert()
-      .values({ ownerId, seq: 0, epoch: randomEpoch(), purgedSeq: 0 })
-      .orIgnore()
-      .execute();
-    return this.owners.findOneByOrFail({ ownerId });
+  ownerState(ownerId: string): Promise<SyncOwner | null> {
+    return this.owners.findOneBy({ ownerId });
   }
 
   /**
@@ -104,8 +96,4 @@ export class SyncRepository {
       return result.affected ?? 0;
     });
   }
-}
-
-function randomEpoch(): string {
-  return [...crypto.getRandomValues(new Uint8Array(16))].map((byte) => byte.toString(16).padStart(2, '0')).join('');
 }

@@ -5,6 +5,10 @@ import { toNoteResponse } from '../notes/note.dto';
 import { decodeSyncCursor, encodeSyncCursor, invalidSyncCursor, syncCursorExpired } from './sync-cursor';
 import type { SyncChangeDto, SyncChangesDto } from './sync.dto';
 import { SyncRepository } from './sync.repository';
+import type { SyncOwner } from './sync-owner.entity';
+
+/** The epoch of the cursors of an owner who has no counter row yet. */
+const NO_EPOCH = '0'.repeat(32);
 
 /**
  * The change feed (docs/sync.md). Every write to an owner's notes and clips takes the next number of the
@@ -21,11 +25,14 @@ export class SyncService {
   ) {}
 
   async changes(ownerId: string, rawCursor: string | undefined, limit: number): Promise<SyncChangesDto> {
-    const owner = await this.sync.ownerState(ownerId);
+    // An owner who never changed anything has no counter row yet (a read writes nothing).
+    const owner = (await this.sync.ownerState(ownerId)) ?? { seq: 0, epoch: NO_EPOCH, purgedSeq: 0 };
     const now = Date.now();
     let after = 0;
     if (rawCursor !== undefined) {
       const cursor = decodeSyncCursor(ownerId, rawCursor);
+      // A cursor at 0 has seen nothing: it is a full sync in any epoch.
+      if (cursor.seq === 0) return this.page(ownerId, owner, 0, limit, now);
       if (cursor.epoch !== owner.epoch) throw syncCursorExpired();
       if (cursor.seq > owner.seq || cursor.issuedAt > now + 60_000) throw invalidSyncCursor();
       // A deletion after the cursor may have been forgotten since: the client must start again.
@@ -33,6 +40,16 @@ export class SyncService {
         throw syncCursorExpired();
       after = cursor.seq;
     }
+    return this.page(ownerId, owner, after, limit, now);
+  }
+
+  private async page(
+    ownerId: string,
+    owner: Pick<SyncOwner, 'seq' | 'epoch'>,
+    after: number,
+    limit: number,
+    now: number,
+  ): Promise<SyncChangesDto> {
     const horizon = owner.seq;
     const { notes, clips, tombstones } = await this.sync.changedBetween(ownerId, after, horizon, limit + 1);
     const items: { seq: number; change: SyncChangeDto }[] = [
