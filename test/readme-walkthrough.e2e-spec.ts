@@ -167,6 +167,7 @@ describeWithTools('the README walkthrough, run verbatim against a started server
         expect.stringMatching(/^ {2}N stored objects? deleted$/),
         expect.stringMatching(/^ {2}N deletions? failed \(/),
         expect.stringMatching(/^ {2}N deletions? still scheduled: /),
+        expect.stringMatching(/^ {2}N deletions? older than SYNC_TOMBSTONE_TTL_SECONDS forgotten by the change feed$/),
       ]);
     });
 
