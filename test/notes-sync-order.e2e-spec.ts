@@ -143,6 +143,33 @@ describe('the change feed when transactions commit out of order, on postgres', (
     }
   });
 
+  it('never deadlocks a clip created on a note against the note’s deletion (both take the owner’s counter)', async () => {
+    const testApp = await startTestApp({ database: 'postgres', storage: 'local' });
+    try {
+      const phone = await testApp.phone(`race-${randomUUID()}`);
+      const statuses = new Set<number>();
+      for (let round = 0; round < 15; round += 1) {
+        const note = (await phone.post('/api/notes', { title: 'raced' })).body.id as string;
+        const clip = { note_id: note, mime_type: 'audio/wav', bytes: 10, duration_ms: 1 };
+        const answers = await Promise.all([
+          ...Array.from({ length: 4 }, () => phone.post('/api/audio-clips', clip)),
+          phone.delete(`/api/notes/${note}`),
+          phone.patch(`/api/notes/${note}`, { body: `round ${round}` }),
+        ]);
+        for (const answer of answers) statuses.add(answer.status);
+        expect((await phone.get(`/api/notes/${note}/audio-clips`)).status).toBe(410);
+      }
+      expect([...statuses].filter((status) => ![200, 201, 204, 404, 410].includes(status))).toEqual([]);
+      // Every clip created on a deleted note went with it, tombstone and all.
+      const left = (await testApp.dataSource.query(
+        'SELECT COUNT(*)::int AS count FROM audio_clips clip WHERE NOT EXISTS (SELECT 1 FROM notes WHERE notes.id = clip.note_id)',
+      )) as { count: number }[];
+      expect(left[0].count).toBe(0);
+    } finally {
+      await testApp.close();
+    }
+  });
+
   it('is a test that can fail: with a sequence instead of the counter row, readers miss changes', async () => {
     const testApp = await startTestApp({ database: 'postgres', storage: 'local' });
     try {

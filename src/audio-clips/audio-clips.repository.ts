@@ -182,8 +182,13 @@ export class AudioClipsRepository {
     );
     try {
       const rows = (await this.dataSource.transaction(async (manager) => {
-        if (this.dataSource.options.type === 'postgres')
+        if (this.dataSource.options.type === 'postgres') {
           await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`audio_clips:${clip.ownerId}`]);
+          // The note before the owner's change counter (which the insert's trigger takes): a delete of the note
+          // takes them in that order too, so a create racing the note's deletion waits instead of deadlocking.
+          if (clip.noteId !== null)
+            await manager.query('SELECT 1 FROM notes WHERE id = $1 FOR KEY SHARE', [clip.noteId]);
+        }
         return manager.query(sql, [...values, ...conditionParams]);
       })) as unknown[];
       return rows.length > 0;
