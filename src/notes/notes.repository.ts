@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, LessThan, LessThanOrEqual, Repository } from 'typeorm';
 import { timestampParameter } from '../database/database.options';
+import { SqlStatements } from '../database/sql-statements';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
 import { Note } from './note.entity';
 import { NoteRevision } from './note-revision.entity';
@@ -24,12 +25,14 @@ export interface NoteIdUse {
 @Injectable()
 export class NotesRepository {
   private readonly dataSource: DataSource;
+  private readonly sql: SqlStatements;
 
   constructor(
     @InjectRepository(Note) private readonly notes: Repository<Note>,
     @InjectRepository(NoteRevision) private readonly revisions: Repository<NoteRevision>,
   ) {
     this.dataSource = notes.manager.connection;
+    this.sql = new SqlStatements(this.dataSource);
   }
 
   transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
@@ -53,7 +56,7 @@ export class NotesRepository {
   /** Whether this owner deleted a note under this id (and its tombstone is still kept). */
   async isDeletedBy(ownerId: string, id: string): Promise<boolean> {
     const rows = (await this.dataSource.query(
-      this.adapt("SELECT 1 AS deleted FROM sync_tombstones WHERE item_type = 'note' AND id = ? AND owner_id = ?"),
+      this.sql.adapt("SELECT 1 AS deleted FROM sync_tombstones WHERE item_type = 'note' AND id = ? AND owner_id = ?"),
       [id, ownerId],
     )) as unknown[];
     return rows.length > 0;
@@ -67,7 +70,7 @@ export class NotesRepository {
     });
     if (live) return { ownerId: live.ownerId, createRequestHash: live.createRequestHash ?? null, deleted: false };
     const [tombstone] = (await this.dataSource.query(
-      this.adapt("SELECT owner_id FROM sync_tombstones WHERE item_type = 'note' AND id = ?"),
+      this.sql.adapt("SELECT owner_id FROM sync_tombstones WHERE item_type = 'note' AND id = ?"),
       [id],
     )) as { owner_id: string }[];
     return tombstone ? { ownerId: tombstone.owner_id, createRequestHash: null, deleted: true } : null;
@@ -125,11 +128,6 @@ export class NotesRepository {
 
   findRevision(ownerId: string, noteId: string, version: number): Promise<NoteRevision | null> {
     return this.revisions.findOneBy({ ownerId, noteId, version });
-  }
-
-  private adapt(sql: string): string {
-    let index = 0;
-    return this.dataSource.options.type === 'postgres' ? sql.replace(/\?/g, () => `$${++index}`) : sql;
   }
 }
 

@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { timestampParameter } from '../database/database.options';
+import { SqlStatements } from '../database/sql-statements';
 import { Note } from '../notes/note.entity';
 import { SyncOwner } from './sync-owner.entity';
 import { SyncTombstone } from './sync-tombstone.entity';
@@ -74,10 +75,7 @@ export class SyncRepository {
    */
   async purgeTombstones(cutoff: Date): Promise<number> {
     const at = timestampParameter(this.dataSource.options.type, cutoff);
-    const adapt = (sql: string) => {
-      let index = 0;
-      return this.dataSource.options.type === 'postgres' ? sql.replace(/\?/g, () => `$${++index}`) : sql;
-    };
+    const adapt = (sql: string) => new SqlStatements(this.dataSource).adapt(sql);
     return this.dataSource.transaction(async (manager) => {
       const purged = `(SELECT MAX(change_seq) FROM sync_tombstones WHERE sync_tombstones.owner_id = sync_owners.owner_id AND deleted_at < ?)`;
       await manager.query(
