@@ -51,7 +51,10 @@ export interface paths {
          */
         get: operations["listNotes"];
         put?: never;
-        /** Create a note */
+        /**
+         * Create a note
+         * @description Retry-safe: send the client’s own `id` (a UUID v4) or an `Idempotency-Key`; a retry answers 201 with the note again and `Idempotent-Replayed: true`.
+         */
         post: operations["createNote"];
         delete?: never;
         options?: never;
@@ -70,12 +73,75 @@ export interface paths {
         get: operations["getNote"];
         put?: never;
         post?: never;
-        /** Delete a note with all its audio clips and their stored audio */
+        /**
+         * Delete a note with all its audio clips and their stored audio
+         * @description The deletion shows in the change feed as a tombstone (the note’s and each clip’s). Deleting a note you deleted already answers 204 again. With `If-Match`, only if the note is still at that version (412 with the current note otherwise).
+         */
         delete: operations["deleteNote"];
         options?: never;
         head?: never;
-        /** Change a note’s title or body */
+        /**
+         * Change a note’s title or body
+         * @description Send `base_version` (the version you edited from) to have an edit made offline merged with the changes since: 200 with `merged: true`, or 409 NOTE_EDIT_CONFLICT when both changed the same lines (or the title). With `If-Match`, only if the note is still at that version (412 otherwise); `If-Match` is checked first. A change that changes nothing keeps the version. 410 NOTE_DELETED for a note deleted (on another device).
+         */
         patch: operations["updateNote"];
+        trace?: never;
+    };
+    "/api/notes/{note_id}/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the note’s kept versions, newest first (the current one first)
+         * @description The newest NOTE_REVISIONS_KEPT versions of each note are kept (50 by default). Pages with `limit` and `cursor`.
+         */
+        get: operations["listNoteRevisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notes/{note_id}/revisions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get one kept version of the note */
+        get: operations["getNoteRevision"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notes/{note_id}/revisions/{version}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a kept version: a new version of the note with that version’s title and body
+         * @description With `If-Match`, only if the note is still at that version (412 otherwise).
+         */
+        post: operations["restoreNoteRevision"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/audio-clips": {
@@ -235,11 +301,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sync/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed since your last pull: notes and audio clips created, changed or deleted
+         * @description Without `cursor`, a full first sync, page by page. Each item comes once, in its latest state; deletions come as tombstones (`deleted: true`). Keep `next_cursor` (never null) and pull again with it; at once while `has_more`. 410 SYNC_CURSOR_EXPIRED: the cursor is older than the deletions kept (SYNC_TOMBSTONE_TTL_SECONDS, 90 days): sync again from the start. See docs/sync.md.
+         */
+        get: operations["listSyncChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         CreateNoteDto: {
+            /**
+             * Format: uuid
+             * @description The note’s id, chosen by the client (a UUID v4), so that a phone can create a note offline and link recordings to it. Sent again with the same title and body, it answers the note again (201, `Idempotent-Replayed: true`); an id any other note has or had (deleted notes included) answers 409 NOTE_ID_CONFLICT. Omitted, the server chooses one.
+             * @example 5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90
+             */
+            id?: string;
             /** @example Standup ideas */
             title: string;
             /**
@@ -259,6 +351,11 @@ export interface components {
             /** @example Talk about the release train. */
             body: string;
             /**
+             * @description 1 on create, +1 on every change; also the `ETag` ("<version>").
+             * @example 1
+             */
+            version: number;
+            /**
              * Format: date-time
              * @example 2026-11-27T09:30:00.000Z
              */
@@ -275,12 +372,39 @@ export interface components {
             /** @example mime_type must be one of the accepted audio types: audio/m4a, audio/mpeg, … */
             message: string;
         };
+        NoteConflictRegionDto: {
+            /**
+             * @example body
+             * @enum {string}
+             */
+            field: "title" | "body";
+            /**
+             * @description Where the region starts in the base: line number (1-based) of the body; 1 for the title.
+             * @example 1
+             */
+            base_line: number;
+            /**
+             * @description The region as it was in the base version.
+             * @example Release train.
+             */
+            base: string;
+            /**
+             * @description The region as the note has it now.
+             * @example Release train on Tuesday.
+             */
+            current: string;
+            /**
+             * @description The region as your edit has it.
+             * @example Release train on Friday.
+             */
+            yours: string;
+        };
         ErrorBodyDto: {
             /**
              * @example VALIDATION_FAILED
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "RENDITION_NOT_READY" | "RENDITION_FAILED" | "RENDITION_UNAVAILABLE" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "NOTE_REVISION_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "RENDITION_NOT_READY" | "RENDITION_FAILED" | "RENDITION_UNAVAILABLE" | "NOTE_ID_CONFLICT" | "NOTE_EDIT_CONFLICT" | "NOTE_DELETED" | "SYNC_CURSOR_EXPIRED" | "NOTE_VERSION_MISMATCH" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
             /** @example The request body is not valid. */
             message: string;
             details?: components["schemas"]["ErrorDetailDto"][];
@@ -353,6 +477,20 @@ export interface components {
              * @example the decoder ran past its 600 s limit and was stopped
              */
             failure_reason?: string;
+            /** @description NOTE_VERSION_MISMATCH, NOTE_EDIT_CONFLICT: the note as it is now, in the shape of a note (with its `version`). */
+            current?: {
+                [key: string]: unknown;
+            };
+            /** @description NOTE_EDIT_CONFLICT: the version your edit started from: `version`, `title`, `body`. */
+            base?: {
+                [key: string]: unknown;
+            };
+            /** @description NOTE_EDIT_CONFLICT: the note as your edit would make it from the base: `title`, `body`. */
+            yours?: {
+                [key: string]: unknown;
+            };
+            /** @description NOTE_EDIT_CONFLICT: the regions that both your edit and the changes since changed differently. */
+            conflicts?: components["schemas"]["NoteConflictRegionDto"][];
         };
         ErrorResponseDto: {
             /** @example 400 */
@@ -369,6 +507,62 @@ export interface components {
             title?: string;
             /** @example Talk about the release train, then hiring. */
             body?: string;
+            /**
+             * @description The version your edit started from. When the note has changed since, the server merges your change with the changes since (line by line for the body, the title as one unit): 200 with `merged: true`, or 409 NOTE_EDIT_CONFLICT when they overlap. A version whose revision is no longer kept answers 412 NOTE_VERSION_MISMATCH. Omitted, the edit applies to the current version.
+             * @example 3
+             */
+            base_version?: number;
+        };
+        UpdatedNoteResponseDto: {
+            /**
+             * Format: uuid
+             * @example 5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90
+             */
+            id: string;
+            /** @example Standup ideas */
+            title: string;
+            /** @example Talk about the release train. */
+            body: string;
+            /**
+             * @description 1 on create, +1 on every change; also the `ETag` ("<version>").
+             * @example 1
+             */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            updated_at: string;
+            /**
+             * @description True when your edit started from an older version and was merged with the changes since.
+             * @example false
+             */
+            merged: boolean;
+        };
+        NoteRevisionDto: {
+            /** @example 2 */
+            version: number;
+            /** @example Standup ideas */
+            title: string;
+            /** @example Talk about the release train. */
+            body: string;
+            /**
+             * Format: date-time
+             * @description When this version was written.
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            created_at: string;
+        };
+        NoteRevisionPageDto: {
+            /** @description Newest first; the note’s current version is the first. */
+            items: components["schemas"]["NoteRevisionDto"][];
+            /** @description Pass as `cursor` to get the next page; null on the last page. */
+            next_cursor: string | null;
         };
         CreateAudioClipDto: {
             /**
@@ -775,6 +969,49 @@ export interface components {
             clip: components["schemas"]["AudioClipResponseDto"];
             playback: components["schemas"]["PlaybackDto"];
         };
+        SyncChangeDto: {
+            /**
+             * @example note
+             * @enum {string}
+             */
+            type: "note" | "audio_clip";
+            /**
+             * Format: uuid
+             * @example 5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90
+             */
+            id: string;
+            /**
+             * @description True for a tombstone: the item was deleted; drop your copy.
+             * @example false
+             */
+            deleted: boolean;
+            /**
+             * Format: date-time
+             * @description When it was deleted; null unless `deleted`.
+             * @example null
+             */
+            deleted_at: string | null;
+            /**
+             * @description A note’s version (its last one, for a deleted note); null for an audio clip.
+             * @example 3
+             */
+            version: number | null;
+            /** @description The note as it is now (type `note`, not deleted). */
+            note?: components["schemas"]["NoteResponseDto"];
+            /** @description The clip as it is now (type `audio_clip`, not deleted). */
+            audio_clip?: components["schemas"]["AudioClipResponseDto"];
+        };
+        SyncChangesDto: {
+            /** @description Every note and clip created, changed or deleted since the cursor, each once, in its latest state, oldest change first. */
+            changes: components["schemas"]["SyncChangeDto"][];
+            /** @description Never null: keep it, and send it as `cursor` on your next pull (at once when `has_more`). */
+            next_cursor: string;
+            /**
+             * @description More changes are waiting: pull again with `next_cursor` now.
+             * @example false
+             */
+            has_more: boolean;
+        };
     };
     responses: never;
     parameters: never;
@@ -1143,7 +1380,10 @@ export interface operations {
     createNote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any unique string (a UUID) per note: a retry with the same key and body answers with the same note; the same key with another body answers 422 IDEMPOTENCY_KEY_REUSED. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1155,6 +1395,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1179,6 +1421,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
             /** @description Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left). */
             413: {
                 headers: {
@@ -1190,6 +1450,15 @@ export interface operations {
             };
             /** @description The body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description What was uploaded does not match what was declared, or an Idempotency-Key was reused for another request. */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1220,7 +1489,10 @@ export interface operations {
     getNote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag you hold (`"3"`), a list of them, or `*`: 304 with no body while the note is still at it. */
+                "If-None-Match"?: string;
+            };
             path: {
                 note_id: string;
             };
@@ -1230,11 +1502,22 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["NoteResponseDto"];
                 };
+            };
+            /** @description Not modified: the note is still at the version of `If-None-Match`. */
+            304: {
+                headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
             400: {
@@ -1256,6 +1539,15 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to someone else. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1286,7 +1578,10 @@ export interface operations {
     deleteNote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Only if the note is at this version: its ETag (`"3"`), a list of them, or `*`. A weak tag never matches. */
+                "If-Match"?: string;
+            };
             path: {
                 note_id: string;
             };
@@ -1294,7 +1589,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Deleted. */
+            /** @description Deleted (now, or before). */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -1328,6 +1623,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
+            /** @description The `If-Match` version (or the revision `base_version` names) is not the note’s: `error.current` is the note as it is now. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
             /** @description Too many requests; retry after the `Retry-After` seconds. */
             429: {
                 headers: {
@@ -1351,7 +1655,10 @@ export interface operations {
     updateNote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Only if the note is at this version: its ETag (`"3"`), a list of them, or `*`. Otherwise 412 NOTE_VERSION_MISMATCH with the current note in `error.current`, and nothing changes. A weak tag (`W/"3"`) never matches. */
+                "If-Match"?: string;
+            };
             path: {
                 note_id: string;
             };
@@ -1365,6 +1672,283 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdatedNoteResponseDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The `If-Match` version (or the revision `base_version` names) is not the note’s: `error.current` is the note as it is now. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listNoteRevisions: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; omit for the first page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                note_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoteRevisionPageDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getNoteRevision: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                note_id: string;
+                /** @description A version of the note (its revisions list says which are kept). */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoteRevisionDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    restoreNoteRevision: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Only if the note is at this version: its ETag (`"3"`), a list of them, or `*`. Otherwise 412 NOTE_VERSION_MISMATCH with the current note in `error.current`, and nothing changes. A weak tag (`W/"3"`) never matches. */
+                "If-Match"?: string;
+            };
+            path: {
+                note_id: string;
+                /** @description A version of the note (its revisions list says which are kept). */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1398,8 +1982,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left). */
-            413: {
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1407,8 +1991,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The body is not JSON. */
-            415: {
+            /** @description The `If-Match` version (or the revision `base_version` names) is not the note’s: `error.current` is the note as it is now. */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1551,8 +2135,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1653,7 +2246,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1728,7 +2321,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1807,7 +2400,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2062,7 +2655,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2149,7 +2742,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2227,8 +2820,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2300,6 +2902,84 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to someone else. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listSyncChanges: {
+        parameters: {
+            query?: {
+                /** @description How many changes per page. */
+                limit?: number;
+                /** @description The `next_cursor` of your last pull; omit it for a full sync (every note and clip you have, page by page). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncChangesDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

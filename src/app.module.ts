@@ -15,6 +15,7 @@ import { dataSourceOptions, openDatabase } from './database/database.options';
 import { HealthController } from './health/health.controller';
 import { NotesModule } from './notes/notes.module';
 import { StorageModule } from './storage/storage.module';
+import { SyncModule } from './sync/sync.module';
 import { loggerParams, type LoggingOptions } from './operations/logging';
 import { OperationsModule } from './operations/operations.module';
 
@@ -44,6 +45,7 @@ export class AppModule {
         StorageModule,
         NotesModule,
         AudioClipsModule,
+        SyncModule,
       ],
       controllers: [HealthController],
       // In this order: the rate limit counts per signed-in user, so it needs the user first.

@@ -310,7 +310,8 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     const other = await uploadReadyClip(await createNote('other'), wav(0.05, { noise: true }));
 
     expect((await api.DELETE('/api/notes/{note_id}', notePath(noteId))).response.status).toBe(204);
-    expect((await api.GET('/api/notes/{note_id}', notePath(noteId))).response.status).toBe(404);
+    // Deleted, not missing: its owner is told so (docs/sync.md), while the tombstone is kept.
+    expect((await api.GET('/api/notes/{note_id}', notePath(noteId))).response.status).toBe(410);
     expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(ready.clipId))).response.status).toBe(404);
     expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(pending.clip.id))).response.status).toBe(404);
     expect(await testApp.storage.inspect(ready.storageKey)).toBeNull();

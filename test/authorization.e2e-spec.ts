@@ -83,7 +83,14 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     const clips = await testApp.dataSource.query('SELECT * FROM audio_clips ORDER BY id');
     const deletions = await testApp.dataSource.query('SELECT * FROM storage_deletions ORDER BY storage_key');
     const idempotencyKeys = await testApp.dataSource.query(
-      'SELECT * FROM idempotency_keys ORDER BY owner_id, idempotency_key',
+      'SELECT * FROM idempotency_keys ORDER BY owner_id, endpoint, idempotency_key',
+    );
+    const sync = await Promise.all(
+      [
+        'note_revisions ORDER BY note_id, version',
+        'sync_tombstones ORDER BY item_type, id',
+        'sync_owners ORDER BY owner_id',
+      ].map((table) => testApp.dataSource.query(`SELECT * FROM ${table}`)),
     );
     const objects = await Promise.all(
       storageKeys.map(async (key) => JSON.stringify(await testApp.storage.inspect(key))),
@@ -91,12 +98,12 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     // Every key stored (s3rver cannot list; there the known keys above have to do).
     const files = storage === 's3' ? [] : await testApp.storedKeys();
     return createHash('sha256')
-      .update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, objects, files }))
+      .update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, sync, objects, files }))
       .digest('hex');
   }
 
   function concretePath(path: string, clipId = ids.readyClipId): string {
-    return path.replace('{note_id}', ids.noteId).replace('{clip_id}', clipId);
+    return path.replace('{note_id}', ids.noteId).replace('{clip_id}', clipId).replace('{version}', '1');
   }
 
   function bodyFor(operation: Operation): unknown {
@@ -282,6 +289,55 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     expect([200, 409]).toContain(mine.status);
     if (mine.status === 409) expect(mine.body.error.code).toMatch(/^RENDITION_/);
     expect(await snapshot()).toBe(before);
+  });
+
+  it("leaks nothing of another user's note through ETags, revisions, deletions or the change feed", async () => {
+    const before = await snapshot();
+    const path = `/api/notes/${ids.noteId}`;
+    for (const tag of ['"1"', '*', 'W/"1"']) {
+      const conditional = await bob.get(path, { 'if-none-match': tag });
+      expect(conditional.status).toBe(404);
+      expect(conditional.headers.get('etag')).toBeNull();
+    }
+    for (const tag of ['"1"', '"2"', '*']) {
+      const guarded = await bob.raw('PATCH', path, JSON.stringify({ title: 'x' }), {
+        'content-type': 'application/json',
+        'if-match': tag,
+      });
+      expect(guarded.status).toBe(404);
+      expect(JSON.stringify(guarded.body)).not.toContain('alice private');
+      expect((await bob.raw('DELETE', path, undefined, { 'if-match': tag })).status).toBe(404);
+    }
+    const merge = await bob.patch(path, { title: 'x', base_version: 1 });
+    expect(merge.status).toBe(404);
+    expect(JSON.stringify(merge.body)).not.toContain('alice private');
+    expect((await bob.get(`${path}/revisions`)).status).toBe(404);
+    expect((await bob.get(`${path}/revisions/1`)).status).toBe(404);
+    expect((await bob.post(`${path}/revisions/1/restore`)).status).toBe(404);
+    // Alice's id is taken for everyone, with the same answer as an id nobody has any more.
+    const taken = await bob.post('/api/notes', { id: ids.noteId, title: 'alice private' });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error.code).toBe('NOTE_ID_CONFLICT');
+    expect(await snapshot()).toBe(before);
+
+    // A note alice deletes is gone for her (410) and for bob as any missing note (404), and never in his feed.
+    const gone = (await alice.post('/api/notes', { title: 'alice deleted' })).body.id;
+    expect((await alice.delete(`/api/notes/${gone}`)).status).toBe(204);
+    expect((await alice.get(`/api/notes/${gone}`)).status).toBe(410);
+    for (const method of ['GET', 'DELETE'])
+      expect((await bob.raw(method, `/api/notes/${gone}`, undefined, {})).status).toBe(404);
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await bob.get(`/api/sync/changes${cursor === undefined ? '' : `?cursor=${cursor}`}`);
+      expect(page.status).toBe(200);
+      for (const id of [gone, ids.noteId, ids.readyClipId, ids.pendingClipId])
+        expect(JSON.stringify(page.body)).not.toContain(id);
+      cursor = page.body.next_cursor;
+      if (!page.body.has_more) break;
+    }
+    // And alice's cursor means nothing to bob.
+    const alicesCursor = (await alice.get('/api/sync/changes')).body.next_cursor;
+    expect((await bob.get(`/api/sync/changes?cursor=${alicesCursor}`)).status).toBe(400);
   });
 
   it('keeps serving the owner everything', async () => {

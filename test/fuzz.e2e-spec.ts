@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { parseEntityTagCondition } from '../src/common/entity-tags';
 import { wav } from './support/audio';
 import { Phone, putBytes } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
@@ -15,6 +16,7 @@ interface Operation {
   path: string;
   pathParams: string[];
   queryParams: string[];
+  headerParams: string[];
   hasBody: boolean;
   isPublic: boolean;
 }
@@ -30,6 +32,22 @@ interface FuzzRequest {
 
 /** Strings that are not a UUID (so a path id made of one is malformed), URL-escaped to stay one segment. */
 const notUuid = fc.string({ maxLength: 60, unit: 'grapheme' }).filter((text) => !UUID.test(text) && text !== '');
+/** Strings that are not a positive integer (a note's version), URL-escaped to stay one segment. */
+const notPositiveInteger = fc
+  .string({ maxLength: 30, unit: 'grapheme' })
+  .filter((text) => !/^[1-9][0-9]{0,9}$/.test(text) && text !== '');
+/** Header values that are not `*` nor a list of entity tags. */
+const notEntityTags = fc
+  .oneof(fc.string({ minLength: 1, maxLength: 60 }), fc.constantFrom('1', 'W/1', '"1', '"1" "2"', '"1",x', '**'))
+  .map((text) => text.replace(/[^\x21-\x7e]/g, 'x'))
+  .filter((text) => {
+    try {
+      parseEntityTagCondition(text, 'If-Match');
+      return false;
+    } catch {
+      return true;
+    }
+  });
 /** JSON texts that do not parse. */
 const notJson = fc
   .oneof(
@@ -97,6 +115,7 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
     expect((await putBytes(ready.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await alice.post(`/api/audio-clips/${ready.clip.id}/complete`)).status).toBe(200);
     ids.clip_id = ready.clip.id;
+    ids.version = '1';
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
     operations = Object.entries<Record<string, any>>(spec.paths).flatMap(([path, methods]) =>
@@ -105,6 +124,7 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
         path,
         pathParams: (operation.parameters ?? []).filter((p: any) => p.in === 'path').map((p: any) => p.name),
         queryParams: (operation.parameters ?? []).filter((p: any) => p.in === 'query').map((p: any) => p.name),
+        headerParams: (operation.parameters ?? []).filter((p: any) => p.in === 'header').map((p: any) => p.name),
         hasBody: operation.requestBody !== undefined,
         // No requirement, or one empty requirement (anonymous access): no token needed.
         isPublic: (operation.security ?? []).every((requirement: object) => Object.keys(requirement).length === 0),
@@ -119,7 +139,15 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
   });
 
   async function snapshot(): Promise<string> {
-    const tables = ['notes', 'audio_clips', 'storage_deletions', 'idempotency_keys'];
+    const tables = [
+      'notes',
+      'audio_clips',
+      'storage_deletions',
+      'idempotency_keys',
+      'note_revisions',
+      'sync_tombstones',
+      'sync_owners',
+    ];
     const rows = await Promise.all(tables.map((table) => testApp.dataSource.query(`SELECT * FROM ${table}`)));
     return JSON.stringify([rows, await testApp.localFiles()]);
   }
@@ -152,11 +180,11 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
     }
     for (const name of operation.pathParams) {
       kinds.push(
-        notUuid.map((bad) => ({
+        (name === 'version' ? notPositiveInteger : notUuid).map((bad) => ({
           method,
           path: fill(operation, { [name]: encodeURIComponent(bad) }),
           headers: auth(),
-          defect: `${name} not a UUID`,
+          defect: name === 'version' ? 'version not a positive integer' : `${name} not a UUID`,
         })),
       );
     }
@@ -233,13 +261,26 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
           })),
       );
     }
-    if (operation.path === '/api/audio-clips' && method === 'POST') {
+    for (const name of operation.headerParams.filter((header) => /^If-(None-)?Match$/.test(header))) {
+      kinds.push(
+        notEntityTags.map((bad) => ({
+          method,
+          path: fill(operation),
+          headers: { ...auth(), ...(operation.hasBody ? json : {}), [name]: bad },
+          body: operation.hasBody ? JSON.stringify({}) : undefined,
+          defect: `${name} malformed`,
+        })),
+      );
+    }
+    if ((operation.path === '/api/audio-clips' || operation.path === '/api/notes') && method === 'POST') {
       kinds.push(
         fc.string({ minLength: 256, maxLength: 400 }).map((key) => ({
           method,
           path: fill(operation),
           headers: { ...auth(), ...json, 'idempotency-key': headerSafe(key) },
-          body: JSON.stringify({ mime_type: 'audio/wav', bytes: 10, duration_ms: 1 }),
+          body: JSON.stringify(
+            operation.path === '/api/notes' ? { title: 'x' } : { mime_type: 'audio/wav', bytes: 10, duration_ms: 1 },
+          ),
           defect: 'Idempotency-Key too long',
         })),
       );

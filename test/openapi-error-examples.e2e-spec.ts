@@ -31,6 +31,12 @@ const PROVOKED_ELSEWHERE: { readonly [Code in ErrorCode]?: string } = {
   RENDITION_NOT_READY: 'test/renditions.e2e-spec.ts',
   RENDITION_FAILED: 'test/renditions.e2e-spec.ts',
   RENDITION_UNAVAILABLE: 'test/renditions.e2e-spec.ts',
+  NOTE_ID_CONFLICT: 'test/notes-sync.e2e-spec.ts',
+  NOTE_EDIT_CONFLICT: 'test/notes-sync.e2e-spec.ts',
+  NOTE_DELETED: 'test/notes-sync.e2e-spec.ts',
+  NOTE_VERSION_MISMATCH: 'test/notes-sync.e2e-spec.ts',
+  NOTE_REVISION_NOT_FOUND: 'test/notes-sync.e2e-spec.ts',
+  SYNC_CURSOR_EXPIRED: 'test/notes-sync.e2e-spec.ts',
 };
 
 interface DocumentedError {
@@ -81,7 +87,9 @@ describe('the error examples of openapi.json', () => {
   it('name only codes of the operation’s own resources', () => {
     for (const { operationId, path, code } of DOCUMENTED) {
       if (/CLIP|UPLOAD|IDEMPOTENCY|QUOTA|STORAGE/.test(code)) {
-        expect({ operationId, code, clipRoute: /audio/.test(path) }).toEqual({ operationId, code, clipRoute: true });
+        // Idempotency-Key is honoured on the notes' create too (one shared mechanism).
+        const clipRoute = /audio/.test(path) || (code === 'IDEMPOTENCY_KEY_REUSED' && operationId === 'createNote');
+        expect({ operationId, code, clipRoute }).toEqual({ operationId, code, clipRoute: true });
       }
       if (code === 'NOTE_NOT_FOUND') {
         expect({ operationId, noteRoute: /note/.test(path) || operationId === 'createAudioClip' }).toEqual({
@@ -131,7 +139,10 @@ describe('the error examples of openapi.json', () => {
       if (error.code === 'AUDIO_CLIP_NOT_FOUND') ids.clip_id = UNKNOWN_ID;
       if (error.code === 'VALIDATION_FAILED' && (badField === 'note_id' || badField === 'clip_id'))
         ids[badField] = 'not-a-uuid';
-      let path = error.path.replace('{note_id}', ids.note_id).replace('{clip_id}', ids.clip_id);
+      let path = error.path
+        .replace('{note_id}', ids.note_id)
+        .replace('{clip_id}', ids.clip_id)
+        .replace('{version}', badField === 'version' ? 'latest' : '1');
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
       const validBodies: Record<string, object> = {
         createNote: { title: 'A title' },
@@ -170,7 +181,8 @@ describe('the error examples of openapi.json', () => {
           else if (badField === 'status') path += '?status=not-a-status';
           else if (badField === 'part_numbers') body = JSON.stringify({ part_numbers: [] });
           else if (badField === 'format') path += '?format=mp3';
-          else if (badField !== 'note_id' && badField !== 'clip_id') return undefined;
+          else if (badField === 'If-Match' || badField === 'If-None-Match') headers[badField.toLowerCase()] = '1';
+          else if (badField !== 'note_id' && badField !== 'clip_id' && badField !== 'version') return undefined;
           break;
         default:
           return undefined;

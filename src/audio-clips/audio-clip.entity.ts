@@ -1,6 +1,7 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { Note } from '../notes/note.entity';
 import type { RenditionView } from '../renditions/rendition-view';
+import { bigintAsNumber } from '../database/column-transformers';
 
 export enum AudioClipStatus {
   /** Created; the phone has a URL and may be uploading. */
@@ -36,12 +37,6 @@ export const waveformAsHex = {
   from: (value: string | null) => (value === null ? null : [...Buffer.from(value, 'hex')]),
 };
 
-/** SQL `bigint` comes back from Postgres as a string; sizes here always fit a JS number. */
-export const bigintAsNumber = {
-  to: (value: number | null) => value,
-  from: (value: string | number | null) => (value === null ? null : Number(value)),
-};
-
 @Entity({ name: 'audio_clips' })
 @Index('idx_audio_clips_note_ready', ['noteId', 'status', 'completedAt', 'id'])
 @Index('idx_audio_clips_note_created', ['noteId', 'createdAt', 'id'])
@@ -49,6 +44,8 @@ export const bigintAsNumber = {
 @Index('idx_audio_clips_status_created', ['status', 'createdAt'])
 @Index('idx_audio_clips_status_upload_check', ['status', 'uploadCheckAt'])
 @Index('idx_audio_clips_owner_created', ['ownerId', 'createdAt'])
+// The change feed reads an owner's changes in order (docs/sync.md).
+@Index('idx_audio_clips_owner_change', ['ownerId', 'changeSeq'])
 // The janitor asks whether a pending clip still uploads to a key.
 @Index('idx_audio_clips_upload_key', ['uploadKey'])
 export class AudioClip {
@@ -142,4 +139,16 @@ export class AudioClip {
   /** Who completed it: the phone, or the janitor on its behalf. Null until ready. */
   @Column({ name: 'completed_by', type: 'varchar', length: 16, nullable: true })
   completedBy!: CompletedBy | null;
+
+  /** The owner's change number of the clip's last client-visible change, set by a trigger (src/sync/sync-triggers.ts). */
+  @Column({
+    name: 'change_seq',
+    type: 'bigint',
+    default: 0,
+    transformer: bigintAsNumber,
+    select: false,
+    insert: false,
+    update: false,
+  })
+  changeSeq?: number;
 }

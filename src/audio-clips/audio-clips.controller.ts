@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { AppError } from '../common/app-error';
+import { idempotencyKeyOf } from '../idempotency/idempotency';
 import {
   ApiBody,
   ApiCreatedResponse,
@@ -69,6 +69,7 @@ export class AudioClipsController {
     'UNSUPPORTED_MEDIA_TYPE',
     'PAYLOAD_TOO_LARGE',
     'NOTE_NOT_FOUND',
+    'NOTE_DELETED',
     'QUOTA_EXCEEDED',
     'TOO_MANY_PENDING_UPLOADS',
     'IDEMPOTENCY_KEY_REUSED',
@@ -256,15 +257,4 @@ export class AudioClipsController {
   ): Promise<void> {
     await this.clips.delete(ownerId, clipId);
   }
-}
-
-/** Printable ASCII up to 255 characters, as the IETF draft and Stripe allow. */
-function idempotencyKeyOf(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(header)) {
-    throw new AppError('VALIDATION_FAILED', 'The request is not valid.', {
-      details: [{ field: 'Idempotency-Key', message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' }],
-    });
-  }
-  return header;
 }

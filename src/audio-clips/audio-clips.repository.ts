@@ -31,6 +31,7 @@ interface ClipRow {
   completed_at: Date | string | null;
   completed_by: CompletedBy | null;
   waveform: string | null;
+  change_seq: number | string;
 }
 
 export interface ClipListFilter {
@@ -86,7 +87,7 @@ export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey' | 'mim
 const CLIP_COLUMNS =
   'id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, content_md5, ' +
   'storage_key, upload_key, upload_expires_at, upload_check_at, multipart_upload_id, part_size, failure_reason, ' +
-  'created_at, updated_at, completed_at, completed_by, waveform';
+  'created_at, updated_at, completed_at, completed_by, waveform, change_seq';
 export const CLIP_BY_ID_SQL = `SELECT ${CLIP_COLUMNS} FROM audio_clips WHERE id = ? AND owner_id = ?`;
 /** Playback needs two columns of the row, not the whole clip. */
 export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key, mime_type FROM audio_clips WHERE id = ? AND owner_id = ?';
@@ -182,8 +183,13 @@ export class AudioClipsRepository {
     );
     try {
       const rows = (await this.dataSource.transaction(async (manager) => {
-        if (this.dataSource.options.type === 'postgres')
+        if (this.dataSource.options.type === 'postgres') {
           await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`audio_clips:${clip.ownerId}`]);
+          // The note before the owner's change counter (which the insert's trigger takes): a delete of the note
+          // takes them in that order too, so a create racing the note's deletion waits instead of deadlocking.
+          if (clip.noteId !== null)
+            await manager.query('SELECT 1 FROM notes WHERE id = $1 FOR KEY SHARE', [clip.noteId]);
+        }
         return manager.query(sql, [...values, ...conditionParams]);
       })) as unknown[];
       return rows.length > 0;
@@ -272,6 +278,7 @@ export class AudioClipsRepository {
       completedAt: row.completed_at === null ? null : this.sql.date(row.completed_at),
       completedBy: row.completed_by,
       waveform: waveformAsHex.from(row.waveform),
+      changeSeq: Number(row.change_seq),
     });
   }
 

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { Page, PageRequest } from '../common/pagination';
@@ -18,7 +18,8 @@ import { deletionsFor, uploadOpenUntil } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
 import { probeAudio } from './audio-probe';
-import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { IdempotencyKeysRepository } from '../idempotency/idempotency-keys.repository';
+import { idempotencyKeyReused, requestHashOf } from '../idempotency/idempotency';
 import { MAX_PART_COUNT, partLength, planParts, type PartPlan } from './multipart-plan';
 import { buildAudioClipKey, buildUploadKey } from './storage-key';
 import { firstUploadCheck } from './upload-checks';
@@ -93,14 +94,16 @@ export class AudioClipsService implements OnModuleInit {
   }
 
   async create(ownerId: string, input: NewAudioClip, idempotencyKey?: string): Promise<AudioClipUpload> {
-    const requestHash = createHash('sha256')
-      .update(
-        JSON.stringify([input.noteId ?? null, input.mimeType, input.bytes, input.durationMs, input.contentMd5 ?? null]),
-      )
-      .digest('hex');
+    const requestHash = requestHashOf([
+      input.noteId ?? null,
+      input.mimeType,
+      input.bytes,
+      input.durationMs,
+      input.contentMd5 ?? null,
+    ]);
     if (idempotencyKey !== undefined) {
-      const earlier = await this.idempotencyKeys.find(ownerId, idempotencyKey);
-      if (earlier) return this.replay(ownerId, earlier.clipId, earlier.requestHash === requestHash);
+      const earlier = await this.idempotencyKeys.find(ownerId, 'audio-clips', idempotencyKey);
+      if (earlier) return this.replay(ownerId, earlier.resourceId, earlier.requestHash === requestHash);
     }
 
     const mimeType = this.acceptedMimeType(input.mimeType);
@@ -172,16 +175,17 @@ export class AudioClipsService implements OnModuleInit {
     if (idempotencyKey !== undefined) {
       const recorded = await this.idempotencyKeys.insert({
         ownerId,
+        endpoint: 'audio-clips',
         key: idempotencyKey,
         requestHash,
-        clipId: clip.id,
+        resourceId: clip.id,
         createdAt: now,
       });
       if (!recorded) {
         // A concurrent retry with the same key won: give back its clip, and remove ours (nobody has its URL).
         await this.clips.delete(ownerId, clip.id);
-        const winner = await this.idempotencyKeys.find(ownerId, idempotencyKey);
-        if (winner) return this.replay(ownerId, winner.clipId, winner.requestHash === requestHash);
+        const winner = await this.idempotencyKeys.find(ownerId, 'audio-clips', idempotencyKey);
+        if (winner) return this.replay(ownerId, winner.resourceId, winner.requestHash === requestHash);
       }
     }
     return { clip, upload, replayed: false };
@@ -576,12 +580,7 @@ export class AudioClipsService implements OnModuleInit {
   }
 
   private async replay(ownerId: string, clipId: string, sameRequest: boolean): Promise<AudioClipUpload> {
-    if (!sameRequest) {
-      throw new AppError(
-        'IDEMPOTENCY_KEY_REUSED',
-        'This Idempotency-Key was used for a different request. Use a new key for a new recording.',
-      );
-    }
+    if (!sameRequest) throw idempotencyKeyReused('recording');
     const renewed = await this.renewUpload(ownerId, clipId);
     return { ...renewed, replayed: true };
   }

@@ -13,6 +13,7 @@ export const ERROR_STATUS = {
   NOTE_NOT_FOUND: 404,
   AUDIO_CLIP_NOT_FOUND: 404,
   NO_READY_AUDIO_CLIP: 404,
+  NOTE_REVISION_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,
   UPLOAD_NOT_FOUND: 409,
@@ -26,6 +27,11 @@ export const ERROR_STATUS = {
   RENDITION_NOT_READY: 409,
   RENDITION_FAILED: 409,
   RENDITION_UNAVAILABLE: 409,
+  NOTE_ID_CONFLICT: 409,
+  NOTE_EDIT_CONFLICT: 409,
+  NOTE_DELETED: 410,
+  SYNC_CURSOR_EXPIRED: 410,
+  NOTE_VERSION_MISMATCH: 412,
   PAYLOAD_TOO_LARGE: 413,
   QUOTA_EXCEEDED: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -51,7 +57,7 @@ export class AppError extends Error {
   /** Extra response headers the answer needs, such as `Content-Range` on a 416. */
   readonly headers: Readonly<Record<string, string>>;
   /** Machine-readable facts about the error, added to the error body (e.g. `remaining_bytes`). */
-  readonly info?: Readonly<Record<string, string | number | readonly number[]>>;
+  readonly info?: Readonly<Record<string, unknown>>;
 
   constructor(
     readonly code: ErrorCode,
@@ -59,7 +65,7 @@ export class AppError extends Error {
     extra: {
       details?: readonly ErrorDetail[];
       headers?: Record<string, string>;
-      info?: Record<string, string | number | readonly number[]>;
+      info?: Record<string, unknown>;
     } = {},
   ) {
     super(message);

@@ -9,6 +9,26 @@ export class ErrorDetailDto {
   message!: string;
 }
 
+export class NoteConflictRegionDto {
+  @ApiProperty({ enum: ['title', 'body'], example: 'body' })
+  field!: 'title' | 'body';
+
+  @ApiProperty({
+    description: 'Where the region starts in the base: line number (1-based) of the body; 1 for the title.',
+    example: 1,
+  })
+  base_line!: number;
+
+  @ApiProperty({ description: 'The region as it was in the base version.', example: 'Release train.\n' })
+  base!: string;
+
+  @ApiProperty({ description: 'The region as the note has it now.', example: 'Release train on Tuesday.\n' })
+  current!: string;
+
+  @ApiProperty({ description: 'The region as your edit has it.', example: 'Release train on Friday.\n' })
+  yours!: string;
+}
+
 export class ErrorBodyDto {
   @ApiProperty({ enum: Object.keys(ERROR_STATUS), example: 'VALIDATION_FAILED' })
   code!: string;
@@ -102,6 +122,34 @@ export class ErrorBodyDto {
     example: 'the decoder ran past its 600 s limit and was stopped',
   })
   failure_reason?: string;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description:
+      'NOTE_VERSION_MISMATCH, NOTE_EDIT_CONFLICT: the note as it is now, in the shape of a note (with its `version`).',
+  })
+  current?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'NOTE_EDIT_CONFLICT: the version your edit started from: `version`, `title`, `body`.',
+  })
+  base?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'NOTE_EDIT_CONFLICT: the note as your edit would make it from the base: `title`, `body`.',
+  })
+  yours?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: [NoteConflictRegionDto],
+    description: 'NOTE_EDIT_CONFLICT: the regions that both your edit and the changes since changed differently.',
+  })
+  conflicts?: NoteConflictRegionDto[];
 }
 
 /** The one shape every error answer has. */

@@ -650,3 +650,25 @@ describe('operations settings', () => {
     expect(expectOneProblemNaming({ [name]: value }, name)).toContain(value);
   });
 });
+
+describe('notes sync settings', () => {
+  it('keeps tombstones 90 days and 50 revisions a note by default, and takes other values', () => {
+    expect(loadAppConfig({}).sync).toEqual({ tombstoneTtlSeconds: 90 * 24 * 60 * 60, noteRevisionsKept: 50 });
+    expect(loadAppConfig({ SYNC_TOMBSTONE_TTL_SECONDS: '3600', NOTE_REVISIONS_KEPT: '3' }).sync).toEqual({
+      tombstoneTtlSeconds: 3600,
+      noteRevisionsKept: 3,
+    });
+  });
+
+  it.each([
+    ['SYNC_TOMBSTONE_TTL_SECONDS', '0'],
+    ['SYNC_TOMBSTONE_TTL_SECONDS', '59'],
+    ['SYNC_TOMBSTONE_TTL_SECONDS', '90d'],
+    ['SYNC_TOMBSTONE_TTL_SECONDS', '-1'],
+    ['NOTE_REVISIONS_KEPT', '0'],
+    ['NOTE_REVISIONS_KEPT', '1.5'],
+    ['NOTE_REVISIONS_KEPT', '100001'],
+  ])('names %s when it is %s', (name, value) => {
+    expect(expectOneProblemNaming({ [name]: value }, name)).toContain(value);
+  });
+});

@@ -112,6 +112,12 @@ export class AppConfig {
     ffmpegPath: string;
     ffprobePath: string;
   };
+  sync!: {
+    /** How long a deleted note's or clip's tombstone is kept for the change feed; older cursors answer 410. */
+    tombstoneTtlSeconds: number;
+    /** How many versions of each note are kept (revisions; the oldest go first). */
+    noteRevisionsKept: number;
+  };
   operations!: {
     /** `undefined`: JSON unless stdout is a terminal (decided when the logger starts). */
     logFormat: LogFormat | undefined;
@@ -273,6 +279,11 @@ export function loadAppConfig(env: Env): AppConfig {
     janitorIntervalSeconds: integer('JANITOR_INTERVAL_SECONDS', 60, 0, 24 * 60 * 60),
   };
 
+  const sync = {
+    tombstoneTtlSeconds: integer('SYNC_TOMBSTONE_TTL_SECONDS', 90 * 24 * 60 * 60, 60, 10 * 365 * 24 * 60 * 60),
+    noteRevisionsKept: integer('NOTE_REVISIONS_KEPT', 50, 1, 10_000),
+  };
+
   const seconds = (name: string, fallback: number, max: number) => integer(name, fallback, 1, max) * 1000;
   const http = {
     headersTimeoutMs: seconds('HTTP_HEADERS_TIMEOUT_SECONDS', 10, 600),
@@ -302,6 +313,7 @@ export function loadAppConfig(env: Env): AppConfig {
     limits,
     corsOrigins,
     lifecycle,
+    sync,
     http,
     renditions,
     operations,

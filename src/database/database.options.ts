@@ -6,7 +6,10 @@ import type { DatabaseConfig } from '../config/app-config';
 import { describeCause, redactUrl, StartupError } from '../common/startup-error';
 import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { Note } from '../notes/note.entity';
-import { IdempotencyKey } from '../audio-clips/idempotency-key.entity';
+import { IdempotencyKey } from '../idempotency/idempotency-key.entity';
+import { NoteRevision } from '../notes/note-revision.entity';
+import { SyncOwner } from '../sync/sync-owner.entity';
+import { SyncTombstone } from '../sync/sync-tombstone.entity';
 import { StorageDeletion } from '../audio-clips/deletions/storage-deletion.entity';
 import { Rendition } from '../renditions/rendition.entity';
 import { CreateNotesAndAudioClips1764220000000 } from './migrations/1764220000000-create-notes-and-audio-clips';
@@ -19,7 +22,18 @@ import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-
 import { DatabaseLogger } from './database-logger';
 import { Renditions1765400000000 } from './migrations/1765400000000-renditions';
 
-export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey, Rendition];
+import { NotesSync1765100000000 } from './migrations/1765100000000-notes-sync';
+
+export const ENTITIES = [
+  Note,
+  AudioClip,
+  StorageDeletion,
+  IdempotencyKey,
+  NoteRevision,
+  SyncOwner,
+  SyncTombstone,
+  Rendition,
+];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
 export const MIGRATIONS = [
   CreateNotesAndAudioClips1764220000000,
@@ -29,6 +43,7 @@ export const MIGRATIONS = [
   UploadKeyIndex1764600000000,
   MultipartUploads1764900000000,
   DeadUploadHolders1765000000000,
+  NotesSync1765100000000,
   Renditions1765400000000,
 ];
 

@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { Note } from './note.entity';
+import { NoteRevision } from './note-revision.entity';
 import { NotesController } from './notes.controller';
 import { NotesRepository } from './notes.repository';
 import { NotesService } from './notes.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Note])],
+  imports: [IdempotencyModule, TypeOrmModule.forFeature([Note, NoteRevision])],
   controllers: [NotesController],
   providers: [NotesRepository, NotesService],
   exports: [NotesService],

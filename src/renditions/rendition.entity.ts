@@ -1,5 +1,6 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
-import { AudioClip, bigintAsNumber } from '../audio-clips/audio-clip.entity';
+import { AudioClip } from '../audio-clips/audio-clip.entity';
+import { bigintAsNumber } from '../database/column-transformers';
 
 export enum RenditionStatus {
   /** To be made (or being made: see `claimedUntil`). */

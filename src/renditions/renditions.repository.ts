@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { timestampParameter } from '../database/database.options';
+import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { Rendition, RenditionSource, RenditionStatus } from './rendition.entity';
 import { buildRenditionKey, RENDITION_FORMAT_NAMES } from './rendition-formats';
 
@@ -153,11 +154,17 @@ export class RenditionsRepository {
     outcome: Pick<Rendition, 'status' | 'source' | 'storageKey' | 'bytes' | 'durationMs' | 'failureReason'>,
     now: Date,
   ): Promise<boolean> {
-    const result = await this.renditions.update(
-      { clipId: job.clipId, format: job.format, claimToken: token },
-      { ...outcome, claimToken: null, claimedUntil: null, updatedAt: now },
-    );
-    return (result.affected ?? 0) > 0;
+    // The clip's updated_at moves with it, so that the change feed and `updated_since` carry the outcome.
+    return this.renditions.manager.transaction(async (manager) => {
+      const result = await manager.update(
+        Rendition,
+        { clipId: job.clipId, format: job.format, claimToken: token },
+        { ...outcome, claimToken: null, claimedUntil: null, updatedAt: now },
+      );
+      if ((result.affected ?? 0) === 0) return false;
+      await manager.update(AudioClip, { id: job.clipId }, { updatedAt: now });
+      return true;
+    });
   }
 
   /** Gives the job back (the store was down, the app is stopping): taken up again from `retryAt`. */

@@ -1,4 +1,4 @@
-import { MigrationInterface, QueryRunner, Table, TableColumn, TableForeignKey, TableIndex } from 'typeorm';
+import { MigrationInterface, QueryRunner, Table, TableForeignKey, TableIndex } from 'typeorm';
 
 /**
  * Renditions and waveforms: a row per clip and format the server makes in the background, claimed by
@@ -10,10 +10,9 @@ export class Renditions1765400000000 implements MigrationInterface {
 
   async up(queryRunner: QueryRunner): Promise<void> {
     const timestamp = queryRunner.connection.driver.options.type === 'postgres' ? 'timestamptz' : 'datetime';
-    await queryRunner.addColumn(
-      'audio_clips',
-      new TableColumn({ name: 'waveform', type: 'varchar', length: '200', isNullable: true }),
-    );
+    // A plain ADD COLUMN: TypeORM's addColumn rebuilds the table on SQLite, which would drop the
+    // sync triggers on audio_clips (src/sync/sync-triggers.ts).
+    await queryRunner.query('ALTER TABLE audio_clips ADD COLUMN waveform varchar(200)');
     await queryRunner.createTable(
       new Table({
         name: 'renditions',
@@ -68,6 +67,6 @@ export class Renditions1765400000000 implements MigrationInterface {
 
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.dropTable('renditions');
-    await queryRunner.dropColumn('audio_clips', 'waveform');
+    await queryRunner.query('ALTER TABLE audio_clips DROP COLUMN waveform');
   }
 }
