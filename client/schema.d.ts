@@ -229,6 +229,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your usage and limits
+         * @description The figures the storage quota (413 QUOTA_EXCEEDED) and the pending-upload caps (409 TOO_MANY_PENDING_UPLOADS) enforce, computed by the same query, under the same names: `used_bytes` of `quota_bytes` is what a create is checked against.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete your account: every note, recording, upload and export
+         * @description Every row that is yours goes at once; every stored object is scheduled for deletion (the answer counts them) and deleted in the background, retried while the store is down. Upload URLs handed out before stop mattering: whatever they still write is deleted once they have run out. Repeating it answers 202 again. Your token then works for a fresh, empty account.
+         */
+        delete: operations["deleteMe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -274,7 +298,7 @@ export interface components {
              * @example VALIDATION_FAILED
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "DELETE_NOT_CONFIRMED" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
             /** @example The request body is not valid. */
             message: string;
             details?: components["schemas"]["ErrorDetailDto"][];
@@ -620,6 +644,78 @@ export interface components {
             /** @description The note’s most recently completed ready clip. */
             clip: components["schemas"]["AudioClipResponseDto"];
             playback: components["schemas"]["PlaybackDto"];
+        };
+        AccountUsageDto: {
+            /**
+             * @description The `sub` of your token: send it back percent-encoded as `Confirm-Delete`.
+             * @example alice
+             */
+            user_id: string;
+            /** @example 12 */
+            notes: number;
+            /**
+             * @description Your audio clips, in every state.
+             * @example 30
+             */
+            audio_clips: number;
+            /**
+             * @description What the quota counts: ready and pending recordings, and what the still-valid upload URLs of deleted or failed ones can write.
+             * @example 83886080
+             */
+            used_bytes: number;
+            /**
+             * @description Uploads not yet completed, the dead upload URLs still counted included.
+             * @example 1
+             */
+            pending_uploads: number;
+            /**
+             * @description Their bytes.
+             * @example 123456
+             */
+            pending_bytes: number;
+            /**
+             * @description Your storage quota; null when there is none.
+             * @example 104857600
+             */
+            quota_bytes: number | null;
+            /** @example 100 */
+            max_pending_uploads: number;
+            /** @example 1073741824 */
+            max_pending_upload_bytes: number;
+            /**
+             * @description Upload URLs of deleted or failed recordings that the store cannot revoke and that still count.
+             * @example 0
+             */
+            dead_uploads: number;
+            /** @example 0 */
+            dead_upload_bytes: number;
+        };
+        AccountDeletionDto: {
+            /** @example alice */
+            user_id: string;
+            /**
+             * @description Rows deleted, per table that has an owner (0 everywhere on a repeated deletion).
+             * @example {
+             *       "notes": 12,
+             *       "audio_clips": 30,
+             *       "idempotency_keys": 2,
+             *       "exports": 1
+             *     }
+             */
+            deleted_rows: {
+                [key: string]: number;
+            };
+            /**
+             * @description Stored objects scheduled for deletion: recordings, uploads (open multipart uploads are aborted) and export archives.
+             * @example 61
+             */
+            scheduled_objects: number;
+            /**
+             * Format: date-time
+             * @description Upload URLs handed out before cannot be revoked on S3: whatever they write is deleted once the last has run out (plus an hour’s grace), at this time; null when none is open.
+             * @example 2026-11-27T10:45:00.000Z
+             */
+            uploads_deleted_after: string | null;
         };
     };
     responses: never;
@@ -2119,6 +2215,110 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to someone else. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountUsageDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    deleteMe: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Your `user_id` from GET /api/me, percent-encoded (encodeURIComponent). */
+                "Confirm-Delete": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountDeletionDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -101,7 +101,16 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       origin: [...config.corsOrigins],
       // PATCH and DELETE for notes and clips, PUT for uploads to the local store's signed URLs.
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'PUT'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Content-MD5', 'Range', 'X-Request-Id'],
+      allowedHeaders: [
+        'Authorization',
+        'Content-Type',
+        'Idempotency-Key',
+        'Content-MD5',
+        'Range',
+        'X-Request-Id',
+        // DELETE /api/me's confirmation.
+        'Confirm-Delete',
+      ],
       exposedHeaders: [
         'Retry-After',
         'Idempotent-Replayed',

@@ -4,6 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
+import { AccountModule } from './account/account.module';
 import { AudioClipsModule } from './audio-clips/audio-clips.module';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthModule } from './auth/auth.module';
@@ -44,6 +45,7 @@ export class AppModule {
         StorageModule,
         NotesModule,
         AudioClipsModule,
+        AccountModule,
       ],
       controllers: [HealthController],
       // In this order: the rate limit counts per signed-in user, so it needs the user first.

@@ -241,6 +241,17 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     const alicesIds = [ids.noteId, ids.readyClipId, ids.pendingClipId];
     const before = await snapshot();
     for (const operation of lists) {
+      // GET /api/me shows an owner's figures, not a list of items: hers count her things, bob's only his.
+      if (operation.operationId === 'getMe') {
+        const mine = await alice.get(operation.path);
+        expect(mine.body).toMatchObject({ user_id: 'alice', notes: 1, audio_clips: 3 });
+        expect(mine.body.used_bytes).toBeGreaterThan(0);
+        const theirs = await bob.get(operation.path);
+        seen.push(`GET ${operation.path} [bob] → ${theirs.status}`);
+        const bobsNotes = (await bob.get('/api/notes?limit=100')).body.items.length;
+        expect(theirs.body).toMatchObject({ user_id: 'bob', notes: bobsNotes, audio_clips: 0, used_bytes: 0 });
+        continue;
+      }
       for (const query of ['', '?limit=100', '?status=ready,pending', '?updated_since=2000-01-01T00:00:00Z']) {
         const mine = await alice.get(`${operation.path}${query}`);
         // A list that does not take this filter refuses it; one that does must not show alice's items to bob.

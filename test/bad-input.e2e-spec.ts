@@ -20,6 +20,8 @@ interface BadRequestCase {
   /** A JSON value to send, or a raw string with its content type. */
   json?: unknown;
   raw?: { body: string; contentType?: string };
+  /** Extra request headers. */
+  headers?: Record<string, string>;
   status: number;
   code: string;
   field?: string;
@@ -544,6 +546,37 @@ const CASES: BadRequestCase[] = [
     status: 403,
     code: 'SIGNED_URL_INVALID',
   },
+  {
+    name: 'an account deletion without Confirm-Delete',
+    method: 'DELETE',
+    path: '/api/me',
+    status: 400,
+    code: 'DELETE_NOT_CONFIRMED',
+  },
+  {
+    name: 'an account deletion confirming another user',
+    method: 'DELETE',
+    path: '/api/me',
+    headers: { 'confirm-delete': 'bob' },
+    status: 400,
+    code: 'DELETE_NOT_CONFIRMED',
+  },
+  {
+    name: 'an account deletion with a broken percent-encoding',
+    method: 'DELETE',
+    path: '/api/me',
+    headers: { 'confirm-delete': 'alice%E' },
+    status: 400,
+    code: 'DELETE_NOT_CONFIRMED',
+  },
+  {
+    name: 'an account deletion with the id not percent-decoded to itself',
+    method: 'DELETE',
+    path: '/api/me',
+    headers: { 'confirm-delete': 'alic%65%' },
+    status: 400,
+    code: 'DELETE_NOT_CONFIRMED',
+  },
 ];
 
 describeEachWithLegs<[DatabaseKind, StorageKind]>(
@@ -578,17 +611,15 @@ describeEachWithLegs<[DatabaseKind, StorageKind]>(
     const before = await testApp.rowCounts();
     const path = typeof testCase.path === 'function' ? testCase.path({ noteId }) : testCase.path;
     const response = testCase.raw
-      ? await phone.raw(
-          testCase.method,
-          path,
-          testCase.raw.body,
-          testCase.raw.contentType ? { 'content-type': testCase.raw.contentType } : {},
-        )
+      ? await phone.raw(testCase.method, path, testCase.raw.body, {
+          ...(testCase.raw.contentType ? { 'content-type': testCase.raw.contentType } : {}),
+          ...testCase.headers,
+        })
       : await phone.raw(
           testCase.method,
           path,
           testCase.json === undefined ? undefined : JSON.stringify(testCase.json),
-          testCase.json === undefined ? {} : { 'content-type': 'application/json' },
+          { ...(testCase.json === undefined ? {} : { 'content-type': 'application/json' }), ...testCase.headers },
         );
 
     expect(response.status).toBe(testCase.status);

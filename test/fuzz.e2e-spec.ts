@@ -230,6 +230,20 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
         })),
       );
     }
+    if (operation.path === '/api/me' && method === 'DELETE') {
+      kinds.push(
+        fc
+          .string({ maxLength: 80, unit: 'grapheme' })
+          .map((bad) => headerSafe(bad))
+          .filter((bad) => bad !== 'alice')
+          .map((bad) => ({
+            method,
+            path: fill(operation),
+            headers: { ...auth(), 'confirm-delete': bad },
+            defect: 'wrong Confirm-Delete',
+          })),
+      );
+    }
     return fc.oneof(...kinds);
   }
 

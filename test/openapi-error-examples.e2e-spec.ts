@@ -159,6 +159,9 @@ describe('the error examples of openapi.json', () => {
           break;
         case 'AUDIO_CLIP_NOT_FOUND':
           break;
+        case 'DELETE_NOT_CONFIRMED':
+          // No Confirm-Delete header.
+          break;
         case 'VALIDATION_FAILED':
           if (badField === 'mime_type')
             body = JSON.stringify({ ...validBodies.createAudioClip, mime_type: 'text/plain' });

@@ -24,6 +24,8 @@ const OPERATIONS = [
   ['delete', '/api/notes/{note_id}', 'deleteNote'],
   ['get', '/api/health', 'getLiveness'],
   ['get', '/api/health/ready', 'getReadiness'],
+  ['get', '/api/me', 'getMe'],
+  ['delete', '/api/me', 'deleteMe'],
 ] as const;
 
 describe('the OpenAPI explorer and spec', () => {

@@ -26,6 +26,6 @@ import { NoteAudioClipsController } from './note-audio-clips.controller';
     StorageDeletionsService,
     NoteDeletionService,
   ],
-  exports: [AudioClipJanitor],
+  exports: [AudioClipJanitor, AudioClipsRepository, StorageDeletionsService],
 })
 export class AudioClipsModule {}

@@ -89,6 +89,9 @@ const DEFAULT_EXAMPLES: { readonly [Code in ErrorCode]?: Omit<ErrorExample, 'cod
   IDEMPOTENCY_KEY_REUSED: {
     message: 'This Idempotency-Key was used for a different request. Use a new key for a new recording.',
   },
+  DELETE_NOT_CONFIRMED: {
+    message: 'Confirm-Delete does not match your user_id (from GET /api/me, percent-encoded). Nothing was deleted.',
+  },
   RATE_LIMITED: { message: 'Too many requests: at most 600 per 60 s. Retry in 12 s.' },
   STORAGE_UNAVAILABLE: { message: 'The audio store is unreachable right now. Retry in a few seconds.' },
   AUTH_UNAVAILABLE: {
