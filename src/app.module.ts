@@ -6,6 +6,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import { AccountModule } from './account/account.module';
 import { AudioClipsModule } from './audio-clips/audio-clips.module';
+import { ExportsModule } from './exports/exports.module';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthModule } from './auth/auth.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
@@ -46,6 +47,7 @@ export class AppModule {
         NotesModule,
         AudioClipsModule,
         AccountModule,
+        ExportsModule,
       ],
       controllers: [HealthController],
       // In this order: the rate limit counts per signed-in user, so it needs the user first.

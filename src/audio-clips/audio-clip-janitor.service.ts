@@ -8,6 +8,7 @@ import { AudioClipsService, type ServerCompletionOutcome } from './audio-clips.s
 import { UPLOAD_GRACE_MS } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { JanitorTasks } from './janitor-tasks';
 import { nextUploadCheck } from './upload-checks';
 import { Metrics } from '../operations/metrics';
 import { ShutdownState } from '../operations/shutdown-state';
@@ -57,6 +58,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap, BeforeApplicati
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly metrics: Metrics,
     private readonly shutdown: ShutdownState,
+    private readonly tasks: JanitorTasks,
   ) {
     metrics.measureDeletionBacklog(() => this.deletions.remaining());
   }
@@ -108,6 +110,12 @@ export class AudioClipJanitor implements OnApplicationBootstrap, BeforeApplicati
     // A live upload writes to its temporary file at least once per idle timeout, or is cut off.
     const staleBefore = new Date(now.getTime() - Math.max(2 * this.config.http.idleTimeoutMs, STALE_UPLOAD_MIN_MS));
     await this.storage.sweepIncoming?.(staleBefore);
+    // Other features' share (expired export archives): it records deletions the outbox then works through.
+    for (const task of this.tasks.all) {
+      await task
+        .run(now)
+        .catch((error: unknown) => this.logger.error(`Janitor task ${task.name} failed: ${String(error)}`));
+    }
     const { deletedObjects, failedDeletions } = await this.deletions.processDue(now, () => this.stopping);
     await this.idempotencyKeys.deleteOlderThan(new Date(now.getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
     return { ...settled, deletedObjects, failedDeletions, remainingDeletions: await this.deletions.remaining() };

@@ -9,6 +9,7 @@ import { AudioClipsRepository } from './audio-clips.repository';
 import { AudioClipsService } from './audio-clips.service';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
 import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { JanitorTasks } from './janitor-tasks';
 import { NoteDeletionService } from './deletions/note-deletion.service';
 import { StorageDeletionsRepository } from './deletions/storage-deletions.repository';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
@@ -25,7 +26,8 @@ import { NoteAudioClipsController } from './note-audio-clips.controller';
     StorageDeletionsRepository,
     StorageDeletionsService,
     NoteDeletionService,
+    JanitorTasks,
   ],
-  exports: [AudioClipJanitor, AudioClipsRepository, StorageDeletionsService],
+  exports: [AudioClipJanitor, AudioClipsRepository, StorageDeletionsService, JanitorTasks],
 })
 export class AudioClipsModule {}

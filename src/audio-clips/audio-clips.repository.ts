@@ -326,6 +326,11 @@ export class AudioClipsRepository {
     });
   }
 
+  /** Every clip of the owner, in every state, oldest first (an export). */
+  allOfOwner(ownerId: string): Promise<AudioClip[]> {
+    return this.clips.find({ where: { ownerId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
   /** The objects every clip of the owner may have in storage (an account deletion), as `keysOfNote`. */
   keysOfOwner(
     ownerId: string,

@@ -101,6 +101,12 @@ export class AppConfig {
     /** How often the janitor runs inside the app; 0 leaves it to `npm run sweep`. */
     janitorIntervalSeconds: number;
   };
+  exports!: {
+    /** How long a ready export archive can be downloaded before the janitor deletes it. */
+    expiresSeconds: number;
+    /** Exports one owner may ask for in 24 hours (429 past it). */
+    perDay: number;
+  };
   operations!: {
     /** `undefined`: JSON unless stdout is a terminal (decided when the logger starts). */
     logFormat: LogFormat | undefined;
@@ -262,6 +268,12 @@ export function loadAppConfig(env: Env): AppConfig {
     janitorIntervalSeconds: integer('JANITOR_INTERVAL_SECONDS', 60, 0, 24 * 60 * 60),
   };
 
+  // A download URL (S3: at most seven days) is handed out for at most the archive's remaining life.
+  const exportLimits = {
+    expiresSeconds: integer('EXPORT_EXPIRES_SECONDS', 24 * 60 * 60, 60, MAX_PRESIGN_EXPIRES_SECONDS),
+    perDay: integer('EXPORTS_PER_DAY', 5, 1, 1000),
+  };
+
   const seconds = (name: string, fallback: number, max: number) => integer(name, fallback, 1, max) * 1000;
   const http = {
     headersTimeoutMs: seconds('HTTP_HEADERS_TIMEOUT_SECONDS', 10, 600),
@@ -284,6 +296,7 @@ export function loadAppConfig(env: Env): AppConfig {
     limits,
     corsOrigins,
     lifecycle,
+    exports: exportLimits,
     http,
     operations,
   });

@@ -15,8 +15,10 @@ import { ServerCompletion1764500000000 } from './migrations/1764500000000-server
 import { UploadKeyIndex1764600000000 } from './migrations/1764600000000-upload-key-index';
 import { MultipartUploads1764900000000 } from './migrations/1764900000000-multipart-uploads';
 import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-upload-holders';
+import { Exports1765300000000 } from './migrations/1765300000000-exports';
+import { Export } from '../exports/export.entity';
 
-export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
+export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey, Export];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
 export const MIGRATIONS = [
   CreateNotesAndAudioClips1764220000000,
@@ -26,6 +28,7 @@ export const MIGRATIONS = [
   UploadKeyIndex1764600000000,
   MultipartUploads1764900000000,
   DeadUploadHolders1765000000000,
+  Exports1765300000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */

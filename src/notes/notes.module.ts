@@ -9,6 +9,6 @@ import { NotesService } from './notes.service';
   imports: [TypeOrmModule.forFeature([Note])],
   controllers: [NotesController],
   providers: [NotesRepository, NotesService],
-  exports: [NotesService],
+  exports: [NotesService, NotesRepository],
 })
 export class NotesModule {}

@@ -49,6 +49,15 @@ export class NotesRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  /** Every note of the owner without its body (an export reads each body when it writes that note), oldest first. */
+  summariesOfOwner(ownerId: string): Promise<Pick<Note, 'id' | 'title' | 'createdAt' | 'updatedAt'>[]> {
+    return this.notes.find({
+      select: { id: true, title: true, createdAt: true, updatedAt: true },
+      where: { ownerId },
+      order: { createdAt: 'ASC', id: 'ASC' },
+    });
+  }
+
   /** Returns whether a note was deleted; its clips' rows go with it (ON DELETE CASCADE). */
   async delete(ownerId: string, id: string): Promise<boolean> {
     const result = await this.notes.delete({ ownerId, id });
