@@ -253,6 +253,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export all your data as one zip archive
+         * @description Built in the background: poll GET /api/me/exports/{export_id} until `status` is `ready`, then download `url`. The zip holds `notes.json` (every note’s and recording’s metadata), one Markdown file per note and every ready recording’s original bytes. One export runs at a time: asking again while one is pending or running answers that one. At most EXPORTS_PER_DAY (5) may be asked for in 24 hours (429 past it, with Retry-After). Exports do not count toward your storage quota.
+         */
+        post: operations["createExport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An export’s status, and once ready its download URL
+         * @description 410 EXPORT_EXPIRED once its archive has expired and was deleted.
+         */
+        get: operations["getExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -298,7 +338,7 @@ export interface components {
              * @example VALIDATION_FAILED
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "DELETE_NOT_CONFIRMED" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "DELETE_NOT_CONFIRMED" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "EXPORT_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "EXPORT_EXPIRED" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "EXPORTS_PER_DAY_EXCEEDED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
             /** @example The request body is not valid. */
             message: string;
             details?: components["schemas"]["ErrorDetailDto"][];
@@ -716,6 +756,50 @@ export interface components {
              * @example 2026-11-27T10:45:00.000Z
              */
             uploads_deleted_after: string | null;
+        };
+        /**
+         * @description `pending` (waiting, also between retries after a failed attempt), `running`, `ready` (download from `url`), `failed` (every attempt failed: ask again), `expired` (only in the answer to a new request; GET answers 410).
+         * @enum {string}
+         */
+        ExportStatus: "pending" | "running" | "ready" | "failed" | "expired";
+        ExportResponseDto: {
+            /**
+             * Format: uuid
+             * @example 3d6f1a2b-7c8e-4f90-a1b2-c3d4e5f6a7b8
+             */
+            id: string;
+            /**
+             * @description `pending` (waiting, also between retries after a failed attempt), `running`, `ready` (download from `url`), `failed` (every attempt failed: ask again), `expired` (only in the answer to a new request; GET answers 410).
+             * @example ready
+             */
+            status: components["schemas"]["ExportStatus"];
+            /**
+             * @description The archive’s size once ready.
+             * @example 52428800
+             */
+            bytes: number | null;
+            /**
+             * Format: date-time
+             * @example 2026-11-27T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * @description Once ready: a signed GET URL of the zip (served as `Content-Disposition: attachment`). It runs out at `url_expires_at`; GET the export again for a fresh one.
+             * @example https://bucket.s3.amazonaws.com/prod/exports/9b2f….zip?X-Amz-Signature=…
+             */
+            url: string | null;
+            /**
+             * Format: date-time
+             * @description When the URL stops working (at the latest `expires_at`).
+             * @example 2026-11-27T10:15:00.000Z
+             */
+            url_expires_at: string | null;
+            /**
+             * Format: date-time
+             * @description Once ready: when the archive is deleted (EXPORT_EXPIRES_SECONDS after it was ready; 24 h by default).
+             * @example 2026-11-28T10:00:00.000Z
+             */
+            expires_at: string | null;
         };
     };
     responses: never;
@@ -2319,6 +2403,127 @@ export interface operations {
             };
             /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    createExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportResponseDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone for good: an export whose archive has expired (ask for a new export). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { describeEachWithLegs } from './harness/legs';
 import { RGW_LEG } from './harness/rgw';
+import { ExportWorker } from '../src/exports/export-worker.service';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
@@ -25,7 +26,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
   let alice: Phone;
   let bob: Phone;
   let operations: Operation[];
-  const ids = { noteId: '', readyClipId: '', pendingClipId: '', multipartClipId: '' };
+  const ids = { noteId: '', readyClipId: '', pendingClipId: '', multipartClipId: '', exportId: '' };
   const storageKeys: string[] = [];
   const seen: string[] = [];
 
@@ -61,6 +62,9 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     ids.pendingClipId = pending.body.clip.id;
     ids.multipartClipId = multipart.body.clip.id;
     storageKeys.push(ready.body.clip.storage_key, ready.body.upload.storage_key, pending.body.upload.storage_key);
+    // An export of alice's, built before the snapshots are taken.
+    ids.exportId = (await alice.post('/api/me/exports')).body.id;
+    await testApp.app.get(ExportWorker).runOnce();
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
     operations = Object.entries<Record<string, { operationId: string }>>(spec.paths).flatMap(([path, methods]) =>
@@ -85,18 +89,19 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     const idempotencyKeys = await testApp.dataSource.query(
       'SELECT * FROM idempotency_keys ORDER BY owner_id, idempotency_key',
     );
+    const exportRows = await testApp.dataSource.query('SELECT * FROM exports ORDER BY id');
     const objects = await Promise.all(
       storageKeys.map(async (key) => JSON.stringify(await testApp.storage.inspect(key))),
     );
     // Every key stored (s3rver cannot list; there the known keys above have to do).
     const files = storage === 's3' ? [] : await testApp.storedKeys();
     return createHash('sha256')
-      .update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, objects, files }))
+      .update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, objects, files, exportRows }))
       .digest('hex');
   }
 
   function concretePath(path: string, clipId = ids.readyClipId): string {
-    return path.replace('{note_id}', ids.noteId).replace('{clip_id}', clipId);
+    return path.replace('{note_id}', ids.noteId).replace('{clip_id}', clipId).replace('{export_id}', ids.exportId);
   }
 
   function bodyFor(operation: Operation): unknown {
@@ -188,6 +193,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
         });
 
         const missingPath = path
+          .replace(ids.exportId, '00000000-0000-4000-8000-000000000002')
           .replace(ids.noteId, '00000000-0000-4000-8000-000000000000')
           .replace(clipId, '00000000-0000-4000-8000-000000000001');
         const missing = await bob.raw(
@@ -278,6 +284,9 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     expect(playback.status).toBe(200);
     expect((await download(playback.body.url)).status).toBe(200);
     expect((await alice.get(`/api/notes/${ids.noteId}/audio`)).body.clip.id).toBe(ids.readyClipId);
+    const exported = await alice.get(`/api/me/exports/${ids.exportId}`);
+    expect(exported.body.status).toBe('ready');
+    expect((await download(exported.body.url)).status).toBe(200);
   });
 });
 

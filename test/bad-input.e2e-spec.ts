@@ -577,6 +577,21 @@ const CASES: BadRequestCase[] = [
     status: 400,
     code: 'DELETE_NOT_CONFIRMED',
   },
+  {
+    name: 'an export id that is not a UUID',
+    method: 'GET',
+    path: '/api/me/exports/not-a-uuid',
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    field: 'export_id',
+  },
+  {
+    name: 'an export that does not exist',
+    method: 'GET',
+    path: `/api/me/exports/${MISSING_ID}`,
+    status: 404,
+    code: 'EXPORT_NOT_FOUND',
+  },
 ];
 
 describeEachWithLegs<[DatabaseKind, StorageKind]>(

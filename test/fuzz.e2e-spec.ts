@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { ExportWorker } from '../src/exports/export-worker.service';
 import { wav } from './support/audio';
 import { Phone, putBytes } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
@@ -97,6 +98,9 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
     expect((await putBytes(ready.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await alice.post(`/api/audio-clips/${ready.clip.id}/complete`)).status).toBe(200);
     ids.clip_id = ready.clip.id;
+    ids.export_id = (await alice.post('/api/me/exports')).body.id;
+    // Built in the background: done before the snapshots, so that only a fuzzed request could change its row.
+    await testApp.app.get(ExportWorker).runOnce();
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
     operations = Object.entries<Record<string, any>>(spec.paths).flatMap(([path, methods]) =>
@@ -119,6 +123,7 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
 
   async function snapshot(): Promise<string> {
     const tables = ['notes', 'audio_clips', 'storage_deletions', 'idempotency_keys'];
+    tables.push('exports');
     const rows = await Promise.all(tables.map((table) => testApp.dataSource.query(`SELECT * FROM ${table}`)));
     return JSON.stringify([rows, await testApp.localFiles()]);
   }

@@ -28,6 +28,8 @@ const PROVOKED_ELSEWHERE: { readonly [Code in ErrorCode]?: string } = {
   REQUEST_TIMEOUT: 'test/slow-clients.e2e-spec.ts',
   // A race (the object changes between the check and the conditional move), raised by both drivers.
   UPLOAD_CHANGED: 'src/storage/s3-storage.driver.ts',
+  EXPORT_EXPIRED: 'test/exports.e2e-spec.ts',
+  EXPORTS_PER_DAY_EXCEEDED: 'test/exports.e2e-spec.ts',
 };
 
 interface DocumentedError {
@@ -122,13 +124,17 @@ describe('the error examples of openapi.json', () => {
 
     /** A request of the operation that the server answers with `code`, for the codes any request shape can cause. */
     function provoke(error: DocumentedError): { path: string; init: RequestInit } | undefined {
-      const ids = { note_id: noteId, clip_id: clipId };
+      const ids = { note_id: noteId, clip_id: clipId, export_id: UNKNOWN_ID };
       const badField = error.example.error.details?.[0]?.field;
       if (error.code === 'NOTE_NOT_FOUND') ids.note_id = UNKNOWN_ID;
       if (error.code === 'AUDIO_CLIP_NOT_FOUND') ids.clip_id = UNKNOWN_ID;
       if (error.code === 'VALIDATION_FAILED' && (badField === 'note_id' || badField === 'clip_id'))
         ids[badField] = 'not-a-uuid';
-      let path = error.path.replace('{note_id}', ids.note_id).replace('{clip_id}', ids.clip_id);
+      if (error.code === 'VALIDATION_FAILED' && badField === 'export_id') ids.export_id = 'not-a-uuid';
+      let path = error.path
+        .replace('{note_id}', ids.note_id)
+        .replace('{clip_id}', ids.clip_id)
+        .replace('{export_id}', ids.export_id);
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
       const validBodies: Record<string, object> = {
         createNote: { title: 'A title' },
@@ -162,6 +168,8 @@ describe('the error examples of openapi.json', () => {
         case 'DELETE_NOT_CONFIRMED':
           // No Confirm-Delete header.
           break;
+        case 'EXPORT_NOT_FOUND':
+          break;
         case 'VALIDATION_FAILED':
           if (badField === 'mime_type')
             body = JSON.stringify({ ...validBodies.createAudioClip, mime_type: 'text/plain' });
@@ -169,7 +177,7 @@ describe('the error examples of openapi.json', () => {
           else if (badField === 'cursor') path += '?cursor=not-a-cursor';
           else if (badField === 'status') path += '?status=not-a-status';
           else if (badField === 'part_numbers') body = JSON.stringify({ part_numbers: [] });
-          else if (badField !== 'note_id' && badField !== 'clip_id') return undefined;
+          else if (badField !== 'note_id' && badField !== 'clip_id' && badField !== 'export_id') return undefined;
           break;
         default:
           return undefined;

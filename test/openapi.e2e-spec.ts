@@ -26,6 +26,8 @@ const OPERATIONS = [
   ['get', '/api/health/ready', 'getReadiness'],
   ['get', '/api/me', 'getMe'],
   ['delete', '/api/me', 'deleteMe'],
+  ['post', '/api/me/exports', 'createExport'],
+  ['get', '/api/me/exports/{export_id}', 'getExport'],
 ] as const;
 
 describe('the OpenAPI explorer and spec', () => {
