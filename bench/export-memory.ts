@@ -22,6 +22,16 @@ const TOTAL = Number(process.env.EXPORT_MB ?? 2048) * MIB;
 const RECORDING = Math.min(TOTAL, Number(process.env.RECORDING_MB ?? 128) * MIB);
 const CHUNK = Buffer.alloc(MIB, 0x5a);
 
+interface CreatedClip {
+  clip: { id: string };
+  upload: { url: string; headers: Record<string, string> };
+}
+interface ExportAnswer {
+  id: string;
+  status: string;
+  bytes: number;
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'an-export-memory-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -52,22 +62,25 @@ async function main(): Promise<void> {
         server.send('memory');
       });
     const token = await issueToken(loadAppConfig(env).auth, 'bench-user');
-    const api = async (method: string, path: string, body?: unknown) => {
+    const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
       const response = await fetch(`http://127.0.0.1:${port}${path}`, {
         method,
         headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
         body: body ? JSON.stringify(body) : undefined,
       });
-      const answer = (await response.json()) as any;
+      const answer = (await response.json()) as T;
       if (!response.ok) throw new Error(`${method} ${path} → ${response.status} ${JSON.stringify(answer)}`);
       return answer;
     };
 
-    const note = await api('POST', '/api/notes', { title: 'Bench / recordings', body: 'many long recordings' });
+    const note = await api<{ id: string }>('POST', '/api/notes', {
+      title: 'Bench / recordings',
+      body: 'many long recordings',
+    });
     let stored = 0;
     for (let index = 0; stored < TOTAL; index += 1) {
       const bytes = Math.min(RECORDING, TOTAL - stored);
-      const created = await api('POST', '/api/audio-clips', {
+      const created = await api<CreatedClip>('POST', '/api/audio-clips', {
         note_id: note.id,
         mime_type: 'audio/wav',
         bytes,
@@ -89,10 +102,10 @@ async function main(): Promise<void> {
       50,
     );
     const started = Date.now();
-    let exported = await api('POST', '/api/me/exports');
+    let exported = await api<ExportAnswer>('POST', '/api/me/exports');
     while (exported.status === 'pending' || exported.status === 'running') {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      exported = await api('GET', `/api/me/exports/${exported.id}`);
+      exported = await api<ExportAnswer>('GET', `/api/me/exports/${exported.id}`);
     }
     clearInterval(sampler);
     const seconds = (Date.now() - started) / 1000;
