@@ -336,3 +336,44 @@ describe('an export while the store goes away mid-way (Postgres + s3rver through
     await testApp.app.get(ExportWorker).runOnce();
   }, 120_000);
 });
+
+describe('an export with two instances of one deployment (Postgres + s3rver)', () => {
+  let first: TestApp;
+  let second: TestApp;
+
+  beforeAll(async () => {
+    first = await startTestApp({ database: 'postgres', storage: 's3' });
+    second = await startTestApp({ database: 'postgres', storage: 's3', sameDeploymentAs: first });
+  }, 120_000);
+
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+  });
+
+  it('is built by exactly one of them, and either answers it', async () => {
+    const phone = await first.phone('dora');
+    const note = (await phone.post('/api/notes', { title: 'shared', body: 'both instances' })).body;
+    const clip = await readyClip(phone, wav(2, { noise: true }), 'audio/wav', note.id);
+    for (let round = 0; round < 3; round += 1) {
+      // The instance that took the request starts building at once; the other's worker looks at the same moment.
+      const started = await phone.post('/api/me/exports');
+      expect(started.status).toBe(202);
+      await Promise.all([
+        second.app.get(ExportWorker).runOnce(),
+        second.app.get(ExportWorker).runOnce(),
+        first.app.get(ExportWorker).runOnce(),
+      ]);
+      const other = await second.phone('dora');
+      const ready = await settled(other, started.body.id);
+      const [row] = await first.dataSource.query('SELECT attempts FROM exports WHERE id = $1', [started.body.id]);
+      expect(row.attempts).toBe(1);
+      const archive = await archiveOf(ready);
+      expectArchiveHolds(
+        archive.entries,
+        { userId: 'dora', notes: [{ id: note.id, title: 'shared', body: 'both instances' }], clips: [clip] },
+        { texts: [], clips: [] },
+      );
+    }
+  }, 120_000);
+});

@@ -46,6 +46,8 @@ export class ExportWorker implements OnModuleInit, OnApplicationBootstrap, Befor
   private again = false;
   private readonly retries = new Set<NodeJS.Timeout>();
   private stopped = false;
+  /** Aborted when the app closes: a build under way stops (and is retried, by another instance if need be). */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly exports: ExportsRepository,
@@ -72,6 +74,7 @@ export class ExportWorker implements OnModuleInit, OnApplicationBootstrap, Befor
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    this.closing.abort();
     for (const timer of this.retries) clearTimeout(timer);
     await this.running?.catch(() => undefined);
   }
@@ -223,6 +226,11 @@ export class ExportWorker implements OnModuleInit, OnApplicationBootstrap, Befor
     }, CLAIM_MS / 3);
     watchdog.unref();
     heartbeat.unref();
+    // A drain or a shutdown does not wait for a long export: the attempt fails and is retried later.
+    const stop = () => fail(new Error('the server is shutting down'));
+    const signals = [this.closing.signal, this.shutdown.signal];
+    for (const signal of signals) signal.addEventListener('abort', stop, { once: true });
+    if (signals.some((signal) => signal.aborted)) stop();
     try {
       const { size } = await this.storage.writeStream(key, counted, {
         contentType: 'application/zip',
@@ -232,6 +240,7 @@ export class ExportWorker implements OnModuleInit, OnApplicationBootstrap, Befor
     } finally {
       clearInterval(watchdog);
       clearInterval(heartbeat);
+      for (const signal of signals) signal.removeEventListener('abort', stop);
       archive.destroy();
     }
   }
