@@ -335,6 +335,32 @@ describe('an export while the store goes away mid-way (Postgres + s3rver through
     expect(done.storage_key).not.toBe(failed.storage_key);
     await testApp.app.get(ExportWorker).runOnce();
   }, 120_000);
+
+  it('deleted with the account while it is being built: nothing of it is left, in the database or the store', async () => {
+    const phone = await testApp.phone('erin');
+    const note = (await phone.post('/api/notes', { title: 'going', body: 'soon' })).body;
+    await readyClip(phone, wav(20, { noise: true }), 'audio/wav', note.id);
+    proxy.pause(); // the build hangs on the store
+    const started = (await phone.post('/api/me/exports')).body;
+    let key = '';
+    for (const deadline = Date.now() + 10_000; !key;) {
+      const [row] = await testApp.dataSource.query('SELECT status, storage_key FROM exports WHERE id = $1', [
+        started.id,
+      ]);
+      if (row?.status === 'running' && row.storage_key) key = row.storage_key;
+      else if (Date.now() > deadline) throw new Error('the export never started');
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const deleted = await phone.raw('DELETE', '/api/me', undefined, { 'confirm-delete': 'erin' });
+    expect(deleted.status).toBe(202);
+    expect(deleted.body.deleted_rows.exports).toBe(1);
+    proxy.resume();
+    await testApp.app.get(ExportWorker).runOnce();
+    await testApp.janitor.runOnce(new Date(Date.now() + 2 * 24 * 60 * 60_000));
+    expect(await testApp.storage.inspect(key)).toBeNull();
+    expect(await testApp.dataSource.query("SELECT id FROM exports WHERE owner_id = 'erin'")).toEqual([]);
+    expect((await phone.get(`/api/me/exports/${started.id}`)).status).toBe(404);
+  }, 60_000);
 });
 
 describe('an export with two instances of one deployment (Postgres + s3rver)', () => {

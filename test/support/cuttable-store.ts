@@ -9,6 +9,9 @@ export interface CuttableStore {
   readonly cut: boolean;
   /** Connections pass again. */
   restore(): void;
+  /** The store's answers are held back (a store that stops sending) until `resume`. */
+  pause(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -21,6 +24,7 @@ export async function cuttableStore(target: string): Promise<CuttableStore> {
   const sockets = new Set<Socket>();
   let budget = Infinity;
   let down = false;
+  let held: (() => void)[] | null = null;
   const cutAll = () => {
     down = true;
     for (const socket of sockets) socket.destroy();
@@ -41,7 +45,8 @@ export async function cuttableStore(target: string): Promise<CuttableStore> {
     upstream.on('data', (chunk: Buffer) => {
       budget -= chunk.length;
       if (budget <= 0) return cutAll();
-      client.write(chunk);
+      if (held) held.push(() => client.write(chunk));
+      else client.write(chunk);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -56,6 +61,14 @@ export async function cuttableStore(target: string): Promise<CuttableStore> {
     restore: () => {
       down = false;
       budget = Infinity;
+    },
+    pause: () => {
+      held ??= [];
+    },
+    resume: () => {
+      const waiting = held ?? [];
+      held = null;
+      for (const write of waiting) write();
     },
     close: () =>
       new Promise<void>((resolve) => {
