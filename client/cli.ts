@@ -14,6 +14,7 @@ import { Command, CommanderError } from 'commander';
 import { ApiError, createAdvancedNotesClient, unwrap, type AdvancedNotesClient, type AudioClip } from './index';
 import { detectAudioType } from './audio-type';
 import { putFile } from './upload';
+import { registerYourDataCommands } from './your-data';
 
 const DEFAULT_URL = 'http://localhost:3000';
 /** How many times an upload URL that ran out is renewed before giving up. */
@@ -179,6 +180,7 @@ export function buildProgram(): Command {
       console.log(`deleted ${clipId}`);
     });
 
+  registerYourDataCommands(program, client);
   return program;
 }
 

@@ -321,6 +321,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your usage and limits
+         * @description The figures the storage quota (413 QUOTA_EXCEEDED) and the pending-upload caps (409 TOO_MANY_PENDING_UPLOADS) enforce, computed by the same query, under the same names: `used_bytes` of `quota_bytes` is what a create is checked against.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete your account: every note, recording, upload and export
+         * @description Every row that is yours goes at once; every stored object is scheduled for deletion (the answer counts them) and deleted in the background, retried while the store is down. Upload URLs handed out before stop mattering: whatever they still write is deleted once they have run out. Repeating it answers 202 again. Your token then works for a fresh, empty account.
+         */
+        delete: operations["deleteMe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export all your data as one zip archive
+         * @description Built in the background: poll GET /api/me/exports/{export_id} until `status` is `ready`, then download `url`. The zip holds `notes.json` (every note’s and recording’s metadata), one Markdown file per note and every ready recording’s original bytes. One export runs at a time: asking again while one is pending or running answers that one. At most EXPORTS_PER_DAY (5) may be asked for in 24 hours (429 past it, with Retry-After). Exports do not count toward your storage quota.
+         */
+        post: operations["createExport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An export’s status, and once ready its download URL
+         * @description 410 EXPORT_EXPIRED once its archive has expired and was deleted.
+         */
+        get: operations["getExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -404,7 +468,7 @@ export interface components {
              * @example VALIDATION_FAILED
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "NOTE_REVISION_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "RENDITION_NOT_READY" | "RENDITION_FAILED" | "RENDITION_UNAVAILABLE" | "NOTE_ID_CONFLICT" | "NOTE_EDIT_CONFLICT" | "NOTE_DELETED" | "SYNC_CURSOR_EXPIRED" | "NOTE_VERSION_MISMATCH" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "DELETE_NOT_CONFIRMED" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "NOTE_REVISION_NOT_FOUND" | "EXPORT_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "EXPORT_EXPIRED" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "RENDITION_NOT_READY" | "RENDITION_FAILED" | "RENDITION_UNAVAILABLE" | "NOTE_ID_CONFLICT" | "NOTE_EDIT_CONFLICT" | "NOTE_DELETED" | "SYNC_CURSOR_EXPIRED" | "NOTE_VERSION_MISMATCH" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "EXPORTS_PER_DAY_EXCEEDED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
             /** @example The request body is not valid. */
             message: string;
             details?: components["schemas"]["ErrorDetailDto"][];
@@ -1012,6 +1076,122 @@ export interface components {
              */
             has_more: boolean;
         };
+        AccountUsageDto: {
+            /**
+             * @description The `sub` of your token: send it back percent-encoded as `Confirm-Delete`.
+             * @example alice
+             */
+            user_id: string;
+            /** @example 12 */
+            notes: number;
+            /**
+             * @description Your audio clips, in every state.
+             * @example 30
+             */
+            audio_clips: number;
+            /**
+             * @description What the quota counts: ready and pending recordings, and what the still-valid upload URLs of deleted or failed ones can write.
+             * @example 83886080
+             */
+            used_bytes: number;
+            /**
+             * @description Uploads not yet completed, the dead upload URLs still counted included.
+             * @example 1
+             */
+            pending_uploads: number;
+            /**
+             * @description Their bytes.
+             * @example 123456
+             */
+            pending_bytes: number;
+            /**
+             * @description Your storage quota; null when there is none.
+             * @example 104857600
+             */
+            quota_bytes: number | null;
+            /** @example 100 */
+            max_pending_uploads: number;
+            /** @example 1073741824 */
+            max_pending_upload_bytes: number;
+            /**
+             * @description Upload URLs of deleted or failed recordings that the store cannot revoke and that still count.
+             * @example 0
+             */
+            dead_uploads: number;
+            /** @example 0 */
+            dead_upload_bytes: number;
+        };
+        AccountDeletionDto: {
+            /** @example alice */
+            user_id: string;
+            /**
+             * @description Rows deleted, per table that has an owner (0 everywhere on a repeated deletion).
+             * @example {
+             *       "notes": 12,
+             *       "audio_clips": 30,
+             *       "idempotency_keys": 2,
+             *       "exports": 1
+             *     }
+             */
+            deleted_rows: {
+                [key: string]: number;
+            };
+            /**
+             * @description Stored objects scheduled for deletion: recordings, uploads (open multipart uploads are aborted) and export archives.
+             * @example 61
+             */
+            scheduled_objects: number;
+            /**
+             * Format: date-time
+             * @description Upload URLs handed out before cannot be revoked on S3: whatever they write is deleted once the last has run out (plus an hour’s grace), at this time; null when none is open.
+             * @example 2026-11-27T10:45:00.000Z
+             */
+            uploads_deleted_after: string | null;
+        };
+        /**
+         * @description `pending` (waiting, also between retries after a failed attempt), `running`, `ready` (download from `url`), `failed` (every attempt failed: ask again), `expired` (only in the answer to a new request; GET answers 410).
+         * @enum {string}
+         */
+        ExportStatus: "pending" | "running" | "ready" | "failed" | "expired";
+        ExportResponseDto: {
+            /**
+             * Format: uuid
+             * @example 3d6f1a2b-7c8e-4f90-a1b2-c3d4e5f6a7b8
+             */
+            id: string;
+            /**
+             * @description `pending` (waiting, also between retries after a failed attempt), `running`, `ready` (download from `url`), `failed` (every attempt failed: ask again), `expired` (only in the answer to a new request; GET answers 410).
+             * @example ready
+             */
+            status: components["schemas"]["ExportStatus"];
+            /**
+             * @description The archive’s size once ready.
+             * @example 52428800
+             */
+            bytes: number | null;
+            /**
+             * Format: date-time
+             * @example 2026-11-27T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * @description Once ready: a signed GET URL of the zip (served as `Content-Disposition: attachment`). It runs out at `url_expires_at`; GET the export again for a fresh one.
+             * @example https://bucket.s3.amazonaws.com/prod/exports/9b2f….zip?X-Amz-Signature=…
+             */
+            url: string | null;
+            /**
+             * Format: date-time
+             * @description When the URL stops working (at the latest `expires_at`).
+             * @example 2026-11-27T10:15:00.000Z
+             */
+            url_expires_at: string | null;
+            /**
+             * Format: date-time
+             * @description Once ready: when the archive is deleted (EXPORT_EXPIRES_SECONDS after it was ready; 24 h by default).
+             * @example 2026-11-28T10:00:00.000Z
+             */
+            expires_at: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -1430,7 +1610,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -1546,7 +1726,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -1716,7 +1896,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -1823,7 +2003,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -1900,7 +2080,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -1982,7 +2162,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -2144,7 +2324,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -2829,7 +3009,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -2909,7 +3089,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;
@@ -2978,7 +3158,232 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start). */
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountUsageDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    deleteMe: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Your `user_id` from GET /api/me, percent-encoded (encodeURIComponent). */
+                "Confirm-Delete": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountDeletionDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    createExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportResponseDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
             410: {
                 headers: {
                     [name: string]: unknown;

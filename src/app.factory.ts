@@ -111,6 +111,8 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
         // Conditional requests on notes (docs/sync.md).
         'If-Match',
         'If-None-Match',
+        // DELETE /api/me's confirmation.
+        'Confirm-Delete',
       ],
       exposedHeaders: [
         'Retry-After',

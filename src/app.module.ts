@@ -4,7 +4,9 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
+import { AccountModule } from './account/account.module';
 import { AudioClipsModule } from './audio-clips/audio-clips.module';
+import { ExportsModule } from './exports/exports.module';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthModule } from './auth/auth.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
@@ -46,6 +48,8 @@ export class AppModule {
         NotesModule,
         AudioClipsModule,
         SyncModule,
+        AccountModule,
+        ExportsModule,
       ],
       controllers: [HealthController],
       // In this order: the rate limit counts per signed-in user, so it needs the user first.

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { describeEachWithLegs } from './harness/legs';
 import { RGW_LEG } from './harness/rgw';
+import { ExportWorker } from '../src/exports/export-worker.service';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
@@ -25,7 +26,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
   let alice: Phone;
   let bob: Phone;
   let operations: Operation[];
-  const ids = { noteId: '', readyClipId: '', pendingClipId: '', multipartClipId: '' };
+  const ids = { noteId: '', readyClipId: '', pendingClipId: '', multipartClipId: '', exportId: '' };
   const storageKeys: string[] = [];
   const seen: string[] = [];
 
@@ -61,6 +62,9 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     ids.pendingClipId = pending.body.clip.id;
     ids.multipartClipId = multipart.body.clip.id;
     storageKeys.push(ready.body.clip.storage_key, ready.body.upload.storage_key, pending.body.upload.storage_key);
+    // An export of alice's, built before the snapshots are taken.
+    ids.exportId = (await alice.post('/api/me/exports')).body.id;
+    await testApp.app.get(ExportWorker).runOnce();
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
     operations = Object.entries<Record<string, { operationId: string }>>(spec.paths).flatMap(([path, methods]) =>
@@ -92,18 +96,23 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
         'sync_owners ORDER BY owner_id',
       ].map((table) => testApp.dataSource.query(`SELECT * FROM ${table}`)),
     );
+    const exportRows = await testApp.dataSource.query('SELECT * FROM exports ORDER BY id');
     const objects = await Promise.all(
       storageKeys.map(async (key) => JSON.stringify(await testApp.storage.inspect(key))),
     );
     // Every key stored (s3rver cannot list; there the known keys above have to do).
     const files = storage === 's3' ? [] : await testApp.storedKeys();
     return createHash('sha256')
-      .update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, sync, objects, files }))
+      .update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, sync, objects, files, exportRows }))
       .digest('hex');
   }
 
   function concretePath(path: string, clipId = ids.readyClipId): string {
-    return path.replace('{note_id}', ids.noteId).replace('{clip_id}', clipId).replace('{version}', '1');
+    return path
+      .replace('{note_id}', ids.noteId)
+      .replace('{clip_id}', clipId)
+      .replace('{version}', '1')
+      .replace('{export_id}', ids.exportId);
   }
 
   function bodyFor(operation: Operation): unknown {
@@ -195,6 +204,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
         });
 
         const missingPath = path
+          .replace(ids.exportId, '00000000-0000-4000-8000-000000000002')
           .replace(ids.noteId, '00000000-0000-4000-8000-000000000000')
           .replace(clipId, '00000000-0000-4000-8000-000000000001');
         const missing = await bob.raw(
@@ -248,6 +258,17 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     const alicesIds = [ids.noteId, ids.readyClipId, ids.pendingClipId];
     const before = await snapshot();
     for (const operation of lists) {
+      // GET /api/me shows an owner's figures, not a list of items: hers count her things, bob's only his.
+      if (operation.operationId === 'getMe') {
+        const mine = await alice.get(operation.path);
+        expect(mine.body).toMatchObject({ user_id: 'alice', notes: 1, audio_clips: 3 });
+        expect(mine.body.used_bytes).toBeGreaterThan(0);
+        const theirs = await bob.get(operation.path);
+        seen.push(`GET ${operation.path} [bob] → ${theirs.status}`);
+        const bobsNotes = (await bob.get('/api/notes?limit=100')).body.items.length;
+        expect(theirs.body).toMatchObject({ user_id: 'bob', notes: bobsNotes, audio_clips: 0, used_bytes: 0 });
+        continue;
+      }
       for (const query of ['', '?limit=100', '?status=ready,pending', '?updated_since=2000-01-01T00:00:00Z']) {
         const mine = await alice.get(`${operation.path}${query}`);
         // A list that does not take this filter refuses it; one that does must not show alice's items to bob.
@@ -346,6 +367,9 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     expect(playback.status).toBe(200);
     expect((await download(playback.body.url)).status).toBe(200);
     expect((await alice.get(`/api/notes/${ids.noteId}/audio`)).body.clip.id).toBe(ids.readyClipId);
+    const exported = await alice.get(`/api/me/exports/${ids.exportId}`);
+    expect(exported.body.status).toBe('ready');
+    expect((await download(exported.body.url)).status).toBe(200);
   });
 });
 

@@ -20,10 +20,11 @@ interface BadRequestCase {
   /** A JSON value to send, or a raw string with its content type. */
   json?: unknown;
   raw?: { body: string; contentType?: string };
+  /** Extra request headers. */
+  headers?: Record<string, string>;
   status: number;
   code: string;
   field?: string;
-  headers?: Record<string, string>;
 }
 
 const clip = { mime_type: 'audio/m4a', bytes: 1000, duration_ms: 1000 };
@@ -766,6 +767,52 @@ const CASES: BadRequestCase[] = [
     code: 'VALIDATION_FAILED',
     field: 'limit',
   },
+  {
+    name: 'an account deletion without Confirm-Delete',
+    method: 'DELETE',
+    path: '/api/me',
+    status: 400,
+    code: 'DELETE_NOT_CONFIRMED',
+  },
+  {
+    name: 'an account deletion confirming another user',
+    method: 'DELETE',
+    path: '/api/me',
+    headers: { 'confirm-delete': 'bob' },
+    status: 400,
+    code: 'DELETE_NOT_CONFIRMED',
+  },
+  {
+    name: 'an account deletion with a broken percent-encoding',
+    method: 'DELETE',
+    path: '/api/me',
+    headers: { 'confirm-delete': 'alice%E' },
+    status: 400,
+    code: 'DELETE_NOT_CONFIRMED',
+  },
+  {
+    name: 'an account deletion with the id not percent-decoded to itself',
+    method: 'DELETE',
+    path: '/api/me',
+    headers: { 'confirm-delete': 'alic%65%' },
+    status: 400,
+    code: 'DELETE_NOT_CONFIRMED',
+  },
+  {
+    name: 'an export id that is not a UUID',
+    method: 'GET',
+    path: '/api/me/exports/not-a-uuid',
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    field: 'export_id',
+  },
+  {
+    name: 'an export that does not exist',
+    method: 'GET',
+    path: `/api/me/exports/${MISSING_ID}`,
+    status: 404,
+    code: 'EXPORT_NOT_FOUND',
+  },
 ];
 
 describeEachWithLegs<[DatabaseKind, StorageKind]>(
@@ -800,12 +847,10 @@ describeEachWithLegs<[DatabaseKind, StorageKind]>(
     const before = await testApp.rowCounts();
     const path = typeof testCase.path === 'function' ? testCase.path({ noteId }) : testCase.path;
     const response = testCase.raw
-      ? await phone.raw(
-          testCase.method,
-          path,
-          testCase.raw.body,
-          testCase.raw.contentType ? { 'content-type': testCase.raw.contentType } : {},
-        )
+      ? await phone.raw(testCase.method, path, testCase.raw.body, {
+          ...(testCase.raw.contentType ? { 'content-type': testCase.raw.contentType } : {}),
+          ...testCase.headers,
+        })
       : await phone.raw(
           testCase.method,
           path,

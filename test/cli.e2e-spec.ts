@@ -167,6 +167,37 @@ describe.each(MATRIX)('the advanced-notes CLI against a real server on %s + %s s
     expectOneLineError(await cli(['clips', 'delete', clipId], env), 'AUDIO_CLIP_NOT_FOUND');
   }, 120_000);
 
+  it('shows your usage, exports everything to a zip, and deletes the account only with --yes', async () => {
+    const mine = { ...env, ADVANCED_NOTES_TOKEN: await testApp.tokenFor('cli-leaver ü') };
+    const note = JSON.parse((await cli(['notes', 'create', '--title', 'To take along', '--json'], mine)).stdout);
+    const file = join(FIXTURES, 'tone-2s-faststart.m4a');
+    expect((await cli(['upload', file, '--note', note.id], mine)).code).toBe(0);
+
+    const me = await cli(['me'], mine);
+    expect(me).toMatchObject({ code: 0, stderr: '' });
+    expect(me.stdout).toMatch(/^user +cli-leaver ü\nnotes +1\nrecordings +1\nstorage +\d+ bytes \(no quota\)\n/);
+    const meJson = JSON.parse((await cli(['me', '--json'], mine)).stdout);
+    expect(meJson).toMatchObject({ user_id: 'cli-leaver ü', notes: 1, audio_clips: 1 });
+
+    const out = join(dir, 'notes.zip');
+    const exported = await cli(['export', '--out', out], mine);
+    expect(exported.code).toBe(0);
+    expect(exported.stderr).toMatch(/^export [0-9a-f-]{36}: (pending|running)/);
+    expect(exported.stderr).toMatch(/ready, downloading \d+ bytes\n$/);
+    expect(exported.stdout).toMatch(new RegExp(`^${out}: \\d+ bytes\\n$`));
+    const zip = await readFile(out);
+    expect(zip.subarray(0, 4).toString('latin1')).toBe('PK\x03\x04');
+    expect(zip.includes(await readFile(file))).toBe(true); // stored, not deflated: the recording's bytes as they are
+
+    const refused = await cli(['account', 'delete'], mine);
+    expect(refused.code).toBe(2);
+    expect(JSON.parse((await cli(['me', '--json'], mine)).stdout).notes).toBe(1);
+    const deleted = await cli(['account', 'delete', '--yes'], mine);
+    expect(deleted).toMatchObject({ code: 0, stderr: '' });
+    expect(deleted.stdout).toMatch(/^deleted account cli-leaver ü: \d+ stored objects scheduled for deletion\n$/);
+    expect(JSON.parse((await cli(['me', '--json'], mine)).stdout)).toMatchObject({ notes: 0, audio_clips: 0 });
+  }, 120_000);
+
   it("fails with one stderr line carrying the server's code, and a non-zero exit", async () => {
     const text = join(dir, 'memo.txt');
     await writeFile(text, 'not a recording, just some text\n');

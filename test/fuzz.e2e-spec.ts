@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { parseEntityTagCondition } from '../src/common/entity-tags';
+import { ExportWorker } from '../src/exports/export-worker.service';
 import { wav } from './support/audio';
 import { Phone, putBytes } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
@@ -116,6 +117,9 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
     expect((await alice.post(`/api/audio-clips/${ready.clip.id}/complete`)).status).toBe(200);
     ids.clip_id = ready.clip.id;
     ids.version = '1';
+    ids.export_id = (await alice.post('/api/me/exports')).body.id;
+    // Built in the background: done before the snapshots, so that only a fuzzed request could change its row.
+    await testApp.app.get(ExportWorker).runOnce();
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
     operations = Object.entries<Record<string, any>>(spec.paths).flatMap(([path, methods]) =>
@@ -148,6 +152,7 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
       'sync_tombstones',
       'sync_owners',
     ];
+    tables.push('exports');
     const rows = await Promise.all(tables.map((table) => testApp.dataSource.query(`SELECT * FROM ${table}`)));
     return JSON.stringify([rows, await testApp.localFiles()]);
   }
@@ -283,6 +288,20 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
           ),
           defect: 'Idempotency-Key too long',
         })),
+      );
+    }
+    if (operation.path === '/api/me' && method === 'DELETE') {
+      kinds.push(
+        fc
+          .string({ maxLength: 80, unit: 'grapheme' })
+          .map((bad) => headerSafe(bad))
+          .filter((bad) => bad !== 'alice')
+          .map((bad) => ({
+            method,
+            path: fill(operation),
+            headers: { ...auth(), 'confirm-delete': bad },
+            defect: 'wrong Confirm-Delete',
+          })),
       );
     }
     return fc.oneof(...kinds);

@@ -37,6 +37,8 @@ const PROVOKED_ELSEWHERE: { readonly [Code in ErrorCode]?: string } = {
   NOTE_VERSION_MISMATCH: 'test/notes-sync.e2e-spec.ts',
   NOTE_REVISION_NOT_FOUND: 'test/notes-sync.e2e-spec.ts',
   SYNC_CURSOR_EXPIRED: 'test/notes-sync.e2e-spec.ts',
+  EXPORT_EXPIRED: 'test/exports.e2e-spec.ts',
+  EXPORTS_PER_DAY_EXCEEDED: 'test/exports.e2e-spec.ts',
 };
 
 interface DocumentedError {
@@ -133,16 +135,18 @@ describe('the error examples of openapi.json', () => {
 
     /** A request of the operation that the server answers with `code`, for the codes any request shape can cause. */
     function provoke(error: DocumentedError): { path: string; init: RequestInit } | undefined {
-      const ids = { note_id: noteId, clip_id: clipId };
+      const ids = { note_id: noteId, clip_id: clipId, export_id: UNKNOWN_ID };
       const badField = error.example.error.details?.[0]?.field;
       if (error.code === 'NOTE_NOT_FOUND') ids.note_id = UNKNOWN_ID;
       if (error.code === 'AUDIO_CLIP_NOT_FOUND') ids.clip_id = UNKNOWN_ID;
       if (error.code === 'VALIDATION_FAILED' && (badField === 'note_id' || badField === 'clip_id'))
         ids[badField] = 'not-a-uuid';
+      if (error.code === 'VALIDATION_FAILED' && badField === 'export_id') ids.export_id = 'not-a-uuid';
       let path = error.path
         .replace('{note_id}', ids.note_id)
         .replace('{clip_id}', ids.clip_id)
-        .replace('{version}', badField === 'version' ? 'latest' : '1');
+        .replace('{version}', badField === 'version' ? 'latest' : '1')
+        .replace('{export_id}', ids.export_id);
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
       const validBodies: Record<string, object> = {
         createNote: { title: 'A title' },
@@ -173,6 +177,11 @@ describe('the error examples of openapi.json', () => {
           break;
         case 'AUDIO_CLIP_NOT_FOUND':
           break;
+        case 'DELETE_NOT_CONFIRMED':
+          // No Confirm-Delete header.
+          break;
+        case 'EXPORT_NOT_FOUND':
+          break;
         case 'VALIDATION_FAILED':
           if (badField === 'mime_type')
             body = JSON.stringify({ ...validBodies.createAudioClip, mime_type: 'text/plain' });
@@ -182,7 +191,13 @@ describe('the error examples of openapi.json', () => {
           else if (badField === 'part_numbers') body = JSON.stringify({ part_numbers: [] });
           else if (badField === 'format') path += '?format=mp3';
           else if (badField === 'If-Match' || badField === 'If-None-Match') headers[badField.toLowerCase()] = '1';
-          else if (badField !== 'note_id' && badField !== 'clip_id' && badField !== 'version') return undefined;
+          else if (
+            badField !== 'note_id' &&
+            badField !== 'clip_id' &&
+            badField !== 'version' &&
+            badField !== 'export_id'
+          )
+            return undefined;
           break;
         default:
           return undefined;

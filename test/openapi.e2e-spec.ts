@@ -28,6 +28,10 @@ const OPERATIONS = [
   ['get', '/api/sync/changes', 'listSyncChanges'],
   ['get', '/api/health', 'getLiveness'],
   ['get', '/api/health/ready', 'getReadiness'],
+  ['get', '/api/me', 'getMe'],
+  ['delete', '/api/me', 'deleteMe'],
+  ['post', '/api/me/exports', 'createExport'],
+  ['get', '/api/me/exports/{export_id}', 'getExport'],
 ] as const;
 
 describe('the OpenAPI explorer and spec', () => {

@@ -9,6 +9,7 @@ import { UPLOAD_GRACE_MS } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { IdempotencyKeysRepository } from '../idempotency/idempotency-keys.repository';
 import { IDEMPOTENCY_KEY_LIFETIME_MS } from '../idempotency/idempotency';
+import { JanitorTasks } from './janitor-tasks';
 import { nextUploadCheck } from './upload-checks';
 import { Metrics } from '../operations/metrics';
 import { ShutdownState } from '../operations/shutdown-state';
@@ -61,6 +62,7 @@ export class AudioClipJanitor implements OnApplicationBootstrap, BeforeApplicati
     private readonly metrics: Metrics,
     private readonly shutdown: ShutdownState,
     private readonly sync: SyncService,
+    private readonly tasks: JanitorTasks,
   ) {
     metrics.measureDeletionBacklog(() => this.deletions.remaining());
   }
@@ -112,6 +114,12 @@ export class AudioClipJanitor implements OnApplicationBootstrap, BeforeApplicati
     // A live upload writes to its temporary file at least once per idle timeout, or is cut off.
     const staleBefore = new Date(now.getTime() - Math.max(2 * this.config.http.idleTimeoutMs, STALE_UPLOAD_MIN_MS));
     await this.storage.sweepIncoming?.(staleBefore);
+    // Other features' share (expired export archives): it records deletions the outbox then works through.
+    for (const task of this.tasks.all) {
+      await task
+        .run(now)
+        .catch((error: unknown) => this.logger.error(`Janitor task ${task.name} failed: ${String(error)}`));
+    }
     const { deletedObjects, failedDeletions } = await this.deletions.processDue(now, () => this.stopping);
     await this.idempotencyKeys.deleteOlderThan(new Date(now.getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
     const purgedTombstones = await this.sync.purgeTombstones(now);

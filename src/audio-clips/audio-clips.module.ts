@@ -9,6 +9,7 @@ import { AudioClipsService } from './audio-clips.service';
 import { AudioClipJanitor } from './audio-clip-janitor.service';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { SyncModule } from '../sync/sync.module';
+import { JanitorTasks } from './janitor-tasks';
 import { NoteDeletionService } from './deletions/note-deletion.service';
 import { StorageDeletionsRepository } from './deletions/storage-deletions.repository';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
@@ -33,7 +34,8 @@ import { RenditionWorker } from '../renditions/rendition-worker.service';
     StorageDeletionsService,
     NoteDeletionService,
     RenditionWorker,
+    JanitorTasks,
   ],
-  exports: [AudioClipJanitor, RenditionWorker],
+  exports: [AudioClipJanitor, RenditionWorker, AudioClipsRepository, StorageDeletionsService, JanitorTasks],
 })
 export class AudioClipsModule {}

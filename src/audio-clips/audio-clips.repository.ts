@@ -72,6 +72,29 @@ const DEAD_UPLOADS = `(${DEAD_UPLOADS_SQL})`;
 const DEAD_UPLOAD_BYTES = `(${DEAD_UPLOAD_BYTES_SQL})`;
 
 /**
+ * The one computation of what an owner holds against the limits: the insert that enforces them and
+ * every answer that reports them (a refused create, `GET /api/me`) use these same expressions, so a
+ * figure shown can never disagree with a refusal. Each `?` is the owner's id (`params` of them).
+ */
+const HOLDING_EXPRESSIONS = {
+  /** Pending clips and the dead upload URLs still counted. */
+  pendingUploads: `((SELECT COUNT(*) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOADS})`,
+  /** Their bytes. */
+  pendingBytes: `((SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOAD_BYTES})`,
+  /** What the quota counts: pending and ready bytes, and the dead upload URLs' bytes. */
+  usedBytes: `((SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status IN ('pending', 'ready')) + ${DEAD_UPLOAD_BYTES})`,
+  deadUploads: DEAD_UPLOADS,
+  deadUploadBytes: DEAD_UPLOAD_BYTES,
+  deadUploadsCountedUntil:
+    '(SELECT MAX(delete_after) FROM storage_deletions WHERE owner_id = ? AND held_bytes IS NOT NULL)',
+} as const;
+
+/** The owner's id once per `?` of the expression. */
+function ownerParams(expression: string, ownerId: string): string[] {
+  return Array.from({ length: expression.split('?').length - 1 }, () => ownerId);
+}
+
+/**
  * Every query on `audio_clips` lives here, including the conditional state changes, and every one
  * is scoped by owner: another user's clip is indistinguishable from a missing one.
  */
@@ -133,24 +156,18 @@ export class AudioClipsRepository {
    */
   async insertWithinLimits(clip: AudioClip, limits: ClipLimits): Promise<boolean> {
     const at = (date: Date | null) => (date === null ? null : timestampParameter(this.dataSource.options.type, date));
-    const conditions = [
-      `(SELECT COUNT(*) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOADS} < ?`,
-      `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOAD_BYTES} + ? <= ?`,
-    ];
+    const { pendingUploads, pendingBytes, usedBytes } = HOLDING_EXPRESSIONS;
+    const conditions = [`${pendingUploads} < ?`, `${pendingBytes} + ? <= ?`];
     const conditionParams: unknown[] = [
-      clip.ownerId,
-      clip.ownerId,
+      ...ownerParams(pendingUploads, clip.ownerId),
       limits.maxPendingUploads,
-      clip.ownerId,
-      clip.ownerId,
+      ...ownerParams(pendingBytes, clip.ownerId),
       clip.bytes,
       limits.maxPendingBytes,
     ];
     if (limits.quotaBytes !== null) {
-      conditions.push(
-        `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status IN ('pending', 'ready')) + ${DEAD_UPLOAD_BYTES} + ? <= ?`,
-      );
-      conditionParams.push(clip.ownerId, clip.ownerId, clip.bytes, limits.quotaBytes);
+      conditions.push(`${usedBytes} + ? <= ?`);
+      conditionParams.push(...ownerParams(usedBytes, clip.ownerId), clip.bytes, limits.quotaBytes);
     }
     const values = [
       clip.id,
@@ -201,35 +218,25 @@ export class AudioClipsRepository {
   }
 
   /**
-   * What the owner holds, for the answer to a refused create: pending and ready bytes, pending uploads,
-   * and the upload URLs of deleted or failed clips still counted (included in the other figures), with
-   * when the last of them stops counting.
+   * What the owner holds against the limits, computed by the very expressions the insert checks: for
+   * the answer to a refused create and for `GET /api/me`. The dead upload URLs still counted are
+   * included in the other figures, with when the last of them stops counting.
    */
   async holdings(ownerId: string): Promise<Holdings> {
-    const rows = (await this.dataSource.query(
-      this.sql.adapt(
-        `SELECT status, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM audio_clips
-         WHERE owner_id = ? AND status IN ('pending', 'ready') GROUP BY status`,
-      ),
-      [ownerId],
-    )) as { status: string; count: number | string; bytes: number | string }[];
-    const [dead] = (await this.dataSource.query(
-      this.sql.adapt(
-        `SELECT COUNT(*) AS count, COALESCE(SUM(held_bytes), 0) AS bytes, MAX(delete_after) AS until
-         FROM storage_deletions WHERE owner_id = ? AND held_bytes IS NOT NULL`,
-      ),
-      [ownerId],
-    )) as { count: number | string; bytes: number | string; until: Date | string | null }[];
-    const pending = rows.find((row) => row.status === 'pending');
-    const deadUploadBytes = Number(dead.bytes);
-    const deadUploads = Number(dead.count);
+    const entries = Object.entries(HOLDING_EXPRESSIONS);
+    const [row] = (await this.dataSource.query(
+      this.sql.adapt(`SELECT ${entries.map(([name, expression]) => `${expression} AS ${snake(name)}`).join(', ')}`),
+      entries.flatMap(([, expression]) => ownerParams(expression, ownerId)),
+    )) as Record<string, number | string | Date | null>[];
+    const figure = (name: keyof typeof HOLDING_EXPRESSIONS) => Number(row[snake(name)] ?? 0);
+    const until = row.dead_uploads_counted_until as Date | string | null;
     return {
-      usedBytes: rows.reduce((sum, row) => sum + Number(row.bytes), 0) + deadUploadBytes,
-      pendingBytes: Number(pending?.bytes ?? 0) + deadUploadBytes,
-      pendingUploads: Number(pending?.count ?? 0) + deadUploads,
-      deadUploadBytes,
-      deadUploads,
-      deadUploadsCountedUntil: dead.until === null ? null : this.sql.date(dead.until),
+      usedBytes: figure('usedBytes'),
+      pendingBytes: figure('pendingBytes'),
+      pendingUploads: figure('pendingUploads'),
+      deadUploadBytes: figure('deadUploadBytes'),
+      deadUploads: figure('deadUploads'),
+      deadUploadsCountedUntil: until === null ? null : this.sql.date(until),
     };
   }
 
@@ -332,6 +339,34 @@ export class AudioClipsRepository {
         multipartUploadId: true,
       },
       where: { ownerId, noteId },
+    });
+  }
+
+  /** Every clip of the owner, in every state, oldest first (an export). */
+  allOfOwner(ownerId: string): Promise<AudioClip[]> {
+    return this.clips.find({ where: { ownerId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  /** The objects every clip of the owner may have in storage (an account deletion), as `keysOfNote`. */
+  keysOfOwner(
+    ownerId: string,
+  ): Promise<
+    Pick<
+      AudioClip,
+      'ownerId' | 'bytes' | 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId' | 'status'
+    >[]
+  > {
+    return this.clips.find({
+      select: {
+        ownerId: true,
+        status: true,
+        bytes: true,
+        storageKey: true,
+        uploadKey: true,
+        uploadExpiresAt: true,
+        multipartUploadId: true,
+      },
+      where: { ownerId },
     });
   }
 
@@ -480,6 +515,10 @@ export class AudioClipsRepository {
     const result = await this.clips.delete({ ownerId, id });
     return (result.affected ?? 0) > 0;
   }
+}
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
 
 function isForeignKeyViolation(error: unknown): boolean {

@@ -8,7 +8,7 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
   401: 'No bearer token, or one that is expired, malformed, or not signed by a trusted key.',
   404: 'No such resource, or it belongs to someone else.',
   409: 'The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap).',
-  410: 'Gone: the note was deleted (on another device), or a sync cursor is too old to continue from (sync again from the start).',
+  410: 'Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export).',
   412: 'The `If-Match` version (or the revision `base_version` names) is not the note’s: `error.current` is the note as it is now.',
   413: 'Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left).',
   415: 'The body is not JSON.',
@@ -148,6 +148,17 @@ const DEFAULT_EXAMPLES: { readonly [Code in ErrorCode]?: Omit<ErrorExample, 'cod
   },
   IDEMPOTENCY_KEY_REUSED: {
     message: 'This Idempotency-Key was used for a different request. Use a new key for a new recording.',
+  },
+  DELETE_NOT_CONFIRMED: {
+    message: 'Confirm-Delete does not match your user_id (from GET /api/me, percent-encoded). Nothing was deleted.',
+  },
+  EXPORT_NOT_FOUND: { message: 'No export with id 3d6f1a2b-7c8e-4f90-a1b2-c3d4e5f6a7b8.' },
+  EXPORT_EXPIRED: {
+    message:
+      'Export 3d6f1a2b-7c8e-4f90-a1b2-c3d4e5f6a7b8 expired at 2026-11-28T10:00:00.000Z and its archive was deleted. Ask for a new export.',
+  },
+  EXPORTS_PER_DAY_EXCEEDED: {
+    message: 'At most 5 exports may be asked for in 24 hours. Retry in 3600 s.',
   },
   RATE_LIMITED: { message: 'Too many requests: at most 600 per 60 s. Retry in 12 s.' },
   STORAGE_UNAVAILABLE: { message: 'The audio store is unreachable right now. Retry in a few seconds.' },

@@ -118,6 +118,12 @@ export class AppConfig {
     /** How many versions of each note are kept (revisions; the oldest go first). */
     noteRevisionsKept: number;
   };
+  exports!: {
+    /** How long a ready export archive can be downloaded before the janitor deletes it. */
+    expiresSeconds: number;
+    /** Exports one owner may ask for in 24 hours (429 past it). */
+    perDay: number;
+  };
   operations!: {
     /** `undefined`: JSON unless stdout is a terminal (decided when the logger starts). */
     logFormat: LogFormat | undefined;
@@ -283,6 +289,11 @@ export function loadAppConfig(env: Env): AppConfig {
     tombstoneTtlSeconds: integer('SYNC_TOMBSTONE_TTL_SECONDS', 90 * 24 * 60 * 60, 60, 10 * 365 * 24 * 60 * 60),
     noteRevisionsKept: integer('NOTE_REVISIONS_KEPT', 50, 1, 10_000),
   };
+  // A download URL (S3: at most seven days) is handed out for at most the archive's remaining life.
+  const exportLimits = {
+    expiresSeconds: integer('EXPORT_EXPIRES_SECONDS', 24 * 60 * 60, 60, MAX_PRESIGN_EXPIRES_SECONDS),
+    perDay: integer('EXPORTS_PER_DAY', 5, 1, 1000),
+  };
 
   const seconds = (name: string, fallback: number, max: number) => integer(name, fallback, 1, max) * 1000;
   const http = {
@@ -314,6 +325,7 @@ export function loadAppConfig(env: Env): AppConfig {
     corsOrigins,
     lifecycle,
     sync,
+    exports: exportLimits,
     http,
     renditions,
     operations,

@@ -22,6 +22,8 @@ import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-
 import { DatabaseLogger } from './database-logger';
 import { Renditions1765400000000 } from './migrations/1765400000000-renditions';
 
+import { Exports1765300000000 } from './migrations/1765300000000-exports';
+import { Export } from '../exports/export.entity';
 import { NotesSync1765100000000 } from './migrations/1765100000000-notes-sync';
 
 export const ENTITIES = [
@@ -33,6 +35,7 @@ export const ENTITIES = [
   SyncOwner,
   SyncTombstone,
   Rendition,
+  Export,
 ];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
 export const MIGRATIONS = [
@@ -44,6 +47,7 @@ export const MIGRATIONS = [
   MultipartUploads1764900000000,
   DeadUploadHolders1765000000000,
   NotesSync1765100000000,
+  Exports1765300000000,
   Renditions1765400000000,
 ];
 

@@ -11,6 +11,6 @@ import { NotesService } from './notes.service';
   imports: [IdempotencyModule, TypeOrmModule.forFeature([Note, NoteRevision])],
   controllers: [NotesController],
   providers: [NotesRepository, NotesService],
-  exports: [NotesService],
+  exports: [NotesService, NotesRepository],
 })
 export class NotesModule {}

@@ -129,6 +129,15 @@ export class NotesRepository {
   findRevision(ownerId: string, noteId: string, version: number): Promise<NoteRevision | null> {
     return this.revisions.findOneBy({ ownerId, noteId, version });
   }
+
+  /** Every note of the owner without its body (an export reads each body when it writes that note), oldest first. */
+  summariesOfOwner(ownerId: string): Promise<Pick<Note, 'id' | 'title' | 'createdAt' | 'updatedAt'>[]> {
+    return this.notes.find({
+      select: { id: true, title: true, createdAt: true, updatedAt: true },
+      where: { ownerId },
+      order: { createdAt: 'ASC', id: 'ASC' },
+    });
+  }
 }
 
 function revisionOf(note: Note): NoteRevision {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -295,7 +295,9 @@ export class RenditionWorker implements OnApplicationBootstrap, BeforeApplicatio
     // or the clip's deletion never leaves it behind; the outbox leaves it while a rendition uses it.
     const now = new Date();
     await this.deletions.record([{ storageKey: job.storageKey, deleteAfter: now }], now, leaseEnd);
-    await this.storage.putFile(job.storageKey, output, spec.mimeType, signal);
+    await this.storage.writeStream(job.storageKey, createReadStream(output, { signal }), {
+      contentType: spec.mimeType,
+    });
     return {
       status: RenditionStatus.Ready,
       source: RenditionSource.Rendition,

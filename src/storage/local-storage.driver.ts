@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 import { AppError } from '../common/app-error';
@@ -19,6 +20,7 @@ import type {
   StorageDriver,
   StoredObjectInfo,
   StoredPart,
+  StreamedObject,
   UploadRequirements,
 } from './storage-driver';
 
@@ -178,39 +180,44 @@ export class LocalStorageDriver implements StorageDriver {
     }
   }
 
-  async openRead(key: string, signal: AbortSignal): Promise<Readable | null> {
+  async openRead(key: string, signal?: AbortSignal): Promise<Readable | null> {
     const stored = await this.files.read(key);
-    if (!stored) return null;
-    return createReadStream(stored.path, { signal }).on('error', () => undefined);
+    return stored && createReadStream(stored.path, signal ? { signal } : {});
   }
 
-  /** Copied to an incoming file (its MD5 the ETag, as S3's), then renamed into place like a move. */
-  putFile(key: string, path: string, contentType: string, signal: AbortSignal): Promise<void> {
-    return this.files.lock.run(key, async () => {
-      const incoming = this.files.incomingPath();
-      try {
-        const digest = createHash('md5');
-        let size = 0;
-        await pipeline(
-          createReadStream(path, { signal }),
-          async function* (source: AsyncIterable<Buffer>) {
-            for await (const chunk of source) {
-              digest.update(chunk);
-              size += chunk.length;
-              yield chunk;
-            }
-          },
-          createWriteStream(incoming, { flags: 'wx' }),
-        );
-        const target = this.files.pathFor(key);
-        await mkdir(dirname(target), { recursive: true });
-        const meta: ObjectMeta = { contentType, size, etag: digest.digest('hex') };
-        await writeFile(target + META_SUFFIX, JSON.stringify(meta));
-        await rename(incoming, target);
-      } finally {
-        await rm(incoming, { force: true });
-      }
+  /** Written under `.incoming/` and renamed into place once whole, as an upload is. */
+  async writeStream(key: string, body: NodeJS.ReadableStream, object: StreamedObject): Promise<{ size: number }> {
+    const path = this.files.pathFor(key);
+    const incoming = this.files.incomingPath();
+    const digest = createHash('md5');
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        digest.update(chunk);
+        callback(null, chunk);
+      },
     });
+    try {
+      await pipeline(body, counter, createWriteStream(incoming, { flags: 'wx' }));
+      const meta: ObjectMeta = {
+        contentType: object.contentType,
+        size,
+        etag: digest.digest('hex'),
+        ...(object.contentDisposition ? { contentDisposition: object.contentDisposition } : {}),
+      };
+      await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
+      await mkdir(dirname(path), { recursive: true });
+      await this.files.lock.run(key, async () => {
+        await rename(incoming, path);
+        await rename(incoming + META_SUFFIX, path + META_SUFFIX);
+      });
+    } catch (error) {
+      await rm(incoming, { force: true });
+      await rm(incoming + META_SUFFIX, { force: true });
+      throw error;
+    }
+    return { size };
   }
 
   async delete(key: string): Promise<void> {

@@ -13,8 +13,9 @@ export function uploadOpenUntil(uploadExpiresAt: Date): Date {
   return new Date(uploadExpiresAt.getTime() + UPLOAD_GRACE_MS);
 }
 
-type ClipKeys = Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'> &
-  Partial<Pick<AudioClip, 'status'>>;
+// The status is required: a ready clip's renditions are among its objects, so a caller that left it out
+// would leave them behind.
+type ClipKeys = Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId' | 'status'>;
 /** What the deletions of a clip that is gone need: its keys, its owner and its declared bytes. */
 export type GoneClip = ClipKeys & Pick<AudioClip, 'ownerId' | 'bytes'>;
 
