@@ -1,19 +1,24 @@
 # The API as a container: build with the dev dependencies, run with production ones only.
-# Not exercised in this project's CI (no Docker engine there); see "Operating it" in the README.
+# Not exercised in this project's CI (no Docker engine there); see docs/operations.md.
 
 FROM node:24-slim AS build
 WORKDIR /app
+# The lock file covers the client workspace too, so its package.json comes along.
 COPY package.json package-lock.json ./
+COPY client/package.json ./client/
 RUN npm ci
-COPY tsconfig.json tsconfig.build.json ./
+COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json
+RUN npm run build
 
 FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+COPY client/package.json ./client/
+RUN npm ci --omit=dev --workspaces=false && npm cache clean --force
+# Renditions and waveforms (docs/renditions.md): Debian's ffmpeg, updated with the base image's security fixes.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/dist ./dist
 # The SQLite file and the local driver's objects, when those defaults are used.
 RUN mkdir -p /app/data && chown node:node /app/data

@@ -8,9 +8,9 @@ export default tseslint.config(
     ignores: [
       'dist/**',
       'dist-bench/**',
-      'dist-client/**',
+      'client/dist/**',
       'client/schema.d.ts',
-      'bin/*.js',
+      'client/bin/*.js',
       'coverage/**',
       'node_modules/**',
       '.test-tmp/**',

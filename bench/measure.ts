@@ -24,6 +24,8 @@ export async function load(
   warmUp: boolean,
   amount: number | undefined,
   settings: LoadSettings,
+  /** A body of its own for every request (a write that must change something each time). */
+  bodyEach?: () => string,
 ): Promise<Measurement> {
   const headers = typeof headersOrEach === 'function' ? headersOrEach() : headersOrEach;
   const headersEach = typeof headersOrEach === 'function' ? headersOrEach : undefined;
@@ -41,10 +43,12 @@ export async function load(
           method: method as 'GET' | 'POST',
           headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
           body,
-          setupRequest: (request) =>
-            headersEach
-              ? { ...request, path: path(), headers: { ...request.headers, ...headersEach() } }
-              : { ...request, path: path() },
+          setupRequest: (request) => ({
+            ...request,
+            path: path(),
+            ...(headersEach ? { headers: { ...request.headers, ...headersEach() } } : {}),
+            ...(bodyEach ? { body: bodyEach() } : {}),
+          }),
         },
       ],
     });

@@ -6,7 +6,7 @@
  * non-zero exit code.
  */
 import { createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SingleBar } from 'cli-progress';
@@ -14,6 +14,7 @@ import { Command, CommanderError } from 'commander';
 import { ApiError, createAdvancedNotesClient, unwrap, type AdvancedNotesClient, type AudioClip } from './index';
 import { detectAudioType } from './audio-type';
 import { putFile } from './upload';
+import { registerYourDataCommands } from './your-data';
 
 const DEFAULT_URL = 'http://localhost:3000';
 /** How many times an upload URL that ran out is renewed before giving up. */
@@ -32,13 +33,14 @@ export function buildProgram(): Command {
   const program = new Command('advanced-notes')
     .description('Advanced Notes from the command line: notes and their voice recordings.')
     .option('--url <url>', 'where the API runs (env ADVANCED_NOTES_URL)', process.env.ADVANCED_NOTES_URL || DEFAULT_URL)
-    .option('--token <jwt>', 'bearer token (env ADVANCED_NOTES_TOKEN)', process.env.ADVANCED_NOTES_TOKEN)
+    // No default from the environment here: commander prints defaults in --help, and a token is a secret.
+    .option('--token <jwt>', 'bearer token (env ADVANCED_NOTES_TOKEN)')
     .showHelpAfterError()
     .exitOverride();
 
   const client = (): AdvancedNotesClient => {
     const { url, token } = program.opts<GlobalOptions>();
-    return createAdvancedNotesClient({ baseUrl: url, token: token || undefined });
+    return createAdvancedNotesClient({ baseUrl: url, token: token || process.env.ADVANCED_NOTES_TOKEN || undefined });
   };
 
   program
@@ -66,9 +68,11 @@ export function buildProgram(): Command {
     .argument('<clip-id>')
     .option('--out <file>', 'download the recording to this file')
     .option('--json', 'print the playback as JSON')
-    .action(async (clipId: string, options: JsonOption & { out?: string }) => {
+    .option('--format <format>', 'play the rendition the server made (m4a: AAC in MP4, which every phone plays)')
+    .action(async (clipId: string, options: JsonOption & { out?: string; format?: 'm4a' }) => {
+      const query = options.format === undefined ? {} : { format: options.format };
       const playback = unwrap(
-        await client().GET('/api/audio-clips/{clip_id}/playback', { params: { path: { clip_id: clipId } } }),
+        await client().GET('/api/audio-clips/{clip_id}/playback', { params: { path: { clip_id: clipId }, query } }),
       );
       if (options.out !== undefined) {
         const bytes = await download(playback.url, options.out);
@@ -137,6 +141,8 @@ export function buildProgram(): Command {
       if (note.body !== '') console.log(`\n${note.body}`);
     });
 
+  addSyncCommands(program, notes, client);
+
   const clips = program.command('clips').description('list and delete audio clips');
   clips
     .command('list')
@@ -158,6 +164,25 @@ export function buildProgram(): Command {
       }
     });
   clips
+    .command('show')
+    .description('show one clip, its renditions, and its waveform as a sparkline')
+    .argument('<clip-id>')
+    .option('--json', 'print the clip as JSON')
+    .action(async (clipId: string, options: JsonOption) => {
+      const clip = unwrap(await client().GET('/api/audio-clips/{clip_id}', { params: { path: { clip_id: clipId } } }));
+      if (options.json) return printJson(clip);
+      printFields([
+        ['clip', clip.id],
+        ['status', clip.status],
+        ['audio', `${clip.duration_ms} ms  ${clip.bytes} bytes  ${clip.mime_type}`],
+        ...clip.renditions.map((r): [string, string] => [
+          r.format,
+          r.failure_reason ? `${r.status} (${r.failure_reason})` : r.status,
+        ]),
+        ['waveform', clip.waveform ? sparkline(clip.waveform) : '(not made yet)'],
+      ]);
+    });
+  clips
     .command('delete')
     .description('delete a clip and its stored audio')
     .argument('<clip-id>')
@@ -168,6 +193,7 @@ export function buildProgram(): Command {
       console.log(`deleted ${clipId}`);
     });
 
+  registerYourDataCommands(program, client);
   return program;
 }
 
@@ -284,6 +310,98 @@ async function allPages<T>(
     cursor = result.next_cursor;
   } while (cursor);
   return items;
+}
+
+/** One character per value 0–255, from ▁ to █. */
+export function sparkline(values: readonly number[]): string {
+  return values.map((value) => '▁▂▃▄▅▆▇█'[Math.min(7, Math.floor(value / 32))]).join('');
+}
+
+/**
+ * Notes sync from a terminal (docs/sync.md): `notes edit` sends the version it edited from, so that an
+ * edit racing another one is merged by the server (or refused as a conflict); `notes history` lists the
+ * kept versions; `sync` prints what changed since the cursor it keeps in a file.
+ */
+function addSyncCommands(program: Command, notes: Command, client: () => AdvancedNotesClient): void {
+  notes
+    .command('edit')
+    .description("change a note's title or body; edits made since (on another device) are merged, overlaps refused")
+    .argument('<note-id>')
+    .option('--title <title>')
+    .option('--body <body>')
+    .option('--base-version <n>', 'the version you edited from (default: the version now)', (value) => Number(value))
+    .option('--json', 'print the note as JSON')
+    .action(async (noteId: string, options: JsonOption & { title?: string; body?: string; baseVersion?: number }) => {
+      const api = client();
+      const path = { note_id: noteId };
+      const baseVersion =
+        options.baseVersion ?? unwrap(await api.GET('/api/notes/{note_id}', { params: { path } })).version;
+      const note = unwrap(
+        await api.PATCH('/api/notes/{note_id}', {
+          params: { path },
+          body: {
+            base_version: baseVersion,
+            ...(options.title === undefined ? {} : { title: options.title }),
+            ...(options.body === undefined ? {} : { body: options.body }),
+          },
+        }),
+      );
+      if (options.json) return printJson(note);
+      console.log(`version ${note.version}${note.merged ? ' (merged with the changes since your version)' : ''}`);
+    });
+  notes
+    .command('history')
+    .description("list a note's kept versions, newest first")
+    .argument('<note-id>')
+    .option('--json', 'print the versions as a JSON array')
+    .action(async (noteId: string, options: JsonOption) => {
+      const api = client();
+      const all = await allPages((cursor) =>
+        api.GET('/api/notes/{note_id}/revisions', {
+          params: { path: { note_id: noteId }, query: { limit: 100, ...(cursor ? { cursor } : {}) } },
+        }),
+      );
+      if (options.json) return printJson(all);
+      for (const revision of all) console.log(`${revision.version}  ${revision.created_at}  ${revision.title}`);
+    });
+  program
+    .command('sync')
+    .description('print what changed since the last sync (all of it the first time), keeping the cursor in a file')
+    .option('--cursor-file <file>', 'where the cursor is kept', '.advanced-notes-sync-cursor')
+    .option('--json', 'print the changes as a JSON array')
+    .action(async (options: JsonOption & { cursorFile: string }) => {
+      const api = client();
+      let cursor = (await readFile(options.cursorFile, 'utf8').catch(() => '')).trim() || undefined;
+      const changes = [];
+      for (;;) {
+        const result = await api.GET('/api/sync/changes', {
+          params: { query: { limit: 100, ...(cursor === undefined ? {} : { cursor }) } },
+        });
+        // Too old (or the account's sync state was reset): start again from the beginning.
+        if (result.response.status === 410 && cursor !== undefined) {
+          process.stderr.write('advanced-notes: the saved cursor has expired; syncing everything again\n');
+          await rm(options.cursorFile, { force: true });
+          cursor = undefined;
+          changes.length = 0;
+          continue;
+        }
+        const page = unwrap(result);
+        changes.push(...page.changes);
+        cursor = page.next_cursor;
+        // Kept after every page: an interrupted sync resumes where it stopped.
+        await writeFile(options.cursorFile, `${cursor}\n`);
+        if (!page.has_more) break;
+      }
+      if (options.json) return printJson(changes);
+      for (const change of changes) {
+        const what = change.deleted
+          ? `deleted ${change.deleted_at}`
+          : change.note
+            ? `v${change.note.version}  ${change.note.title}`
+            : `${change.audio_clip?.status ?? ''}  ${change.audio_clip?.mime_type ?? ''}`;
+        console.log(`${change.type}  ${change.id}  ${what}`);
+      }
+    });
 }
 
 function printJson(value: unknown): void {

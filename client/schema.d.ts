@@ -51,7 +51,10 @@ export interface paths {
          */
         get: operations["listNotes"];
         put?: never;
-        /** Create a note */
+        /**
+         * Create a note
+         * @description Retry-safe: send the client’s own `id` (a UUID v4) or an `Idempotency-Key`; a retry answers 201 with the note again and `Idempotent-Replayed: true`.
+         */
         post: operations["createNote"];
         delete?: never;
         options?: never;
@@ -70,12 +73,75 @@ export interface paths {
         get: operations["getNote"];
         put?: never;
         post?: never;
-        /** Delete a note with all its audio clips and their stored audio */
+        /**
+         * Delete a note with all its audio clips and their stored audio
+         * @description The deletion shows in the change feed as a tombstone (the note’s and each clip’s). Deleting a note you deleted already answers 204 again. With `If-Match`, only if the note is still at that version (412 with the current note otherwise).
+         */
         delete: operations["deleteNote"];
         options?: never;
         head?: never;
-        /** Change a note’s title or body */
+        /**
+         * Change a note’s title or body
+         * @description Send `base_version` (the version you edited from) to have an edit made offline merged with the changes since: 200 with `merged: true`, or 409 NOTE_EDIT_CONFLICT when both changed the same lines (or the title). With `If-Match`, only if the note is still at that version (412 otherwise); `If-Match` is checked first. A change that changes nothing keeps the version. 410 NOTE_DELETED for a note deleted (on another device).
+         */
         patch: operations["updateNote"];
+        trace?: never;
+    };
+    "/api/notes/{note_id}/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the note’s kept versions, newest first (the current one first)
+         * @description The newest NOTE_REVISIONS_KEPT versions of each note are kept (50 by default). Pages with `limit` and `cursor`.
+         */
+        get: operations["listNoteRevisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notes/{note_id}/revisions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get one kept version of the note */
+        get: operations["getNoteRevision"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notes/{note_id}/revisions/{version}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a kept version: a new version of the note with that version’s title and body
+         * @description With `If-Match`, only if the note is still at that version (412 otherwise).
+         */
+        post: operations["restoreNoteRevision"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/audio-clips": {
@@ -185,7 +251,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get a presigned GET URL to play a ready clip */
+        /**
+         * Get a presigned GET URL to play a ready clip: the original, or with `format=m4a` the rendition every phone plays
+         * @description Without `format`: the original as uploaded. With `format=m4a`: AAC in MP4 (the original itself when it already is that); 409 RENDITION_NOT_READY with Retry-After while the server makes it, 409 RENDITION_FAILED (with `failure_reason`) or RENDITION_UNAVAILABLE (no decoder on this server) when it will not be made: then play the original. `mime_type` says what `url` answers.
+         */
         get: operations["getAudioClipPlayback"];
         put?: never;
         post?: never;
@@ -202,7 +271,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get the note’s primary clip (its most recently completed ready clip) with a playback URL */
+        /**
+         * Get the note’s primary clip (its most recently completed ready clip) with a playback URL
+         * @description `format=m4a` plays its rendition, with the same answers as the clip’s playback.
+         */
         get: operations["getNoteAudio"];
         put?: never;
         post?: never;
@@ -229,11 +301,101 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sync/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed since your last pull: notes and audio clips created, changed or deleted
+         * @description Without `cursor`, a full first sync, page by page. Each item comes once, in its latest state; deletions come as tombstones (`deleted: true`). Keep `next_cursor` (never null) and pull again with it; at once while `has_more`. 410 SYNC_CURSOR_EXPIRED: the cursor is older than the deletions kept (SYNC_TOMBSTONE_TTL_SECONDS, 90 days): sync again from the start. See docs/sync.md.
+         */
+        get: operations["listSyncChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your usage and limits
+         * @description The figures the storage quota (413 QUOTA_EXCEEDED) and the pending-upload caps (409 TOO_MANY_PENDING_UPLOADS) enforce, computed by the same query, under the same names: `used_bytes` of `quota_bytes` is what a create is checked against.
+         */
+        get: operations["getMe"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete your account: every note, recording, upload and export
+         * @description Every row that is yours goes at once; every stored object is scheduled for deletion (the answer counts them) and deleted in the background, retried while the store is down. Upload URLs handed out before stop mattering: whatever they still write is deleted once they have run out. Repeating it answers 202 again. Your token then works for a fresh, empty account.
+         */
+        delete: operations["deleteMe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export all your data as one zip archive
+         * @description Built in the background: poll GET /api/me/exports/{export_id} until `status` is `ready`, then download `url`. The zip holds `notes.json` (every note’s and recording’s metadata), one Markdown file per note and every ready recording’s original bytes. One export runs at a time: asking again while one is pending or running answers that one. At most EXPORTS_PER_DAY (5) may be asked for in 24 hours (429 past it, with Retry-After). Exports do not count toward your storage quota.
+         */
+        post: operations["createExport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An export’s status, and once ready its download URL
+         * @description 410 EXPORT_EXPIRED once its archive has expired and was deleted.
+         */
+        get: operations["getExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         CreateNoteDto: {
+            /**
+             * Format: uuid
+             * @description The note’s id, chosen by the client (a UUID v4), so that a phone can create a note offline and link recordings to it. Sent again with the same title and body, it answers the note again (201, `Idempotent-Replayed: true`); an id any other note has or had (deleted notes included) answers 409 NOTE_ID_CONFLICT. Omitted, the server chooses one.
+             * @example 5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90
+             */
+            id?: string;
             /** @example Standup ideas */
             title: string;
             /**
@@ -253,6 +415,11 @@ export interface components {
             /** @example Talk about the release train. */
             body: string;
             /**
+             * @description 1 on create, +1 on every change; also the `ETag` ("<version>").
+             * @example 1
+             */
+            version: number;
+            /**
              * Format: date-time
              * @example 2026-11-27T09:30:00.000Z
              */
@@ -269,12 +436,39 @@ export interface components {
             /** @example mime_type must be one of the accepted audio types: audio/m4a, audio/mpeg, … */
             message: string;
         };
+        NoteConflictRegionDto: {
+            /**
+             * @example body
+             * @enum {string}
+             */
+            field: "title" | "body";
+            /**
+             * @description Where the region starts in the base: line number (1-based) of the body; 1 for the title.
+             * @example 1
+             */
+            base_line: number;
+            /**
+             * @description The region as it was in the base version.
+             * @example Release train.
+             */
+            base: string;
+            /**
+             * @description The region as the note has it now.
+             * @example Release train on Tuesday.
+             */
+            current: string;
+            /**
+             * @description The region as your edit has it.
+             * @example Release train on Friday.
+             */
+            yours: string;
+        };
         ErrorBodyDto: {
             /**
              * @example VALIDATION_FAILED
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
+            code: "VALIDATION_FAILED" | "INVALID_JSON" | "UPLOAD_INCOMPLETE" | "CHECKSUM_MISMATCH" | "DELETE_NOT_CONFIRMED" | "UNAUTHENTICATED" | "SIGNED_URL_INVALID" | "NOT_FOUND" | "NOTE_NOT_FOUND" | "AUDIO_CLIP_NOT_FOUND" | "NO_READY_AUDIO_CLIP" | "NOTE_REVISION_NOT_FOUND" | "EXPORT_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "REQUEST_TIMEOUT" | "EXPORT_EXPIRED" | "UPLOAD_NOT_FOUND" | "AUDIO_CLIP_NOT_READY" | "AUDIO_CLIP_NOT_PENDING" | "UPLOAD_CHANGED" | "TOO_MANY_PENDING_UPLOADS" | "AUDIO_CLIP_NOT_MULTIPART" | "UPLOAD_PARTS_MISSING" | "MULTIPART_UPLOAD_GONE" | "RENDITION_NOT_READY" | "RENDITION_FAILED" | "RENDITION_UNAVAILABLE" | "NOTE_ID_CONFLICT" | "NOTE_EDIT_CONFLICT" | "NOTE_DELETED" | "SYNC_CURSOR_EXPIRED" | "NOTE_VERSION_MISMATCH" | "PAYLOAD_TOO_LARGE" | "QUOTA_EXCEEDED" | "UNSUPPORTED_MEDIA_TYPE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "EXPORTS_PER_DAY_EXCEEDED" | "UPLOAD_MISMATCH" | "UPLOAD_NOT_AUDIO" | "IDEMPOTENCY_KEY_REUSED" | "INTERNAL_ERROR" | "STORAGE_UNAVAILABLE" | "AUTH_UNAVAILABLE";
             /** @example The request body is not valid. */
             message: string;
             details?: components["schemas"]["ErrorDetailDto"][];
@@ -342,6 +536,25 @@ export interface components {
              * @example 2026-11-27T10:45:00.000Z
              */
             dead_uploads_counted_until?: string;
+            /**
+             * @description RENDITION_FAILED: why the rendition could not be made (the phone plays the original instead).
+             * @example the decoder ran past its 600 s limit and was stopped
+             */
+            failure_reason?: string;
+            /** @description NOTE_VERSION_MISMATCH, NOTE_EDIT_CONFLICT: the note as it is now, in the shape of a note (with its `version`). */
+            current?: {
+                [key: string]: unknown;
+            };
+            /** @description NOTE_EDIT_CONFLICT: the version your edit started from: `version`, `title`, `body`. */
+            base?: {
+                [key: string]: unknown;
+            };
+            /** @description NOTE_EDIT_CONFLICT: the note as your edit would make it from the base: `title`, `body`. */
+            yours?: {
+                [key: string]: unknown;
+            };
+            /** @description NOTE_EDIT_CONFLICT: the regions that both your edit and the changes since changed differently. */
+            conflicts?: components["schemas"]["NoteConflictRegionDto"][];
         };
         ErrorResponseDto: {
             /** @example 400 */
@@ -379,6 +592,11 @@ export interface components {
             /** @example Talk about the release train. */
             body: string;
             /**
+             * @description 1 on create, +1 on every change; also the `ETag` ("<version>").
+             * @example 1
+             */
+            version: number;
+            /**
              * Format: date-time
              * @example 2026-11-27T09:30:00.000Z
              */
@@ -401,6 +619,62 @@ export interface components {
             title?: string;
             /** @example Talk about the release train, then hiring. */
             body?: string;
+            /**
+             * @description The version your edit started from. When the note has changed since, the server merges your change with the changes since (line by line for the body, the title as one unit): 200 with `merged: true`, or 409 NOTE_EDIT_CONFLICT when they overlap. A version whose revision is no longer kept answers 412 NOTE_VERSION_MISMATCH. Omitted, the edit applies to the current version.
+             * @example 3
+             */
+            base_version?: number;
+        };
+        UpdatedNoteResponseDto: {
+            /**
+             * Format: uuid
+             * @example 5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90
+             */
+            id: string;
+            /** @example Standup ideas */
+            title: string;
+            /** @example Talk about the release train. */
+            body: string;
+            /**
+             * @description 1 on create, +1 on every change; also the `ETag` ("<version>").
+             * @example 1
+             */
+            version: number;
+            /**
+             * Format: date-time
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            updated_at: string;
+            /**
+             * @description True when your edit started from an older version and was merged with the changes since.
+             * @example false
+             */
+            merged: boolean;
+        };
+        NoteRevisionDto: {
+            /** @example 2 */
+            version: number;
+            /** @example Standup ideas */
+            title: string;
+            /** @example Talk about the release train. */
+            body: string;
+            /**
+             * Format: date-time
+             * @description When this version was written.
+             * @example 2026-11-27T09:30:00.000Z
+             */
+            created_at: string;
+        };
+        NoteRevisionPageDto: {
+            /** @description Newest first; the note’s current version is the first. */
+            items: components["schemas"]["NoteRevisionDto"][];
+            /** @description Pass as `cursor` to get the next page; null on the last page. */
+            next_cursor: string | null;
         };
         CreateAudioClipDto: {
             /**
@@ -441,10 +715,39 @@ export interface components {
          */
         DurationSource: "measured" | "declared";
         /**
-         * @description Who completed the clip: `client` (the phone called complete) or `server` (the phone uploaded but never called complete; the server completed it once the upload URL had run out). Null until ready.
+         * @description `pending` while the server makes it; `ready`; `failed` (see `failure_reason`: play the original); `unavailable` on a server without a decoder.
          * @enum {string}
          */
-        CompletedBy: "client" | "server";
+        RenditionStatus: "pending" | "ready" | "failed" | "unavailable";
+        RenditionDto: {
+            /**
+             * @description Ask for it with `playback?format=`.
+             * @example m4a
+             * @enum {string}
+             */
+            format: "m4a";
+            /** @example audio/mp4 */
+            mime_type: string;
+            /**
+             * @description `pending` while the server makes it; `ready`; `failed` (see `failure_reason`: play the original); `unavailable` on a server without a decoder.
+             * @example ready
+             */
+            status: components["schemas"]["RenditionStatus"];
+            /** @example 168213 */
+            bytes: number | null;
+            /**
+             * @description Measured by ffprobe from the made file.
+             * @example 41984
+             */
+            duration_ms: number | null;
+            /** @example null */
+            failure_reason: string | null;
+            /**
+             * @description Present when the original already is this format: it is what playback answers, nothing was made.
+             * @enum {string}
+             */
+            source?: "original";
+        };
         AudioClipResponseDto: {
             /**
              * Format: uuid
@@ -511,8 +814,117 @@ export interface components {
             /**
              * @description Who completed the clip: `client` (the phone called complete) or `server` (the phone uploaded but never called complete; the server completed it once the upload URL had run out). Null until ready.
              * @example null
+             * @enum {string|null}
              */
-            completed_by: components["schemas"]["CompletedBy"] | null;
+            completed_by: "client" | "server" | null;
+            /**
+             * @description 100 integers 0–255: the peak of each of 100 equal slices of the recording, scaled so that the loudest slice is 255 (all 0 for silence). What a player draws before downloading anything. Null until the server has made it (after ready).
+             * @example [
+             *       0,
+             *       66,
+             *       128,
+             *       181,
+             *       221,
+             *       246,
+             *       255,
+             *       247,
+             *       224,
+             *       187,
+             *       140,
+             *       87,
+             *       31,
+             *       23,
+             *       72,
+             *       112,
+             *       142,
+             *       160,
+             *       166,
+             *       161,
+             *       146,
+             *       124,
+             *       95,
+             *       64,
+             *       33,
+             *       4,
+             *       22,
+             *       43,
+             *       57,
+             *       66,
+             *       69,
+             *       67,
+             *       61,
+             *       51,
+             *       40,
+             *       29,
+             *       17,
+             *       6,
+             *       3,
+             *       10,
+             *       15,
+             *       18,
+             *       19,
+             *       19,
+             *       18,
+             *       16,
+             *       13,
+             *       10,
+             *       7,
+             *       4,
+             *       1,
+             *       2,
+             *       5,
+             *       7,
+             *       9,
+             *       10,
+             *       11,
+             *       12,
+             *       12,
+             *       11,
+             *       9,
+             *       7,
+             *       3,
+             *       1,
+             *       6,
+             *       12,
+             *       18,
+             *       24,
+             *       30,
+             *       34,
+             *       37,
+             *       37,
+             *       35,
+             *       29,
+             *       19,
+             *       6,
+             *       10,
+             *       29,
+             *       49,
+             *       69,
+             *       88,
+             *       102,
+             *       111,
+             *       113,
+             *       107,
+             *       92,
+             *       69,
+             *       37,
+             *       1,
+             *       44,
+             *       88,
+             *       130,
+             *       167,
+             *       196,
+             *       213,
+             *       217,
+             *       207,
+             *       182,
+             *       143,
+             *       92
+             *     ]
+             */
+            waveform: number[] | null;
+            /** @description What the server makes of a ready clip so that every phone can play it (empty until ready). */
+            renditions: components["schemas"]["RenditionDto"][];
         };
         PresignedUploadDto: {
             /**
@@ -643,6 +1055,11 @@ export interface components {
         };
         PlaybackDto: {
             /**
+             * @description The type of what `url` answers: the original’s as uploaded, or the rendition’s.
+             * @example audio/mp4
+             */
+            mime_type: string;
+            /**
              * @description Presigned GET URL; supports Range requests.
              * @example https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…
              */
@@ -663,6 +1080,165 @@ export interface components {
             /** @description The note’s most recently completed ready clip. */
             clip: components["schemas"]["AudioClipResponseDto"];
             playback: components["schemas"]["PlaybackDto"];
+        };
+        SyncChangeDto: {
+            /**
+             * @example note
+             * @enum {string}
+             */
+            type: "note" | "audio_clip";
+            /**
+             * Format: uuid
+             * @example 5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90
+             */
+            id: string;
+            /**
+             * @description True for a tombstone: the item was deleted; drop your copy.
+             * @example false
+             */
+            deleted: boolean;
+            /**
+             * Format: date-time
+             * @description When it was deleted; null unless `deleted`.
+             * @example null
+             */
+            deleted_at: string | null;
+            /**
+             * @description A note’s version (its last one, for a deleted note); null for an audio clip.
+             * @example 3
+             */
+            version: number | null;
+            /** @description The note as it is now (type `note`, not deleted). */
+            note?: components["schemas"]["NoteResponseDto"];
+            /** @description The clip as it is now (type `audio_clip`, not deleted). */
+            audio_clip?: components["schemas"]["AudioClipResponseDto"];
+        };
+        SyncChangesDto: {
+            /** @description Every note and clip created, changed or deleted since the cursor, each once, in its latest state, oldest change first. */
+            changes: components["schemas"]["SyncChangeDto"][];
+            /** @description Never null: keep it, and send it as `cursor` on your next pull (at once when `has_more`). */
+            next_cursor: string;
+            /**
+             * @description More changes are waiting: pull again with `next_cursor` now.
+             * @example false
+             */
+            has_more: boolean;
+        };
+        AccountUsageDto: {
+            /**
+             * @description The `sub` of your token: send it back percent-encoded as `Confirm-Delete`.
+             * @example alice
+             */
+            user_id: string;
+            /** @example 12 */
+            notes: number;
+            /**
+             * @description Your audio clips, in every state.
+             * @example 30
+             */
+            audio_clips: number;
+            /**
+             * @description What the quota counts: ready and pending recordings, and what the still-valid upload URLs of deleted or failed ones can write.
+             * @example 83886080
+             */
+            used_bytes: number;
+            /**
+             * @description Uploads not yet completed, the dead upload URLs still counted included.
+             * @example 1
+             */
+            pending_uploads: number;
+            /**
+             * @description Their bytes.
+             * @example 123456
+             */
+            pending_bytes: number;
+            /**
+             * @description Your storage quota; null when there is none.
+             * @example 104857600
+             */
+            quota_bytes: number | null;
+            /** @example 100 */
+            max_pending_uploads: number;
+            /** @example 1073741824 */
+            max_pending_upload_bytes: number;
+            /**
+             * @description Upload URLs of deleted or failed recordings that the store cannot revoke and that still count.
+             * @example 0
+             */
+            dead_uploads: number;
+            /** @example 0 */
+            dead_upload_bytes: number;
+        };
+        AccountDeletionDto: {
+            /** @example alice */
+            user_id: string;
+            /**
+             * @description Rows deleted, per table that has an owner (0 everywhere on a repeated deletion).
+             * @example {
+             *       "notes": 12,
+             *       "audio_clips": 30,
+             *       "idempotency_keys": 2,
+             *       "exports": 1
+             *     }
+             */
+            deleted_rows: {
+                [key: string]: number;
+            };
+            /**
+             * @description Stored objects scheduled for deletion: recordings, uploads (open multipart uploads are aborted) and export archives.
+             * @example 61
+             */
+            scheduled_objects: number;
+            /**
+             * Format: date-time
+             * @description Upload URLs handed out before cannot be revoked on S3: whatever they write is deleted once the last has run out (plus an hour’s grace), at this time; null when none is open.
+             * @example 2026-11-27T10:45:00.000Z
+             */
+            uploads_deleted_after: string | null;
+        };
+        /**
+         * @description `pending` (waiting, also between retries after a failed attempt), `running`, `ready` (download from `url`), `failed` (every attempt failed: ask again), `expired` (only in the answer to a new request; GET answers 410).
+         * @enum {string}
+         */
+        ExportStatus: "pending" | "running" | "ready" | "failed" | "expired";
+        ExportResponseDto: {
+            /**
+             * Format: uuid
+             * @example 3d6f1a2b-7c8e-4f90-a1b2-c3d4e5f6a7b8
+             */
+            id: string;
+            /**
+             * @description `pending` (waiting, also between retries after a failed attempt), `running`, `ready` (download from `url`), `failed` (every attempt failed: ask again), `expired` (only in the answer to a new request; GET answers 410).
+             * @example ready
+             */
+            status: components["schemas"]["ExportStatus"];
+            /**
+             * @description The archive’s size once ready.
+             * @example 52428800
+             */
+            bytes: number | null;
+            /**
+             * Format: date-time
+             * @example 2026-11-27T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * @description Once ready: a signed GET URL of the zip (served as `Content-Disposition: attachment`). It runs out at `url_expires_at`; GET the export again for a fresh one.
+             * @example https://bucket.s3.amazonaws.com/prod/exports/9b2f….zip?X-Amz-Signature=…
+             */
+            url: string | null;
+            /**
+             * Format: date-time
+             * @description When the URL stops working (at the latest `expires_at`).
+             * @example 2026-11-27T10:15:00.000Z
+             */
+            url_expires_at: string | null;
+            /**
+             * Format: date-time
+             * @description Once ready: when the archive is deleted (EXPORT_EXPIRES_SECONDS after it was ready; 24 h by default).
+             * @example 2026-11-28T10:00:00.000Z
+             */
+            expires_at: string | null;
         };
     };
     responses: never;
@@ -1034,7 +1610,10 @@ export interface operations {
     createNote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Any unique string (a UUID) per note: a retry with the same key and body answers with the same note; the same key with another body answers 422 IDEMPOTENCY_KEY_REUSED. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1046,6 +1625,8 @@ export interface operations {
         responses: {
             201: {
                 headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1070,6 +1651,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
             /** @description Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left). */
             413: {
                 headers: {
@@ -1081,6 +1680,15 @@ export interface operations {
             };
             /** @description The body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description What was uploaded does not match what was declared, or an Idempotency-Key was reused for another request. */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1111,7 +1719,10 @@ export interface operations {
     getNote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag you hold (`"3"`), a list of them, or `*`: 304 with no body while the note is still at it. */
+                "If-None-Match"?: string;
+            };
             path: {
                 note_id: string;
             };
@@ -1121,11 +1732,22 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["NoteResponseDto"];
                 };
+            };
+            /** @description Not modified: the note is still at the version of `If-None-Match`. */
+            304: {
+                headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
             400: {
@@ -1147,6 +1769,15 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to someone else. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1177,7 +1808,10 @@ export interface operations {
     deleteNote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Only if the note is at this version: its ETag (`"3"`), a list of them, or `*`. A weak tag never matches. */
+                "If-Match"?: string;
+            };
             path: {
                 note_id: string;
             };
@@ -1185,7 +1819,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Deleted. */
+            /** @description Deleted (now, or before). */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -1219,6 +1853,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
+            /** @description The `If-Match` version (or the revision `base_version` names) is not the note’s: `error.current` is the note as it is now. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
             /** @description Too many requests; retry after the `Retry-After` seconds. */
             429: {
                 headers: {
@@ -1242,7 +1885,10 @@ export interface operations {
     updateNote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Only if the note is at this version: its ETag (`"3"`), a list of them, or `*`. Otherwise 412 NOTE_VERSION_MISMATCH with the current note in `error.current`, and nothing changes. A weak tag (`W/"3"`) never matches. */
+                "If-Match"?: string;
+            };
             path: {
                 note_id: string;
             };
@@ -1256,6 +1902,283 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdatedNoteResponseDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The `If-Match` version (or the revision `base_version` names) is not the note’s: `error.current` is the note as it is now. */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listNoteRevisions: {
+        parameters: {
+            query?: {
+                /** @description How many items per page. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; omit for the first page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                note_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoteRevisionPageDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getNoteRevision: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                note_id: string;
+                /** @description A version of the note (its revisions list says which are kept). */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoteRevisionDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    restoreNoteRevision: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Only if the note is at this version: its ETag (`"3"`), a list of them, or `*`. Otherwise 412 NOTE_VERSION_MISMATCH with the current note in `error.current`, and nothing changes. A weak tag (`W/"3"`) never matches. */
+                "If-Match"?: string;
+            };
+            path: {
+                note_id: string;
+                /** @description A version of the note (its revisions list says which are kept). */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description The note’s version as a strong entity tag: `"<version>"`. */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1289,8 +2212,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left). */
-            413: {
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1298,8 +2221,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The body is not JSON. */
-            415: {
+            /** @description The `If-Match` version (or the revision `base_version` names) is not the note’s: `error.current` is the note as it is now. */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1442,8 +2365,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1544,7 +2476,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1619,7 +2551,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1698,7 +2630,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1908,7 +2840,19 @@ export interface operations {
                      *       "created_at": "2026-11-27T09:30:00.000Z",
                      *       "updated_at": "2026-11-27T09:30:41.000Z",
                      *       "completed_at": "2026-11-27T09:30:41.000Z",
-                     *       "completed_by": "client"
+                     *       "completed_by": "client",
+                     *       "waveform": null,
+                     *       "renditions": [
+                     *         {
+                     *           "format": "m4a",
+                     *           "mime_type": "audio/mp4",
+                     *           "status": "ready",
+                     *           "bytes": 123456,
+                     *           "duration_ms": 41987,
+                     *           "failure_reason": null,
+                     *           "source": "original"
+                     *         }
+                     *       ]
                      *     }
                      */
                     "application/json": components["schemas"]["AudioClipResponseDto"];
@@ -1941,7 +2885,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1981,7 +2925,10 @@ export interface operations {
     };
     getAudioClipPlayback: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Play the server-made rendition in this format (`m4a`: AAC in MP4, which every phone plays) instead of the original. 409 RENDITION_NOT_READY (with Retry-After) while it is made, RENDITION_FAILED or RENDITION_UNAVAILABLE when it will not be: play the original then. */
+                format?: "m4a";
+            };
             header?: never;
             path: {
                 clip_id: string;
@@ -2025,7 +2972,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
-            /** @description The resource is not in a state that allows this yet. */
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2056,7 +3003,10 @@ export interface operations {
     };
     getNoteAudio: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Play the server-made rendition in this format (`m4a`: AAC in MP4, which every phone plays) instead of the original. 409 RENDITION_NOT_READY (with Retry-After) while it is made, RENDITION_FAILED or RENDITION_UNAVAILABLE when it will not be: play the original then. */
+                format?: "m4a";
+            };
             header?: never;
             path: {
                 note_id: string;
@@ -2093,6 +3043,24 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to someone else. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2164,6 +3132,309 @@ export interface operations {
             };
             /** @description No such resource, or it belongs to someone else. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listSyncChanges: {
+        parameters: {
+            query?: {
+                /** @description How many changes per page. */
+                limit?: number;
+                /** @description The `next_cursor` of your last pull; omit it for a full sync (every note and clip you have, page by page). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncChangesDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountUsageDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    deleteMe: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Your `user_id` from GET /api/me, percent-encoded (encodeURIComponent). */
+                "Confirm-Delete": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountDeletionDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    createExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Too many requests; retry after the `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A service the API needs (the audio store, the identity provider’s keys) is unreachable; retry after the `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportResponseDto"];
+                };
+            };
+            /** @description The request is malformed: a field is missing, of the wrong type, unknown, or out of range. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No bearer token, or one that is expired, malformed, or not signed by a trusted key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such resource, or it belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

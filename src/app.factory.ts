@@ -101,7 +101,19 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestFas
       origin: [...config.corsOrigins],
       // PATCH and DELETE for notes and clips, PUT for uploads to the local store's signed URLs.
       methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'PUT'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'Content-MD5', 'Range', 'X-Request-Id'],
+      allowedHeaders: [
+        'Authorization',
+        'Content-Type',
+        'Idempotency-Key',
+        'Content-MD5',
+        'Range',
+        'X-Request-Id',
+        // Conditional requests on notes (docs/sync.md).
+        'If-Match',
+        'If-None-Match',
+        // DELETE /api/me's confirmation.
+        'Confirm-Delete',
+      ],
       exposedHeaders: [
         'Retry-After',
         'Idempotent-Replayed',
@@ -184,6 +196,8 @@ function setUpOpenApi(app: NestFastifyApplication): void {
         'Every error answers `{ status, error: { code, message, details? } }`.',
     )
     .setVersion('1.0')
+    // Relative: the explorer and generated clients call the server the document came from.
+    .addServer('/', 'The server that serves this document')
     .addBearerAuth({
       type: 'http',
       scheme: 'bearer',
@@ -191,6 +205,8 @@ function setUpOpenApi(app: NestFastifyApplication): void {
       description: 'A token from your identity provider, or `npm run token -- <user>` in development.',
     })
     .build();
+  // Proprietary, as package.json says: a name and no URL (DocumentBuilder's setLicense wants one).
+  config.info.license = { name: 'UNLICENSED' };
   const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (_controllerKey, methodKey) => methodKey,
   });

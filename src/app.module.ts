@@ -4,7 +4,9 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
+import { AccountModule } from './account/account.module';
 import { AudioClipsModule } from './audio-clips/audio-clips.module';
+import { ExportsModule } from './exports/exports.module';
 import { AuthGuard } from './auth/auth.guard';
 import { AuthModule } from './auth/auth.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
@@ -15,6 +17,7 @@ import { dataSourceOptions, openDatabase } from './database/database.options';
 import { HealthController } from './health/health.controller';
 import { NotesModule } from './notes/notes.module';
 import { StorageModule } from './storage/storage.module';
+import { SyncModule } from './sync/sync.module';
 import { loggerParams, type LoggingOptions } from './operations/logging';
 import { OperationsModule } from './operations/operations.module';
 
@@ -44,6 +47,9 @@ export class AppModule {
         StorageModule,
         NotesModule,
         AudioClipsModule,
+        SyncModule,
+        AccountModule,
+        ExportsModule,
       ],
       controllers: [HealthController],
       // In this order: the rate limit counts per signed-in user, so it needs the user first.

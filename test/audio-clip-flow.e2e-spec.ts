@@ -68,6 +68,8 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       updated_at: expect.any(String),
       completed_at: null,
       completed_by: null,
+      waveform: null,
+      renditions: [],
     });
     expect(created.upload).toEqual({
       mode: 'single',
@@ -95,6 +97,9 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       completed_by: 'client',
       duration_ms: 4100,
       duration_source: 'measured',
+      // Made in the background (off in this test app): pending until then.
+      waveform: null,
+      renditions: [expect.objectContaining({ format: 'm4a', mime_type: 'audio/mp4', status: expect.any(String) })],
     });
 
     const again = await api.POST('/api/audio-clips/{clip_id}/complete', clipPath(created.clip.id));
@@ -106,7 +111,8 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
       clipPath(created.clip.id),
     );
     expect(playbackResponse.status).toBe(200);
-    expect(Object.keys(playback!).sort()).toEqual(['expires_at', 'server_time', 'url']);
+    expect(Object.keys(playback!).sort()).toEqual(['expires_at', 'mime_type', 'server_time', 'url']);
+    expect(playback!.mime_type).toBe('audio/wav');
     expect(new Date(playback!.expires_at).toISOString()).toBe(playback!.expires_at);
 
     const whole = await download(playback!.url);
@@ -151,7 +157,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     }
     const backwards = await download(url, { Range: 'bytes=5-2' });
     if (storage === 'rgw') {
-      // RGW refuses it instead (a quirk, listed in the README); a player never sends one.
+      // RGW refuses it instead (a quirk, listed in docs/testing.md); a player never sends one.
       expect(backwards.status).toBe(416);
     } else {
       expect(backwards.status).toBe(200);
@@ -304,7 +310,8 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('the seed flow on %s + %s storage', (dat
     const other = await uploadReadyClip(await createNote('other'), wav(0.05, { noise: true }));
 
     expect((await api.DELETE('/api/notes/{note_id}', notePath(noteId))).response.status).toBe(204);
-    expect((await api.GET('/api/notes/{note_id}', notePath(noteId))).response.status).toBe(404);
+    // Deleted, not missing: its owner is told so (docs/sync.md), while the tombstone is kept.
+    expect((await api.GET('/api/notes/{note_id}', notePath(noteId))).response.status).toBe(410);
     expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(ready.clipId))).response.status).toBe(404);
     expect((await api.GET('/api/audio-clips/{clip_id}', clipPath(pending.clip.id))).response.status).toBe(404);
     expect(await testApp.storage.inspect(ready.storageKey)).toBeNull();

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { describeEachWithLegs } from './harness/legs';
 import { RGW_LEG } from './harness/rgw';
+import { ExportWorker } from '../src/exports/export-worker.service';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
@@ -25,7 +26,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
   let alice: Phone;
   let bob: Phone;
   let operations: Operation[];
-  const ids = { noteId: '', readyClipId: '', pendingClipId: '', multipartClipId: '' };
+  const ids = { noteId: '', readyClipId: '', pendingClipId: '', multipartClipId: '', exportId: '' };
   const storageKeys: string[] = [];
   const seen: string[] = [];
 
@@ -61,6 +62,9 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     ids.pendingClipId = pending.body.clip.id;
     ids.multipartClipId = multipart.body.clip.id;
     storageKeys.push(ready.body.clip.storage_key, ready.body.upload.storage_key, pending.body.upload.storage_key);
+    // An export of alice's, built before the snapshots are taken.
+    ids.exportId = (await alice.post('/api/me/exports')).body.id;
+    await testApp.app.get(ExportWorker).runOnce();
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
     operations = Object.entries<Record<string, { operationId: string }>>(spec.paths).flatMap(([path, methods]) =>
@@ -83,20 +87,32 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     const clips = await testApp.dataSource.query('SELECT * FROM audio_clips ORDER BY id');
     const deletions = await testApp.dataSource.query('SELECT * FROM storage_deletions ORDER BY storage_key');
     const idempotencyKeys = await testApp.dataSource.query(
-      'SELECT * FROM idempotency_keys ORDER BY owner_id, idempotency_key',
+      'SELECT * FROM idempotency_keys ORDER BY owner_id, endpoint, idempotency_key',
     );
+    const sync = await Promise.all(
+      [
+        'note_revisions ORDER BY note_id, version',
+        'sync_tombstones ORDER BY item_type, id',
+        'sync_owners ORDER BY owner_id',
+      ].map((table) => testApp.dataSource.query(`SELECT * FROM ${table}`)),
+    );
+    const exportRows = await testApp.dataSource.query('SELECT * FROM exports ORDER BY id');
     const objects = await Promise.all(
       storageKeys.map(async (key) => JSON.stringify(await testApp.storage.inspect(key))),
     );
     // Every key stored (s3rver cannot list; there the known keys above have to do).
     const files = storage === 's3' ? [] : await testApp.storedKeys();
     return createHash('sha256')
-      .update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, objects, files }))
+      .update(JSON.stringify({ notes, clips, deletions, idempotencyKeys, sync, objects, files, exportRows }))
       .digest('hex');
   }
 
   function concretePath(path: string, clipId = ids.readyClipId): string {
-    return path.replace('{note_id}', ids.noteId).replace('{clip_id}', clipId);
+    return path
+      .replace('{note_id}', ids.noteId)
+      .replace('{clip_id}', clipId)
+      .replace('{version}', '1')
+      .replace('{export_id}', ids.exportId);
   }
 
   function bodyFor(operation: Operation): unknown {
@@ -188,6 +204,7 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
         });
 
         const missingPath = path
+          .replace(ids.exportId, '00000000-0000-4000-8000-000000000002')
           .replace(ids.noteId, '00000000-0000-4000-8000-000000000000')
           .replace(clipId, '00000000-0000-4000-8000-000000000001');
         const missing = await bob.raw(
@@ -241,6 +258,17 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     const alicesIds = [ids.noteId, ids.readyClipId, ids.pendingClipId];
     const before = await snapshot();
     for (const operation of lists) {
+      // GET /api/me shows an owner's figures, not a list of items: hers count her things, bob's only his.
+      if (operation.operationId === 'getMe') {
+        const mine = await alice.get(operation.path);
+        expect(mine.body).toMatchObject({ user_id: 'alice', notes: 1, audio_clips: 3 });
+        expect(mine.body.used_bytes).toBeGreaterThan(0);
+        const theirs = await bob.get(operation.path);
+        seen.push(`GET ${operation.path} [bob] → ${theirs.status}`);
+        const bobsNotes = (await bob.get('/api/notes?limit=100')).body.items.length;
+        expect(theirs.body).toMatchObject({ user_id: 'bob', notes: bobsNotes, audio_clips: 0, used_bytes: 0 });
+        continue;
+      }
       for (const query of ['', '?limit=100', '?status=ready,pending', '?updated_since=2000-01-01T00:00:00Z']) {
         const mine = await alice.get(`${operation.path}${query}`);
         // A list that does not take this filter refuses it; one that does must not show alice's items to bob.
@@ -261,12 +289,87 @@ describeEachWithLegs(MATRIX, [RGW_LEG])('who may do what, on %s + %s storage', (
     expect(await snapshot()).toBe(before);
   });
 
+  it("answers 404 to playback in every format of another user's clip or note, as for a missing one, and changes nothing", async () => {
+    const before = await snapshot();
+    const missing = '00000000-0000-4000-8000-000000000001';
+    for (const clipId of [ids.readyClipId, ids.pendingClipId, ids.multipartClipId]) {
+      for (const query of ['?format=m4a', '']) {
+        const theirs = await bob.get(`/api/audio-clips/${clipId}/playback${query}`);
+        const none = await bob.get(`/api/audio-clips/${missing}/playback${query}`);
+        seen.push(`GET /api/audio-clips/{clip_id}/playback${query} [bob on alice's] → ${theirs.status}`);
+        expect(theirs.status).toBe(404);
+        expect(theirs.body.error.code).toBe(none.body.error.code);
+        expect(theirs.body.error.message.replace(clipId, 'ID')).toBe(none.body.error.message.replace(missing, 'ID'));
+      }
+    }
+    const noteAudio = await bob.get(`/api/notes/${ids.noteId}/audio?format=m4a`);
+    expect(noteAudio.status).toBe(404);
+    expect(noteAudio.body.error.code).toBe('NOTE_NOT_FOUND');
+    // The owner reaches it: ready, so m4a answers a URL or one of the rendition's 409s (never another owner's 404).
+    const mine = await alice.get(`/api/audio-clips/${ids.readyClipId}/playback?format=m4a`);
+    expect([200, 409]).toContain(mine.status);
+    if (mine.status === 409) expect(mine.body.error.code).toMatch(/^RENDITION_/);
+    expect(await snapshot()).toBe(before);
+  });
+
+  it("leaks nothing of another user's note through ETags, revisions, deletions or the change feed", async () => {
+    const before = await snapshot();
+    const path = `/api/notes/${ids.noteId}`;
+    for (const tag of ['"1"', '*', 'W/"1"']) {
+      const conditional = await bob.get(path, { 'if-none-match': tag });
+      expect(conditional.status).toBe(404);
+      expect(conditional.headers.get('etag')).toBeNull();
+    }
+    for (const tag of ['"1"', '"2"', '*']) {
+      const guarded = await bob.raw('PATCH', path, JSON.stringify({ title: 'x' }), {
+        'content-type': 'application/json',
+        'if-match': tag,
+      });
+      expect(guarded.status).toBe(404);
+      expect(JSON.stringify(guarded.body)).not.toContain('alice private');
+      expect((await bob.raw('DELETE', path, undefined, { 'if-match': tag })).status).toBe(404);
+    }
+    const merge = await bob.patch(path, { title: 'x', base_version: 1 });
+    expect(merge.status).toBe(404);
+    expect(JSON.stringify(merge.body)).not.toContain('alice private');
+    expect((await bob.get(`${path}/revisions`)).status).toBe(404);
+    expect((await bob.get(`${path}/revisions/1`)).status).toBe(404);
+    expect((await bob.post(`${path}/revisions/1/restore`)).status).toBe(404);
+    // Alice's id is taken for everyone, with the same answer as an id nobody has any more.
+    const taken = await bob.post('/api/notes', { id: ids.noteId, title: 'alice private' });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error.code).toBe('NOTE_ID_CONFLICT');
+    expect(await snapshot()).toBe(before);
+
+    // A note alice deletes is gone for her (410) and for bob as any missing note (404), and never in his feed.
+    const gone = (await alice.post('/api/notes', { title: 'alice deleted' })).body.id;
+    expect((await alice.delete(`/api/notes/${gone}`)).status).toBe(204);
+    expect((await alice.get(`/api/notes/${gone}`)).status).toBe(410);
+    for (const method of ['GET', 'DELETE'])
+      expect((await bob.raw(method, `/api/notes/${gone}`, undefined, {})).status).toBe(404);
+    let cursor: string | undefined;
+    for (;;) {
+      const page = await bob.get(`/api/sync/changes${cursor === undefined ? '' : `?cursor=${cursor}`}`);
+      expect(page.status).toBe(200);
+      for (const id of [gone, ids.noteId, ids.readyClipId, ids.pendingClipId])
+        expect(JSON.stringify(page.body)).not.toContain(id);
+      cursor = page.body.next_cursor;
+      if (!page.body.has_more) break;
+    }
+    // And alice's cursor means nothing to bob.
+    const alicesCursor = (await alice.get('/api/sync/changes')).body.next_cursor;
+    expect((await bob.get(`/api/sync/changes?cursor=${alicesCursor}`)).status).toBe(400);
+  });
+
   it('keeps serving the owner everything', async () => {
     expect((await alice.get(`/api/notes/${ids.noteId}`)).status).toBe(200);
     const playback = await alice.get(`/api/audio-clips/${ids.readyClipId}/playback`);
     expect(playback.status).toBe(200);
     expect((await download(playback.body.url)).status).toBe(200);
     expect((await alice.get(`/api/notes/${ids.noteId}/audio`)).body.clip.id).toBe(ids.readyClipId);
+    const exported = await alice.get(`/api/me/exports/${ids.exportId}`);
+    expect(exported.body.status).toBe('ready');
+    expect((await download(exported.body.url)).status).toBe(200);
   });
 });
 

@@ -49,6 +49,29 @@ describe('browsers on an allowed origin', () => {
       expect(allowed).toContain(header);
   });
 
+  it('lets a web app send If-Match and If-None-Match, and read the ETag', async () => {
+    const answer = await preflight(
+      '/api/notes/5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90',
+      'PATCH',
+      ORIGIN,
+      'if-match,if-none-match',
+    );
+    expect(answer.status).toBeLessThan(300);
+    const allowed = (answer.headers.get('access-control-allow-headers') ?? '').toLowerCase();
+    for (const header of ['if-match', 'if-none-match']) expect(allowed).toContain(header);
+    const note = await fetch(`${testApp.baseUrl}/api/notes`, {
+      method: 'POST',
+      headers: {
+        origin: ORIGIN,
+        authorization: `Bearer ${await testApp.tokenFor('web')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ title: 'from the web' }),
+    });
+    expect(note.headers.get('etag')).toBe('"1"');
+    expect((note.headers.get('access-control-expose-headers') ?? '').toLowerCase()).toContain('etag');
+  });
+
   it.each(['https://evil.example.com', 'http://app.example.com', 'https://app.example.com.evil.com', 'null'])(
     'refuses the origin %s',
     async (origin) => {

@@ -5,11 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './harness/free-port';
+import { FFMPEG_LEG } from './harness/ffmpeg';
+import { describeIfLeg } from './harness/legs';
 import { download } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';
 
 const ROOT = join(__dirname, '..');
-const BIN = join(ROOT, 'bin', 'advanced-notes.js');
+const BIN = join(ROOT, 'client', 'bin', 'advanced-notes.js');
 const FIXTURES = join(__dirname, 'fixtures', 'audio');
 
 interface CliRun {
@@ -55,7 +57,11 @@ describe.each(MATRIX)('the advanced-notes CLI against a real server on %s + %s s
     env = { ADVANCED_NOTES_URL: testApp.baseUrl, ADVANCED_NOTES_TOKEN: await testApp.tokenFor('cli-user') };
     dir = await mkdtemp(join(tmpdir(), 'an-cli-'));
     // The first run compiles client/ when its build is missing or stale.
-    expect((await cli(['--help'], env)).code).toBe(0);
+    const help = await cli(['--help'], env);
+    expect(help.code).toBe(0);
+    // Where the token comes from, never its value (a secret on the screen and in the scroll-back).
+    expect(help.stdout).toContain('env ADVANCED_NOTES_TOKEN');
+    expect(help.stdout).not.toContain(env.ADVANCED_NOTES_TOKEN);
   }, 180_000);
 
   afterAll(async () => {
@@ -128,7 +134,7 @@ describe.each(MATRIX)('the advanced-notes CLI against a real server on %s + %s s
           mime_type: mimeType,
           status: 'ready',
         });
-        expect(Object.keys(playback).sort()).toEqual(['expires_at', 'server_time', 'url']);
+        expect(Object.keys(playback).sort()).toEqual(['expires_at', 'mime_type', 'server_time', 'url']);
         expect((await download(playback.url)).bytes.equals(await readFile(file))).toBe(true);
       }
     }, 120_000);
@@ -176,6 +182,37 @@ describe.each(MATRIX)('the advanced-notes CLI against a real server on %s + %s s
     });
     expect(JSON.parse((await cli(['clips', 'list', noteId, '--json'], env)).stdout)).toEqual([]);
     expectOneLineError(await cli(['clips', 'delete', clipId], env), 'AUDIO_CLIP_NOT_FOUND');
+  }, 120_000);
+
+  it('shows your usage, exports everything to a zip, and deletes the account only with --yes', async () => {
+    const mine = { ...env, ADVANCED_NOTES_TOKEN: await testApp.tokenFor('cli-leaver ü') };
+    const note = JSON.parse((await cli(['notes', 'create', '--title', 'To take along', '--json'], mine)).stdout);
+    const file = join(FIXTURES, 'tone-2s-faststart.m4a');
+    expect((await cli(['upload', file, '--note', note.id], mine)).code).toBe(0);
+
+    const me = await cli(['me'], mine);
+    expect(me).toMatchObject({ code: 0, stderr: '' });
+    expect(me.stdout).toMatch(/^user +cli-leaver ü\nnotes +1\nrecordings +1\nstorage +\d+ bytes \(no quota\)\n/);
+    const meJson = JSON.parse((await cli(['me', '--json'], mine)).stdout);
+    expect(meJson).toMatchObject({ user_id: 'cli-leaver ü', notes: 1, audio_clips: 1 });
+
+    const out = join(dir, 'notes.zip');
+    const exported = await cli(['export', '--out', out], mine);
+    expect(exported.code).toBe(0);
+    expect(exported.stderr).toMatch(/^export [0-9a-f-]{36}: (pending|running)/);
+    expect(exported.stderr).toMatch(/ready, downloading \d+ bytes\n$/);
+    expect(exported.stdout).toMatch(new RegExp(`^${out}: \\d+ bytes\\n$`));
+    const zip = await readFile(out);
+    expect(zip.subarray(0, 4).toString('latin1')).toBe('PK\x03\x04');
+    expect(zip.includes(await readFile(file))).toBe(true); // stored, not deflated: the recording's bytes as they are
+
+    const refused = await cli(['account', 'delete'], mine);
+    expect(refused.code).toBe(2);
+    expect(JSON.parse((await cli(['me', '--json'], mine)).stdout).notes).toBe(1);
+    const deleted = await cli(['account', 'delete', '--yes'], mine);
+    expect(deleted).toMatchObject({ code: 0, stderr: '' });
+    expect(deleted.stdout).toMatch(/^deleted account cli-leaver ü: \d+ stored objects scheduled for deletion\n$/);
+    expect(JSON.parse((await cli(['me', '--json'], mine)).stdout)).toMatchObject({ notes: 0, audio_clips: 0 });
   }, 120_000);
 
   it("fails with one stderr line carrying the server's code, and a non-zero exit", async () => {
@@ -299,5 +336,49 @@ describe('the advanced-notes CLI on a terminal', () => {
     );
     expect(output).toMatch(/uploading \[.*\] 100% \| \d+\/\d+ bytes/);
     expect(output).toMatch(/status\s+ready/);
+  }, 120_000);
+});
+
+describeIfLeg(FFMPEG_LEG)('the CLI with renditions', () => {
+  let testApp: TestApp;
+  let env: Record<string, string>;
+  let dir: string;
+
+  beforeAll(async () => {
+    testApp = await startTestApp({ database: 'sqlite', storage: 'local', env: { RENDITION_CONCURRENCY: '1' } });
+    env = { ADVANCED_NOTES_URL: testApp.baseUrl, ADVANCED_NOTES_TOKEN: await testApp.tokenFor('cli-user') };
+    dir = await mkdtemp(join(tmpdir(), 'an-cli-'));
+  }, 180_000);
+
+  afterAll(async () => {
+    await testApp?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('plays the m4a rendition with --format m4a, and clips show draws the waveform', async () => {
+    const uploaded = await cli(['upload', join(FIXTURES, 'tone-2s.webm'), '--json'], env);
+    expect(uploaded.code).toBe(0);
+    const clipId: string = JSON.parse(uploaded.stdout).clip.id;
+    let shown: CliRun;
+    for (const stopAt = Date.now() + 60_000; ;) {
+      shown = await cli(['clips', 'show', clipId], env);
+      if (!/^m4a\s+pending/m.test(shown.stdout) || Date.now() > stopAt) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^m4a\s+ready/m);
+    // A tone all through: 100 blocks, all at the top.
+    expect(shown.stdout).toMatch(/^waveform\s+[▇█]{100}$/m);
+
+    const out = join(dir, 'rendition.m4a');
+    const played = await cli(['play', clipId, '--format', 'm4a', '--out', out], env);
+    expect(played).toMatchObject({ code: 0, stderr: '' });
+    const bytes = await readFile(out);
+    expect(bytes.subarray(4, 8).toString()).toBe('ftyp');
+    expect(bytes.indexOf('moov')).toBeLessThan(bytes.indexOf('mdat'));
+    const json = JSON.parse((await cli(['play', clipId, '--format', 'm4a', '--json'], env)).stdout);
+    expect(json.mime_type).toBe('audio/mp4');
+
+    expectOneLineError(await cli(['play', clipId, '--format', 'mp3'], env), 'VALIDATION_FAILED');
   }, 120_000);
 });

@@ -5,11 +5,12 @@ import { createAdvancedNotesClient } from '../client';
 import { CHROMIUM_LEG, CHROMIUM_PATH } from './harness/chromium';
 import { describeIfLeg } from './harness/legs';
 import { startTestApp, type TestApp } from './support/test-app';
+import { report } from './support/report';
 
 /** Debian's Chromium (apt-get install chromium); playwright-core drives it, nothing is downloaded. */
 const CHROMIUM = CHROMIUM_PATH;
 const SCREENSHOT = join(__dirname, '..', '.test-tmp', 'explorer-try-it-out.png');
-/** `UPDATE_SCREENSHOT=1` refreshes the README's picture from this run. */
+/** `UPDATE_SCREENSHOT=1` refreshes docs/explorer-try-it-out.png (shown in docs/clients.md) from this run. */
 const DOCS_SCREENSHOT = join(__dirname, '..', 'docs', 'explorer-try-it-out.png');
 
 describeIfLeg(CHROMIUM_LEG)('the OpenAPI explorer in a real browser (Chromium)', () => {
@@ -48,7 +49,7 @@ describeIfLeg(CHROMIUM_LEG)('the OpenAPI explorer in a real browser (Chromium)',
     const answer = block.locator('.live-responses-table tbody tr.response').first();
     const status = (await answer.locator('.response-col_status').innerText()).trim();
     const body: unknown = JSON.parse(await answer.locator('.response-col_description pre').first().innerText());
-    console.log(`explorer: Try it out on ${operationId} answered ${status}\n${JSON.stringify(body, null, 2)}`);
+    report(`explorer: Try it out on ${operationId} answered ${status}\n${JSON.stringify(body, null, 2)}`);
     return { status, body, block };
   }
 

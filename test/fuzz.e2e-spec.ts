@@ -1,4 +1,6 @@
 import fc from 'fast-check';
+import { parseEntityTagCondition } from '../src/common/entity-tags';
+import { ExportWorker } from '../src/exports/export-worker.service';
 import { wav } from './support/audio';
 import { Phone, putBytes } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
@@ -15,6 +17,7 @@ interface Operation {
   path: string;
   pathParams: string[];
   queryParams: string[];
+  headerParams: string[];
   hasBody: boolean;
   isPublic: boolean;
 }
@@ -30,6 +33,22 @@ interface FuzzRequest {
 
 /** Strings that are not a UUID (so a path id made of one is malformed), URL-escaped to stay one segment. */
 const notUuid = fc.string({ maxLength: 60, unit: 'grapheme' }).filter((text) => !UUID.test(text) && text !== '');
+/** Strings that are not a positive integer (a note's version), URL-escaped to stay one segment. */
+const notPositiveInteger = fc
+  .string({ maxLength: 30, unit: 'grapheme' })
+  .filter((text) => !/^[1-9][0-9]{0,9}$/.test(text) && text !== '');
+/** Header values that are not `*` nor a list of entity tags. */
+const notEntityTags = fc
+  .oneof(fc.string({ minLength: 1, maxLength: 60 }), fc.constantFrom('1', 'W/1', '"1', '"1" "2"', '"1",x', '**'))
+  .map((text) => text.replace(/[^\x21-\x7e]/g, 'x'))
+  .filter((text) => {
+    try {
+      parseEntityTagCondition(text, 'If-Match');
+      return false;
+    } catch {
+      return true;
+    }
+  });
 /** JSON texts that do not parse. */
 const notJson = fc
   .oneof(
@@ -97,6 +116,10 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
     expect((await putBytes(ready.upload.url, audio, { 'Content-Type': 'audio/wav' })).status).toBe(200);
     expect((await alice.post(`/api/audio-clips/${ready.clip.id}/complete`)).status).toBe(200);
     ids.clip_id = ready.clip.id;
+    ids.version = '1';
+    ids.export_id = (await alice.post('/api/me/exports')).body.id;
+    // Built in the background: done before the snapshots, so that only a fuzzed request could change its row.
+    await testApp.app.get(ExportWorker).runOnce();
 
     const spec = (await new Phone(testApp.baseUrl).get('/api/docs-json')).body;
     operations = Object.entries<Record<string, any>>(spec.paths).flatMap(([path, methods]) =>
@@ -105,8 +128,10 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
         path,
         pathParams: (operation.parameters ?? []).filter((p: any) => p.in === 'path').map((p: any) => p.name),
         queryParams: (operation.parameters ?? []).filter((p: any) => p.in === 'query').map((p: any) => p.name),
+        headerParams: (operation.parameters ?? []).filter((p: any) => p.in === 'header').map((p: any) => p.name),
         hasBody: operation.requestBody !== undefined,
-        isPublic: operation.security === undefined || operation.security.length === 0,
+        // No requirement, or one empty requirement (anonymous access): no token needed.
+        isPublic: (operation.security ?? []).every((requirement: object) => Object.keys(requirement).length === 0),
       })),
     );
     // Every path parameter the spec uses has a real id to put in it.
@@ -118,7 +143,16 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
   });
 
   async function snapshot(): Promise<string> {
-    const tables = ['notes', 'audio_clips', 'storage_deletions', 'idempotency_keys'];
+    const tables = [
+      'notes',
+      'audio_clips',
+      'storage_deletions',
+      'idempotency_keys',
+      'note_revisions',
+      'sync_tombstones',
+      'sync_owners',
+    ];
+    tables.push('exports');
     const rows = await Promise.all(tables.map((table) => testApp.dataSource.query(`SELECT * FROM ${table}`)));
     return JSON.stringify([rows, await testApp.localFiles()]);
   }
@@ -151,11 +185,11 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
     }
     for (const name of operation.pathParams) {
       kinds.push(
-        notUuid.map((bad) => ({
+        (name === 'version' ? notPositiveInteger : notUuid).map((bad) => ({
           method,
           path: fill(operation, { [name]: encodeURIComponent(bad) }),
           headers: auth(),
-          defect: `${name} not a UUID`,
+          defect: name === 'version' ? 'version not a positive integer' : `${name} not a UUID`,
         })),
       );
     }
@@ -236,15 +270,55 @@ describe('fuzz: malformed bodies, headers and paths on every route of the OpenAP
         })),
       );
     }
-    if (operation.path === '/api/audio-clips' && method === 'POST') {
+    if (operation.queryParams.includes('format')) {
+      kinds.push(
+        fc
+          .oneof(fc.string({ maxLength: 20 }), fc.constantFrom('M4A', 'mp3', 'aac', 'm4a ', ' m4a', 'm4a\u0000'))
+          .filter((text) => text !== 'm4a' && text !== '')
+          .map((bad) => ({
+            method,
+            path: `${fill(operation)}?format=${encodeURIComponent(bad)}`,
+            headers: auth(),
+            defect: 'unknown format',
+          })),
+      );
+    }
+    for (const name of operation.headerParams.filter((header) => /^If-(None-)?Match$/.test(header))) {
+      kinds.push(
+        notEntityTags.map((bad) => ({
+          method,
+          path: fill(operation),
+          headers: { ...auth(), ...(operation.hasBody ? json : {}), [name]: bad },
+          body: operation.hasBody ? JSON.stringify({}) : undefined,
+          defect: `${name} malformed`,
+        })),
+      );
+    }
+    if ((operation.path === '/api/audio-clips' || operation.path === '/api/notes') && method === 'POST') {
       kinds.push(
         fc.string({ minLength: 256, maxLength: 400 }).map((key) => ({
           method,
           path: fill(operation),
           headers: { ...auth(), ...json, 'idempotency-key': headerSafe(key) },
-          body: JSON.stringify({ mime_type: 'audio/wav', bytes: 10, duration_ms: 1 }),
+          body: JSON.stringify(
+            operation.path === '/api/notes' ? { title: 'x' } : { mime_type: 'audio/wav', bytes: 10, duration_ms: 1 },
+          ),
           defect: 'Idempotency-Key too long',
         })),
+      );
+    }
+    if (operation.path === '/api/me' && method === 'DELETE') {
+      kinds.push(
+        fc
+          .string({ maxLength: 80, unit: 'grapheme' })
+          .map((bad) => headerSafe(bad))
+          .filter((bad) => bad !== 'alice')
+          .map((bad) => ({
+            method,
+            path: fill(operation),
+            headers: { ...auth(), 'confirm-delete': bad },
+            defect: 'wrong Confirm-Delete',
+          })),
       );
     }
     return fc.oneof(...kinds);

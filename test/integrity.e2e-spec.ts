@@ -306,8 +306,8 @@ describeEachWithLegs<[DatabaseKind, StorageKind]>(
       // Runs inside the note's delete, after NoteDeletionService has recorded the clips it found and before
       // the note's row (and by cascade its clips' rows) goes: the phone records a clip in that moment.
       const notes = testApp.app.get(NotesService);
-      const deleteRow = notes.delete.bind(notes);
-      const spy = jest.spyOn(notes, 'delete').mockImplementation(async (ownerId, noteId) => {
+      const deleteRow = notes.deleteAt.bind(notes);
+      const spy = jest.spyOn(notes, 'deleteAt').mockImplementation(async (ownerId, noteId, version) => {
         if (noteId === note.body.id && !created) {
           created = (
             await phone.post('/api/audio-clips', {
@@ -321,7 +321,7 @@ describeEachWithLegs<[DatabaseKind, StorageKind]>(
           if (how === 'uploaded and completed')
             expect((await phone.post(`/api/audio-clips/${created!.clip.id}/complete`)).body.status).toBe('ready');
         }
-        return deleteRow(ownerId, noteId);
+        return deleteRow(ownerId, noteId, version);
       });
       try {
         expect((await phone.delete(`/api/notes/${note.body.id}`)).status).toBe(204);

@@ -55,6 +55,16 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
     expect(await after.query('SELECT owner_id, note_id FROM audio_clips')).toEqual([
       { owner_id: 'legacy-user', note_id: '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90' },
     ]);
+    // A clip ready before renditions existed gets its pending rendition, beside its own object.
+    expect(await after.query('SELECT clip_id, format, owner_id, status, storage_key FROM renditions')).toEqual([
+      {
+        clip_id: '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b',
+        format: 'm4a',
+        owner_id: 'legacy-user',
+        status: 'pending',
+        storage_key: 'dev/audio-clips/x.universal.m4a',
+      },
+    ]);
     await expect(
       after.query(
         `INSERT INTO notes (id, title, body, created_at, updated_at) VALUES ('x', 't', '', ${kind === 'postgres' ? 'now()' : "'2026-01-01 00:00:00.000'"}, ${kind === 'postgres' ? 'now()' : "'2026-01-01 00:00:00.000'"})`,
@@ -122,7 +132,11 @@ describe.each(['sqlite', 'postgres'] as const)('migrations on %s', (kind) => {
       expect.objectContaining({ status: 'ready' }),
     ]);
     expect(await dataSource.query(p(PLAYABLE_CLIP_SQL), ['00000000-0000-4000-8000-000000000004', 'alice'])).toEqual([
-      { status: 'ready', storage_key: 'dev/audio-clips/00000000-0000-4000-8000-000000000004.m4a' },
+      {
+        status: 'ready',
+        storage_key: 'dev/audio-clips/00000000-0000-4000-8000-000000000004.m4a',
+        mime_type: 'audio/m4a',
+      },
     ]);
     expect(await dataSource.query(p(PLAYABLE_CLIP_SQL), ['00000000-0000-4000-8000-000000000004', 'bob'])).toEqual([]);
 

@@ -17,6 +17,7 @@ import { withAdmin } from './harness/pg-admin';
 import { REDIS_LEG } from './harness/redis';
 import { wav } from './support/audio';
 import { download, Phone, putBytes, type ApiResponse } from './support/phone';
+import { report } from './support/report';
 
 const INSTANCES = 3;
 const FLOWS = 200;
@@ -98,6 +99,8 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
       S3_KEY_PREFIX: `multi-${randomBytes(6).toString('hex')}`,
       AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
       JANITOR_INTERVAL_SECONDS: '0',
+      // Renditions across instances have their own test (test/renditions-instances.e2e-spec.ts).
+      RENDITION_CONCURRENCY: '0',
       RATE_LIMIT_PER_MINUTE: String(LIMIT_PER_MINUTE),
       UPLOAD_RATE_LIMIT_PER_MINUTE: String(LIMIT_PER_MINUTE),
       PATH: process.env.PATH ?? '',
@@ -270,7 +273,7 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
     for (const instance of instances) {
       expect(instance.output.join('')).toContain('Another instance is migrating the database; waiting for it.');
     }
-    console.log(
+    report(
       `multi-instance boot: ${INSTANCES} instances started at once, all waiting on the migration lock after ` +
         `${(lockWaitMs / 1000).toFixed(1)} s, all up ${(bootMs / 1000).toFixed(1)} s after start; ` +
         `${MIGRATIONS.length} migrations applied once, by one instance`,
@@ -321,7 +324,7 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
       rest.map((id, n) => phone(n % INSTANCES, hoarder).delete(`/api/audio-clips/${id}`)),
     );
     expect(deleted.map((answer) => answer.status)).toEqual(rest.map(() => 204));
-    console.log(
+    report(
       `multi-instance pending cap: ${RACING_CREATES} racing creates over ${INSTANCES} instances, ` +
         `${created.length} created (MAX_PENDING_UPLOADS ${MAX_PENDING_UPLOADS}), ${refused.length} refused 409`,
     );
@@ -402,7 +405,7 @@ describeIfLeg(REDIS_LEG)('three instances on one Postgres, one Redis and one S3,
     expect(statuses.filter((status) => status === 200)).toHaveLength(LIMIT_PER_MINUTE);
     expect(statuses.slice(LIMIT_PER_MINUTE)).toEqual(Array(10).fill(429));
 
-    console.log(
+    report(
       `multi-instance: ${FLOWS} flows on ${INSTANCES} instances in ${(runMs / 1000).toFixed(1)} s; ` +
         `instance ${KILLED} SIGKILLed at ${(killedAtMs / 1000).toFixed(1)} s after ${KILL_AFTER_COMPLETIONS} completions had been answered; ` +
         `${cut.length} flows cut (${summarize(cut.map((flow) => flow.cutAt ?? '?'))}) and finished on the survivors (${readyWhenResumed} of them already ready: the kill only lost the answer); ` +

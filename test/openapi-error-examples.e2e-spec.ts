@@ -28,6 +28,17 @@ const PROVOKED_ELSEWHERE: { readonly [Code in ErrorCode]?: string } = {
   REQUEST_TIMEOUT: 'test/slow-clients.e2e-spec.ts',
   // A race (the object changes between the check and the conditional move), raised by both drivers.
   UPLOAD_CHANGED: 'src/storage/s3-storage.driver.ts',
+  RENDITION_NOT_READY: 'test/renditions.e2e-spec.ts',
+  RENDITION_FAILED: 'test/renditions.e2e-spec.ts',
+  RENDITION_UNAVAILABLE: 'test/renditions.e2e-spec.ts',
+  NOTE_ID_CONFLICT: 'test/notes-sync.e2e-spec.ts',
+  NOTE_EDIT_CONFLICT: 'test/notes-sync.e2e-spec.ts',
+  NOTE_DELETED: 'test/notes-sync.e2e-spec.ts',
+  NOTE_VERSION_MISMATCH: 'test/notes-sync.e2e-spec.ts',
+  NOTE_REVISION_NOT_FOUND: 'test/notes-sync.e2e-spec.ts',
+  SYNC_CURSOR_EXPIRED: 'test/notes-sync.e2e-spec.ts',
+  EXPORT_EXPIRED: 'test/exports.e2e-spec.ts',
+  EXPORTS_PER_DAY_EXCEEDED: 'test/exports.e2e-spec.ts',
 };
 
 interface DocumentedError {
@@ -78,7 +89,9 @@ describe('the error examples of openapi.json', () => {
   it('name only codes of the operation’s own resources', () => {
     for (const { operationId, path, code } of DOCUMENTED) {
       if (/CLIP|UPLOAD|IDEMPOTENCY|QUOTA|STORAGE/.test(code)) {
-        expect({ operationId, code, clipRoute: /audio/.test(path) }).toEqual({ operationId, code, clipRoute: true });
+        // Idempotency-Key is honoured on the notes' create too (one shared mechanism).
+        const clipRoute = /audio/.test(path) || (code === 'IDEMPOTENCY_KEY_REUSED' && operationId === 'createNote');
+        expect({ operationId, code, clipRoute }).toEqual({ operationId, code, clipRoute: true });
       }
       if (code === 'NOTE_NOT_FOUND') {
         expect({ operationId, noteRoute: /note/.test(path) || operationId === 'createAudioClip' }).toEqual({
@@ -122,13 +135,18 @@ describe('the error examples of openapi.json', () => {
 
     /** A request of the operation that the server answers with `code`, for the codes any request shape can cause. */
     function provoke(error: DocumentedError): { path: string; init: RequestInit } | undefined {
-      const ids = { note_id: noteId, clip_id: clipId };
+      const ids = { note_id: noteId, clip_id: clipId, export_id: UNKNOWN_ID };
       const badField = error.example.error.details?.[0]?.field;
       if (error.code === 'NOTE_NOT_FOUND') ids.note_id = UNKNOWN_ID;
       if (error.code === 'AUDIO_CLIP_NOT_FOUND') ids.clip_id = UNKNOWN_ID;
       if (error.code === 'VALIDATION_FAILED' && (badField === 'note_id' || badField === 'clip_id'))
         ids[badField] = 'not-a-uuid';
-      let path = error.path.replace('{note_id}', ids.note_id).replace('{clip_id}', ids.clip_id);
+      if (error.code === 'VALIDATION_FAILED' && badField === 'export_id') ids.export_id = 'not-a-uuid';
+      let path = error.path
+        .replace('{note_id}', ids.note_id)
+        .replace('{clip_id}', ids.clip_id)
+        .replace('{version}', badField === 'version' ? 'latest' : '1')
+        .replace('{export_id}', ids.export_id);
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
       const validBodies: Record<string, object> = {
         createNote: { title: 'A title' },
@@ -159,6 +177,11 @@ describe('the error examples of openapi.json', () => {
           break;
         case 'AUDIO_CLIP_NOT_FOUND':
           break;
+        case 'DELETE_NOT_CONFIRMED':
+          // No Confirm-Delete header.
+          break;
+        case 'EXPORT_NOT_FOUND':
+          break;
         case 'VALIDATION_FAILED':
           if (badField === 'mime_type')
             body = JSON.stringify({ ...validBodies.createAudioClip, mime_type: 'text/plain' });
@@ -167,7 +190,15 @@ describe('the error examples of openapi.json', () => {
           else if (badField === 'status') path += '?status=not-a-status';
           else if (badField === 'q') path += `?q=${'a'.repeat(501)}`;
           else if (badField === 'part_numbers') body = JSON.stringify({ part_numbers: [] });
-          else if (badField !== 'note_id' && badField !== 'clip_id') return undefined;
+          else if (badField === 'format') path += '?format=mp3';
+          else if (badField === 'If-Match' || badField === 'If-None-Match') headers[badField.toLowerCase()] = '1';
+          else if (
+            badField !== 'note_id' &&
+            badField !== 'clip_id' &&
+            badField !== 'version' &&
+            badField !== 'export_id'
+          )
+            return undefined;
           break;
         default:
           return undefined;

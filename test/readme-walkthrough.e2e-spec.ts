@@ -167,6 +167,7 @@ describeWithTools('the README walkthrough, run verbatim against a started server
         expect.stringMatching(/^ {2}N stored objects? deleted$/),
         expect.stringMatching(/^ {2}N deletions? failed \(/),
         expect.stringMatching(/^ {2}N deletions? still scheduled: /),
+        expect.stringMatching(/^ {2}N deletions? older than SYNC_TOMBSTONE_TTL_SECONDS forgotten by the change feed$/),
       ]);
     });
 
@@ -181,6 +182,7 @@ describeWithTools('the README walkthrough, run verbatim against a started server
         deletedObjects: expect.any(Number),
         failedDeletions: expect.any(Number),
         remainingDeletions: expect.any(Number),
+        purgedTombstones: expect.any(Number),
       });
       // The walkthrough's upload key stays scheduled until its URL has run out.
       expect(report.remainingDeletions).toBeGreaterThan(0);

@@ -1,5 +1,6 @@
 import { Phone } from './support/phone';
 import { startTestApp, type TestApp } from './support/test-app';
+import { report } from './support/report';
 
 /** A generous bound: the refusal itself takes milliseconds; this only catches a frozen event loop. */
 const BOUND_MS = 3_000;
@@ -44,7 +45,7 @@ describe('wide bodies are refused in linear time, and nobody else waits for them
   });
 
   afterAll(async () => {
-    if (timings.length > 0) console.log(`wide-body timings (ms):\n${timings.join('\n')}`);
+    if (timings.length > 0) report(`wide-body timings (ms):\n${timings.join('\n')}`);
     await testApp?.close();
   });
 

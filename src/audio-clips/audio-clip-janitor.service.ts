@@ -7,15 +7,17 @@ import { AudioClipsRepository } from './audio-clips.repository';
 import { AudioClipsService, type ServerCompletionOutcome } from './audio-clips.service';
 import { UPLOAD_GRACE_MS } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
-import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { IdempotencyKeysRepository } from '../idempotency/idempotency-keys.repository';
+import { IDEMPOTENCY_KEY_LIFETIME_MS } from '../idempotency/idempotency';
+import { JanitorTasks } from './janitor-tasks';
 import { nextUploadCheck } from './upload-checks';
 import { Metrics } from '../operations/metrics';
 import { ShutdownState } from '../operations/shutdown-state';
+import { SyncService } from '../sync/sync.service';
 
 const BATCH_SIZE = 100;
 /** A temporary upload file untouched this long (at least) was left by a crash. */
 const STALE_UPLOAD_MIN_MS = 10 * 60_000;
-const IDEMPOTENCY_KEY_LIFETIME_MS = 24 * 60 * 60_000;
 /** A look at an upload that was claimed but never finished (a crash) is taken up again after this. */
 const LOOK_CLAIM_MS = 60_000;
 /** The store could not be reached during a look: look again after this. */
@@ -32,6 +34,8 @@ export interface JanitorReport {
   deletedObjects: number;
   failedDeletions: number;
   remainingDeletions: number;
+  /** Tombstones of deletions older than SYNC_TOMBSTONE_TTL_SECONDS, forgotten by the change feed. */
+  purgedTombstones: number;
 }
 
 /**
@@ -57,6 +61,8 @@ export class AudioClipJanitor implements OnApplicationBootstrap, BeforeApplicati
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly metrics: Metrics,
     private readonly shutdown: ShutdownState,
+    private readonly sync: SyncService,
+    private readonly tasks: JanitorTasks,
   ) {
     metrics.measureDeletionBacklog(() => this.deletions.remaining());
   }
@@ -108,9 +114,22 @@ export class AudioClipJanitor implements OnApplicationBootstrap, BeforeApplicati
     // A live upload writes to its temporary file at least once per idle timeout, or is cut off.
     const staleBefore = new Date(now.getTime() - Math.max(2 * this.config.http.idleTimeoutMs, STALE_UPLOAD_MIN_MS));
     await this.storage.sweepIncoming?.(staleBefore);
+    // Other features' share (expired export archives): it records deletions the outbox then works through.
+    for (const task of this.tasks.all) {
+      await task
+        .run(now)
+        .catch((error: unknown) => this.logger.error(`Janitor task ${task.name} failed: ${String(error)}`));
+    }
     const { deletedObjects, failedDeletions } = await this.deletions.processDue(now, () => this.stopping);
     await this.idempotencyKeys.deleteOlderThan(new Date(now.getTime() - IDEMPOTENCY_KEY_LIFETIME_MS));
-    return { ...settled, deletedObjects, failedDeletions, remainingDeletions: await this.deletions.remaining() };
+    const purgedTombstones = await this.sync.purgeTombstones(now);
+    return {
+      ...settled,
+      deletedObjects,
+      failedDeletions,
+      remainingDeletions: await this.deletions.remaining(),
+      purgedTombstones,
+    };
   }
 
   /**

@@ -17,7 +17,10 @@ import {
 } from 'class-validator';
 import { lowerCaseUuid, Optional } from '../common/validation';
 import { PageQueryDto, type Page } from '../common/pagination';
-import type { PresignedDownload, StoredPart } from '../storage/storage-driver';
+import type { StoredPart } from '../storage/storage-driver';
+import { RenditionSource, RenditionStatus } from '../renditions/rendition.entity';
+import { RENDITION_FORMAT_NAMES, type RenditionFormat } from '../renditions/rendition-formats';
+import type { Playback } from '../renditions/renditions.service';
 import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
 import type { PartUpload, UploadInstructions } from './audio-clips.service';
 import { MAX_PART_COUNT, MAX_PART_URLS_PER_REQUEST } from './multipart-plan';
@@ -45,6 +48,7 @@ export class CreateAudioClipDto {
   mime_type!: string;
 
   @ApiProperty({
+    type: 'integer',
     description: 'Exact size of the file in bytes; the upload URL accepts this size only.',
     minimum: 1,
     example: 123456,
@@ -54,6 +58,7 @@ export class CreateAudioClipDto {
   bytes!: number;
 
   @ApiProperty({
+    type: 'integer',
     description: 'Length of the recording in milliseconds.',
     minimum: 0,
     maximum: MAX_DURATION_MS,
@@ -75,6 +80,45 @@ export class CreateAudioClipDto {
   content_md5?: string;
 }
 
+export class RenditionDto {
+  @ApiProperty({ enum: RENDITION_FORMAT_NAMES, example: 'm4a', description: 'Ask for it with `playback?format=`.' })
+  format!: string;
+
+  @ApiProperty({ example: 'audio/mp4' })
+  mime_type!: string;
+
+  @ApiProperty({
+    enum: RenditionStatus,
+    enumName: 'RenditionStatus',
+    example: RenditionStatus.Ready,
+    description:
+      '`pending` while the server makes it; `ready`; `failed` (see `failure_reason`: play the original); `unavailable` on a server without a decoder.',
+  })
+  status!: RenditionStatus;
+
+  @ApiProperty({ type: Number, nullable: true, example: 168213 })
+  bytes!: number | null;
+
+  @ApiProperty({ type: Number, nullable: true, example: 41984, description: 'Measured by ffprobe from the made file.' })
+  duration_ms!: number | null;
+
+  @ApiProperty({ type: String, nullable: true, example: null })
+  failure_reason!: string | null;
+
+  @ApiPropertyOptional({
+    enum: ['original'],
+    description: 'Present when the original already is this format: it is what playback answers, nothing was made.',
+  })
+  source?: 'original';
+}
+
+/** A spoken sentence: loud syllables between short pauses, the loudest slice at 255. */
+const WAVEFORM_RAW = Array.from(
+  { length: 100 },
+  (_, i) => Math.abs(Math.sin(i / 4)) * (0.6 + 0.4 * Math.cos(i / 17)) ** 2,
+);
+const WAVEFORM_EXAMPLE = WAVEFORM_RAW.map((peak) => Math.round((255 * peak) / Math.max(...WAVEFORM_RAW)));
+
 export class AudioClipResponseDto {
   @ApiProperty({ format: 'uuid', example: '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b' })
   id!: string;
@@ -93,16 +137,17 @@ export class AudioClipResponseDto {
   @ApiProperty({ example: 'audio/m4a' })
   mime_type!: string;
 
-  @ApiProperty({ example: 123456 })
+  @ApiProperty({ type: 'integer', example: 123456 })
   bytes!: number;
 
   @ApiProperty({
+    type: 'integer',
     example: 42000,
     description: 'Measured from the audio once ready, when its container says; else as declared.',
   })
   duration_ms!: number;
 
-  @ApiProperty({ example: 42000, description: 'What the phone declared.' })
+  @ApiProperty({ type: 'integer', example: 42000, description: 'What the phone declared.' })
   declared_duration_ms!: number;
 
   @ApiProperty({
@@ -137,9 +182,11 @@ export class AudioClipResponseDto {
   })
   completed_at!: string | null;
 
+  // Inline, with null among the values: a `$ref`'d enum beside `nullable` is not nullable to a generator
+  // (OpenAPI 3.0 lets nothing sit beside a $ref), and a nullable enum without null in it refuses null.
   @ApiProperty({
-    enum: CompletedBy,
-    enumName: 'CompletedBy',
+    type: String,
+    enum: [...Object.values(CompletedBy), null],
     nullable: true,
     example: null,
     description:
@@ -147,6 +194,25 @@ export class AudioClipResponseDto {
       'the server completed it once the upload URL had run out). Null until ready.',
   })
   completed_by!: CompletedBy | null;
+
+  @ApiProperty({
+    type: 'array',
+    items: { type: 'integer', minimum: 0, maximum: 255 },
+    nullable: true,
+    minItems: 100,
+    maxItems: 100,
+    example: WAVEFORM_EXAMPLE,
+    description:
+      '100 integers 0–255: the peak of each of 100 equal slices of the recording, scaled so that the loudest slice is 255 ' +
+      '(all 0 for silence). What a player draws before downloading anything. Null until the server has made it (after ready).',
+  })
+  waveform!: number[] | null;
+
+  @ApiProperty({
+    type: [RenditionDto],
+    description: 'What the server makes of a ready clip so that every phone can play it (empty until ready).',
+  })
+  renditions!: RenditionDto[];
 }
 
 const STATUSES = Object.values(AudioClipStatus);
@@ -212,6 +278,18 @@ export const READY_AUDIO_CLIP_EXAMPLE: AudioClipResponseDto = {
   updated_at: '2026-11-27T09:30:41.000Z',
   completed_at: '2026-11-27T09:30:41.000Z',
   completed_by: CompletedBy.Client,
+  waveform: null,
+  renditions: [
+    {
+      format: 'm4a',
+      mime_type: 'audio/mp4',
+      status: RenditionStatus.Ready,
+      bytes: 123456,
+      duration_ms: 41987,
+      failure_reason: null,
+      source: 'original',
+    },
+  ],
 };
 
 const SERVER_TIME = {
@@ -249,12 +327,17 @@ export class PresignedUploadDto {
   headers?: Record<string, string>;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'Multipart uploads: the size of every part but the last (at least 5 MiB).',
     example: 5242880,
   })
   part_size?: number;
 
-  @ApiPropertyOptional({ description: 'Multipart uploads: how many parts, numbered from 1.', example: 8 })
+  @ApiPropertyOptional({
+    type: 'integer',
+    description: 'Multipart uploads: how many parts, numbered from 1.',
+    example: 8,
+  })
   part_count?: number;
 
   @ApiProperty({
@@ -276,7 +359,8 @@ export class PresignedUploadDto {
 
 export class CreateAudioClipPartUrlsDto {
   @ApiProperty({
-    type: [Number],
+    type: 'integer',
+    isArray: true,
     description: `Part numbers to sign, 1 to upload.part_count, at most ${MAX_PART_URLS_PER_REQUEST} at a time, each once.`,
     example: [1, 2, 3],
   })
@@ -291,7 +375,7 @@ export class CreateAudioClipPartUrlsDto {
 }
 
 export class PartUploadUrlDto {
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   part_number!: number;
 
   @ApiProperty({
@@ -324,10 +408,10 @@ export class PartUploadUrlsDto {
 }
 
 export class StoredPartDto {
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   part_number!: number;
 
-  @ApiProperty({ example: 5242880 })
+  @ApiProperty({ type: 'integer', example: 5242880 })
   size!: number;
 
   @ApiProperty({ example: '"b54357faf0632cce46e942fa68356b38"', description: 'The store’s ETag of the part.' })
@@ -350,7 +434,25 @@ export class CreateAudioClipResponseDto {
   upload!: PresignedUploadDto;
 }
 
+export class PlaybackQueryDto {
+  @ApiPropertyOptional({
+    enum: RENDITION_FORMAT_NAMES,
+    description:
+      'Play the server-made rendition in this format (`m4a`: AAC in MP4, which every phone plays) instead of the original. ' +
+      '409 RENDITION_NOT_READY (with Retry-After) while it is made, RENDITION_FAILED or RENDITION_UNAVAILABLE when it will not be: play the original then.',
+  })
+  @Optional()
+  @IsIn(RENDITION_FORMAT_NAMES, { message: `format must be one of: ${RENDITION_FORMAT_NAMES.join(', ')}` })
+  format?: RenditionFormat;
+}
+
 export class PlaybackDto {
+  @ApiProperty({
+    example: 'audio/mp4',
+    description: 'The type of what `url` answers: the original’s as uploaded, or the rendition’s.',
+  })
+  mime_type!: string;
+
   @ApiProperty({
     description: 'Presigned GET URL; supports Range requests.',
     example: 'https://advanced-notes-audio.s3.us-east-1.amazonaws.com/dev/audio-clips/9b2f….m4a?X-Amz-Algorithm=…',
@@ -401,6 +503,16 @@ export function toAudioClipResponse(clip: AudioClip): AudioClipResponseDto {
     updated_at: clip.updatedAt.toISOString(),
     completed_at: clip.completedAt ? clip.completedAt.toISOString() : null,
     completed_by: clip.completedBy,
+    waveform: clip.waveform ?? null,
+    renditions: (clip.renditions ?? []).map((rendition) => ({
+      format: rendition.format,
+      mime_type: rendition.mimeType,
+      status: rendition.status,
+      bytes: rendition.bytes,
+      duration_ms: rendition.durationMs,
+      failure_reason: rendition.failureReason,
+      ...(rendition.source === RenditionSource.Original ? { source: 'original' as const } : {}),
+    })),
   };
 }
 
@@ -442,8 +554,13 @@ export function toStoredPartsDto(parts: readonly StoredPart[]): StoredPartsDto {
   return { parts: parts.map((part) => ({ part_number: part.partNumber, size: part.size, etag: part.etag })) };
 }
 
-export function toPlaybackDto(download: PresignedDownload): PlaybackDto {
-  return { url: download.url, expires_at: download.expiresAt.toISOString(), server_time: new Date().toISOString() };
+export function toPlaybackDto(download: Playback): PlaybackDto {
+  return {
+    mime_type: download.mimeType,
+    url: download.url,
+    expires_at: download.expiresAt.toISOString(),
+    server_time: new Date().toISOString(),
+  };
 }
 
 export function toAudioClipPage(page: Page<AudioClip>): AudioClipPageDto {

@@ -1,5 +1,7 @@
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
 import { Note } from '../notes/note.entity';
+import type { RenditionView } from '../renditions/rendition-view';
+import { bigintAsNumber } from '../database/column-transformers';
 
 export enum AudioClipStatus {
   /** Created; the phone has a URL and may be uploading. */
@@ -26,10 +28,13 @@ export enum CompletedBy {
   Server = 'server',
 }
 
-/** SQL `bigint` comes back from Postgres as a string; sizes here always fit a JS number. */
-export const bigintAsNumber = {
-  to: (value: number | null) => value,
-  from: (value: string | number | null) => (value === null ? null : Number(value)),
+/**
+ * A waveform is 100 bytes (0–255); stored as 200 hex digits, answered as an array of integers.
+ */
+export const waveformAsHex = {
+  to: (value: number[] | null | undefined) =>
+    value === null || value === undefined ? value : Buffer.from(value).toString('hex'),
+  from: (value: string | null) => (value === null ? null : [...Buffer.from(value, 'hex')]),
 };
 
 @Entity({ name: 'audio_clips' })
@@ -39,6 +44,8 @@ export const bigintAsNumber = {
 @Index('idx_audio_clips_status_created', ['status', 'createdAt'])
 @Index('idx_audio_clips_status_upload_check', ['status', 'uploadCheckAt'])
 @Index('idx_audio_clips_owner_created', ['ownerId', 'createdAt'])
+// The change feed reads an owner's changes in order (docs/sync.md).
+@Index('idx_audio_clips_owner_change', ['ownerId', 'changeSeq'])
 // The janitor asks whether a pending clip still uploads to a key.
 @Index('idx_audio_clips_upload_key', ['uploadKey'])
 export class AudioClip {
@@ -119,7 +126,29 @@ export class AudioClip {
   @Column({ name: 'completed_at', type: Date, nullable: true })
   completedAt!: Date | null;
 
+  /**
+   * 100 peaks (0–255, the loudest slice 255; all 0 for silence) over equal slices of the recording,
+   * made with its renditions; null until then.
+   */
+  @Column({ type: 'varchar', length: 200, nullable: true, transformer: waveformAsHex })
+  waveform!: number[] | null;
+
+  /** What the server made of the clip, when loaded (never a column): see RenditionsService. */
+  renditions?: RenditionView[];
+
   /** Who completed it: the phone, or the janitor on its behalf. Null until ready. */
   @Column({ name: 'completed_by', type: 'varchar', length: 16, nullable: true })
   completedBy!: CompletedBy | null;
+
+  /** The owner's change number of the clip's last client-visible change, set by a trigger (src/sync/sync-triggers.ts). */
+  @Column({
+    name: 'change_seq',
+    type: 'bigint',
+    default: 0,
+    transformer: bigintAsNumber,
+    select: false,
+    insert: false,
+    update: false,
+  })
+  changeSeq?: number;
 }

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { AppError } from '../common/app-error';
+import { idempotencyKeyOf } from '../idempotency/idempotency';
 import {
   ApiBody,
   ApiCreatedResponse,
@@ -32,6 +32,7 @@ import {
   ListAudioClipsQueryDto,
   PartUploadUrlsDto,
   PlaybackDto,
+  PlaybackQueryDto,
   StoredPartsDto,
   toAudioClipPage,
   READY_AUDIO_CLIP_EXAMPLE,
@@ -68,6 +69,7 @@ export class AudioClipsController {
     'UNSUPPORTED_MEDIA_TYPE',
     'PAYLOAD_TOO_LARGE',
     'NOTE_NOT_FOUND',
+    'NOTE_DELETED',
     'QUOTA_EXCEEDED',
     'TOO_MANY_PENDING_UPLOADS',
     'IDEMPOTENCY_KEY_REUSED',
@@ -185,7 +187,7 @@ export class AudioClipsController {
     @OwnerId() ownerId: string,
     @Param('clip_id', uuidParam('clip_id')) clipId: string,
   ): Promise<AudioClipResponseDto> {
-    return toAudioClipResponse(await this.clips.get(ownerId, clipId));
+    return toAudioClipResponse(await this.clips.show(ownerId, clipId));
   }
 
   @Post(':clip_id/complete')
@@ -218,14 +220,30 @@ export class AudioClipsController {
   }
 
   @Get(':clip_id/playback')
-  @ApiOperation({ summary: 'Get a presigned GET URL to play a ready clip' })
+  @ApiOperation({
+    summary:
+      'Get a presigned GET URL to play a ready clip: the original, or with `format=m4a` the rendition every phone plays',
+    description:
+      'Without `format`: the original as uploaded. With `format=m4a`: AAC in MP4 (the original itself when it already is that); ' +
+      '409 RENDITION_NOT_READY with Retry-After while the server makes it, 409 RENDITION_FAILED (with `failure_reason`) or ' +
+      'RENDITION_UNAVAILABLE (no decoder on this server) when it will not be made: then play the original. `mime_type` says what `url` answers.',
+  })
   @ApiOkResponse({ type: PlaybackDto })
-  @ApiErrorResponses(invalidPathId('clip_id'), 'AUDIO_CLIP_NOT_FOUND', 'AUDIO_CLIP_NOT_READY')
+  @ApiErrorResponses(
+    invalidPathId('clip_id'),
+    invalidField('format', 'format must be one of: m4a'),
+    'AUDIO_CLIP_NOT_FOUND',
+    'AUDIO_CLIP_NOT_READY',
+    'RENDITION_NOT_READY',
+    'RENDITION_FAILED',
+    'RENDITION_UNAVAILABLE',
+  )
   async getAudioClipPlayback(
     @OwnerId() ownerId: string,
     @Param('clip_id', uuidParam('clip_id')) clipId: string,
+    @Query() query: PlaybackQueryDto,
   ): Promise<PlaybackDto> {
-    return toPlaybackDto(await this.clips.playback(ownerId, clipId));
+    return toPlaybackDto(await this.clips.playback(ownerId, clipId, query.format));
   }
 
   @Delete(':clip_id')
@@ -239,15 +257,4 @@ export class AudioClipsController {
   ): Promise<void> {
     await this.clips.delete(ownerId, clipId);
   }
-}
-
-/** Printable ASCII up to 255 characters, as the IETF draft and Stripe allow. */
-function idempotencyKeyOf(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  if (!/^[\x21-\x7e]{1,255}$/.test(header)) {
-    throw new AppError('VALIDATION_FAILED', 'The request is not valid.', {
-      details: [{ field: 'Idempotency-Key', message: 'Idempotency-Key must be 1 to 255 printable ASCII characters' }],
-    });
-  }
-  return header;
 }

@@ -5,7 +5,7 @@ import { AppError } from '../common/app-error';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
 import { timestampParameter } from '../database/database.options';
 import { SqlStatements } from '../database/sql-statements';
-import { AudioClip, AudioClipStatus, CompletedBy, DurationSource } from './audio-clip.entity';
+import { AudioClip, AudioClipStatus, CompletedBy, DurationSource, waveformAsHex } from './audio-clip.entity';
 
 /** A row of `audio_clips` as the database driver returns it. */
 interface ClipRow {
@@ -30,6 +30,8 @@ interface ClipRow {
   updated_at: Date | string;
   completed_at: Date | string | null;
   completed_by: CompletedBy | null;
+  waveform: string | null;
+  change_seq: number | string;
 }
 
 export interface ClipListFilter {
@@ -70,11 +72,34 @@ const DEAD_UPLOADS = `(${DEAD_UPLOADS_SQL})`;
 const DEAD_UPLOAD_BYTES = `(${DEAD_UPLOAD_BYTES_SQL})`;
 
 /**
+ * The one computation of what an owner holds against the limits: the insert that enforces them and
+ * every answer that reports them (a refused create, `GET /api/me`) use these same expressions, so a
+ * figure shown can never disagree with a refusal. Each `?` is the owner's id (`params` of them).
+ */
+const HOLDING_EXPRESSIONS = {
+  /** Pending clips and the dead upload URLs still counted. */
+  pendingUploads: `((SELECT COUNT(*) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOADS})`,
+  /** Their bytes. */
+  pendingBytes: `((SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOAD_BYTES})`,
+  /** What the quota counts: pending and ready bytes, and the dead upload URLs' bytes. */
+  usedBytes: `((SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status IN ('pending', 'ready')) + ${DEAD_UPLOAD_BYTES})`,
+  deadUploads: DEAD_UPLOADS,
+  deadUploadBytes: DEAD_UPLOAD_BYTES,
+  deadUploadsCountedUntil:
+    '(SELECT MAX(delete_after) FROM storage_deletions WHERE owner_id = ? AND held_bytes IS NOT NULL)',
+} as const;
+
+/** The owner's id once per `?` of the expression. */
+function ownerParams(expression: string, ownerId: string): string[] {
+  return Array.from({ length: expression.split('?').length - 1 }, () => ownerId);
+}
+
+/**
  * Every query on `audio_clips` lives here, including the conditional state changes, and every one
  * is scoped by owner: another user's clip is indistinguishable from a missing one.
  */
 
-export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey'>;
+export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey' | 'mimeType'>;
 
 /** The hot reads, exported so that the benchmarks run and explain exactly these. */
 /**
@@ -85,10 +110,10 @@ export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey'>;
 const CLIP_COLUMNS =
   'id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, content_md5, ' +
   'storage_key, upload_key, upload_expires_at, upload_check_at, multipart_upload_id, part_size, failure_reason, ' +
-  'created_at, updated_at, completed_at, completed_by';
+  'created_at, updated_at, completed_at, completed_by, waveform, change_seq';
 export const CLIP_BY_ID_SQL = `SELECT ${CLIP_COLUMNS} FROM audio_clips WHERE id = ? AND owner_id = ?`;
 /** Playback needs two columns of the row, not the whole clip. */
-export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key FROM audio_clips WHERE id = ? AND owner_id = ?';
+export const PLAYABLE_CLIP_SQL = 'SELECT status, storage_key, mime_type FROM audio_clips WHERE id = ? AND owner_id = ?';
 /**
  * The CASTs change nothing in the result or the plan (both columns are text). They are there for SQLite:
  * with values bound directly, better-sqlite3 runs this ORDER BY statement several times slower, most
@@ -131,24 +156,18 @@ export class AudioClipsRepository {
    */
   async insertWithinLimits(clip: AudioClip, limits: ClipLimits): Promise<boolean> {
     const at = (date: Date | null) => (date === null ? null : timestampParameter(this.dataSource.options.type, date));
-    const conditions = [
-      `(SELECT COUNT(*) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOADS} < ?`,
-      `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status = 'pending') + ${DEAD_UPLOAD_BYTES} + ? <= ?`,
-    ];
+    const { pendingUploads, pendingBytes, usedBytes } = HOLDING_EXPRESSIONS;
+    const conditions = [`${pendingUploads} < ?`, `${pendingBytes} + ? <= ?`];
     const conditionParams: unknown[] = [
-      clip.ownerId,
-      clip.ownerId,
+      ...ownerParams(pendingUploads, clip.ownerId),
       limits.maxPendingUploads,
-      clip.ownerId,
-      clip.ownerId,
+      ...ownerParams(pendingBytes, clip.ownerId),
       clip.bytes,
       limits.maxPendingBytes,
     ];
     if (limits.quotaBytes !== null) {
-      conditions.push(
-        `(SELECT COALESCE(SUM(bytes), 0) FROM audio_clips WHERE owner_id = ? AND status IN ('pending', 'ready')) + ${DEAD_UPLOAD_BYTES} + ? <= ?`,
-      );
-      conditionParams.push(clip.ownerId, clip.ownerId, clip.bytes, limits.quotaBytes);
+      conditions.push(`${usedBytes} + ? <= ?`);
+      conditionParams.push(...ownerParams(usedBytes, clip.ownerId), clip.bytes, limits.quotaBytes);
     }
     const values = [
       clip.id,
@@ -181,8 +200,13 @@ export class AudioClipsRepository {
     );
     try {
       const rows = (await this.dataSource.transaction(async (manager) => {
-        if (this.dataSource.options.type === 'postgres')
+        if (this.dataSource.options.type === 'postgres') {
           await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`audio_clips:${clip.ownerId}`]);
+          // The note before the owner's change counter (which the insert's trigger takes): a delete of the note
+          // takes them in that order too, so a create racing the note's deletion waits instead of deadlocking.
+          if (clip.noteId !== null)
+            await manager.query('SELECT 1 FROM notes WHERE id = $1 FOR KEY SHARE', [clip.noteId]);
+        }
         return manager.query(sql, [...values, ...conditionParams]);
       })) as unknown[];
       return rows.length > 0;
@@ -194,35 +218,25 @@ export class AudioClipsRepository {
   }
 
   /**
-   * What the owner holds, for the answer to a refused create: pending and ready bytes, pending uploads,
-   * and the upload URLs of deleted or failed clips still counted (included in the other figures), with
-   * when the last of them stops counting.
+   * What the owner holds against the limits, computed by the very expressions the insert checks: for
+   * the answer to a refused create and for `GET /api/me`. The dead upload URLs still counted are
+   * included in the other figures, with when the last of them stops counting.
    */
   async holdings(ownerId: string): Promise<Holdings> {
-    const rows = (await this.dataSource.query(
-      this.sql.adapt(
-        `SELECT status, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM audio_clips
-         WHERE owner_id = ? AND status IN ('pending', 'ready') GROUP BY status`,
-      ),
-      [ownerId],
-    )) as { status: string; count: number | string; bytes: number | string }[];
-    const [dead] = (await this.dataSource.query(
-      this.sql.adapt(
-        `SELECT COUNT(*) AS count, COALESCE(SUM(held_bytes), 0) AS bytes, MAX(delete_after) AS until
-         FROM storage_deletions WHERE owner_id = ? AND held_bytes IS NOT NULL`,
-      ),
-      [ownerId],
-    )) as { count: number | string; bytes: number | string; until: Date | string | null }[];
-    const pending = rows.find((row) => row.status === 'pending');
-    const deadUploadBytes = Number(dead.bytes);
-    const deadUploads = Number(dead.count);
+    const entries = Object.entries(HOLDING_EXPRESSIONS);
+    const [row] = (await this.dataSource.query(
+      this.sql.adapt(`SELECT ${entries.map(([name, expression]) => `${expression} AS ${snake(name)}`).join(', ')}`),
+      entries.flatMap(([, expression]) => ownerParams(expression, ownerId)),
+    )) as Record<string, number | string | Date | null>[];
+    const figure = (name: keyof typeof HOLDING_EXPRESSIONS) => Number(row[snake(name)] ?? 0);
+    const until = row.dead_uploads_counted_until as Date | string | null;
     return {
-      usedBytes: rows.reduce((sum, row) => sum + Number(row.bytes), 0) + deadUploadBytes,
-      pendingBytes: Number(pending?.bytes ?? 0) + deadUploadBytes,
-      pendingUploads: Number(pending?.count ?? 0) + deadUploads,
-      deadUploadBytes,
-      deadUploads,
-      deadUploadsCountedUntil: dead.until === null ? null : this.sql.date(dead.until),
+      usedBytes: figure('usedBytes'),
+      pendingBytes: figure('pendingBytes'),
+      pendingUploads: figure('pendingUploads'),
+      deadUploadBytes: figure('deadUploadBytes'),
+      deadUploads: figure('deadUploads'),
+      deadUploadsCountedUntil: until === null ? null : this.sql.date(until),
     };
   }
 
@@ -234,8 +248,11 @@ export class AudioClipsRepository {
 
   /** Hot path (playback): what a playback URL needs, without the rest of the row. */
   async findPlayable(ownerId: string, id: string): Promise<PlayableClip | null> {
-    const row = await this.sql.one<Pick<ClipRow, 'status' | 'storage_key'>>(PLAYABLE_CLIP_SQL, [id, ownerId]);
-    return row ? { id, status: row.status, storageKey: row.storage_key } : null;
+    const row = await this.sql.one<Pick<ClipRow, 'status' | 'storage_key' | 'mime_type'>>(PLAYABLE_CLIP_SQL, [
+      id,
+      ownerId,
+    ]);
+    return row ? { id, status: row.status, storageKey: row.storage_key, mimeType: row.mime_type } : null;
   }
 
   /** Hot path: the note's primary clip, the ready one completed last (served by idx_audio_clips_note_ready). */
@@ -267,6 +284,8 @@ export class AudioClipsRepository {
       updatedAt: this.sql.date(row.updated_at),
       completedAt: row.completed_at === null ? null : this.sql.date(row.completed_at),
       completedBy: row.completed_by,
+      waveform: waveformAsHex.from(row.waveform),
+      changeSeq: Number(row.change_seq),
     });
   }
 
@@ -304,11 +323,15 @@ export class AudioClipsRepository {
     ownerId: string,
     noteId: string,
   ): Promise<
-    Pick<AudioClip, 'ownerId' | 'bytes' | 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>[]
+    Pick<
+      AudioClip,
+      'ownerId' | 'bytes' | 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId' | 'status'
+    >[]
   > {
     return this.clips.find({
       select: {
         ownerId: true,
+        status: true,
         bytes: true,
         storageKey: true,
         uploadKey: true,
@@ -316,6 +339,34 @@ export class AudioClipsRepository {
         multipartUploadId: true,
       },
       where: { ownerId, noteId },
+    });
+  }
+
+  /** Every clip of the owner, in every state, oldest first (an export). */
+  allOfOwner(ownerId: string): Promise<AudioClip[]> {
+    return this.clips.find({ where: { ownerId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  }
+
+  /** The objects every clip of the owner may have in storage (an account deletion), as `keysOfNote`. */
+  keysOfOwner(
+    ownerId: string,
+  ): Promise<
+    Pick<
+      AudioClip,
+      'ownerId' | 'bytes' | 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId' | 'status'
+    >[]
+  > {
+    return this.clips.find({
+      select: {
+        ownerId: true,
+        status: true,
+        bytes: true,
+        storageKey: true,
+        uploadKey: true,
+        uploadExpiresAt: true,
+        multipartUploadId: true,
+      },
+      where: { ownerId },
     });
   }
 
@@ -334,6 +385,19 @@ export class AudioClipsRepository {
       { ownerId, id, status: AudioClipStatus.Pending },
       { status: AudioClipStatus.Ready, completedAt: at, updatedAt: at, completedBy, uploadCheckAt: null, ...duration },
     );
+  }
+
+  /** A ready clip by id alone: the rendition worker's read (the job row was scoped when it was made). */
+  async findReady(id: string): Promise<AudioClip | null> {
+    return this.clips.findOneBy({ id, status: AudioClipStatus.Ready });
+  }
+
+  /**
+   * The waveform the rendition job made; `updated_at` moves so that a list `updated_since` finds the clip
+   * again. Only while ready (the status itself never changes here).
+   */
+  async setWaveform(id: string, waveform: number[], at: Date): Promise<boolean> {
+    return this.transition({ id, status: AudioClipStatus.Ready }, { waveform, updatedAt: at });
   }
 
   /** pending → failed, with the reason. */
@@ -451,6 +515,10 @@ export class AudioClipsRepository {
     const result = await this.clips.delete({ ownerId, id });
     return (result.affected ?? 0) > 0;
   }
+}
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
 
 function isForeignKeyViolation(error: unknown): boolean {

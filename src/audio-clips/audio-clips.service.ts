@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { AppError } from '../common/app-error';
 import type { Page, PageRequest } from '../common/pagination';
@@ -6,7 +6,6 @@ import { AppConfig } from '../config/app-config';
 import { NotesService } from '../notes/notes.service';
 import {
   STORAGE_DRIVER,
-  type PresignedDownload,
   type PresignedUpload,
   type StorageDriver,
   type StoredObjectInfo,
@@ -19,11 +18,14 @@ import { deletionsFor, uploadOpenUntil } from './deletions/deletion-rules';
 import { StorageDeletionsService } from './deletions/storage-deletions.service';
 import { baseMimeType, isWellFormedMimeType, normalizeMimeType } from './audio-mime-types';
 import { probeAudio } from './audio-probe';
-import { IdempotencyKeysRepository } from './idempotency-keys.repository';
+import { IdempotencyKeysRepository } from '../idempotency/idempotency-keys.repository';
+import { idempotencyKeyReused, requestHashOf } from '../idempotency/idempotency';
 import { MAX_PART_COUNT, partLength, planParts, type PartPlan } from './multipart-plan';
 import { buildAudioClipKey, buildUploadKey } from './storage-key';
 import { firstUploadCheck } from './upload-checks';
 import { Metrics } from '../operations/metrics';
+import { RenditionsService, type Playback } from '../renditions/renditions.service';
+import type { RenditionFormat } from '../renditions/rendition-formats';
 
 export interface NewAudioClip {
   noteId?: string;
@@ -63,7 +65,7 @@ interface Completion {
 
 export interface AudioClipPlayback {
   clip: AudioClip;
-  playback: PresignedDownload;
+  playback: Playback;
 }
 
 /**
@@ -83,6 +85,7 @@ export class AudioClipsService implements OnModuleInit {
     private readonly config: AppConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly metrics: Metrics,
+    private readonly renditions: RenditionsService,
   ) {}
 
   /** A deleted, failed or expired clip's upload URL stops taking bytes, where the store can do that. */
@@ -91,14 +94,16 @@ export class AudioClipsService implements OnModuleInit {
   }
 
   async create(ownerId: string, input: NewAudioClip, idempotencyKey?: string): Promise<AudioClipUpload> {
-    const requestHash = createHash('sha256')
-      .update(
-        JSON.stringify([input.noteId ?? null, input.mimeType, input.bytes, input.durationMs, input.contentMd5 ?? null]),
-      )
-      .digest('hex');
+    const requestHash = requestHashOf([
+      input.noteId ?? null,
+      input.mimeType,
+      input.bytes,
+      input.durationMs,
+      input.contentMd5 ?? null,
+    ]);
     if (idempotencyKey !== undefined) {
-      const earlier = await this.idempotencyKeys.find(ownerId, idempotencyKey);
-      if (earlier) return this.replay(ownerId, earlier.clipId, earlier.requestHash === requestHash);
+      const earlier = await this.idempotencyKeys.find(ownerId, 'audio-clips', idempotencyKey);
+      if (earlier) return this.replay(ownerId, earlier.resourceId, earlier.requestHash === requestHash);
     }
 
     const mimeType = this.acceptedMimeType(input.mimeType);
@@ -142,6 +147,7 @@ export class AudioClipsService implements OnModuleInit {
       updatedAt: now,
       completedAt: null,
       completedBy: null,
+      waveform: null,
     });
     let upload: UploadInstructions;
     if (multipart) {
@@ -169,16 +175,17 @@ export class AudioClipsService implements OnModuleInit {
     if (idempotencyKey !== undefined) {
       const recorded = await this.idempotencyKeys.insert({
         ownerId,
+        endpoint: 'audio-clips',
         key: idempotencyKey,
         requestHash,
-        clipId: clip.id,
+        resourceId: clip.id,
         createdAt: now,
       });
       if (!recorded) {
         // A concurrent retry with the same key won: give back its clip, and remove ours (nobody has its URL).
         await this.clips.delete(ownerId, clip.id);
-        const winner = await this.idempotencyKeys.find(ownerId, idempotencyKey);
-        if (winner) return this.replay(ownerId, winner.clipId, winner.requestHash === requestHash);
+        const winner = await this.idempotencyKeys.find(ownerId, 'audio-clips', idempotencyKey);
+        if (winner) return this.replay(ownerId, winner.resourceId, winner.requestHash === requestHash);
       }
     }
     return { clip, upload, replayed: false };
@@ -190,13 +197,23 @@ export class AudioClipsService implements OnModuleInit {
     return clip;
   }
 
-  list(ownerId: string, filter: ClipListFilter, page: PageRequest): Promise<Page<AudioClip>> {
-    return this.clips.list(ownerId, filter, page);
+  /** The clip as the API shows it: with its renditions. */
+  async show(ownerId: string, id: string): Promise<AudioClip> {
+    const [clip] = await this.renditions.attach([await this.get(ownerId, id)]);
+    return clip;
+  }
+
+  async list(ownerId: string, filter: ClipListFilter, page: PageRequest): Promise<Page<AudioClip>> {
+    const found = await this.clips.list(ownerId, filter, page);
+    await this.renditions.attach(found.items);
+    return found;
   }
 
   async listOfNote(ownerId: string, noteId: string, page: PageRequest): Promise<Page<AudioClip>> {
     await this.notes.assertExists(ownerId, noteId);
-    return this.clips.listOfNote(ownerId, noteId, page);
+    const found = await this.clips.listOfNote(ownerId, noteId, page);
+    await this.renditions.attach(found.items);
+    return found;
   }
 
   /**
@@ -254,7 +271,8 @@ export class AudioClipsService implements OnModuleInit {
    * audio fail the clip and are deleted.
    */
   async complete(ownerId: string, id: string): Promise<AudioClip> {
-    return (await this.completeShared(ownerId, id, CompletedBy.Client)).clip;
+    const [clip] = await this.renditions.attach([(await this.completeShared(ownerId, id, CompletedBy.Client)).clip]);
+    return clip;
   }
 
   /**
@@ -361,7 +379,11 @@ export class AudioClipsService implements OnModuleInit {
         : { durationMs: measured, durationSource: DurationSource.Measured };
     // The upload key's entry stays: whatever a still-valid URL writes there is deleted once it has run out.
     const promoted = await this.clips.markReady(ownerId, id, now, duration, by);
-    if (promoted) this.metrics.clipTransitions.inc({ from: 'pending', to: 'ready' });
+    if (promoted) {
+      this.metrics.clipTransitions.inc({ from: 'pending', to: 'ready' });
+      // Its renditions are due. Should this fail, the worker's look for ready clips without them finds it.
+      await this.renditions.clipBecameReady(clip).catch(() => undefined);
+    }
     // Whether this call or a concurrent one made the change, answer with what the row now says.
     const current = await this.clips.findById(ownerId, id);
     if (current?.status === AudioClipStatus.Ready) return { clip: current, promoted };
@@ -388,20 +410,27 @@ export class AudioClipsService implements OnModuleInit {
     }
   }
 
-  async playback(ownerId: string, id: string): Promise<PresignedDownload> {
+  /** The original without a format; with one, its rendition (RenditionsService's rules). */
+  async playback(ownerId: string, id: string, format?: RenditionFormat): Promise<Playback> {
+    if (format !== undefined) return this.renditions.playback(ownerId, id, format);
     const clip = await this.clips.findPlayable(ownerId, id);
     if (!clip) throw clipNotFound(id);
     return this.presignPlayback(clip);
   }
 
-  async primaryOfNote(ownerId: string, noteId: string): Promise<AudioClipPlayback> {
+  async primaryOfNote(ownerId: string, noteId: string, format?: RenditionFormat): Promise<AudioClipPlayback> {
     // One query on the hot path: a clip found through the owner's note proves the note is theirs.
     const clip = await this.clips.findPrimaryOfNote(ownerId, noteId);
     if (!clip) {
       await this.notes.assertExists(ownerId, noteId);
       throw new AppError('NO_READY_AUDIO_CLIP', `Note ${noteId} has no ready audio clip yet.`);
     }
-    return { clip, playback: await this.presignPlayback(clip) };
+    const playback =
+      format === undefined
+        ? await this.presignPlayback(clip)
+        : await this.renditions.playback(ownerId, clip.id, format);
+    await this.renditions.attach([clip]);
+    return { clip, playback };
   }
 
   /**
@@ -551,12 +580,7 @@ export class AudioClipsService implements OnModuleInit {
   }
 
   private async replay(ownerId: string, clipId: string, sameRequest: boolean): Promise<AudioClipUpload> {
-    if (!sameRequest) {
-      throw new AppError(
-        'IDEMPOTENCY_KEY_REUSED',
-        'This Idempotency-Key was used for a different request. Use a new key for a new recording.',
-      );
-    }
+    if (!sameRequest) throw idempotencyKeyReused('recording');
     const renewed = await this.renewUpload(ownerId, clipId);
     return { ...renewed, replayed: true };
   }
@@ -613,14 +637,14 @@ export class AudioClipsService implements OnModuleInit {
     );
   }
 
-  private presignPlayback(clip: PlayableClip): Promise<PresignedDownload> {
+  private async presignPlayback(clip: PlayableClip): Promise<Playback> {
     if (clip.status !== AudioClipStatus.Ready) {
       throw new AppError(
         'AUDIO_CLIP_NOT_READY',
         `Audio clip ${clip.id} is ${clip.status}; only ready clips can be played.`,
       );
     }
-    return this.storage.presignDownload(clip.storageKey, this.config.storage.presignGetExpiresSeconds);
+    return this.renditions.original(clip);
   }
 
   private acceptedMimeType(raw: string): string {

@@ -9,6 +9,7 @@ describe('describeJanitorReport', () => {
       deletedObjects: 3,
       failedDeletions: 0,
       remainingDeletions: 15,
+      purgedTombstones: 2,
     });
     expect(text.split('\n')).toEqual([
       'Janitor pass done:',
@@ -18,6 +19,7 @@ describe('describeJanitorReport', () => {
       '  3 stored objects deleted',
       expect.stringMatching(/^ {2}0 deletions failed \(the store refused or was unreachable\); retried with back-off$/),
       expect.stringMatching(/^ {2}15 deletions still scheduled: upload keys whose URL may still be used/),
+      '  2 deletions older than SYNC_TOMBSTONE_TTL_SECONDS forgotten by the change feed',
     ]);
   });
 
@@ -29,6 +31,7 @@ describe('describeJanitorReport', () => {
       deletedObjects: 1,
       failedDeletions: 1,
       remainingDeletions: 1,
+      purgedTombstones: 1,
     });
     expect(text).toMatch(/1 upload the phone never completed, completed by the server/);
     expect(text).toMatch(/1 upload never completed failed/);

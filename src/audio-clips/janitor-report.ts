@@ -11,6 +11,7 @@ export function describeJanitorReport(report: JanitorReport): string {
     `  ${report.failedDeletions} ${plural(report.failedDeletions, 'deletion')} failed (the store refused or was unreachable); retried with back-off`,
     `  ${report.remainingDeletions} ${plural(report.remainingDeletions, 'deletion')} still scheduled: upload keys whose URL may still be used ` +
       '(deleted once it has run out), keys a pending clip still uses, and retries',
+    `  ${report.purgedTombstones} ${plural(report.purgedTombstones, 'deletion')} older than SYNC_TOMBSTONE_TTL_SECONDS forgotten by the change feed`,
   ].join('\n');
 }
 

@@ -7,7 +7,9 @@ const DESCRIPTIONS: Readonly<Record<number, string>> = {
   400: 'The request is malformed: a field is missing, of the wrong type, unknown, or out of range.',
   401: 'No bearer token, or one that is expired, malformed, or not signed by a trusted key.',
   404: 'No such resource, or it belongs to someone else.',
-  409: 'The resource is not in a state that allows this yet.',
+  409: 'The resource is not in a state that allows this yet, or the request clashes with it (a note id already used, edits that overlap).',
+  410: 'Gone: the note was deleted (on another device), a sync cursor is too old to continue from (sync again from the start), or an export’s archive has expired (ask for a new export).',
+  412: 'The `If-Match` version (or the revision `base_version` names) is not the note’s: `error.current` is the note as it is now.',
   413: 'Too big: the request body, or a recording that would take you over your storage quota (`error.remaining_bytes` says what is left).',
   415: 'The body is not JSON.',
   422: 'What was uploaded does not match what was declared, or an Idempotency-Key was reused for another request.',
@@ -20,10 +22,12 @@ export interface ErrorExample {
   code: ErrorCode;
   message: string;
   details?: ErrorDetail[];
-  info?: Record<string, string | number>;
+  info?: Record<string, unknown>;
 }
 
 const NOTE_ID = '5f0c2b8e-8d1a-4c3e-9a57-2f1d6e4b7c90';
+/** Every error body carries the request's id (as the X-Request-Id header does), so every example does too. */
+const REQUEST_ID = '3f0c9a52-6f1e-4f7e-9d55-0b2b1f7f4a10';
 const CLIP_ID = '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
 
 /** The example of each code unless an operation gives its own (a field of its own for VALIDATION_FAILED). */
@@ -33,6 +37,52 @@ const DEFAULT_EXAMPLES: { readonly [Code in ErrorCode]?: Omit<ErrorExample, 'cod
   NOTE_NOT_FOUND: { message: `No note with id ${NOTE_ID}.` },
   AUDIO_CLIP_NOT_FOUND: { message: `No audio clip with id ${CLIP_ID}.` },
   NO_READY_AUDIO_CLIP: { message: `Note ${NOTE_ID} has no ready audio clip yet.` },
+  NOTE_REVISION_NOT_FOUND: { message: `Note ${NOTE_ID} keeps no revision 3.` },
+  NOTE_DELETED: { message: `Note ${NOTE_ID} was deleted.` },
+  NOTE_ID_CONFLICT: {
+    message: `The id ${NOTE_ID} is already used by another note (or a deleted one). Create the note under a new id.`,
+  },
+  NOTE_VERSION_MISMATCH: {
+    message: `Note ${NOTE_ID} is at version 4, not the one this request names. error.current is the note as it is now.`,
+    info: {
+      current: {
+        id: NOTE_ID,
+        title: 'Standup ideas',
+        body: 'Talk about the release train.',
+        version: 4,
+        created_at: '2026-11-27T09:30:00.000Z',
+        updated_at: '2026-11-27T10:05:00.000Z',
+      },
+    },
+  },
+  NOTE_EDIT_CONFLICT: {
+    message: `Your edit of note ${NOTE_ID} (from version 2) and the changes since (now version 3) change the same lines. Nothing was written.`,
+    info: {
+      base: { version: 2, title: 'Standup', body: 'Release train.\nHiring.\n' },
+      current: {
+        id: NOTE_ID,
+        title: 'Standup',
+        body: 'Release train on Tuesday.\nHiring.\n',
+        version: 3,
+        created_at: '2026-11-27T09:30:00.000Z',
+        updated_at: '2026-11-27T10:05:00.000Z',
+      },
+      yours: { title: 'Standup', body: 'Release train on Friday.\nHiring.\n' },
+      conflicts: [
+        {
+          field: 'body',
+          base_line: 1,
+          base: 'Release train.\n',
+          current: 'Release train on Tuesday.\n',
+          yours: 'Release train on Friday.\n',
+        },
+      ],
+    },
+  },
+  SYNC_CURSOR_EXPIRED: {
+    message:
+      'This cursor is older than the deletions this server keeps (SYNC_TOMBSTONE_TTL_SECONDS), or your sync state was reset. Sync again from the start: call without a cursor.',
+  },
   UPLOAD_NOT_FOUND: {
     message: 'Nothing has been uploaded for this clip yet. PUT the bytes to upload.url, then complete again.',
   },
@@ -45,6 +95,16 @@ const DEFAULT_EXAMPLES: { readonly [Code in ErrorCode]?: Omit<ErrorExample, 'cod
   },
   MULTIPART_UPLOAD_GONE: {
     message: `The store no longer has the multipart upload of audio clip ${CLIP_ID}; create a new clip to try again.`,
+  },
+  RENDITION_NOT_READY: {
+    message: `The m4a rendition of audio clip ${CLIP_ID} is being made. Ask again in a few seconds, or play the original meanwhile.`,
+  },
+  RENDITION_FAILED: {
+    message: `The m4a rendition of audio clip ${CLIP_ID} could not be made: the decoder ran past its 600 s limit and was stopped. Play the original (no format).`,
+    info: { failure_reason: 'the decoder ran past its 600 s limit and was stopped' },
+  },
+  RENDITION_UNAVAILABLE: {
+    message: 'This server does not make m4a renditions (no decoder is installed). Play the original (no format).',
   },
   AUDIO_CLIP_NOT_PENDING: {
     message: `Audio clip ${CLIP_ID} is already ready; create a new clip to upload again.`,
@@ -88,6 +148,17 @@ const DEFAULT_EXAMPLES: { readonly [Code in ErrorCode]?: Omit<ErrorExample, 'cod
   },
   IDEMPOTENCY_KEY_REUSED: {
     message: 'This Idempotency-Key was used for a different request. Use a new key for a new recording.',
+  },
+  DELETE_NOT_CONFIRMED: {
+    message: 'Confirm-Delete does not match your user_id (from GET /api/me, percent-encoded). Nothing was deleted.',
+  },
+  EXPORT_NOT_FOUND: { message: 'No export with id 3d6f1a2b-7c8e-4f90-a1b2-c3d4e5f6a7b8.' },
+  EXPORT_EXPIRED: {
+    message:
+      'Export 3d6f1a2b-7c8e-4f90-a1b2-c3d4e5f6a7b8 expired at 2026-11-28T10:00:00.000Z and its archive was deleted. Ask for a new export.',
+  },
+  EXPORTS_PER_DAY_EXCEEDED: {
+    message: 'At most 5 exports may be asked for in 24 hours. Retry in 3600 s.',
   },
   RATE_LIMITED: { message: 'Too many requests: at most 600 per 60 s. Retry in 12 s.' },
   STORAGE_UNAVAILABLE: { message: 'The audio store is unreachable right now. Retry in a few seconds.' },
@@ -138,6 +209,7 @@ export function ApiErrorResponses(...errors: (ErrorCode | ErrorExample)[]): Meth
                     message: example.message,
                     ...(example.details ? { details: example.details } : {}),
                     ...example.info,
+                    request_id: REQUEST_ID,
                   },
                 },
               },

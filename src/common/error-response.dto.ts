@@ -9,6 +9,26 @@ export class ErrorDetailDto {
   message!: string;
 }
 
+export class NoteConflictRegionDto {
+  @ApiProperty({ enum: ['title', 'body'], example: 'body' })
+  field!: 'title' | 'body';
+
+  @ApiProperty({
+    description: 'Where the region starts in the base: line number (1-based) of the body; 1 for the title.',
+    example: 1,
+  })
+  base_line!: number;
+
+  @ApiProperty({ description: 'The region as it was in the base version.', example: 'Release train.\n' })
+  base!: string;
+
+  @ApiProperty({ description: 'The region as the note has it now.', example: 'Release train on Tuesday.\n' })
+  current!: string;
+
+  @ApiProperty({ description: 'The region as your edit has it.', example: 'Release train on Friday.\n' })
+  yours!: string;
+}
+
 export class ErrorBodyDto {
   @ApiProperty({ enum: Object.keys(ERROR_STATUS), example: 'VALIDATION_FAILED' })
   code!: string;
@@ -20,7 +40,8 @@ export class ErrorBodyDto {
   details?: ErrorDetailDto[];
 
   @ApiPropertyOptional({
-    type: [Number],
+    type: 'integer',
+    isArray: true,
     description: 'UPLOAD_PARTS_MISSING: the part numbers the store does not hold yet.',
     example: [3, 4],
   })
@@ -34,20 +55,22 @@ export class ErrorBodyDto {
   })
   request_id?: string;
 
-  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: the quota, in bytes.', example: 104857600 })
+  @ApiPropertyOptional({ type: 'integer', description: 'QUOTA_EXCEEDED: the quota, in bytes.', example: 104857600 })
   quota_bytes?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description:
       'QUOTA_EXCEEDED: bytes held in pending and ready clips, and what the still-valid upload URLs of deleted or failed clips can write (`dead_upload_bytes`).',
     example: 104837600,
   })
   used_bytes?: number;
 
-  @ApiPropertyOptional({ description: 'QUOTA_EXCEEDED: bytes still free.', example: 20000 })
+  @ApiPropertyOptional({ type: 'integer', description: 'QUOTA_EXCEEDED: bytes still free.', example: 20000 })
   remaining_bytes?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description:
       'TOO_MANY_PENDING_UPLOADS: uploads not yet completed, counting the still-valid upload URLs of deleted or failed clips (`dead_uploads`).',
     example: 100,
@@ -55,18 +78,24 @@ export class ErrorBodyDto {
   pending_uploads?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'TOO_MANY_PENDING_UPLOADS: their declared bytes, counting `dead_upload_bytes`.',
     example: 1048576000,
   })
   pending_bytes?: number;
 
-  @ApiPropertyOptional({ description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOADS.', example: 100 })
+  @ApiPropertyOptional({ type: 'integer', description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOADS.', example: 100 })
   max_pending_uploads?: number;
 
-  @ApiPropertyOptional({ description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOAD_BYTES.', example: 1073741824 })
+  @ApiPropertyOptional({
+    type: 'integer',
+    description: 'TOO_MANY_PENDING_UPLOADS: MAX_PENDING_UPLOAD_BYTES.',
+    example: 1073741824,
+  })
   max_pending_upload_bytes?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description:
       'QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: upload URLs of deleted or failed clips that stay valid (a presigned S3 URL cannot be revoked), each counted as a pending upload of its clip’s bytes until it has run out.',
     example: 1,
@@ -74,6 +103,7 @@ export class ErrorBodyDto {
   dead_uploads?: number;
 
   @ApiPropertyOptional({
+    type: 'integer',
     description: 'QUOTA_EXCEEDED, TOO_MANY_PENDING_UPLOADS: the bytes those URLs can still write.',
     example: 123456,
   })
@@ -86,11 +116,45 @@ export class ErrorBodyDto {
     example: '2026-11-27T10:45:00.000Z',
   })
   dead_uploads_counted_until?: string;
+
+  @ApiPropertyOptional({
+    description: 'RENDITION_FAILED: why the rendition could not be made (the phone plays the original instead).',
+    example: 'the decoder ran past its 600 s limit and was stopped',
+  })
+  failure_reason?: string;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description:
+      'NOTE_VERSION_MISMATCH, NOTE_EDIT_CONFLICT: the note as it is now, in the shape of a note (with its `version`).',
+  })
+  current?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'NOTE_EDIT_CONFLICT: the version your edit started from: `version`, `title`, `body`.',
+  })
+  base?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'NOTE_EDIT_CONFLICT: the note as your edit would make it from the base: `title`, `body`.',
+  })
+  yours?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    type: [NoteConflictRegionDto],
+    description: 'NOTE_EDIT_CONFLICT: the regions that both your edit and the changes since changed differently.',
+  })
+  conflicts?: NoteConflictRegionDto[];
 }
 
 /** The one shape every error answer has. */
 export class ErrorResponseDto {
-  @ApiProperty({ example: 400 })
+  @ApiProperty({ type: 'integer', example: 400 })
   status!: number;
 
   @ApiProperty({ type: ErrorBodyDto })

@@ -5,7 +5,13 @@ import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import { AppError } from './app-error';
 
 export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20, description: 'How many items per page.' })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: 100,
+    default: 20,
+    description: 'How many items per page.',
+  })
   @IsOptional()
   // Only plain digits: Number() would also take "0x10", "1e1" and " 5".
   @Transform(({ value }: { value: unknown }) =>

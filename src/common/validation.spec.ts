@@ -176,7 +176,9 @@ const BAD_CREATE_NOTES: BadCase[] = [
   { name: 'body a number', body: { title: 'x', body: 5 }, fields: ['body'] },
   { name: 'body an array', body: { title: 'x', body: ['a'] }, fields: ['body'] },
   { name: 'body too long', body: { title: 'x', body: 'x'.repeat(MAX_NOTE_BODY_LENGTH + 1) }, fields: ['body'] },
-  { name: 'client-chosen id', body: { title: 'x', id: NOTE_ID }, fields: ['id'] },
+  // A client-chosen id is a UUID v4 (docs/sync.md); anything else is refused, naming it.
+  { name: 'client-chosen id not a UUID', body: { title: 'x', id: 'note-1' }, fields: ['id'] },
+  { name: 'client-chosen id a number', body: { title: 'x', id: 5 }, fields: ['id'] },
   {
     name: 'client-chosen created_at',
     body: { title: 'x', created_at: '2020-01-01T00:00:00Z' },

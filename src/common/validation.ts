@@ -1,4 +1,13 @@
-import { ArgumentMetadata, Injectable, PipeTransform, Type, ValidationError, ValidationPipe } from '@nestjs/common';
+import {
+  ArgumentMetadata,
+  createParamDecorator,
+  ExecutionContext,
+  Injectable,
+  PipeTransform,
+  Type,
+  ValidationError,
+  ValidationPipe,
+} from '@nestjs/common';
 import {
   getMetadataStorage,
   ValidateBy,
@@ -205,3 +214,25 @@ function flatten(errors: ValidationError[], parent = ''): ErrorDetail[] {
     return [...own, ...flatten(error.children ?? [], field)];
   });
 }
+
+/** A positive integer path parameter: plain digits up to 2^31 − 1, else a malformed request naming it. */
+export function parsePositiveIntegerParam(value: unknown, name: string): number {
+  const number = typeof value === 'string' && /^[1-9][0-9]{0,9}$/.test(value) ? Number(value) : NaN;
+  if (!(number <= 2_147_483_647)) {
+    throw new AppError('VALIDATION_FAILED', `${name} must be a positive integer.`, {
+      details: [{ field: name, message: `${name} must be a positive integer` }],
+    });
+  }
+  return number;
+}
+
+/**
+ * A positive integer path parameter (a note's version), read from the raw path: as a custom parameter
+ * decorator, the global pipe does not convert it first (which would take `1e3` or `0x10` for numbers).
+ */
+export const PositiveIntegerParam = createParamDecorator((name: string, context: ExecutionContext): number =>
+  parsePositiveIntegerParam(
+    context.switchToHttp().getRequest<{ params: Record<string, unknown> }>().params[name],
+    name,
+  ),
+);

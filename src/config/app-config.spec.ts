@@ -650,3 +650,48 @@ describe('operations settings', () => {
     expect(expectOneProblemNaming({ [name]: value }, name)).toContain(value);
   });
 });
+
+describe('notes sync settings', () => {
+  it('keeps tombstones 90 days and 50 revisions a note by default, and takes other values', () => {
+    expect(loadAppConfig({}).sync).toEqual({ tombstoneTtlSeconds: 90 * 24 * 60 * 60, noteRevisionsKept: 50 });
+    expect(loadAppConfig({ SYNC_TOMBSTONE_TTL_SECONDS: '3600', NOTE_REVISIONS_KEPT: '3' }).sync).toEqual({
+      tombstoneTtlSeconds: 3600,
+      noteRevisionsKept: 3,
+    });
+  });
+
+  it.each([
+    ['SYNC_TOMBSTONE_TTL_SECONDS', '0'],
+    ['SYNC_TOMBSTONE_TTL_SECONDS', '59'],
+    ['SYNC_TOMBSTONE_TTL_SECONDS', '90d'],
+    ['SYNC_TOMBSTONE_TTL_SECONDS', '-1'],
+    ['NOTE_REVISIONS_KEPT', '0'],
+    ['NOTE_REVISIONS_KEPT', '1.5'],
+    ['NOTE_REVISIONS_KEPT', '100001'],
+  ])('names %s when it is %s', (name, value) => {
+    expect(expectOneProblemNaming({ [name]: value }, name)).toContain(value);
+  });
+});
+
+describe('EXPORT_EXPIRES_SECONDS and EXPORTS_PER_DAY', () => {
+  it('default to a day and five a day', () => {
+    expect(loadAppConfig({}).exports).toEqual({ expiresSeconds: 86400, perDay: 5 });
+  });
+
+  it('accept other values in range', () => {
+    expect(loadAppConfig({ EXPORT_EXPIRES_SECONDS: '60', EXPORTS_PER_DAY: '1' }).exports).toEqual({
+      expiresSeconds: 60,
+      perDay: 1,
+    });
+    expect(loadAppConfig({ EXPORT_EXPIRES_SECONDS: '604800' }).exports.expiresSeconds).toBe(604800);
+  });
+
+  // A download URL of S3 lasts at most seven days; an archive must not outlive every URL to it.
+  it.each(['0', '59', '604801', '1.5', '24h', '-1'])('rejects EXPORT_EXPIRES_SECONDS=%j naming it', (raw) => {
+    expectOneProblemNaming({ EXPORT_EXPIRES_SECONDS: raw }, 'EXPORT_EXPIRES_SECONDS');
+  });
+
+  it.each(['0', '1001', 'many', '2.5'])('rejects EXPORTS_PER_DAY=%j naming it', (raw) => {
+    expectOneProblemNaming({ EXPORTS_PER_DAY: raw }, 'EXPORTS_PER_DAY');
+  });
+});

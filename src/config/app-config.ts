@@ -101,6 +101,29 @@ export class AppConfig {
     /** How often the janitor runs inside the app; 0 leaves it to `npm run sweep`. */
     janitorIntervalSeconds: number;
   };
+  /** The background job that makes renditions and waveforms (docs/renditions.md). */
+  renditions!: {
+    /** Jobs one instance runs at once; 0 makes none here (the API still answers). */
+    concurrency: number;
+    /** Wall clock one job may take (download, decode, upload); its decoder is killed past it. */
+    timeoutSeconds: number;
+    /** Address space of one decoder process. */
+    memoryMiB: number;
+    ffmpegPath: string;
+    ffprobePath: string;
+  };
+  sync!: {
+    /** How long a deleted note's or clip's tombstone is kept for the change feed; older cursors answer 410. */
+    tombstoneTtlSeconds: number;
+    /** How many versions of each note are kept (revisions; the oldest go first). */
+    noteRevisionsKept: number;
+  };
+  exports!: {
+    /** How long a ready export archive can be downloaded before the janitor deletes it. */
+    expiresSeconds: number;
+    /** Exports one owner may ask for in 24 hours (429 past it). */
+    perDay: number;
+  };
   operations!: {
     /** `undefined`: JSON unless stdout is a terminal (decided when the logger starts). */
     logFormat: LogFormat | undefined;
@@ -262,6 +285,16 @@ export function loadAppConfig(env: Env): AppConfig {
     janitorIntervalSeconds: integer('JANITOR_INTERVAL_SECONDS', 60, 0, 24 * 60 * 60),
   };
 
+  const sync = {
+    tombstoneTtlSeconds: integer('SYNC_TOMBSTONE_TTL_SECONDS', 90 * 24 * 60 * 60, 60, 10 * 365 * 24 * 60 * 60),
+    noteRevisionsKept: integer('NOTE_REVISIONS_KEPT', 50, 1, 10_000),
+  };
+  // A download URL (S3: at most seven days) is handed out for at most the archive's remaining life.
+  const exportLimits = {
+    expiresSeconds: integer('EXPORT_EXPIRES_SECONDS', 24 * 60 * 60, 60, MAX_PRESIGN_EXPIRES_SECONDS),
+    perDay: integer('EXPORTS_PER_DAY', 5, 1, 1000),
+  };
+
   const seconds = (name: string, fallback: number, max: number) => integer(name, fallback, 1, max) * 1000;
   const http = {
     headersTimeoutMs: seconds('HTTP_HEADERS_TIMEOUT_SECONDS', 10, 600),
@@ -271,6 +304,13 @@ export function loadAppConfig(env: Env): AppConfig {
     keepAliveTimeoutMs: seconds('HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', 5, 3600),
   };
   const operations = parseOperationsConfig(read, integer, port, problems);
+  const renditions = {
+    concurrency: integer('RENDITION_CONCURRENCY', 1, 0, 16),
+    timeoutSeconds: integer('RENDITION_TIMEOUT_SECONDS', 600, 1, 24 * 60 * 60),
+    memoryMiB: integer('RENDITION_MEMORY_MIB', 1024, 64, 64 * 1024),
+    ffmpegPath: read('FFMPEG_PATH') ?? 'ffmpeg',
+    ffprobePath: read('FFPROBE_PATH') ?? 'ffprobe',
+  };
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return Object.assign(new AppConfig(), {
@@ -284,7 +324,10 @@ export function loadAppConfig(env: Env): AppConfig {
     limits,
     corsOrigins,
     lifecycle,
+    sync,
+    exports: exportLimits,
     http,
+    renditions,
     operations,
   });
 }

@@ -6,8 +6,12 @@ import type { DatabaseConfig } from '../config/app-config';
 import { describeCause, redactUrl, StartupError } from '../common/startup-error';
 import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { Note } from '../notes/note.entity';
-import { IdempotencyKey } from '../audio-clips/idempotency-key.entity';
+import { IdempotencyKey } from '../idempotency/idempotency-key.entity';
+import { NoteRevision } from '../notes/note-revision.entity';
+import { SyncOwner } from '../sync/sync-owner.entity';
+import { SyncTombstone } from '../sync/sync-tombstone.entity';
 import { StorageDeletion } from '../audio-clips/deletions/storage-deletion.entity';
+import { Rendition } from '../renditions/rendition.entity';
 import { CreateNotesAndAudioClips1764220000000 } from './migrations/1764220000000-create-notes-and-audio-clips';
 import { AddOwners1764300000000 } from './migrations/1764300000000-add-owners';
 import { ClipLifecycle1764400000000 } from './migrations/1764400000000-clip-lifecycle';
@@ -17,8 +21,24 @@ import { MultipartUploads1764900000000 } from './migrations/1764900000000-multip
 import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-upload-holders';
 import { NoteSearch1765200000000 } from './migrations/1765200000000-note-search';
 import { registerSqliteSearchFunction } from '../notes/search/search-sql';
+import { DatabaseLogger } from './database-logger';
+import { Renditions1765400000000 } from './migrations/1765400000000-renditions';
 
-export const ENTITIES = [Note, AudioClip, StorageDeletion, IdempotencyKey];
+import { Exports1765300000000 } from './migrations/1765300000000-exports';
+import { Export } from '../exports/export.entity';
+import { NotesSync1765100000000 } from './migrations/1765100000000-notes-sync';
+
+export const ENTITIES = [
+  Note,
+  AudioClip,
+  StorageDeletion,
+  IdempotencyKey,
+  NoteRevision,
+  SyncOwner,
+  SyncTombstone,
+  Rendition,
+  Export,
+];
 /** Every migration, in order. A new one (`npm run migration:generate`) must be added here. */
 export const MIGRATIONS = [
   CreateNotesAndAudioClips1764220000000,
@@ -28,7 +48,10 @@ export const MIGRATIONS = [
   UploadKeyIndex1764600000000,
   MultipartUploads1764900000000,
   DeadUploadHolders1765000000000,
+  NotesSync1765100000000,
   NoteSearch1765200000000,
+  Exports1765300000000,
+  Renditions1765400000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */
@@ -50,6 +73,7 @@ export function dataSourceOptions(database: DatabaseConfig): DataSourceOptions {
     migrationsTransactionMode: 'each' as const,
     synchronize: false,
     logging: ['error' as const, 'warn' as const],
+    logger: new DatabaseLogger(),
   };
   if (database.type === 'postgres') {
     return {

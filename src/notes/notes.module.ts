@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { Note } from './note.entity';
+import { NoteRevision } from './note-revision.entity';
 import { NotesController } from './notes.controller';
 import { NotesRepository } from './notes.repository';
 import { NotesService } from './notes.service';
@@ -8,9 +10,9 @@ import { NotesSearchRepository } from './search/notes-search.repository';
 import { NotesSearchService } from './search/notes-search.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Note])],
+  imports: [IdempotencyModule, TypeOrmModule.forFeature([Note, NoteRevision])],
   controllers: [NotesController],
   providers: [NotesRepository, NotesService, NotesSearchRepository, NotesSearchService],
-  exports: [NotesService],
+  exports: [NotesService, NotesRepository],
 })
 export class NotesModule {}

@@ -1,24 +1,48 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, EntityManager, LessThan, LessThanOrEqual, Repository } from 'typeorm';
 import { timestampParameter } from '../database/database.options';
+import { SqlStatements } from '../database/sql-statements';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
 import { Note } from './note.entity';
+import { NoteRevision } from './note-revision.entity';
+import type { NoteContent } from './note-merge';
+
+/** Who uses a note id, for the uniqueness of ids across owners and deleted notes. */
+export interface NoteIdUse {
+  ownerId: string;
+  /** The hash of the create that made the note under this id; null when the server chose the id. */
+  createRequestHash: string | null;
+  /** The id is a deleted note's (its tombstone is kept). */
+  deleted: boolean;
+}
 
 /**
- * Every query on `notes` lives here, and every one is scoped by owner: another user's note is
- * indistinguishable from a missing one.
+ * Every query on `notes` and `note_revisions` lives here, and every one is scoped by owner: another
+ * user's note is indistinguishable from a missing one (ids are checked across owners only for the
+ * uniqueness of client-chosen ids, whose answer does not depend on the owner).
  */
 @Injectable()
 export class NotesRepository {
   private readonly dataSource: DataSource;
+  private readonly sql: SqlStatements;
 
-  constructor(@InjectRepository(Note) private readonly notes: Repository<Note>) {
+  constructor(
+    @InjectRepository(Note) private readonly notes: Repository<Note>,
+    @InjectRepository(NoteRevision) private readonly revisions: Repository<NoteRevision>,
+  ) {
     this.dataSource = notes.manager.connection;
+    this.sql = new SqlStatements(this.dataSource);
   }
 
-  async insert(note: Note): Promise<void> {
-    await this.notes.insert(note);
+  transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(work);
+  }
+
+  /** A new note with its content as revision 1 (inside the caller's transaction). */
+  async insertWithFirstRevision(note: Note, createRequestHash: string | null, manager: EntityManager): Promise<void> {
+    await manager.getRepository(Note).insert({ ...note, createRequestHash });
+    await manager.getRepository(NoteRevision).insert(revisionOf(note));
   }
 
   findById(ownerId: string, id: string): Promise<Note | null> {
@@ -27,6 +51,29 @@ export class NotesRepository {
 
   exists(ownerId: string, id: string): Promise<boolean> {
     return this.notes.existsBy({ ownerId, id });
+  }
+
+  /** Whether this owner deleted a note under this id (and its tombstone is still kept). */
+  async isDeletedBy(ownerId: string, id: string): Promise<boolean> {
+    const rows = (await this.dataSource.query(
+      this.sql.adapt("SELECT 1 AS deleted FROM sync_tombstones WHERE item_type = 'note' AND id = ? AND owner_id = ?"),
+      [id, ownerId],
+    )) as unknown[];
+    return rows.length > 0;
+  }
+
+  /** The note or tombstone that holds this id, whoever owns it. */
+  async idUse(id: string): Promise<NoteIdUse | null> {
+    const live = await this.notes.findOne({
+      select: { id: true, ownerId: true, createRequestHash: true },
+      where: { id },
+    });
+    if (live) return { ownerId: live.ownerId, createRequestHash: live.createRequestHash ?? null, deleted: false };
+    const [tombstone] = (await this.dataSource.query(
+      this.sql.adapt("SELECT owner_id FROM sync_tombstones WHERE item_type = 'note' AND id = ?"),
+      [id],
+    )) as { owner_id: string }[];
+    return tombstone ? { ownerId: tombstone.owner_id, createRequestHash: null, deleted: true } : null;
   }
 
   async list(ownerId: string, page: PageRequest): Promise<Page<Note>> {
@@ -40,18 +87,66 @@ export class NotesRepository {
     return toPage(await afterCursor(query, 'note', page.after, cursorTime).getMany(), page.limit);
   }
 
-  async update(
-    ownerId: string,
-    id: string,
-    changes: Partial<Pick<Note, 'title' | 'body' | 'updatedAt'>>,
-  ): Promise<boolean> {
-    const result = await this.notes.update({ ownerId, id }, changes);
+  /**
+   * Writes `content` as the version after `note.version`, only if the note is still at that version (an
+   * optimistic check: of two racing writers one wins, the other reads again). The new version is kept as
+   * a revision and the revisions beyond the newest `keep` go, in the same transaction. Null when the note
+   * changed or went meanwhile.
+   */
+  async updateFrom(note: Note, content: NoteContent, at: Date, keep: number): Promise<Note | null> {
+    const version = note.version + 1;
+    return this.transaction(async (manager) => {
+      const result = await manager
+        .getRepository(Note)
+        .update(
+          { ownerId: note.ownerId, id: note.id, version: note.version },
+          { title: content.title, body: content.body, version, updatedAt: at },
+        );
+      if ((result.affected ?? 0) === 0) return null;
+      const updated = Object.assign(new Note(), note, { ...content, version, updatedAt: at });
+      const revisions = manager.getRepository(NoteRevision);
+      await revisions.insert(revisionOf(updated));
+      if (version > keep) await revisions.delete({ noteId: note.id, version: LessThanOrEqual(version - keep) });
+      return updated;
+    });
+  }
+
+  /** Deletes the note if it is still at `version`; its revisions and clips go with it (ON DELETE CASCADE). */
+  async deleteAt(ownerId: string, id: string, version: number): Promise<boolean> {
+    const result = await this.notes.delete({ ownerId, id, version });
     return (result.affected ?? 0) > 0;
   }
 
-  /** Returns whether a note was deleted; its clips' rows go with it (ON DELETE CASCADE). */
-  async delete(ownerId: string, id: string): Promise<boolean> {
-    const result = await this.notes.delete({ ownerId, id });
-    return (result.affected ?? 0) > 0;
+  /** The note's kept revisions, newest first, those below `beforeVersion` when given. */
+  listRevisions(ownerId: string, noteId: string, limit: number, beforeVersion?: number): Promise<NoteRevision[]> {
+    return this.revisions.find({
+      where: { ownerId, noteId, ...(beforeVersion === undefined ? {} : { version: LessThan(beforeVersion) }) },
+      order: { version: 'DESC' },
+      take: limit,
+    });
   }
+
+  findRevision(ownerId: string, noteId: string, version: number): Promise<NoteRevision | null> {
+    return this.revisions.findOneBy({ ownerId, noteId, version });
+  }
+
+  /** Every note of the owner without its body (an export reads each body when it writes that note), oldest first. */
+  summariesOfOwner(ownerId: string): Promise<Pick<Note, 'id' | 'title' | 'createdAt' | 'updatedAt'>[]> {
+    return this.notes.find({
+      select: { id: true, title: true, createdAt: true, updatedAt: true },
+      where: { ownerId },
+      order: { createdAt: 'ASC', id: 'ASC' },
+    });
+  }
+}
+
+function revisionOf(note: Note): NoteRevision {
+  return Object.assign(new NoteRevision(), {
+    noteId: note.id,
+    version: note.version,
+    ownerId: note.ownerId,
+    title: note.title,
+    body: note.body,
+    createdAt: note.updatedAt,
+  });
 }

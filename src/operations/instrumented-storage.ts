@@ -11,6 +11,8 @@ const OPERATIONS = {
   move: 'move',
   delete: 'delete',
   ping: 'ping',
+  openRead: 'open_read',
+  writeStream: 'write_stream',
 } as const satisfies Partial<Record<keyof StorageDriver, string>>;
 
 /**

@@ -17,6 +17,8 @@ export interface ObjectMeta {
   size: number;
   /** Hex MD5 of the bytes, as S3 gives for single-part uploads. */
   etag: string;
+  /** Served as Content-Disposition, when the object was stored with one (an export archive). */
+  contentDisposition?: string;
 }
 
 export interface StoredObject {

@@ -134,11 +134,12 @@ export class LocalObjectServer {
     this.authorize({ method: 'GET', key, expiresAtSeconds: Number(query.expires) }, query.signature);
     const stored = await this.files.read(key);
     if (!stored) throw new AppError('NOT_FOUND', 'Nothing is stored under this URL.');
-    const { size, contentType } = stored.meta;
+    const { size, contentType, contentDisposition } = stored.meta;
     const headers: Record<string, string> = {
       'content-type': contentType,
       'accept-ranges': 'bytes',
       'cache-control': 'private, max-age=0',
+      ...(contentDisposition ? { 'content-disposition': contentDisposition } : {}),
     };
 
     const slice = range === undefined ? undefined : parseRange(range, size);

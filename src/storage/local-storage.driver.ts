@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
 import { AppError } from '../common/app-error';
@@ -18,6 +20,7 @@ import type {
   StorageDriver,
   StoredObjectInfo,
   StoredPart,
+  StreamedObject,
   UploadRequirements,
 } from './storage-driver';
 
@@ -175,6 +178,46 @@ export class LocalStorageDriver implements StorageDriver {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       if ((await this.files.read(to))?.meta.etag !== etag) throw uploadChanged();
     }
+  }
+
+  async openRead(key: string, signal?: AbortSignal): Promise<Readable | null> {
+    const stored = await this.files.read(key);
+    return stored && createReadStream(stored.path, signal ? { signal } : {});
+  }
+
+  /** Written under `.incoming/` and renamed into place once whole, as an upload is. */
+  async writeStream(key: string, body: NodeJS.ReadableStream, object: StreamedObject): Promise<{ size: number }> {
+    const path = this.files.pathFor(key);
+    const incoming = this.files.incomingPath();
+    const digest = createHash('md5');
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        digest.update(chunk);
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, counter, createWriteStream(incoming, { flags: 'wx' }));
+      const meta: ObjectMeta = {
+        contentType: object.contentType,
+        size,
+        etag: digest.digest('hex'),
+        ...(object.contentDisposition ? { contentDisposition: object.contentDisposition } : {}),
+      };
+      await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
+      await mkdir(dirname(path), { recursive: true });
+      await this.files.lock.run(key, async () => {
+        await rename(incoming, path);
+        await rename(incoming + META_SUFFIX, path + META_SUFFIX);
+      });
+    } catch (error) {
+      await rm(incoming, { force: true });
+      await rm(incoming + META_SUFFIX, { force: true });
+      throw error;
+    }
+    return { size };
   }
 
   async delete(key: string): Promise<void> {

@@ -14,7 +14,9 @@ import {
   type S3ClientConfig,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { formatUrl } from '@aws-sdk/core/util';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
@@ -30,8 +32,13 @@ import type {
   StorageDriver,
   StoredObjectInfo,
   StoredPart,
+  StreamedObject,
   UploadRequirements,
 } from './storage-driver';
+
+/** Parts of a streamed write: S3's smallest but one, and at most this many in flight (memory is about their product). */
+const STREAM_PART_BYTES = 8 * 1024 * 1024;
+const STREAM_PARTS_IN_FLIGHT = 2;
 
 /** How long one store call (connecting, retrying and reading the answer included) may take by default. */
 export const DEFAULT_STORAGE_TIMEOUT_MS = 5_000;
@@ -339,6 +346,64 @@ export class S3StorageDriver implements StorageDriver {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * The deadline covers the answer's headers; the body then streams for as long as it takes, each read
+   * bounded by the client's socket timeout, so a store that stops sending fails the stream.
+   */
+  async openRead(key: string, signal?: AbortSignal): Promise<Readable | null> {
+    try {
+      const object = await this.withDeadline((deadline) =>
+        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+          abortSignal: signal ? AbortSignal.any([deadline, signal]) : deadline,
+        }),
+      );
+      if (!(object.Body instanceof Readable)) throw new Error('the store answered without a body');
+      return object.Body;
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return null;
+      throw this.unavailable('open read', error);
+    }
+  }
+
+  /**
+   * lib-storage's Upload: a single PutObject for a body under one part, else a multipart upload of
+   * STREAM_PART_BYTES parts, aborted when anything fails, so no partial object is ever visible.
+   */
+  async writeStream(key: string, body: NodeJS.ReadableStream, object: StreamedObject): Promise<{ size: number }> {
+    let size = 0;
+    const counted = new PassThrough();
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    // A failing body fails the upload: its error is carried through to the stream the upload reads.
+    body.on('error', (error: Error) => counted.destroy(error));
+    (body as Readable).pipe(counter).pipe(counted);
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: key,
+        Body: counted,
+        ContentType: object.contentType,
+        ContentDisposition: object.contentDisposition,
+      },
+      partSize: STREAM_PART_BYTES,
+      queueSize: STREAM_PARTS_IN_FLIGHT,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      (body as Readable).destroy?.();
+      if (error instanceof AppError) throw error;
+      throw this.unavailable('stream write', error);
+    }
+    return { size };
   }
 
   async createMultipartUpload(key: string, contentType: string): Promise<string> {

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Clock } from './clock';
 
 /** What the client must send to put bytes straight into storage. */
@@ -37,6 +38,13 @@ export interface StoredPart {
   etag: string;
 }
 
+/** How a streamed object is stored and later served. */
+export interface StreamedObject {
+  contentType: string;
+  /** Sent with every download of the object (`attachment; filename=…`). */
+  contentDisposition?: string;
+}
+
 export interface PartRequirements {
   /** Exact size of this part: signed into the URL, so the store refuses any other. */
   contentLength: number;
@@ -67,6 +75,18 @@ export interface StorageDriver {
    * UPLOAD_CHANGED, with the source left in place.
    */
   move(from: string, to: string, etag: string, size?: number): Promise<void>;
+  /**
+   * The whole object as a stream, read from the store as it is consumed (never held in memory), for the
+   * server's own background work (renditions, exports); `null` when nothing is stored under the key. The
+   * stream errors if the store stops sending, or when `signal` aborts.
+   */
+  openRead(key: string, signal?: AbortSignal): Promise<Readable | null>;
+  /**
+   * Stores what `body` yields under `key`, streamed (on S3 as a multipart upload of bounded parts), so
+   * memory stays flat whatever the size; the object appears only once whole. Resolves with its size;
+   * rejects (and leaves no object) when the body or the store fails.
+   */
+  writeStream(key: string, body: NodeJS.ReadableStream, object: StreamedObject): Promise<{ size: number }>;
   /** Deleting a key that holds nothing is not an error. */
   delete(key: string): Promise<void>;
   /**

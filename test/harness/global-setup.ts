@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
+import { report } from '../support/report';
 import { LegUnavailable, publishLegOutcomes, skippedLegsBanner, startOptionalLeg, type LegOutcome } from './legs';
 import { CHROMIUM_LEG, CHROMIUM_PATH } from './chromium';
+import { checkFfmpeg, FFMPEG_LEG } from './ffmpeg';
 import { startPostgres } from './postgres';
 import { RGW_LEG, startRgw } from './rgw';
 import { REDIS_LEG, startRedis } from './redis';
@@ -43,9 +45,11 @@ export default async function globalSetup(): Promise<void> {
       throw new LegUnavailable(`${CHROMIUM_PATH} is missing (install it with: apt-get install chromium)`);
   });
   legs.push(browser.outcome);
+  // Not a server either: the renditions tests run Debian's ffmpeg, as the server does.
+  legs.push((await startOptionalLeg(FFMPEG_LEG, async () => checkFfmpeg())).outcome);
   publishLegOutcomes(legs);
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
-  console.log(`\ne2e harness ready in ${seconds} s: ${services.map((service) => service.description).join('; ')}`);
+  report(`\ne2e harness ready in ${seconds} s: ${services.map((service) => service.description).join('; ')}`);
   const banner = skippedLegsBanner(legs);
   if (banner) console.warn(banner);
 }

@@ -65,7 +65,7 @@ describe('e2e harness', () => {
       }
     });
 
-    // Not what the app relies on any more (the S3 driver checks what a copy wrote), but the README's
+    // Not what the app relies on any more (the S3 driver checks what a copy wrote), but docs/testing.md's
     // table of stores says so: when a Ceph upgrade changes it, this tells.
     if (store === 'rgw')
       it('copies despite a failed x-amz-copy-source-if-match (an RGW quirk)', async () => {

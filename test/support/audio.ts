@@ -21,3 +21,16 @@ export function wav(seconds: number, options: { noise?: boolean } = {}): Buffer 
   header.writeUInt32LE(dataBytes, 40);
   return Buffer.concat([header, options.noise ? randomBytes(dataBytes) : Buffer.alloc(dataBytes)]);
 }
+
+/**
+ * A PCM WAV (8 kHz, 16-bit mono) `seconds` long, silent but for one loud second (a 440 Hz square wave at
+ * full scale) starting at `loudFrom` seconds: its waveform must peak there.
+ */
+export function wavWithLoudSecond(seconds: number, loudFrom: number): Buffer {
+  const silent = wav(seconds);
+  const first = Math.round(8000 * loudFrom);
+  for (let sample = first; sample < first + 8000; sample++) {
+    silent.writeInt16LE(Math.floor(sample / 9) % 2 === 0 ? 30000 : -30000, 44 + sample * 2);
+  }
+  return silent;
+}

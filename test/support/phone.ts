@@ -1,4 +1,5 @@
 import { createAdvancedNotesClient, type AdvancedNotesClient } from '../../client';
+import { validatingFetch } from './openapi-responses';
 
 /** A minimal HTTP client playing the mobile app: JSON in, JSON out, status and headers kept. */
 export interface ApiResponse<T = any> {
@@ -7,20 +8,38 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
+export interface PhoneOptions {
+  /**
+   * Check every API answer against openapi.json (test/support/openapi-responses.ts), failing the call
+   * that got one the spec does not describe. On by default; `false` for the suites whose answers are
+   * about timing rather than the contract (slow clients, drain, a frozen store).
+   */
+  validateResponses?: boolean;
+}
+
 /**
  * The phone: `api` is the typed client generated from the spec (what a mobile developer gets), signed
  * in with the token; `get`/`post`/`raw`… send what a typed client would refuse to, for the tests of
- * malformed requests.
+ * malformed requests. Every answer from the API is checked against openapi.json unless the phone was
+ * made without (`validateResponses: false`) or the call goes through `unvalidated()`.
  */
 export class Phone {
   readonly api: AdvancedNotesClient;
+  private readonly fetch: typeof fetch;
 
   constructor(
     private readonly baseUrl: string,
     /** Sent as `Authorization: Bearer …` on every request when given. */
     private readonly token?: string,
+    private readonly options: PhoneOptions = {},
   ) {
-    this.api = createAdvancedNotesClient({ baseUrl, token });
+    this.fetch = options.validateResponses === false ? fetch : validatingFetch();
+    this.api = createAdvancedNotesClient({ baseUrl, token, fetch: this.fetch });
+  }
+
+  /** The same phone without the check against openapi.json, for one call that needs it off (say why). */
+  unvalidated(): Phone {
+    return new Phone(this.baseUrl, this.token, { ...this.options, validateResponses: false });
   }
 
   get<T = any>(path: string, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
@@ -46,7 +65,7 @@ export class Phone {
     body: string | undefined,
     headers: Record<string, string>,
   ): Promise<ApiResponse<T>> {
-    const response = await fetch(this.baseUrl + path, {
+    const response = await this.fetch(this.baseUrl + path, {
       method,
       body,
       headers: { ...this.authorization(), ...headers },
@@ -64,7 +83,7 @@ export class Phone {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<ApiResponse<T>> {
-    const response = await fetch(this.baseUrl + path, {
+    const response = await this.fetch(this.baseUrl + path, {
       method,
       headers: {
         ...this.authorization(),

@@ -11,7 +11,7 @@ import { STORAGE_DRIVER, type StorageDriver } from '../../src/storage/storage-dr
 import { AudioClipJanitor } from '../../src/audio-clips/audio-clip-janitor.service';
 import { createTestDatabase, testS3Env } from '../harness/databases';
 import { freePort } from '../harness/free-port';
-import { Phone } from './phone';
+import { Phone, type PhoneOptions } from './phone';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 /** `s3`: s3rver (or the store S3_ENDPOINT_URL names); `rgw`: Ceph's RADOS Gateway, an optional leg (test/harness/legs.ts). */
@@ -24,7 +24,10 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** Share another test app's database and objects (several instances of one deployment). */
   sameDeploymentAs?: TestApp;
-  /** Receives the app's log lines instead of stdout (with LOG_LEVEL in `env`). */
+  /**
+   * Receives the app's log lines (with LOG_LEVEL in `env`). Without one they are kept in memory
+   * (`TestApp.logLines`) rather than printed, so a passing run prints nothing of the app's.
+   */
   logDestination?: { write(line: string): void };
 }
 
@@ -36,11 +39,13 @@ export interface TestApp {
   storage: StorageDriver;
   keyPrefix: string;
   env: Record<string, string>;
+  /** The app's log lines (errors only unless `env` sets LOG_LEVEL), when the test gave no `logDestination`. */
+  logLines: string[];
   janitor: AudioClipJanitor;
   /** A valid bearer token for the given user (the `sub`), signed with the app's shared secret. */
   tokenFor(userId: string, claims?: Record<string, unknown>): Promise<string>;
-  /** A phone signed in as the given user. */
-  phone(userId: string): Promise<Phone>;
+  /** A phone signed in as the given user; its answers are checked against openapi.json unless `options` say not. */
+  phone(userId: string, options?: PhoneOptions): Promise<Phone>;
   /** Files under the local driver's folder (object bytes and metadata), for leak checks; empty for S3. */
   localFiles(): Promise<string[]>;
   /**
@@ -74,6 +79,8 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     AUTH_JWT_SECRET: authSecret,
     // The tests run the janitor themselves, at the times they choose.
     JANITOR_INTERVAL_SECONDS: '0',
+    // No background renditions unless a test asks (test/renditions*): the other tests' rows and objects stay still.
+    RENDITION_CONCURRENCY: '0',
     // One test user makes far more requests than a phone would; the rate-limit tests set their own.
     RATE_LIMIT_PER_MINUTE: '100000',
     UPLOAD_RATE_LIMIT_PER_MINUTE: '100000',
@@ -89,9 +96,11 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
   };
 
+  const logLines: string[] = [];
+  const logDestination = options.logDestination ?? { write: (line: string) => void logLines.push(line) };
   let app: NestFastifyApplication | undefined;
   try {
-    app = await createApp({ env, logDestination: options.logDestination });
+    app = await createApp({ env, logDestination });
     await app.listen(port, '127.0.0.1');
   } catch (error) {
     await app?.close();
@@ -112,9 +121,10 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
   return {
     baseUrl,
     env,
+    logLines,
     janitor: started.get(AudioClipJanitor),
     tokenFor,
-    phone: async (userId) => new Phone(baseUrl, await tokenFor(userId)),
+    phone: async (userId, phoneOptions) => new Phone(baseUrl, await tokenFor(userId), phoneOptions),
     app: started,
     dataSource,
     storage: started.get<StorageDriver>(STORAGE_DRIVER),

@@ -1,3 +1,4 @@
+import { AudioClipStatus } from '../audio-clip.entity';
 import { deletionsFor, deletionsOfGoneClip, type GoneClip, UPLOAD_GRACE_MS, uploadOpenUntil } from './deletion-rules';
 
 const NOW = new Date('2026-11-27T10:00:00.000Z');
@@ -14,6 +15,7 @@ function clip(overrides: Partial<GoneClip> = {}): GoneClip {
     // A URL handed out ten minutes ago, valid for fifteen.
     uploadExpiresAt: new Date(NOW.getTime() + 5 * MINUTE),
     multipartUploadId: null,
+    status: AudioClipStatus.Pending,
     ...overrides,
   };
 }

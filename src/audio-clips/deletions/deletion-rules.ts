@@ -1,5 +1,6 @@
 import type { DeletionRequest } from './storage-deletions.repository';
-import type { AudioClip } from '../audio-clip.entity';
+import { AudioClipStatus, type AudioClip } from '../audio-clip.entity';
+import { buildRenditionKey, RENDITION_FORMAT_NAMES } from '../../renditions/rendition-formats';
 
 /**
  * A store checks a presigned URL's expiry when the request starts, so a long upload begun just before
@@ -12,12 +13,15 @@ export function uploadOpenUntil(uploadExpiresAt: Date): Date {
   return new Date(uploadExpiresAt.getTime() + UPLOAD_GRACE_MS);
 }
 
-type ClipKeys = Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId'>;
+// The status is required: a ready clip's renditions are among its objects, so a caller that left it out
+// would leave them behind.
+type ClipKeys = Pick<AudioClip, 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId' | 'status'>;
 /** What the deletions of a clip that is gone need: its keys, its owner and its declared bytes. */
 export type GoneClip = ClipKeys & Pick<AudioClip, 'ownerId' | 'bytes'>;
 
 /**
- * Both objects a clip may have. Its audio can go at once; its upload key only for good once no upload
+ * Every object a clip may have: its audio, its upload, and (once ready) the renditions the server made
+ * of it, which go at once with the audio. Its audio can go at once; its upload key only for good once no upload
  * can land in it any more, so that deletion is repeated then.
  */
 export function deletionsFor(clip: ClipKeys, now: Date): DeletionRequest[] {
@@ -26,6 +30,22 @@ export function deletionsFor(clip: ClipKeys, now: Date): DeletionRequest[] {
   // A multipart upload's parts sit in the store until it is completed or aborted: the upload key's
   // entry carries its id, so the janitor aborts it before deleting the key.
   const multipartUploadId = clip.multipartUploadId ?? null;
+  const renditions =
+    clip.status === AudioClipStatus.Ready
+      ? RENDITION_FORMAT_NAMES.map((format) => ({
+          storageKey: buildRenditionKey(clip.storageKey, format),
+          deleteAfter: now,
+        }))
+      : [];
+  return [...renditions, ...ownKeys(clip, now, uploadOpenUntilOrNow, multipartUploadId)];
+}
+
+function ownKeys(
+  clip: ClipKeys,
+  now: Date,
+  uploadOpenUntilOrNow: Date,
+  multipartUploadId: string | null,
+): DeletionRequest[] {
   return clip.uploadKey === clip.storageKey
     ? [{ storageKey: clip.storageKey, deleteAfter: uploadOpenUntilOrNow, multipartUploadId }]
     : [

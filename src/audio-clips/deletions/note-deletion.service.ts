@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { EntityTagCondition } from '../../common/entity-tags';
 import { NotesService } from '../../notes/notes.service';
 import { AudioClipsRepository } from '../audio-clips.repository';
 import { StorageDeletionsService } from './storage-deletions.service';
@@ -15,15 +16,24 @@ export class NoteDeletionService {
     private readonly deletions: StorageDeletionsService,
   ) {}
 
-  async delete(ownerId: string, noteId: string): Promise<void> {
-    await this.notes.assertExists(ownerId, noteId);
-    // Recorded before the rows go, so a crash or an unreachable store cannot orphan the objects. A clip
-    // created or completed on the note after this read is covered too: its keys were recorded when its
-    // upload URL was made and before its bytes moved.
-    const now = new Date();
-    const requests = this.deletions.ofGoneClips(await this.clips.keysOfNote(ownerId, noteId), now);
-    await this.deletions.record(requests, now);
-    await this.notes.delete(ownerId, noteId);
-    await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
+  /**
+   * Deletes the note if it is at the version `ifMatch` names (412 otherwise). A note the owner deleted
+   * already is done: a second delete answers as the first did.
+   */
+  async delete(ownerId: string, noteId: string, ifMatch?: EntityTagCondition): Promise<void> {
+    for (;;) {
+      const note = await this.notes.toDelete(ownerId, noteId, ifMatch);
+      if (!note) return;
+      // Recorded before the rows go, so a crash or an unreachable store cannot orphan the objects. A clip
+      // created or completed on the note after this read is covered too: its keys were recorded when its
+      // upload URL was made and before its bytes moved.
+      const now = new Date();
+      const requests = this.deletions.ofGoneClips(await this.clips.keysOfNote(ownerId, noteId), now);
+      await this.deletions.record(requests, now);
+      // Only the version just checked: changed meanwhile, the note is looked at again (and If-Match with it).
+      const deleted = await this.notes.deleteAt(ownerId, noteId, note.version);
+      await this.deletions.deleteSoon(requests.map((request) => request.storageKey));
+      if (deleted) return;
+    }
   }
 }

@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { bigintAsNumber } from '../audio-clip.entity';
+import { bigintAsNumber } from '../../database/column-transformers';
 
 /**
  * An object that must go, recorded in the same place as the rows so that nothing is orphaned when the

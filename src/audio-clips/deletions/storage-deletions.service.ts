@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { STORAGE_DRIVER, type StorageDriver } from '../../storage/storage-driver';
 import { AudioClipsRepository } from '../audio-clips.repository';
+import { RenditionsRepository } from '../../renditions/renditions.repository';
 import { deletionsOfGoneClip, type GoneClip } from './deletion-rules';
 import type { StorageDeletion } from './storage-deletion.entity';
 import { StorageDeletionsRepository, type DeletionRequest } from './storage-deletions.repository';
@@ -34,6 +35,7 @@ export class StorageDeletionsService {
   constructor(
     private readonly outbox: StorageDeletionsRepository,
     private readonly clips: AudioClipsRepository,
+    private readonly renditions: RenditionsRepository,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
@@ -103,7 +105,7 @@ export class StorageDeletionsService {
   }
 
   private async process(entry: StorageDeletion, now: Date): Promise<'deleted' | 'failed' | 'skipped'> {
-    const use = await this.clips.keyUse(entry.storageKey);
+    const use = (await this.clips.keyUse(entry.storageKey)) ?? (await this.renditions.keyUse(entry.storageKey));
     if (use !== null) {
       // A ready clip's audio stays, and its deletion is recorded anew when the clip is deleted. But a
       // delete records that first and removes the row a moment later: an entry recorded just now may

@@ -10,6 +10,7 @@ export interface SearchRow {
   id: string;
   title: string;
   body: string;
+  version: number;
   createdAt: Date;
   updatedAt: Date;
   titleMatch: boolean;
@@ -19,6 +20,7 @@ interface RawRow {
   id: string;
   title: string;
   body: string;
+  version: number | string;
   created_at: Date | string;
   updated_at: Date | string;
   title_match: boolean | number;
@@ -48,6 +50,7 @@ export class NotesSearchRepository {
       id: row.id,
       title: row.title,
       body: row.body,
+      version: Number(row.version),
       createdAt: toDate(row.created_at),
       updatedAt: toDate(row.updated_at),
       titleMatch: row.title_match === true || row.title_match === 1,
@@ -115,7 +118,7 @@ export class NotesSearchRepository {
 
 const POSTGRES_HALF = (
   titleMatch: boolean,
-) => `(SELECT n.id, n.title, n.body, n.created_at, n.updated_at, ${titleMatch} AS title_match
+) => `(SELECT n.id, n.title, n.body, n.version, n.created_at, n.updated_at, ${titleMatch} AS title_match
     FROM note_search s JOIN notes n ON n.id = s.note_id
     WHERE s.owner_id = $1 AND n.owner_id = $1 AND s.terms @@ $2::tsquery AND ${titleMatch ? '' : 'NOT '}s.terms @@ $3::tsquery
       /*${titleMatch ? 'title' : 'rest'} cursor*/
@@ -130,7 +133,7 @@ export const POSTGRES_SEARCH_SQL = `SELECT * FROM (${POSTGRES_HALF(true)} UNION 
 const SQLITE_TITLE_MATCH = '(s.rowid IN (SELECT rowid FROM notes_search WHERE notes_search MATCH ?))';
 
 /** CROSS JOIN keeps SQLite's join order: the full-text index first, then each match's note by rowid. */
-export const SQLITE_SEARCH_SQL = `SELECT n.id, n.title, n.body, n.created_at, n.updated_at, ${SQLITE_TITLE_MATCH} AS title_match
+export const SQLITE_SEARCH_SQL = `SELECT n.id, n.title, n.body, n.version, n.created_at, n.updated_at, ${SQLITE_TITLE_MATCH} AS title_match
   FROM notes_search s CROSS JOIN notes n ON n.rowid = s.rowid
   WHERE notes_search MATCH ? AND n.owner_id = ? /*cursor*/
   ORDER BY title_match DESC, n.updated_at DESC, n.id DESC

@@ -1,11 +1,17 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
-/** Remembers which clip an `Idempotency-Key` created, so a retried create returns it instead of a second one. */
+/** The creating endpoints that honour `Idempotency-Key`; a key is scoped to its owner and its endpoint. */
+export type IdempotentEndpoint = 'audio-clips' | 'notes';
+
+/** Remembers what an `Idempotency-Key` created, so a retried create returns it instead of a second one. */
 @Entity({ name: 'idempotency_keys' })
 @Index('idx_idempotency_keys_created', ['createdAt'])
 export class IdempotencyKey {
   @PrimaryColumn({ name: 'owner_id', type: 'varchar', length: 255 })
   ownerId!: string;
+
+  @PrimaryColumn({ type: 'varchar', length: 32 })
+  endpoint!: IdempotentEndpoint;
 
   @PrimaryColumn({ name: 'idempotency_key', type: 'varchar', length: 255 })
   key!: string;
@@ -14,8 +20,9 @@ export class IdempotencyKey {
   @Column({ name: 'request_hash', type: 'varchar', length: 64 })
   requestHash!: string;
 
-  @Column({ name: 'clip_id', type: 'varchar', length: 36 })
-  clipId!: string;
+  /** The id of the clip or note the request created. */
+  @Column({ name: 'resource_id', type: 'varchar', length: 36 })
+  resourceId!: string;
 
   @Column({ name: 'created_at' })
   createdAt!: Date;
