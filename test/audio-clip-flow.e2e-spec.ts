@@ -1,6 +1,6 @@
 import { describeEachWithLegs } from './harness/legs';
 import { RGW_LEG } from './harness/rgw';
-import type { AdvancedNotesClient, components } from '../client';
+import type { AdvancedNotesClient, components } from '../client/index';
 import { wav } from './support/audio';
 import { download, Phone, putBytes } from './support/phone';
 import { startTestApp, type DatabaseKind, type StorageKind, type TestApp } from './support/test-app';

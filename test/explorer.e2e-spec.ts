@@ -1,7 +1,7 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { createAdvancedNotesClient } from '../client';
+import { createAdvancedNotesClient } from '../client/index';
 import { CHROMIUM_LEG, CHROMIUM_PATH } from './harness/chromium';
 import { describeIfLeg } from './harness/legs';
 import { startTestApp, type TestApp } from './support/test-app';

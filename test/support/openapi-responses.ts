@@ -40,7 +40,7 @@ class OpenApiResponses {
     // strict: false for OpenAPI's own keywords (example, nullable is Ajv's own) beside JSON Schema's.
     this.ajv = new Ajv({ strict: false, allErrors: true });
     addFormats(this.ajv);
-    this.ajv.addSchema(spec, 'openapi.json');
+    this.ajv.addSchema(nullableReferences(spec), 'openapi.json');
     this.operations = Object.entries<any>(spec.paths)
       .flatMap(([template, item]) =>
         METHODS.filter((method) => item[method]).map((method) => ({
@@ -152,4 +152,19 @@ export function validatingFetch(inner: typeof fetch = fetch): typeof fetch {
     openApiResponses().check(request.method, request.url, response.status, response.headers.get('content-type'), text);
     return response;
   };
+}
+
+/**
+ * OpenAPI 3.0 writes a nullable object of a named schema as `nullable: true` beside `allOf: [{$ref}]`
+ * (what @nestjs/swagger emits, and what Swift and Kotlin generators read as an optional of that type).
+ * Ajv's `nullable` only widens the `type` beside it, so the `allOf` would still refuse null: such a schema
+ * is checked as null, or the schema without `nullable`.
+ */
+function nullableReferences(node: any): any {
+  if (Array.isArray(node)) return node.map(nullableReferences);
+  if (node === null || typeof node !== 'object') return node;
+  const copy = Object.fromEntries(Object.entries(node).map(([key, value]) => [key, nullableReferences(value)]));
+  if (copy.nullable !== true || !(copy.allOf || copy.$ref || copy.oneOf || copy.anyOf)) return copy;
+  const { nullable: _nullable, ...rest } = copy;
+  return { anyOf: [{ type: 'null' }, rest] };
 }

@@ -1,4 +1,4 @@
-import { createAdvancedNotesClient, type AdvancedNotesClient } from '../../client';
+import { createAdvancedNotesClient, type AdvancedNotesClient } from '../../client/index';
 import { validatingFetch } from './openapi-responses';
 
 /** A minimal HTTP client playing the mobile app: JSON in, JSON out, status and headers kept. */
