@@ -4,7 +4,12 @@ import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions, MIGRATIONS } from '../src/database/database.options';
 import { POSTGRES_SEARCH_SQL, SQLITE_SEARCH_SQL } from '../src/notes/search/notes-search.repository';
 import { parseSearchQuery, toFtsQuery, toTsQuery } from '../src/notes/search/search-query';
-import { ownerTerm, postgresSearchFunctions, SQLITE_TOKENIZER } from '../src/notes/search/search-sql';
+import {
+  collationCaseGaps,
+  ownerTerm,
+  postgresSearchFunctions,
+  SQLITE_TOKENIZER,
+} from '../src/notes/search/search-sql';
 import { textTerms } from '../src/notes/search/search-text';
 import { createTestDatabase } from './harness/databases';
 import type { Phone } from './support/phone';
@@ -370,7 +375,10 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
         try {
           await runner.query(`CREATE SCHEMA ${schema}`);
           await runner.query(`SET search_path = ${schema}, public`);
-          for (const statement of postgresSearchFunctions(collation)) await runner.query(statement);
+          const gaps = collation
+            ? await collationCaseGaps((sql, parameters) => runner.query(sql, parameters), collation)
+            : {};
+          for (const statement of postgresSearchFunctions(collation, gaps)) await runner.query(statement);
           await fc.assert(
             fc.asyncProperty(
               fc.oneof(

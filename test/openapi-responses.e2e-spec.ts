@@ -13,6 +13,7 @@ const CLIP_ID = '9b2f6c1e-3a4d-4e5f-8a6b-7c8d9e0f1a2b';
 const NOTE = {
   id: NOTE_ID,
   title: 'Standup ideas',
+  version: 1,
   body: '',
   created_at: '2026-11-27T09:30:00.000Z',
   updated_at: '2026-11-27T09:30:00.000Z',
@@ -132,7 +133,7 @@ describe('a started app’s answers, checked', () => {
     expect((await phone.post('/api/notes', { title: 7 })).status).toBe(400);
     expect((await new Phone(testApp.baseUrl).get('/api/notes')).status).toBe(401);
     expect((await phone.delete(`/api/notes/${created.body.id}`)).status).toBe(204);
-    expect((await phone.get(`/api/notes/${created.body.id}`)).status).toBe(404);
+    expect((await phone.get(`/api/notes/${created.body.id}`)).status).toBe(410);
     expect((await phone.get('/api/health/ready')).status).toBe(200);
   });
 });

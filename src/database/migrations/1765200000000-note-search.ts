@@ -1,5 +1,6 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import {
+  collationCaseGaps,
   LOCALE_FREE_COLLATIONS,
   postgresSearchFunctions,
   SQLITE_TERMS_FUNCTION,
@@ -40,7 +41,10 @@ export class NoteSearch1765200000000 implements MigrationInterface {
       [...LOCALE_FREE_COLLATIONS],
     ])) as { collname: LocaleFreeCollation }[];
     const collation = LOCALE_FREE_COLLATIONS.find((name) => collations.some((row) => row.collname === name)) ?? null;
-    for (const statement of postgresSearchFunctions(collation)) await queryRunner.query(statement);
+    const gaps = collation
+      ? await collationCaseGaps((sql, parameters) => queryRunner.query(sql, parameters), collation)
+      : {};
+    for (const statement of postgresSearchFunctions(collation, gaps)) await queryRunner.query(statement);
     // Owner and time beside the terms: one owner's matches, newest first, without visiting `notes`.
     await queryRunner.query(`CREATE TABLE note_search (
       note_id varchar(36) PRIMARY KEY REFERENCES notes (id) ON DELETE CASCADE ON UPDATE CASCADE,

@@ -83,14 +83,17 @@ function sqlLiteral(text: string): string {
  * notes_search_vector(title, body) — the tsvector of a note, title terms weighted A, body terms after a
  * gap (so a phrase never spans title and body), positions up to MAX_TERMS_PER_NOTE.
  */
-export function postgresSearchFunctions(collation: LocaleFreeCollation | null): string[] {
+export function postgresSearchFunctions(
+  collation: LocaleFreeCollation | null,
+  caseGaps: Readonly<Record<string, string>> = {},
+): string[] {
   const letters = characterRanges((char) => LETTER_OR_DIGIT.test(char));
   const cjk = characterRanges((char) => CJK.test(char));
   let folded: string;
   if (collation) {
     // Marks out, lower case by a locale-free collation, then the few letters that do not decompose. (Postgres's
     // translate() walks its whole list for every character: it gets only the short one.)
-    const specials = Object.entries(SINGLE_CHAR_SPECIALS);
+    const specials = Object.entries({ ...SINGLE_CHAR_SPECIALS, ...caseGaps });
     folded = `translate(lower(regexp_replace(normalize(t, NFKD), ${sqlLiteral(`[${characterRanges((char) => MARK.test(char))}]+`)}, '', 'g') COLLATE "${collation}"), ${sqlLiteral(specials.map(([from]) => from).join(''))}, ${sqlLiteral(specials.map(([, to]) => to).join(''))})`;
   } else {
     // No such collation: the whole per-character table, slower (a long translate list) but the same answer.
@@ -162,4 +165,28 @@ export function registerSqliteSearchFunction(db: SqliteFunctions): void {
 /** The owner as one FTS5 term (hex of its UTF-8 bytes): SQLite's hex() at index time, this at query time. */
 export function ownerTerm(ownerId: string): string {
   return Buffer.from(ownerId, 'utf8').toString('hex');
+}
+
+/**
+ * The characters the app lower-cases that `collation` leaves as they are, each with the app's fold: a
+ * database's Unicode tables (ICU's, or Postgres's own) can be older than Node's, and a letter of a script
+ * added since has no lower case there. They join the translate() after lower(), so both fold alike.
+ */
+export async function collationCaseGaps(
+  query: (sql: string, parameters: unknown[]) => Promise<unknown>,
+  collation: LocaleFreeCollation,
+): Promise<Record<string, string>> {
+  const cased: string[] = [];
+  for (let codePoint = 0; codePoint <= LAST_CODE_POINT; codePoint += 1) {
+    if (isSurrogate(codePoint)) continue;
+    const char = String.fromCodePoint(codePoint);
+    // Only what reaches lower() (NFKD leaves it whole; not a mark, which goes before) and folds to one
+    // other character: translate() maps one character to one.
+    const folded = foldCharacter(char);
+    if (char.normalize('NFKD') === char && folded !== char && [...folded].length === 1) cased.push(char);
+  }
+  const rows = (await query(`SELECT c, lower(c COLLATE "${collation}") AS lowered FROM unnest($1::text[]) AS c`, [
+    cased,
+  ])) as { c: string; lowered: string }[];
+  return Object.fromEntries(rows.filter((row) => row.lowered === row.c).map((row) => [row.c, foldCharacter(row.c)]));
 }
