@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApp, type TestApp } from './support/test-app';
 
-const BIN = join(__dirname, '..', 'bin', 'advanced-notes.js');
+const BIN = join(__dirname, '..', 'client', 'bin', 'advanced-notes.js');
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   const { NODE_OPTIONS: _jestOnly, ...inherited } = process.env;

@@ -34,6 +34,8 @@ const CLIP = {
   updated_at: '2026-11-27T09:30:00.000Z',
   completed_at: null,
   completed_by: null,
+  waveform: null,
+  renditions: [],
 };
 
 /** path → [status, content type, body] the fake server answers. */
