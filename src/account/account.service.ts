@@ -72,7 +72,7 @@ export class AccountService {
     assertConfirmed(ownerId, confirmation);
     const now = new Date();
     const requests = [
-      ...this.deletions.ofGoneClips(await this.clips.keysOfOwner(ownerId), now),
+      ...this.deletions.ofGoneClips(await this.clips.keysOfGoneClips(ownerId), now),
       ...(await Promise.all(this.ownedObjects.map((source) => source.deletionsOf(ownerId, now)))).flat(),
     ];
     await this.deletions.record(requests, now);

@@ -6,6 +6,7 @@ import { afterCursor, PageRequest, toPage, type Page } from '../common/paginatio
 import { timestampParameter } from '../database/database.options';
 import { SqlStatements } from '../database/sql-statements';
 import { AudioClip, AudioClipStatus, CompletedBy, DurationSource, waveformAsHex } from './audio-clip.entity';
+import type { GoneClip } from './deletions/deletion-rules';
 
 /** A row of `audio_clips` as the database driver returns it. */
 interface ClipRow {
@@ -318,16 +319,11 @@ export class AudioClipsRepository {
     return toPage(await afterCursor(query, 'clip', page.after, cursorTime).getMany(), page.limit);
   }
 
-  /** The objects a note's clips may have in storage, with how long their upload URLs stay valid and what they can write. */
-  keysOfNote(
-    ownerId: string,
-    noteId: string,
-  ): Promise<
-    Pick<
-      AudioClip,
-      'ownerId' | 'bytes' | 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId' | 'status'
-    >[]
-  > {
+  /**
+   * The objects clips may have in storage, with how long their upload URLs stay valid and what they can
+   * write: one note's clips (the note's deletion), or every clip of the owner (an account deletion).
+   */
+  keysOfGoneClips(ownerId: string, noteId?: string): Promise<GoneClip[]> {
     return this.clips.find({
       select: {
         ownerId: true,
@@ -338,36 +334,13 @@ export class AudioClipsRepository {
         uploadExpiresAt: true,
         multipartUploadId: true,
       },
-      where: { ownerId, noteId },
+      where: noteId === undefined ? { ownerId } : { ownerId, noteId },
     });
   }
 
   /** Every clip of the owner, in every state, oldest first (an export). */
   allOfOwner(ownerId: string): Promise<AudioClip[]> {
     return this.clips.find({ where: { ownerId }, order: { createdAt: 'ASC', id: 'ASC' } });
-  }
-
-  /** The objects every clip of the owner may have in storage (an account deletion), as `keysOfNote`. */
-  keysOfOwner(
-    ownerId: string,
-  ): Promise<
-    Pick<
-      AudioClip,
-      'ownerId' | 'bytes' | 'storageKey' | 'uploadKey' | 'uploadExpiresAt' | 'multipartUploadId' | 'status'
-    >[]
-  > {
-    return this.clips.find({
-      select: {
-        ownerId: true,
-        status: true,
-        bytes: true,
-        storageKey: true,
-        uploadKey: true,
-        uploadExpiresAt: true,
-        multipartUploadId: true,
-      },
-      where: { ownerId },
-    });
   }
 
   /**

@@ -1,12 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../common/app-error';
 import { KeyedLock } from './keyed-lock';
-import { META_SUFFIX, type LocalObjectFiles, type ObjectMeta } from './local-object-files';
+import { META_SUFFIX, type LocalObjectFiles } from './local-object-files';
 import type { LocalUrlSigner } from './local-url-signer';
 import { multipartUploadGone } from './storage-errors';
 import type { PartRequirements, PresignedUpload, StoredPart } from './storage-driver';
@@ -181,7 +181,7 @@ export class LocalMultipartUploads {
         };
         await pipeline(Readable.from(sources()), output);
         const etag = `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${parts.length}`;
-        await this.placeObject(key, temporary, { contentType, size, etag });
+        await this.files.place(key, temporary, { contentType, size, etag });
       } catch (error) {
         await rm(temporary, { force: true });
         throw error;
@@ -204,22 +204,6 @@ export class LocalMultipartUploads {
     const manifest = await readManifest(this.dirOf(uploadId));
     if (manifest?.key !== key) throw multipartUploadGone();
     return manifest;
-  }
-
-  /** Renames the joined file (and its metadata) into place under the object's own lock. */
-  private async placeObject(key: string, incomingPath: string, meta: ObjectMeta): Promise<void> {
-    const path = this.files.pathFor(key);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(incomingPath + META_SUFFIX, JSON.stringify(meta));
-    try {
-      await this.files.lock.run(key, async () => {
-        await rename(incomingPath, path);
-        await rename(incomingPath + META_SUFFIX, path + META_SUFFIX);
-      });
-    } catch (error) {
-      await rm(incomingPath + META_SUFFIX, { force: true });
-      throw error;
-    }
   }
 
   private dirOf(uploadId: string): string {

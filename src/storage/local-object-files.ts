@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
-import { access, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../common/app-error';
@@ -50,6 +50,26 @@ export class LocalObjectFiles {
 
   incomingPath(): string {
     return join(this.root, INCOMING_DIR, randomUUID());
+  }
+
+  /**
+   * Puts a whole file from `.incoming/` (and its metadata) in place as the object under `key`, renamed
+   * under the object's own lock so that a reader sees the old object or the new one, never a mix. On
+   * failure the metadata written here is removed; the incoming file stays the caller's.
+   */
+  async place(key: string, incomingPath: string, meta: ObjectMeta): Promise<void> {
+    const path = this.pathFor(key);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(incomingPath + META_SUFFIX, JSON.stringify(meta));
+    try {
+      await this.lock.run(key, async () => {
+        await rename(incomingPath, path);
+        await rename(incomingPath + META_SUFFIX, path + META_SUFFIX);
+      });
+    } catch (error) {
+      await rm(incomingPath + META_SUFFIX, { force: true });
+      throw error;
+    }
   }
 
   /**

@@ -1,10 +1,9 @@
 import { createReadStream, ReadStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { AppError } from '../common/app-error';
 import { parseRange } from './http-range';
-import { LocalObjectFiles, META_SUFFIX, type ObjectMeta } from './local-object-files';
+import { LocalObjectFiles } from './local-object-files';
 import type { LocalGrant, LocalUrlSigner } from './local-url-signer';
 
 /** Where the local driver's signed URLs point: LocalStorageController serves them with this class. */
@@ -85,7 +84,7 @@ export class LocalObjectServer {
 
     await this.assertUploadWanted(key);
 
-    const path = this.files.pathFor(key);
+    this.files.pathFor(key); // a key of an unsafe shape is refused before any byte is written
     const incoming = this.files.incomingPath();
     const expected = grant.contentLength;
     try {
@@ -101,22 +100,15 @@ export class LocalObjectServer {
           'The bytes received do not match the declared Content-MD5; send the file again.',
         );
       }
-      await mkdir(dirname(path), { recursive: true });
-      const meta: ObjectMeta = {
+      // Checked again at the end: the clip may have gone while the bytes were arriving.
+      await this.assertUploadWanted(key);
+      await this.files.place(key, incoming, {
         contentType: grant.contentType ?? 'application/octet-stream',
         size: expected,
         etag: md5.toString('hex'),
-      };
-      await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
-      // Checked again at the end: the clip may have gone while the bytes were arriving.
-      await this.assertUploadWanted(key);
-      await this.files.lock.run(key, async () => {
-        await rename(incoming, path);
-        await rename(incoming + META_SUFFIX, path + META_SUFFIX);
       });
     } catch (error) {
       await rm(incoming, { force: true });
-      await rm(incoming + META_SUFFIX, { force: true });
       if (error instanceof AppError) throw error;
       throw new AppError(
         'UPLOAD_INCOMPLETE',

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
@@ -187,7 +187,6 @@ export class LocalStorageDriver implements StorageDriver {
 
   /** Written under `.incoming/` and renamed into place once whole, as an upload is. */
   async writeStream(key: string, body: NodeJS.ReadableStream, object: StreamedObject): Promise<{ size: number }> {
-    const path = this.files.pathFor(key);
     const incoming = this.files.incomingPath();
     const digest = createHash('md5');
     let size = 0;
@@ -200,21 +199,14 @@ export class LocalStorageDriver implements StorageDriver {
     });
     try {
       await pipeline(body, counter, createWriteStream(incoming, { flags: 'wx' }));
-      const meta: ObjectMeta = {
+      await this.files.place(key, incoming, {
         contentType: object.contentType,
         size,
         etag: digest.digest('hex'),
         ...(object.contentDisposition ? { contentDisposition: object.contentDisposition } : {}),
-      };
-      await writeFile(incoming + META_SUFFIX, JSON.stringify(meta));
-      await mkdir(dirname(path), { recursive: true });
-      await this.files.lock.run(key, async () => {
-        await rename(incoming, path);
-        await rename(incoming + META_SUFFIX, path + META_SUFFIX);
       });
     } catch (error) {
       await rm(incoming, { force: true });
-      await rm(incoming + META_SUFFIX, { force: true });
       throw error;
     }
     return { size };

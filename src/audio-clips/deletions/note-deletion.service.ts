@@ -28,7 +28,7 @@ export class NoteDeletionService {
       // created or completed on the note after this read is covered too: its keys were recorded when its
       // upload URL was made and before its bytes moved.
       const now = new Date();
-      const requests = this.deletions.ofGoneClips(await this.clips.keysOfNote(ownerId, noteId), now);
+      const requests = this.deletions.ofGoneClips(await this.clips.keysOfGoneClips(ownerId, noteId), now);
       await this.deletions.record(requests, now);
       // Only the version just checked: changed meanwhile, the note is looked at again (and If-Match with it).
       const deleted = await this.notes.deleteAt(ownerId, noteId, note.version);
