@@ -278,6 +278,20 @@ describe.each<DatabaseKind>(['sqlite', 'postgres'])('notes a phone can sync, on 
       expect(await rows()).toBe(before);
     });
 
+    it('refuses a merge whose body would be longer than a note may be, and writes nothing', async () => {
+      const start = 'x'.repeat(60_000) + '\n';
+      const { body: note } = await alice.post('/api/notes', { title: 'long', body: start });
+      await alice.patch(`/api/notes/${note.id}`, { body: 'a'.repeat(30_000) + '\n' + start });
+      const before = await rows();
+      const merged = await alice.patch(`/api/notes/${note.id}`, {
+        base_version: 1,
+        body: start + 'b'.repeat(30_000) + '\n',
+      });
+      expect(merged.status).toBe(400);
+      expect(merged.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'body' }] });
+      expect(await rows()).toBe(before);
+    });
+
     it('checks If-Match before base_version', async () => {
       const id = await noteAt2();
       const response = await send(
@@ -321,6 +335,11 @@ describe.each<DatabaseKind>(['sqlite', 'postgres'])('notes a phone can sync, on 
       const second = await alice.get(`/api/notes/${note.id}/revisions?limit=3&cursor=${first.body.next_cursor}`);
       expect(second.body).toMatchObject({ items: [{ version: 2, body: 'v2' }], next_cursor: null });
       expect((await alice.get(`/api/notes/${note.id}/revisions/3`)).body).toMatchObject({ version: 3, body: 'v3' });
+      // A cursor past the versions a note can have is not one this API gave: 400 naming it, not a database error.
+      const forged = Buffer.from(JSON.stringify(['revisions-before', 2_147_483_648])).toString('base64url');
+      const past = await alice.get(`/api/notes/${note.id}/revisions?cursor=${forged}`);
+      expect(past.status).toBe(400);
+      expect(past.body.error.details).toEqual([expect.objectContaining({ field: 'cursor' })]);
       const gone = await alice.get(`/api/notes/${note.id}/revisions/1`);
       expect(gone.status).toBe(404);
       expect(gone.body.error.code).toBe('NOTE_REVISION_NOT_FOUND');
@@ -444,6 +463,10 @@ describe.each<DatabaseKind>(['sqlite', 'postgres'])('notes a phone can sync, on 
       const byId = new Map(delta.changes.map((change) => [change.id, change]));
       expect(delta.changes).toHaveLength(byId.size); // each once
       expect(byId.get(ready.body.clip.id)).toMatchObject({ deleted: false, audio_clip: { status: 'ready' } });
+      // A clip in the feed is the clip as GET answers it, renditions included.
+      expect(byId.get(ready.body.clip.id).audio_clip).toEqual(
+        (await carol.get(`/api/audio-clips/${ready.body.clip.id}`)).body,
+      );
       expect(byId.get(kept.id)).toMatchObject({ version: 3, note: { body: 'edited twice' } });
       expect(byId.get(doomed.id)).toEqual({
         type: 'note',
@@ -529,6 +552,27 @@ describe.each<DatabaseKind>(['sqlite', 'postgres'])('notes a phone can sync, on 
         [owner],
       );
       expect((await erin.get(`/api/sync/changes?cursor=${fresh}`)).status).toBe(410);
+    });
+
+    it('finishes a full sync in pages though deletions made before it were forgotten, and expires a cursor past a later one', async () => {
+      const fay = await testApp.phone(`fay-${randomUUID()}`);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i += 1) ids.push((await fay.post('/api/notes', { title: `n${i}` })).body.id);
+      await fay.delete(`/api/notes/${ids[0]}`);
+      expect((await testApp.janitor.runOnce(new Date(Date.now() + 5 * 24 * HOUR))).purgedTombstones).toBeGreaterThan(0);
+      // Two a page: every cursor after the first page lies below the forgotten deletion, and none of it is lost.
+      const full = await pullAll(fay, undefined, 2);
+      expect(full.pages).toBeGreaterThan(1);
+      expect(full.changes.map((change) => change.id).sort()).toEqual(ids.slice(1).sort());
+      expect((await fay.get(`/api/sync/changes?cursor=${full.cursor}`)).body.changes).toEqual([]);
+      // A deletion after that sync, once forgotten, is one the device never saw: its cursor expires.
+      await fay.delete(`/api/notes/${ids[1]}`);
+      expect((await testApp.janitor.runOnce(new Date(Date.now() + 10 * 24 * HOUR))).purgedTombstones).toBeGreaterThan(
+        0,
+      );
+      const expired = await fay.get(`/api/sync/changes?cursor=${full.cursor}`);
+      expect(expired.status).toBe(410);
+      expect(expired.body.error.code).toBe('SYNC_CURSOR_EXPIRED');
     });
 
     it('does not list another owner’s changes', async () => {

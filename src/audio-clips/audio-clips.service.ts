@@ -606,11 +606,14 @@ export class AudioClipsService implements OnModuleInit {
    */
   private async insertWithinQuota(clip: AudioClip): Promise<void> {
     const { userQuotaBytes: quota, maxPendingUploadBytes, maxPendingUploads } = this.config.limits;
-    const inserted = await this.clips.insertWithinLimits(clip, {
-      quotaBytes: quota,
-      maxPendingBytes: maxPendingUploadBytes,
-      maxPendingUploads,
-    });
+    const inserted = await this.clips
+      .insertWithinLimits(clip, { quotaBytes: quota, maxPendingBytes: maxPendingUploadBytes, maxPendingUploads })
+      .catch(async (error: unknown) => {
+        // The note went between the check and the insert: 410 if its owner deleted it, as the check says.
+        if (error instanceof AppError && error.code === 'NOTE_NOT_FOUND' && clip.noteId !== null)
+          await this.notes.assertExists(clip.ownerId, clip.noteId);
+        throw error;
+      });
     if (inserted) return;
     const held = await this.clips.holdings(clip.ownerId);
     const dead = deadUploadsInfo(held);

@@ -245,7 +245,7 @@ export function decodeRevisionCursor(raw: string): number {
         typeof version === 'number' &&
         Number.isSafeInteger(version) &&
         version >= 1 &&
-        version <= MAX_NOTE_VERSION + 1
+        version <= MAX_NOTE_VERSION
       )
         return version;
     }

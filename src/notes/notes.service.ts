@@ -6,7 +6,7 @@ import type { Page, PageRequest } from '../common/pagination';
 import { AppConfig } from '../config/app-config';
 import { idempotencyKeyReused, requestHashOf } from '../idempotency/idempotency';
 import { IdempotencyKeysRepository, isUniqueViolation } from '../idempotency/idempotency-keys.repository';
-import { toNoteResponse } from './note.dto';
+import { MAX_NOTE_BODY_LENGTH, toNoteResponse } from './note.dto';
 import { Note } from './note.entity';
 import { mergeNote, type ConflictRegion, type NoteContent } from './note-merge';
 import type { NoteRevision } from './note-revision.entity';
@@ -142,6 +142,12 @@ export class NotesService {
         if ('conflicts' in outcome) throw editConflict(note, base, yours, outcome.conflicts);
         content = outcome.merged;
         merged = true;
+        // Each side fits, both together may not: the merged note must be one the client can send back.
+        if (content.body.length > MAX_NOTE_BODY_LENGTH)
+          throw invalid(
+            'body',
+            `body must be shorter than or equal to ${MAX_NOTE_BODY_LENGTH} characters once merged with the changes since your version`,
+          );
       }
       if (content.title === note.title && content.body === note.body) return { note, merged };
       const updated = await this.notes.updateFrom(note, content, new Date(), this.config.sync.noteRevisionsKept);

@@ -9,6 +9,12 @@ export interface SyncCursor {
   seq: number;
   /** When it was issued (ms since the epoch). */
   issuedAt: number;
+  /**
+   * For the pages of a full sync: the counter when its first page was read. A deletion numbered up to it
+   * happened before the client read anything, so its tombstone may be purged without the client missing it.
+   * 0 otherwise.
+   */
+  floor: number;
 }
 
 /**
@@ -19,21 +25,21 @@ const CURSOR_CHECK_KEY = 'advanced-notes sync cursor v1';
 
 function checkOf(ownerId: string, cursor: SyncCursor): string {
   return createHmac('sha256', CURSOR_CHECK_KEY)
-    .update(`${ownerId}\n${cursor.epoch}\n${cursor.seq}\n${cursor.issuedAt}`)
+    .update(`${ownerId}\n${cursor.epoch}\n${cursor.seq}\n${cursor.issuedAt}\n${cursor.floor}`)
     .digest('base64url')
     .slice(0, 22);
 }
 
 export function encodeSyncCursor(ownerId: string, cursor: SyncCursor): string {
-  const payload = [cursor.epoch, cursor.seq, cursor.issuedAt, checkOf(ownerId, cursor)];
+  const payload = [cursor.epoch, cursor.seq, cursor.issuedAt, cursor.floor, checkOf(ownerId, cursor)];
   return Buffer.from(JSON.stringify(payload)).toString('base64url');
 }
 
 export function decodeSyncCursor(ownerId: string, raw: string): SyncCursor {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-    if (Array.isArray(parsed) && parsed.length === 4) {
-      const [epoch, seq, issuedAt, check] = parsed as unknown[];
+    if (Array.isArray(parsed) && parsed.length === 5) {
+      const [epoch, seq, issuedAt, floor, check] = parsed as unknown[];
       if (
         typeof epoch === 'string' &&
         /^[0-9a-f]{32}$/.test(epoch) &&
@@ -42,9 +48,12 @@ export function decodeSyncCursor(ownerId: string, raw: string): SyncCursor {
         seq >= 0 &&
         typeof issuedAt === 'number' &&
         Number.isSafeInteger(issuedAt) &&
+        typeof floor === 'number' &&
+        Number.isSafeInteger(floor) &&
+        floor >= 0 &&
         typeof check === 'string'
       ) {
-        const cursor = { epoch, seq, issuedAt };
+        const cursor = { epoch, seq, issuedAt, floor };
         const expected = Buffer.from(checkOf(ownerId, cursor));
         const given = Buffer.from(check);
         if (given.length === expected.length && timingSafeEqual(given, expected)) return cursor;

@@ -74,10 +74,11 @@ async function installPostgres(queryRunner: QueryRunner): Promise<void> {
     CREATE OR REPLACE FUNCTION sync_next_seq(owner varchar) RETURNS bigint LANGUAGE plpgsql AS $$
     DECLARE next_seq bigint;
     BEGIN
-      INSERT INTO sync_owners (owner_id, seq, epoch, purged_seq)
-        VALUES (owner, 0, md5(random()::text || clock_timestamp()::text || owner), 0)
-        ON CONFLICT (owner_id) DO NOTHING;
-      UPDATE sync_owners SET seq = seq + 1 WHERE owner_id = owner RETURNING seq INTO next_seq;
+      -- One statement, so that a row deleted under it (an account deletion) makes a fresh one, never NULL.
+      INSERT INTO sync_owners AS o (owner_id, seq, epoch, purged_seq)
+        VALUES (owner, 1, md5(random()::text || clock_timestamp()::text || owner), 0)
+        ON CONFLICT (owner_id) DO UPDATE SET seq = o.seq + 1
+        RETURNING o.seq INTO next_seq;
       RETURN next_seq;
     END $$`);
   for (const { table, type, columns, version } of TRIGGERED_TABLES) {

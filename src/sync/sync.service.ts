@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { toAudioClipResponse } from '../audio-clips/audio-clip.dto';
 import { AppConfig } from '../config/app-config';
 import { toNoteResponse } from '../notes/note.dto';
+import { RenditionsService } from '../renditions/renditions.service';
 import { decodeSyncCursor, encodeSyncCursor, invalidSyncCursor, syncCursorExpired } from './sync-cursor';
 import type { SyncChangeDto, SyncChangesDto } from './sync.dto';
 import { SyncRepository } from './sync.repository';
@@ -22,36 +23,41 @@ export class SyncService {
   constructor(
     private readonly sync: SyncRepository,
     private readonly config: AppConfig,
+    private readonly renditions: RenditionsService,
   ) {}
 
   async changes(ownerId: string, rawCursor: string | undefined, limit: number): Promise<SyncChangesDto> {
     // An owner who never changed anything has no counter row yet (a read writes nothing).
     const owner = (await this.sync.ownerState(ownerId)) ?? { seq: 0, epoch: NO_EPOCH, purgedSeq: 0 };
     const now = Date.now();
-    let after = 0;
-    if (rawCursor !== undefined) {
-      const cursor = decodeSyncCursor(ownerId, rawCursor);
-      // A cursor at 0 has seen nothing: it is a full sync in any epoch.
-      if (cursor.seq === 0) return this.page(ownerId, owner, 0, limit, now);
-      if (cursor.epoch !== owner.epoch) throw syncCursorExpired();
-      if (cursor.seq > owner.seq || cursor.issuedAt > now + 60_000) throw invalidSyncCursor();
-      // A deletion after the cursor may have been forgotten since: the client must start again.
-      if (cursor.seq < owner.purgedSeq || now - cursor.issuedAt > this.config.sync.tombstoneTtlSeconds * 1000)
-        throw syncCursorExpired();
-      after = cursor.seq;
-    }
-    return this.page(ownerId, owner, after, limit, now);
+    if (rawCursor === undefined) return this.page(ownerId, owner, 0, owner.seq, limit, now);
+    const cursor = decodeSyncCursor(ownerId, rawCursor);
+    // A cursor at 0 has seen nothing: it is a full sync in any epoch.
+    if (cursor.seq === 0) return this.page(ownerId, owner, 0, owner.seq, limit, now);
+    if (cursor.epoch !== owner.epoch) throw syncCursorExpired();
+    if (cursor.seq > owner.seq || cursor.floor > owner.seq || cursor.issuedAt > now + 60_000) throw invalidSyncCursor();
+    // A deletion after what the client has seen may have been forgotten since: it must start again. (A
+    // full sync under way saw nothing before its first page, so what was purged below that is no loss.)
+    if (
+      Math.max(cursor.seq, cursor.floor) < owner.purgedSeq ||
+      now - cursor.issuedAt > this.config.sync.tombstoneTtlSeconds * 1000
+    )
+      throw syncCursorExpired();
+    return this.page(ownerId, owner, cursor.seq, cursor.floor, limit, now);
   }
 
   private async page(
     ownerId: string,
     owner: Pick<SyncOwner, 'seq' | 'epoch'>,
     after: number,
+    floor: number,
     limit: number,
     now: number,
   ): Promise<SyncChangesDto> {
     const horizon = owner.seq;
     const { notes, clips, tombstones } = await this.sync.changedBetween(ownerId, after, horizon, limit + 1);
+    // Each clip as GET /api/audio-clips/{id} answers it, renditions included.
+    await this.renditions.attach(clips);
     const items: { seq: number; change: SyncChangeDto }[] = [
       ...notes.map((note) => ({
         seq: note.changeSeq!,
@@ -92,7 +98,12 @@ export class SyncService {
     const reached = hasMore ? page[page.length - 1].seq : horizon;
     return {
       changes: page.map((item) => item.change),
-      next_cursor: encodeSyncCursor(ownerId, { epoch: owner.epoch, seq: reached, issuedAt: now }),
+      next_cursor: encodeSyncCursor(ownerId, {
+        epoch: owner.epoch,
+        seq: reached,
+        issuedAt: now,
+        floor: hasMore ? floor : 0,
+      }),
       has_more: hasMore,
     };
   }
