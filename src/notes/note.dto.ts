@@ -241,12 +241,7 @@ export function decodeRevisionCursor(raw: string): number {
     const parsed: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
     if (Array.isArray(parsed) && parsed.length === 2 && parsed[0] === 'revisions-before') {
       const version: unknown = parsed[1];
-      if (
-        typeof version === 'number' &&
-        Number.isSafeInteger(version) &&
-        version >= 1 &&
-        version <= MAX_NOTE_VERSION
-      )
+      if (typeof version === 'number' && Number.isSafeInteger(version) && version >= 1 && version <= MAX_NOTE_VERSION)
         return version;
     }
   } catch {
