@@ -6,6 +6,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { registerSqliteSearchFunction } from '../src/notes/search/search-sql';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { AudioClipsRepository, PLAYABLE_CLIP_SQL, PRIMARY_CLIP_SQL } from '../src/audio-clips/audio-clips.repository';
@@ -137,6 +138,8 @@ interface Range {
 
 function seedSqlite(path: string, notes: Range, clips: Range): void {
   const db = new Database(path);
+  // The search index's triggers call the app's function, as on every connection of the app.
+  registerSqliteSearchFunction(db);
   try {
     db.pragma('foreign_keys = ON');
     db.pragma('cache_size = -1048576'); // 1 GiB, this seeding connection only

@@ -6,6 +6,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { registerSqliteSearchFunction } from '../src/notes/search/search-sql';
 import { DataSource } from 'typeorm';
 import { issueToken } from '../src/auth/dev-token';
 import { loadAppConfig } from '../src/config/app-config';
@@ -156,6 +157,8 @@ async function seedDatabase(env: Record<string, string>): Promise<{ patchIds: st
 
   const db = new Database(env.DATABASE_URL.slice('sqlite:'.length));
   db.pragma('journal_mode = WAL');
+  // The search index's triggers call the app's function, as on every connection of the app.
+  registerSqliteSearchFunction(db);
   const insertNote = db.prepare(
     'INSERT INTO notes (id, owner_id, title, body, version, change_seq, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)',
   );
@@ -228,6 +231,7 @@ function startBaseline(port: number, file: string): void {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 5000');
+  registerSqliteSearchFunction(db);
   const feedPage = db.prepare(FEED_PAGE_SQL);
   const findNote = db.prepare(FIND_NOTE_SQL);
   const updateNote = db.prepare(UPDATE_NOTE_SQL);
