@@ -23,6 +23,28 @@ export async function startServer(
 }
 
 /**
+ * The app in a child process of its own, on `port`, for the memory benches: resolves once it listens, with
+ * a function that asks it for its `process.memoryUsage()` (bench/servers.ts answers the 'memory' message).
+ */
+export async function startAppReportingMemory(
+  port: number,
+  env: Record<string, string>,
+): Promise<{ server: ChildProcess; memory: () => Promise<NodeJS.MemoryUsage> }> {
+  const server = fork(join(__dirname, 'servers.js'), ['app', String(port)], {
+    env: { ...process.env, ...env },
+    // The app's JSON log is not the bench's output.
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  await new Promise((resolve) => server.once('message', resolve));
+  const memory = () =>
+    new Promise<NodeJS.MemoryUsage>((resolve) => {
+      server.once('message', (message) => resolve(message as NodeJS.MemoryUsage));
+      server.send('memory');
+    });
+  return { server, memory };
+}
+
+/**
  * s3rver in a process of its own, so that the store and the client uploading to it never share an event
  * loop (in the bench's own process they did, and the upload ratios measured that loop, not the store).
  */

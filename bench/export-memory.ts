@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -8,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { issueToken } from '../src/auth/dev-token';
 import { loadAppConfig } from '../src/config/app-config';
+import { startAppReportingMemory } from './children';
 
 /**
  * `npm run bench:export-memory`: stores EXPORT_MB (2048 by default) of recordings for one user, asks
@@ -50,17 +50,8 @@ async function main(): Promise<void> {
     JANITOR_INTERVAL_SECONDS: '0',
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
   };
-  const server = fork(join(__dirname, 'servers.js'), ['app', String(port)], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const { server, memory } = await startAppReportingMemory(port, env);
   try {
-    await new Promise((resolve) => server.once('message', resolve));
-    const memory = () =>
-      new Promise<NodeJS.MemoryUsage>((resolve) => {
-        server.once('message', (message) => resolve(message as NodeJS.MemoryUsage));
-        server.send('memory');
-      });
     const token = await issueToken(loadAppConfig(env).auth, 'bench-user');
     const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
       const response = await fetch(`http://127.0.0.1:${port}${path}`, {

@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -8,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { issueToken } from '../src/auth/dev-token';
 import { loadAppConfig } from '../src/config/app-config';
+import { startAppReportingMemory } from './children';
 
 /**
  * `npm run bench:upload-memory`: PUTs a 500 MB recording to the local driver's signed URL and samples
@@ -29,18 +29,8 @@ async function main(): Promise<void> {
     JANITOR_INTERVAL_SECONDS: '0',
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
   };
-  const server = fork(join(__dirname, 'servers.js'), ['app', String(port)], {
-    env: { ...process.env, ...env },
-    // The app's JSON log is not the bench's output.
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const { server, memory } = await startAppReportingMemory(port, env);
   try {
-    await new Promise((resolve) => server.once('message', resolve));
-    const memory = () =>
-      new Promise<NodeJS.MemoryUsage>((resolve) => {
-        server.once('message', (message) => resolve(message as NodeJS.MemoryUsage));
-        server.send('memory');
-      });
     const token = await issueToken(loadAppConfig(env).auth, 'bench-user');
     const uploadUrl = (bytes: number) =>
       fetch(`http://127.0.0.1:${port}/api/audio-clips`, {
