@@ -26,6 +26,8 @@ async function main(): Promise<void> {
     LOCAL_STORAGE_DIR: join(dir, 'objects'),
     AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
     MAX_UPLOAD_BYTES: String(SIZE),
+    // One PUT is what this bench measures: above the threshold a clip is uploaded in parts (no upload.url).
+    MULTIPART_THRESHOLD_BYTES: String(SIZE + 1),
     JANITOR_INTERVAL_SECONDS: '0',
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
   };
