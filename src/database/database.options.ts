@@ -22,6 +22,7 @@ import { DeadUploadHolders1765000000000 } from './migrations/1765000000000-dead-
 import { NoteSearch1765200000000 } from './migrations/1765200000000-note-search';
 import { registerSqliteSearchFunction } from '../notes/search/search-sql';
 import { DatabaseLogger } from './database-logger';
+import { installSqliteGate } from './sqlite-gate';
 import { Renditions1765400000000 } from './migrations/1765400000000-renditions';
 
 import { Exports1765300000000 } from './migrations/1765300000000-exports';
@@ -133,6 +134,7 @@ export class AppDataSource extends DataSource {
 export async function openDatabase(options: DataSourceOptions): Promise<DataSource> {
   const dataSource = new AppDataSource({ ...options, migrationsRun: false });
   await connect(dataSource, options);
+  if (options.type === 'better-sqlite3') installSqliteGate(dataSource, SQLITE_BUSY_TIMEOUT_MS);
   try {
     if (options.migrationsRun) await runMigrationsLocked(dataSource);
     else await refusePendingMigrations(dataSource);

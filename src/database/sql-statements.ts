@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
+import { sqliteGateOf } from './sqlite-gate';
 
 /**
  * What Postgres answers when a prepared statement's plan no longer fits the schema: "cached plan must not
@@ -9,10 +10,14 @@ const PLAN_GONE_STALE = new Set(['0A000', '26000']);
 
 interface PreparedStatement {
   get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  run(...params: unknown[]): { changes: number };
 }
 
-interface SqliteConnection {
+/** better-sqlite3's connection, as far as these statements use it. */
+export interface SqliteConnection {
   prepare(sql: string): PreparedStatement;
+  transaction<T>(work: () => T): () => T;
 }
 
 /**
@@ -33,30 +38,67 @@ export class SqlStatements {
     this.postgres = dataSource.options.type === 'postgres';
   }
 
-  async one<T>(sql: string, params: readonly string[]): Promise<T | undefined> {
+  async one<T>(sql: string, params: readonly unknown[]): Promise<T | undefined> {
+    return (await this.all<T>(sql, params, true))[0];
+  }
+
+  /** Every row of a read, through the same prepared statements as `one`. */
+  async all<T>(sql: string, params: readonly unknown[], onlyFirst = false): Promise<T[]> {
     if (this.postgres) {
       const pool = (this.dataSource.driver as unknown as { master: Pool }).master;
       const run = () =>
         pool.query({ name: SqlStatements.nameOf(sql), text: this.forDatabase(sql), values: [...params] });
       try {
-        return (await run()).rows[0] as T | undefined;
+        return (await run()).rows as T[];
       } catch (error) {
         if (!PLAN_GONE_STALE.has((error as { code?: string }).code ?? '')) throw error;
         // A migration changed what the statement returns (a column's type, say), and Postgres will not run
         // the plan it made before: prepare every statement anew, under new names, on every connection.
         SqlStatements.generation += 1;
-        return (await run()).rows[0] as T | undefined;
+        return (await run()).rows as T[];
       }
     }
+    await this.sqliteTurn();
+    const statement = this.sqlite(sql);
+    if (onlyFirst) {
+      const row = statement.get(...params) as T | undefined;
+      return row === undefined ? [] : [row];
+    }
+    return statement.all(...params) as T[];
+  }
+
+  /**
+   * SQLite only: `work` as one transaction on the app's connection, run synchronously once no other
+   * transaction is open (src/database/sqlite-gate.ts), so nothing interleaves with it. `statement` gives
+   * the prepared statements to run in it.
+   */
+  async sqliteTransaction<T>(work: (statement: (sql: string) => PreparedStatement) => T): Promise<T> {
+    await this.sqliteTurn();
+    return this.connection().transaction(() => work((sql) => this.sqlite(sql)))();
+  }
+
+  get isPostgres(): boolean {
+    return this.postgres;
+  }
+
+  /** Waits while a transaction of another caller is open on the SQLite connection. */
+  private async sqliteTurn(): Promise<void> {
+    const gate = sqliteGateOf(this.dataSource);
+    if (gate?.closedTo()) await gate.pass();
+  }
+
+  private sqlite(sql: string): PreparedStatement {
     let statement = this.prepared.get(sql);
     if (!statement) {
       // The TypeORM driver's own connection: one statement runs synchronously, so nothing interleaves with it.
-      statement = (
-        this.dataSource.driver as unknown as { databaseConnection: SqliteConnection }
-      ).databaseConnection.prepare(sql);
+      statement = this.connection().prepare(sql);
       this.prepared.set(sql, statement);
     }
-    return statement.get(...params) as T | undefined;
+    return statement;
+  }
+
+  private connection(): SqliteConnection {
+    return (this.dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
   }
 
   private static nameOf(sql: string): string {

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { timestampParameter } from '../../database/database.options';
+import { SqlStatements } from '../../database/sql-statements';
 import type { SearchCursor } from './search-cursor';
 import { toFtsQuery, toTsQuery, type SearchQuery } from './search-query';
 import { ownerTerm } from './search-sql';
@@ -34,10 +35,11 @@ interface RawRow {
 @Injectable()
 export class NotesSearchRepository {
   private readonly postgres: boolean;
-  private readonly sqliteStatements = new Map<string, { all(...params: unknown[]): unknown[] }>();
+  private readonly sql: SqlStatements;
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {
     this.postgres = dataSource.options.type === 'postgres';
+    this.sql = new SqlStatements(dataSource);
   }
 
   async search(ownerId: string, query: SearchQuery, limit: number, after?: SearchCursor): Promise<SearchRow[]> {
@@ -94,25 +96,9 @@ export class NotesSearchRepository {
       params.push(title, updatedAt, after.id);
     }
     params.push(limit);
-    return Promise.resolve(this.sqliteStatement(SQLITE_SEARCH_SQL.replace('/*cursor*/', cursor)).all(...params));
-  }
-
-  /**
-   * Prepared once on the TypeORM driver's own better-sqlite3 connection, as the hot reads are
-   * (src/database/sql-statements.ts): TypeORM's query path costs more than the search itself on small pages.
-   */
-  private sqliteStatement(sql: string): { all(...params: unknown[]): unknown[] } {
-    let statement = this.sqliteStatements.get(sql);
-    if (!statement) {
-      const connection = (
-        this.dataSource.driver as unknown as {
-          databaseConnection: { prepare(sql: string): { all(...params: unknown[]): unknown[] } };
-        }
-      ).databaseConnection;
-      statement = connection.prepare(sql);
-      this.sqliteStatements.set(sql, statement);
-    }
-    return statement;
+    // Prepared once on the driver's own connection, as the hot reads are: TypeORM's query path costs more
+    // than the search itself on small pages.
+    return this.sql.all(SQLITE_SEARCH_SQL.replace('/*cursor*/', cursor), params);
   }
 }
 
