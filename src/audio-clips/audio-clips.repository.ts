@@ -9,7 +9,7 @@ import { AudioClip, AudioClipStatus, CompletedBy, DurationSource, waveformAsHex 
 import type { GoneClip } from './deletions/deletion-rules';
 
 /** A row of `audio_clips` as the database driver returns it. */
-interface ClipRow {
+export interface ClipRow {
   id: string;
   owner_id: string;
   note_id: string | null;
@@ -108,7 +108,7 @@ export type PlayableClip = Pick<AudioClip, 'id' | 'status' | 'storageKey' | 'mim
  * columns changed since it was planned, so with `*` a migration adding a column would break the hot
  * reads of every instance still running (a rolling deploy) until their connections were renewed.
  */
-const CLIP_COLUMNS =
+export const CLIP_COLUMNS =
   'id, owner_id, note_id, status, mime_type, bytes, duration_ms, declared_duration_ms, duration_source, content_md5, ' +
   'storage_key, upload_key, upload_expires_at, upload_check_at, multipart_upload_id, part_size, failure_reason, ' +
   'created_at, updated_at, completed_at, completed_by, waveform, change_seq';
@@ -263,31 +263,7 @@ export class AudioClipsRepository {
   }
 
   private toClip(row: ClipRow): AudioClip {
-    return Object.assign(new AudioClip(), {
-      id: row.id,
-      ownerId: row.owner_id,
-      noteId: row.note_id,
-      status: row.status,
-      mimeType: row.mime_type,
-      bytes: Number(row.bytes),
-      durationMs: row.duration_ms,
-      declaredDurationMs: row.declared_duration_ms,
-      durationSource: row.duration_source,
-      contentMd5: row.content_md5,
-      storageKey: row.storage_key,
-      uploadKey: row.upload_key,
-      uploadExpiresAt: row.upload_expires_at === null ? null : this.sql.date(row.upload_expires_at),
-      uploadCheckAt: row.upload_check_at === null ? null : this.sql.date(row.upload_check_at),
-      multipartUploadId: row.multipart_upload_id,
-      partSize: row.part_size === null ? null : Number(row.part_size),
-      failureReason: row.failure_reason,
-      createdAt: this.sql.date(row.created_at),
-      updatedAt: this.sql.date(row.updated_at),
-      completedAt: row.completed_at === null ? null : this.sql.date(row.completed_at),
-      completedBy: row.completed_by,
-      waveform: waveformAsHex.from(row.waveform),
-      changeSeq: Number(row.change_seq),
-    });
+    return clipFromRow(row, this.sql);
   }
 
   async listOfNote(ownerId: string, noteId: string, page: PageRequest): Promise<Page<AudioClip>> {
@@ -498,4 +474,33 @@ function isForeignKeyViolation(error: unknown): boolean {
   if (!(error instanceof QueryFailedError)) return false;
   const code = (error.driverError as { code?: unknown } | undefined)?.code;
   return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+/** A clip from its row as `CLIP_COLUMNS` reads it. */
+export function clipFromRow(row: ClipRow, sql: Pick<SqlStatements, 'date'>): AudioClip {
+  return Object.assign(new AudioClip(), {
+    id: row.id,
+    ownerId: row.owner_id,
+    noteId: row.note_id,
+    status: row.status,
+    mimeType: row.mime_type,
+    bytes: Number(row.bytes),
+    durationMs: row.duration_ms,
+    declaredDurationMs: row.declared_duration_ms,
+    durationSource: row.duration_source,
+    contentMd5: row.content_md5,
+    storageKey: row.storage_key,
+    uploadKey: row.upload_key,
+    uploadExpiresAt: row.upload_expires_at === null ? null : sql.date(row.upload_expires_at),
+    uploadCheckAt: row.upload_check_at === null ? null : sql.date(row.upload_check_at),
+    multipartUploadId: row.multipart_upload_id,
+    partSize: row.part_size === null ? null : Number(row.part_size),
+    failureReason: row.failure_reason,
+    createdAt: sql.date(row.created_at),
+    updatedAt: sql.date(row.updated_at),
+    completedAt: row.completed_at === null ? null : sql.date(row.completed_at),
+    completedBy: row.completed_by,
+    waveform: waveformAsHex.from(row.waveform),
+    changeSeq: Number(row.change_seq),
+  });
 }

@@ -2,11 +2,37 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { AudioClip } from '../audio-clips/audio-clip.entity';
+import { CLIP_COLUMNS, clipFromRow, type ClipRow } from '../audio-clips/audio-clips.repository';
 import { timestampParameter } from '../database/database.options';
 import { SqlStatements } from '../database/sql-statements';
 import { Note } from '../notes/note.entity';
 import { SyncOwner } from './sync-owner.entity';
-import { SyncTombstone } from './sync-tombstone.entity';
+import { SyncTombstone, type SyncItemType } from './sync-tombstone.entity';
+
+const OWNER_STATE_SQL = 'SELECT seq, epoch, purged_seq FROM sync_owners WHERE owner_id = ?';
+/** One range of an owner's change numbers, in order (served by each table's (owner_id, change_seq) index). */
+const CHANGED_RANGE = 'WHERE owner_id = ? AND change_seq > ? AND change_seq <= ? ORDER BY change_seq LIMIT ?';
+const NOTES_CHANGED_SQL = `SELECT id, title, body, version, created_at, updated_at, change_seq FROM notes ${CHANGED_RANGE}`;
+const CLIPS_CHANGED_SQL = `SELECT ${CLIP_COLUMNS} FROM audio_clips ${CHANGED_RANGE}`;
+const TOMBSTONES_CHANGED_SQL = `SELECT item_type, id, version, deleted_at, change_seq FROM sync_tombstones ${CHANGED_RANGE}`;
+
+interface NoteRow {
+  id: string;
+  title: string;
+  body: string;
+  version: number | string;
+  created_at: Date | string;
+  updated_at: Date | string;
+  change_seq: number | string;
+}
+
+interface TombstoneRow {
+  item_type: SyncItemType;
+  id: string;
+  version: number | string | null;
+  deleted_at: Date | string;
+  change_seq: number | string;
+}
 
 export interface ChangedItems {
   notes: Note[];
@@ -18,6 +44,7 @@ export interface ChangedItems {
 @Injectable()
 export class SyncRepository {
   private readonly dataSource: DataSource;
+  private readonly sql: SqlStatements;
 
   constructor(
     @InjectRepository(SyncOwner) private readonly owners: Repository<SyncOwner>,
@@ -26,47 +53,64 @@ export class SyncRepository {
     @InjectRepository(AudioClip) private readonly clips: Repository<AudioClip>,
   ) {
     this.dataSource = owners.manager.connection;
+    this.sql = new SqlStatements(this.dataSource);
   }
 
   /**
    * The owner's counter row; null for an owner who never changed anything. A plain read: it never waits
    * for a writer holding the row.
    */
-  ownerState(ownerId: string): Promise<SyncOwner | null> {
-    return this.owners.findOneBy({ ownerId });
+  async ownerState(ownerId: string): Promise<SyncOwner | null> {
+    const row = await this.sql.one<{ seq: number | string; epoch: string; purged_seq: number | string }>(
+      OWNER_STATE_SQL,
+      [ownerId],
+    );
+    if (!row) return null;
+    return Object.assign(new SyncOwner(), {
+      ownerId,
+      seq: Number(row.seq),
+      epoch: row.epoch,
+      purgedSeq: Number(row.purged_seq),
+    });
   }
 
   /**
    * The owner's items whose last change is numbered in (after, upTo], at most `limit` of each kind, in
    * change order: notes and clips in their current state, deleted ones as tombstones. Each table is read
-   * through its (owner_id, change_seq) index.
+   * through its (owner_id, change_seq) index, by a statement prepared once (the feed is a hot path).
    */
   async changedBetween(ownerId: string, after: number, upTo: number, limit: number): Promise<ChangedItems> {
-    const range = 'owner_id = :ownerId AND change_seq > :after AND change_seq <= :upTo';
-    const params = { ownerId, after, upTo };
-    const [notes, clips, tombstones] = [
-      await this.notes
-        .createQueryBuilder('note')
-        .addSelect('note.changeSeq')
-        .where(range, params)
-        .orderBy('note.changeSeq', 'ASC')
-        .limit(limit)
-        .getMany(),
-      await this.clips
-        .createQueryBuilder('clip')
-        .addSelect('clip.changeSeq')
-        .where(range, params)
-        .orderBy('clip.changeSeq', 'ASC')
-        .limit(limit)
-        .getMany(),
-      await this.tombstones
-        .createQueryBuilder('tombstone')
-        .where(range, params)
-        .orderBy('tombstone.changeSeq', 'ASC')
-        .limit(limit)
-        .getMany(),
+    const params = [ownerId, after, upTo, limit];
+    const [noteRows, clipRows, tombstoneRows] = [
+      await this.sql.all<NoteRow>(NOTES_CHANGED_SQL, params),
+      await this.sql.all<ClipRow>(CLIPS_CHANGED_SQL, params),
+      await this.sql.all<TombstoneRow>(TOMBSTONES_CHANGED_SQL, params),
     ];
-    return { notes, clips, tombstones };
+    return {
+      notes: noteRows.map((row) =>
+        Object.assign(new Note(), {
+          id: row.id,
+          ownerId,
+          title: row.title,
+          body: row.body,
+          version: Number(row.version),
+          createdAt: this.sql.date(row.created_at),
+          updatedAt: this.sql.date(row.updated_at),
+          changeSeq: Number(row.change_seq),
+        }),
+      ),
+      clips: clipRows.map((row) => clipFromRow(row, this.sql)),
+      tombstones: tombstoneRows.map((row) =>
+        Object.assign(new SyncTombstone(), {
+          itemType: row.item_type,
+          id: row.id,
+          ownerId,
+          version: row.version === null ? null : Number(row.version),
+          deletedAt: this.sql.date(row.deleted_at),
+          changeSeq: Number(row.change_seq),
+        }),
+      ),
+    };
   }
 
   /**
