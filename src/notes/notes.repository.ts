@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, LessThan, LessThanOrEqual, Repository } from 'typeorm';
+import { DataSource, EntityManager, LessThan, Repository } from 'typeorm';
 import { timestampParameter } from '../database/database.options';
 import { SqlStatements } from '../database/sql-statements';
 import { afterCursor, PageRequest, toPage, type Page } from '../common/pagination';
@@ -16,6 +16,37 @@ export interface NoteIdUse {
   /** The id is a deleted note's (its tombstone is kept). */
   deleted: boolean;
 }
+
+const NOTE_BY_ID_SQL =
+  'SELECT id, title, body, version, created_at, updated_at FROM notes WHERE id = ? AND owner_id = ?';
+
+interface NoteRow {
+  id: string;
+  title: string;
+  body: string;
+  version: number | string;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+/** A new version only if the note is still at the version read (the optimistic check). */
+const SQLITE_UPDATE_NOTE_SQL =
+  'UPDATE notes SET title = ?, body = ?, version = ?, updated_at = ? WHERE id = ? AND owner_id = ? AND version = ?';
+const SQLITE_INSERT_REVISION_SQL =
+  'INSERT INTO note_revisions (note_id, version, owner_id, title, body, created_at) VALUES (?, ?, ?, ?, ?, ?)';
+const SQLITE_PRUNE_REVISIONS_SQL = 'DELETE FROM note_revisions WHERE note_id = ? AND version <= ?';
+/** The same three writes as one statement; the revision and the pruning only when the update took. */
+const POSTGRES_UPDATE_NOTE_SQL = `WITH updated AS (
+    UPDATE notes SET title = ?::varchar, body = ?::text, version = ?::integer, updated_at = ?::timestamptz
+    WHERE id = ?::varchar AND owner_id = ?::varchar AND version = ?::integer
+    RETURNING id, owner_id, title, body, version, updated_at
+  ), kept AS (
+    INSERT INTO note_revisions (note_id, version, owner_id, title, body, created_at)
+    SELECT id, version, owner_id, title, body, updated_at FROM updated
+  ), pruned AS (
+    DELETE FROM note_revisions WHERE note_id IN (SELECT id FROM updated) AND version <= ?::integer
+  )
+  SELECT COUNT(*) AS updated FROM updated`;
 
 /**
  * Every query on `notes` and `note_revisions` lives here, and every one is scoped by owner: another
@@ -45,8 +76,22 @@ export class NotesRepository {
     await manager.getRepository(NoteRevision).insert(revisionOf(note));
   }
 
-  findById(ownerId: string, id: string): Promise<Note | null> {
-    return this.notes.findOneBy({ ownerId, id });
+  /** Hot path (GET, PATCH, DELETE): one primary-key read by a statement prepared once. */
+  async findById(ownerId: string, id: string): Promise<Note | null> {
+    const row = await this.sql.one<NoteRow>(NOTE_BY_ID_SQL, [id, ownerId]);
+    return row ? this.toNote(row, ownerId) : null;
+  }
+
+  private toNote(row: NoteRow, ownerId: string): Note {
+    return Object.assign(new Note(), {
+      id: row.id,
+      ownerId,
+      title: row.title,
+      body: row.body,
+      version: Number(row.version),
+      createdAt: this.sql.date(row.created_at),
+      updatedAt: this.sql.date(row.updated_at),
+    });
   }
 
   exists(ownerId: string, id: string): Promise<boolean> {
@@ -95,20 +140,41 @@ export class NotesRepository {
    */
   async updateFrom(note: Note, content: NoteContent, at: Date, keep: number): Promise<Note | null> {
     const version = note.version + 1;
-    return this.transaction(async (manager) => {
-      const result = await manager
-        .getRepository(Note)
-        .update(
-          { ownerId: note.ownerId, id: note.id, version: note.version },
-          { title: content.title, body: content.body, version, updatedAt: at },
+    // Revisions at or below this go: the newest `keep` stay.
+    const pruneUpTo = version - keep;
+    let written: boolean;
+    if (this.sql.isPostgres) {
+      // One statement, so one round trip and atomic by itself; the triggers fire for its UPDATE as for any.
+      const row = await this.sql.one<{ updated: string | number }>(POSTGRES_UPDATE_NOTE_SQL, [
+        content.title,
+        content.body,
+        version,
+        at,
+        note.id,
+        note.ownerId,
+        note.version,
+        pruneUpTo,
+      ]);
+      written = Number(row?.updated ?? 0) > 0;
+    } else {
+      const time = timestampParameter('better-sqlite3', at);
+      written = await this.sql.sqliteTransaction((statement) => {
+        const { changes } = statement(SQLITE_UPDATE_NOTE_SQL).run(
+          content.title,
+          content.body,
+          version,
+          time,
+          note.id,
+          note.ownerId,
+          note.version,
         );
-      if ((result.affected ?? 0) === 0) return null;
-      const updated = Object.assign(new Note(), note, { ...content, version, updatedAt: at });
-      const revisions = manager.getRepository(NoteRevision);
-      await revisions.insert(revisionOf(updated));
-      if (version > keep) await revisions.delete({ noteId: note.id, version: LessThanOrEqual(version - keep) });
-      return updated;
-    });
+        if (changes === 0) return false;
+        statement(SQLITE_INSERT_REVISION_SQL).run(note.id, version, note.ownerId, content.title, content.body, time);
+        if (pruneUpTo > 0) statement(SQLITE_PRUNE_REVISIONS_SQL).run(note.id, pruneUpTo);
+        return true;
+      });
+    }
+    return written ? Object.assign(new Note(), note, { ...content, version, updatedAt: at }) : null;
   }
 
   /** Deletes the note if it is still at `version`; its revisions and clips go with it (ON DELETE CASCADE). */
