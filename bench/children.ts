@@ -11,6 +11,11 @@ export async function startServer(
   const port = 20000 + Math.floor(Math.random() * 20000);
   const child = fork(join(__dirname, 'servers.js'), [kind, String(port)], {
     env: { ...process.env, ...env },
+    // BENCH_CPU_PROFILE_DIR=<dir>: the app writes a V8 CPU profile there when it stops (open it in Chrome's DevTools).
+    execArgv:
+      kind.startsWith('app') && process.env.BENCH_CPU_PROFILE_DIR
+        ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`]
+        : process.execArgv,
     // The app's JSON log goes nowhere (its lines are still written); errors still show on stderr.
     stdio: ['ignore', kind.startsWith('app') ? 'ignore' : 'inherit', 'inherit', 'ipc'],
   });

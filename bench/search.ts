@@ -314,7 +314,9 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    // BENCH_SEARCH_KEEP=1 keeps the SQLite database, to try queries on it by hand.
+    if (process.env.BENCH_SEARCH_KEEP) console.log(`\nkept: ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   }
   console.log(`Migration on ${ROWS.toLocaleString('en')} existing notes, and the index it builds:\n`);
   printTable(['database', 'migration', 'index size'], setup);

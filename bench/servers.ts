@@ -29,6 +29,8 @@ async function main(): Promise<void> {
     if (message === 'exit') process.exit(0);
     if (message === 'memory') process.send?.(process.memoryUsage());
   });
+  // The benches stop their servers with a kill: exit cleanly then too (a profile is written on exit).
+  process.once('SIGTERM', () => process.exit(0));
 }
 
 async function startApp(port: number): Promise<void> {

@@ -106,7 +106,9 @@ async function main(): Promise<void> {
       },
     ];
     const rows: string[][] = [];
-    for (const endpoint of endpoints) {
+    // SYNC_BENCH_ONLY=patch|feed measures one of them (to profile it alone, say).
+    const only = process.env.SYNC_BENCH_ONLY;
+    for (const endpoint of endpoints.filter((_, index) => !only || only === ['patch', 'feed'][index])) {
       const measured: Record<'app' | 'baseline', Measurement[]> = { app: [], baseline: [] };
       for (let round = 0; round < ROUNDS; round++) {
         for (const name of round % 2 === 0 ? (['baseline', 'app'] as const) : (['app', 'baseline'] as const)) {

@@ -14,6 +14,15 @@ interface PreparedStatement {
   run(...params: unknown[]): { changes: number };
 }
 
+interface PendingWrite {
+  work: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** The writes waiting for the next group commit, per SQLite connection. */
+const pendingWrites = new WeakMap<SqliteConnection, PendingWrite[]>();
+
 /** better-sqlite3's connection, as far as these statements use it. */
 export interface SqliteConnection {
   prepare(sql: string): PreparedStatement;
@@ -68,13 +77,62 @@ export class SqlStatements {
   }
 
   /**
-   * SQLite only: `work` as one transaction on the app's connection, run synchronously once no other
-   * transaction is open (src/database/sqlite-gate.ts), so nothing interleaves with it. `statement` gives
-   * the prepared statements to run in it.
+   * SQLite only: `work` as a transaction of its own on the app's connection, run synchronously once no
+   * other transaction is open (src/database/sqlite-gate.ts), so nothing interleaves with it. `statement`
+   * gives the prepared statements to run in it.
+   *
+   * Group commit: the writes that arrive in the same turn of the event loop share one COMMIT, each in a
+   * savepoint of its own (one that throws is rolled back alone, and rejects alone). A COMMIT waits for the
+   * disk (synchronous=FULL), and better-sqlite3 waits on the event loop's thread: one COMMIT per write
+   * made the disk, not the work, the limit under load. Each write is answered only once its batch is on
+   * disk, as before. Figures in docs/PERFORMANCE.md.
    */
-  async sqliteTransaction<T>(work: (statement: (sql: string) => PreparedStatement) => T): Promise<T> {
-    await this.sqliteTurn();
-    return this.connection().transaction(() => work((sql) => this.sqlite(sql)))();
+  sqliteTransaction<T>(work: (statement: (sql: string) => PreparedStatement) => T): Promise<T> {
+    const connection = this.connection();
+    return new Promise<T>((resolve, reject) => {
+      let batch = pendingWrites.get(connection);
+      if (!batch) {
+        batch = [];
+        pendingWrites.set(connection, batch);
+        setImmediate(() => void this.commitBatch(connection));
+      }
+      batch.push({ work: () => work((sql) => this.sqlite(sql)), resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  private async commitBatch(connection: SqliteConnection): Promise<void> {
+    const batch = pendingWrites.get(connection) ?? [];
+    try {
+      await this.sqliteTurn();
+    } catch (error) {
+      pendingWrites.delete(connection);
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    // Writes from here on make the next batch (those that came while this one waited its turn are in it).
+    pendingWrites.delete(connection);
+    const outcomes: { value?: unknown; error?: unknown; failed: boolean }[] = [];
+    try {
+      connection.transaction(() => {
+        for (const write of batch) {
+          try {
+            // A transaction inside a transaction is a savepoint in better-sqlite3.
+            outcomes.push({ value: connection.transaction(write.work)(), failed: false });
+          } catch (error) {
+            outcomes.push({ error, failed: true });
+          }
+        }
+      })();
+    } catch (error) {
+      // The COMMIT itself failed: nothing of the batch was written.
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    batch.forEach((write, index) => {
+      const outcome = outcomes[index];
+      if (outcome.failed) write.reject(outcome.error);
+      else write.resolve(outcome.value);
+    });
   }
 
   get isPostgres(): boolean {
@@ -124,6 +182,17 @@ export class SqlStatements {
   private forDatabase(sql: string): string {
     let index = 0;
     return this.postgres ? sql.replace(/\?/g, () => `$${++index}`) : sql;
+  }
+
+  /**
+   * The ISO 8601 form (as `Date.toISOString` writes it) of a timestamp as the database hands it back:
+   * SQLite's `YYYY-MM-DD HH:MM:SS.SSS` text needs no Date in between (on a page of 100 notes, parsing
+   * and printing 200 dates was a visible share of the change feed's time).
+   */
+  iso(value: Date | string): string {
+    if (typeof value === 'string' && value.length === 23 && value[10] === ' ' && value[19] === '.')
+      return `${value.slice(0, 10)}T${value.slice(11)}Z`;
+    return this.date(value).toISOString();
   }
 
   /** SQLite hands timestamps back as `YYYY-MM-DD HH:MM:SS.SSS` text in UTC; Postgres as Dates. */

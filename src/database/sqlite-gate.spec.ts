@@ -100,6 +100,29 @@ describe('SQLite transactions on the shared connection', () => {
     expect(await noteIds()).toEqual(['g-committed', 'h-committed']);
   });
 
+  it('commits the writes of one group commit together, but rolls back and rejects a failing one alone', async () => {
+    const statements = new SqlStatements(dataSource);
+    const write = (id: string, fail: boolean) =>
+      statements.sqliteTransaction((statement) => {
+        statement(insertNote(id)).run();
+        if (fail) throw new Error(`${id} fails after its insert`);
+        return id;
+      });
+    // Started in the same turn of the event loop: one batch.
+    const outcomes = await Promise.allSettled([
+      write('i-committed', false),
+      write('j-rolled-back', true),
+      write('k-committed', false),
+    ]);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).toEqual(new Error('j-rolled-back fails after its insert'));
+    expect(await noteIds()).toEqual(['i-committed', 'k-committed']);
+    // A write whose statement fails (a duplicate id) fails alone too.
+    const again = await Promise.allSettled([write('i-committed', false), write('l-committed', false)]);
+    expect(again.map((outcome) => outcome.status)).toEqual(['rejected', 'fulfilled']);
+    expect(await noteIds()).toEqual(['i-committed', 'k-committed', 'l-committed']);
+  });
+
   it('answers SQLITE_BUSY, not a hang, when a transaction holds the connection past the busy timeout', async () => {
     let release!: () => void;
     const held = dataSource.transaction(() => new Promise<void>((resolve) => (release = resolve)));

@@ -6,6 +6,7 @@ import { CLIP_COLUMNS, clipFromRow, type ClipRow } from '../audio-clips/audio-cl
 import { timestampParameter } from '../database/database.options';
 import { SqlStatements } from '../database/sql-statements';
 import { Note } from '../notes/note.entity';
+import type { NoteResponseDto } from '../notes/note.dto';
 import { SyncOwner } from './sync-owner.entity';
 import { SyncTombstone, type SyncItemType } from './sync-tombstone.entity';
 
@@ -35,7 +36,7 @@ interface TombstoneRow {
 }
 
 export interface ChangedItems {
-  notes: Note[];
+  notes: { changeSeq: number; note: NoteResponseDto }[];
   clips: AudioClip[];
   tombstones: SyncTombstone[];
 }
@@ -87,18 +88,18 @@ export class SyncRepository {
       await this.sql.all<TombstoneRow>(TOMBSTONES_CHANGED_SQL, params),
     ];
     return {
-      notes: noteRows.map((row) =>
-        Object.assign(new Note(), {
+      // In their response shape straight from the rows: no Date in between (a page is up to 100 notes).
+      notes: noteRows.map((row) => ({
+        changeSeq: Number(row.change_seq),
+        note: {
           id: row.id,
-          ownerId,
           title: row.title,
           body: row.body,
           version: Number(row.version),
-          createdAt: this.sql.date(row.created_at),
-          updatedAt: this.sql.date(row.updated_at),
-          changeSeq: Number(row.change_seq),
-        }),
-      ),
+          created_at: this.sql.iso(row.created_at),
+          updated_at: this.sql.iso(row.updated_at),
+        },
+      })),
       clips: clipRows.map((row) => clipFromRow(row, this.sql)),
       tombstones: tombstoneRows.map((row) =>
         Object.assign(new SyncTombstone(), {

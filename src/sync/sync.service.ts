@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { toAudioClipResponse } from '../audio-clips/audio-clip.dto';
 import { AppConfig } from '../config/app-config';
-import { toNoteResponse } from '../notes/note.dto';
 import { RenditionsService } from '../renditions/renditions.service';
 import { decodeSyncCursor, encodeSyncCursor, invalidSyncCursor, syncCursorExpired } from './sync-cursor';
 import type { SyncChangeDto, SyncChangesDto } from './sync.dto';
@@ -59,15 +58,15 @@ export class SyncService {
     // Each clip as GET /api/audio-clips/{id} answers it, renditions included.
     await this.renditions.attach(clips);
     const items: { seq: number; change: SyncChangeDto }[] = [
-      ...notes.map((note) => ({
-        seq: note.changeSeq!,
+      ...notes.map(({ changeSeq, note }) => ({
+        seq: changeSeq,
         change: {
           type: 'note' as const,
           id: note.id,
           deleted: false,
           deleted_at: null,
           version: note.version,
-          note: toNoteResponse(note),
+          note,
         },
       })),
       ...clips.map((clip) => ({
