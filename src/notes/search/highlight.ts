@@ -86,12 +86,29 @@ function wordMatches(word: string, matcher: Matcher): HighlightMatch[] {
     }
   }
   if (found.length > 0) return found;
-  const terms = textTerms(word).filter((term) => !isCjkTerm(term));
+  const terms = wordTerms(word);
   const hit = terms.some(
     (term) => matcher.exact.has(term) || matcher.prefixes.some((prefix) => term.startsWith(prefix)),
   );
   return hit ? [{ start: 0, length: word.length }] : [];
 }
+
+/**
+ * A word's non-CJK terms, remembered: folding a word (NFKD, then a table per character) is most of what a
+ * highlight costs, and the words of notes repeat. Bounded: emptied when it reaches WORD_CACHE_SIZE.
+ */
+function wordTerms(word: string): string[] {
+  let terms = wordTermsCache.get(word);
+  if (terms === undefined) {
+    terms = textTerms(word).filter((term) => !isCjkTerm(term));
+    if (wordTermsCache.size >= WORD_CACHE_SIZE) wordTermsCache.clear();
+    wordTermsCache.set(word, terms);
+  }
+  return terms;
+}
+
+const WORD_CACHE_SIZE = 50_000;
+const wordTermsCache = new Map<string, string[]>();
 
 /** The passage: from a word start a little before the match, PASSAGE_LENGTH long, never splitting a pair. */
 function passageBounds(body: string, matchStart: number): { start: number; end: number } {
