@@ -1,9 +1,8 @@
 import { createServer, type ServerResponse } from 'node:http';
 import Database from 'better-sqlite3';
 import { Pool } from 'pg';
-import { POSTGRES_SEARCH_SQL, SQLITE_SEARCH_SQL } from '../src/notes/search/notes-search.repository';
-import { parseSearchQuery, toFtsQuery, toTsQuery } from '../src/notes/search/search-query';
-import { ownerTerm } from '../src/notes/search/search-sql';
+import { POSTGRES_SEARCH_SQL, searchSqlite } from '../src/notes/search/notes-search.repository';
+import { parseSearchQuery, toTsQuery } from '../src/notes/search/search-query';
 
 /**
  * The bar for search: bare node:http and the driver running the app's own search SQL (first page, no
@@ -32,18 +31,14 @@ type Search = (owner: string, query: ReturnType<typeof parseSearchQuery>, limit:
 
 function sqliteSearch(path: string): Search {
   const db = new Database(path, { readonly: true });
-  const statement = db.prepare(SQLITE_SEARCH_SQL.replace('/*cursor*/', ''));
-  return (owner, query, limit) => {
-    const ownerMatch = `{owner} : "${ownerTerm(owner)}"`;
-    return Promise.resolve(
-      statement.all(
-        `${ownerMatch} AND (${toFtsQuery(query, true)})`,
-        `${ownerMatch} AND (${toFtsQuery(query)})`,
-        owner,
-        limit,
-      ),
-    );
+  const statements = new Map<string, Database.Statement>();
+  // The app's statements, each prepared once, run synchronously as better-sqlite3 runs them.
+  const run = (sql: string, params: unknown[]) => {
+    let statement = statements.get(sql);
+    if (!statement) statements.set(sql, (statement = db.prepare(sql)));
+    return statement.all(...params);
   };
+  return (owner, query, limit) => searchSqlite(run, owner, query, limit);
 }
 
 function postgresSearch(url: string): Search {

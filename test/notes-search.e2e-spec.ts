@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { DataSource } from 'typeorm';
 import { loadAppConfig } from '../src/config/app-config';
 import { dataSourceOptions, MIGRATIONS } from '../src/database/database.options';
-import { POSTGRES_SEARCH_SQL, SQLITE_SEARCH_SQL } from '../src/notes/search/notes-search.repository';
+import {
+  POSTGRES_SEARCH_SQL,
+  SQLITE_MATCHES_SQL,
+  SQLITE_SORT_AT_MOST,
+  SQLITE_SORTED_HITS_SQL,
+  SQLITE_WALKED_HITS_SQL,
+  searchSqlite,
+} from '../src/notes/search/notes-search.repository';
 import { parseSearchQuery, toFtsQuery, toTsQuery } from '../src/notes/search/search-query';
 import {
   collationCaseGaps,
@@ -409,13 +416,13 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
     if (database === 'postgres') {
       await ds.query(`INSERT INTO notes (id, owner_id, title, body, created_at, updated_at)
         SELECT gen_random_uuid()::text, CASE WHEN i % 2 = 0 THEN 'alice' ELSE 'owner-' || (i % 50) END,
-               'filler ' || i, 'common words ' || md5(i::text), now(), now()
-        FROM generate_series(1, 3000) AS i`);
+               'filler ' || i, 'common words ' || md5(i::text), '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'
+        FROM generate_series(1, 5000) AS i`);
       await ds.query('ANALYZE');
     } else {
       await ds.query(`WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < 3000)
         INSERT INTO notes (id, owner_id, title, body, created_at, updated_at)
-        SELECT 'filler-' || n, 'alice', 'filler ' || n, 'common words ' || hex(randomblob(8)), '2026-01-01 00:00:00.000', '2026-01-01 00:00:00.000' FROM i`);
+        SELECT printf('00000000-0000-4000-8000-%012d', n), 'alice', 'filler ' || n, 'common words ' || hex(randomblob(8)), '2026-01-01 00:00:00.000', '2026-01-01 00:00:00.000' FROM i`);
       await ds.query('ANALYZE');
     }
     for (const q of ['zurich', 'zur']) {
@@ -441,21 +448,66 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
         expect(plan).not.toMatch(/Seq Scan on note_search/);
       } else {
         const owner = `{owner} : "${ownerTerm('alice')}"`;
-        const plan = (
-          (await ds.query(`EXPLAIN QUERY PLAN ${SQLITE_SEARCH_SQL.replace('/*cursor*/', '')}`, [
-            `${owner} AND (${toFtsQuery(query, true)})`,
-            `${owner} AND (${toFtsQuery(query)})`,
-            'alice',
-            21,
-          ])) as { detail: string }[]
-        )
-          .map((row) => row.detail)
-          .join('\n');
-        expect(plan).toMatch(/^SCAN s VIRTUAL TABLE INDEX \d+:M/);
-        expect(plan).toMatch(/SEARCH n USING INTEGER PRIMARY KEY \(rowid=\?\)/);
-        expect(plan).not.toMatch(/SCAN n\b|USING INDEX idx_notes_owner/);
+        const planOf = async (sql: string, params: unknown[]) =>
+          ((await ds.query(`EXPLAIN QUERY PLAN ${sql}`, params)) as { detail: string }[])
+            .map((row) => row.detail)
+            .join('\n');
+        // The hits come from the full-text index, never from a walk through the notes.
+        const matches = await planOf(SQLITE_MATCHES_SQL, [`${owner} AND (${toFtsQuery(query)})`]);
+        expect(matches).toMatch(/^SCAN notes_search VIRTUAL TABLE INDEX \d+:M/);
+        // Few hits: each read by its rowid, then sorted.
+        for (const cursor of [false, true]) {
+          const extra = cursor ? ['2026-01-01 00:00:00.000', 'x'] : [];
+          const sorted = await planOf(SQLITE_SORTED_HITS_SQL(cursor), ['[1,2]', 'alice', ...extra, 21]);
+          expect(sorted).toMatch(/SEARCH n USING INTEGER PRIMARY KEY \(rowid=\?\)/);
+          expect(sorted).not.toMatch(/SCAN n\b|USING INDEX idx_notes_owner/);
+          // Many hits: the owner's notes newest first, in the index's order (no sort), stopping at the page.
+          const walked = await planOf(SQLITE_WALKED_HITS_SQL(cursor), ['alice', '[1,2]', ...extra, 21]);
+          expect(walked).toMatch(/SEARCH n USING INDEX idx_notes_owner_updated \(owner_id=\?/);
+          expect(walked).not.toMatch(/TEMP B-TREE FOR ORDER BY|SCAN n\b/);
+        }
       }
     }
+  });
+
+  it(`pages through a query with more than ${SQLITE_SORT_AT_MOST} hits in order, each note once (the walked half)`, async () => {
+    // 3,000 of Alice's notes say "common" (the EXPLAIN test above wrote them on both databases); a few
+    // have it in the title, so both halves take part, and the rest half walks her notes on SQLite.
+    const ds = testApp.dataSource;
+    const param = (n: number) => (database === 'postgres' ? `$${n}` : '?');
+    const filler = (await ds.query(
+      `SELECT id, title FROM notes WHERE owner_id = ${param(1)} AND body LIKE ${param(2)}`,
+      ['alice', 'common words%'],
+    )) as { id: string; title: string }[];
+    expect(filler.length).toBeGreaterThan(SQLITE_SORT_AT_MOST);
+    const inTitle = filler.slice(0, 3).map((row) => row.id);
+    for (const id of inTitle)
+      await ds.query(`UPDATE notes SET title = ${param(1)} WHERE id = ${param(2)}`, ['common title', id]);
+    const rows = (await ds.query(
+      `SELECT id, updated_at FROM notes WHERE owner_id = ${param(1)} AND body LIKE ${param(2)}`,
+      ['alice', 'common words%'],
+    )) as { id: string; updated_at: string | Date }[];
+    const time = (value: string | Date) => (value instanceof Date ? value.toISOString() : value);
+    const byRecency = (a: { id: string; updated_at: string | Date }, b: { id: string; updated_at: string | Date }) =>
+      time(b.updated_at).localeCompare(time(a.updated_at)) || b.id.localeCompare(a.id);
+    const expected = [
+      ...rows.filter((row) => inTitle.includes(row.id)).sort(byRecency),
+      ...rows.filter((row) => !inTitle.includes(row.id)).sort(byRecency),
+    ]
+      .slice(0, 250)
+      .map((row) => row.id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    while (seen.length < 250) {
+      const page = await alice.get(
+        `/api/notes?q=common&limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      seen.push(...(page.body.items as { id: string }[]).map((item) => item.id));
+      cursor = page.body.next_cursor as string | null;
+      expect(cursor).not.toBeNull();
+    }
+    expect(seen).toEqual(expected);
   });
 });
 
@@ -500,7 +552,6 @@ describe.each(['sqlite', 'postgres'] as const)('the search index after all migra
       await after.runMigrations();
       const found = async (q: string): Promise<string[]> => {
         const query = parseSearchQuery(q);
-        const owner = `{owner} : "${ownerTerm('alice')}"`;
         const rows = (
           kind === 'postgres'
             ? await after.query(POSTGRES_SEARCH_SQL.replace('/*cursor*/', ''), [
@@ -509,12 +560,7 @@ describe.each(['sqlite', 'postgres'] as const)('the search index after all migra
                 toTsQuery(query, true),
                 50,
               ])
-            : await after.query(SQLITE_SEARCH_SQL.replace('/*cursor*/', ''), [
-                `${owner} AND (${toFtsQuery(query, true)})`,
-                `${owner} AND (${toFtsQuery(query)})`,
-                'alice',
-                50,
-              ])
+            : await searchSqlite((sql, params) => after.query(sql, params), 'alice', query, 50)
         ) as { id: string }[];
         return rows.map((row) => row.id).sort();
       };

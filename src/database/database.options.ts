@@ -28,6 +28,7 @@ import { Renditions1765400000000 } from './migrations/1765400000000-renditions';
 import { Exports1765300000000 } from './migrations/1765300000000-exports';
 import { Export } from '../exports/export.entity';
 import { NotesSync1765100000000 } from './migrations/1765100000000-notes-sync';
+import { NotesOwnerUpdated1765500000000 } from './migrations/1765500000000-notes-owner-updated';
 
 export const ENTITIES = [
   Note,
@@ -53,6 +54,7 @@ export const MIGRATIONS = [
   NoteSearch1765200000000,
   Exports1765300000000,
   Renditions1765400000000,
+  NotesOwnerUpdated1765500000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */

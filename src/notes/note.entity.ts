@@ -5,6 +5,8 @@ import { bigintAsNumber } from '../database/column-transformers';
 @Index('idx_notes_owner_created', ['ownerId', 'createdAt', 'id'])
 // The change feed reads an owner's changes in order (docs/sync.md).
 @Index('idx_notes_owner_change', ['ownerId', 'changeSeq'])
+// SQLite search walks an owner's notes newest first when a query has many hits (docs/search.md).
+@Index('idx_notes_owner_updated', ['ownerId', 'updatedAt', 'id'])
 export class Note {
   /** A UUID: the client's own when it created the note offline, or the server's. */
   @PrimaryColumn({ type: 'varchar', length: 36 })

@@ -17,7 +17,7 @@ export interface SearchRow {
   titleMatch: boolean;
 }
 
-interface RawRow {
+export interface RawRow {
   id: string;
   title: string;
   body: string;
@@ -83,22 +83,9 @@ export class NotesSearchRepository {
   }
 
   private searchSqlite(ownerId: string, query: SearchQuery, limit: number, after?: SearchCursor): Promise<unknown> {
-    const owner = `{owner} : "${ownerTerm(ownerId)}"`;
-    const all = `${owner} AND (${toFtsQuery(query)})`;
-    const title = `${owner} AND (${toFtsQuery(query, true)})`;
-    const params: unknown[] = [title, all, ownerId];
-    let cursor = '';
-    if (after) {
-      const updatedAt = timestampParameter('better-sqlite3', after.updatedAt);
-      cursor = after.titleMatch
-        ? `AND (${SQLITE_TITLE_MATCH} = 0 OR (n.updated_at, n.id) < (?, ?))`
-        : `AND ${SQLITE_TITLE_MATCH} = 0 AND (n.updated_at, n.id) < (?, ?)`;
-      params.push(title, updatedAt, after.id);
-    }
-    params.push(limit);
     // Prepared once on the driver's own connection, as the hot reads are: TypeORM's query path costs more
     // than the search itself on small pages.
-    return this.sql.all(SQLITE_SEARCH_SQL.replace('/*cursor*/', cursor), params);
+    return searchSqlite((sql, params) => this.sql.all(sql, params), ownerId, query, limit, after);
   }
 }
 
@@ -116,14 +103,71 @@ export const POSTGRES_SEARCH_SQL = `SELECT * FROM (${POSTGRES_HALF(true)} UNION 
   ORDER BY title_match DESC, updated_at DESC, id DESC
   LIMIT $4`;
 
-const SQLITE_TITLE_MATCH = '(s.rowid IN (SELECT rowid FROM notes_search WHERE notes_search MATCH ?))';
+/** The rowids of the notes an FTS5 expression matches (the owner is a term of each row). */
+export const SQLITE_MATCHES_SQL = 'SELECT rowid AS r FROM notes_search WHERE notes_search MATCH ?';
+const SQLITE_HIT_COLUMNS = 'n.id, n.title, n.body, n.version, n.created_at, n.updated_at';
+const SQLITE_CURSOR = 'AND (n.updated_at, n.id) < (?, ?)';
+/** Few hits: each by its rowid, then sorted (NOT INDEXED keeps SQLite from walking the owner's notes instead). */
+export const SQLITE_SORTED_HITS_SQL = (cursor: boolean) =>
+  `SELECT ${SQLITE_HIT_COLUMNS} FROM notes n NOT INDEXED
+    WHERE n.rowid IN (SELECT value FROM json_each(?)) AND n.owner_id = ? ${cursor ? SQLITE_CURSOR : ''}
+    ORDER BY n.updated_at DESC, n.id DESC LIMIT ?`;
+/**
+ * Many hits: the owner's notes newest first through idx_notes_owner_updated, each kept if its rowid (in
+ * the index entry, so no row is read for the others) is a hit, until the page is full.
+ */
+export const SQLITE_WALKED_HITS_SQL = (cursor: boolean) =>
+  `SELECT ${SQLITE_HIT_COLUMNS} FROM notes n INDEXED BY idx_notes_owner_updated
+    WHERE n.owner_id = ? AND n.rowid IN (SELECT value FROM json_each(?)) ${cursor ? SQLITE_CURSOR : ''}
+    ORDER BY n.updated_at DESC, n.id DESC LIMIT ?`;
+/**
+ * Up to this many hits are sorted; past it the owner's notes are walked. Sorting costs in proportion to
+ * the hits; a walk, to the notes it passes before the page is full (about limit × owner's notes / hits,
+ * so at most 21 × notes / 2,000 entries of the index). Either way the cost stops growing with the owner's
+ * notes the way sorting every hit did (docs/PERFORMANCE.md).
+ */
+export const SQLITE_SORT_AT_MOST = 2000;
 
-/** CROSS JOIN keeps SQLite's join order: the full-text index first, then each match's note by rowid. */
-export const SQLITE_SEARCH_SQL = `SELECT n.id, n.title, n.body, n.version, n.created_at, n.updated_at, ${SQLITE_TITLE_MATCH} AS title_match
-  FROM notes_search s CROSS JOIN notes n ON n.rowid = s.rowid
-  WHERE notes_search MATCH ? AND n.owner_id = ? /*cursor*/
-  ORDER BY title_match DESC, n.updated_at DESC, n.id DESC
-  LIMIT ?`;
+type Run = (sql: string, params: unknown[]) => Promise<unknown[]> | unknown[];
+
+/**
+ * SQLite search: the full-text index gives the rowids of the hits (every term) and of the title hits;
+ * then each half (title hits first, then the rest) is read newest first, sorted or walked by how many
+ * hits it has. Exported so that the bench's baseline runs exactly these statements.
+ */
+export async function searchSqlite(
+  run: Run,
+  ownerId: string,
+  query: SearchQuery,
+  limit: number,
+  after?: SearchCursor,
+): Promise<RawRow[]> {
+  const owner = `{owner} : "${ownerTerm(ownerId)}"`;
+  const rowids = async (expression: string) =>
+    ((await run(SQLITE_MATCHES_SQL, [expression])) as { r: number }[]).map((row) => row.r);
+  const all = await rowids(`${owner} AND (${toFtsQuery(query)})`);
+  if (all.length === 0) return [];
+  const allSet = new Set(all);
+  const title = (await rowids(`${owner} AND (${toFtsQuery(query, true)})`)).filter((rowid) => allSet.has(rowid));
+  const titleSet = new Set(title);
+  const rest = all.filter((rowid) => !titleSet.has(rowid));
+  const cursorParams = after ? [timestampParameter('better-sqlite3', after.updatedAt), after.id] : [];
+  const half = async (hits: number[], cursor: boolean, want: number, titleMatch: boolean): Promise<RawRow[]> => {
+    if (hits.length === 0 || want <= 0) return [];
+    const list = JSON.stringify(hits);
+    const extra = cursor ? cursorParams : [];
+    const rows = (
+      hits.length <= SQLITE_SORT_AT_MOST
+        ? await run(SQLITE_SORTED_HITS_SQL(cursor), [list, ownerId, ...extra, want])
+        : await run(SQLITE_WALKED_HITS_SQL(cursor), [ownerId, list, ...extra, want])
+    ) as RawRow[];
+    return rows.map((row) => ({ ...row, title_match: titleMatch }));
+  };
+  // A cursor in the title half continues it, then the rest from its start; one in the rest continues the rest.
+  const titleRows = after && !after.titleMatch ? [] : await half(title, after !== undefined, limit, true);
+  const restRows = await half(rest, after !== undefined && !after.titleMatch, limit - titleRows.length, false);
+  return [...titleRows, ...restRows];
+}
 
 /** SQLite hands timestamps back as `YYYY-MM-DD HH:MM:SS.SSS` text in UTC; Postgres as Dates. */
 function toDate(value: Date | string): Date {
