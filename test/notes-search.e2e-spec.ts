@@ -550,6 +550,13 @@ describe.each(['sqlite', 'postgres'] as const)('the search index after all migra
       // Every migration, also those after this one (a rebuilt notes table would lose the triggers).
       const after = await new DataSource({ ...options, migrationsRun: false, logging: false }).initialize();
       await after.runMigrations();
+      if (kind === 'sqlite') {
+        // Search as you type: FTS5 answers 2- and 3-character prefixes from prefix indexes.
+        const [{ sql }] = (await after.query("SELECT sql FROM sqlite_master WHERE name = 'notes_search'")) as {
+          sql: string;
+        }[];
+        expect(sql).toContain("prefix='2 3'");
+      }
       const found = async (q: string): Promise<string[]> => {
         const query = parseSearchQuery(q);
         const rows = (

@@ -29,6 +29,7 @@ import { Exports1765300000000 } from './migrations/1765300000000-exports';
 import { Export } from '../exports/export.entity';
 import { NotesSync1765100000000 } from './migrations/1765100000000-notes-sync';
 import { NotesOwnerUpdated1765500000000 } from './migrations/1765500000000-notes-owner-updated';
+import { SearchPrefixIndex1765600000000 } from './migrations/1765600000000-search-prefix-index';
 
 export const ENTITIES = [
   Note,
@@ -55,6 +56,7 @@ export const MIGRATIONS = [
   Exports1765300000000,
   Renditions1765400000000,
   NotesOwnerUpdated1765500000000,
+  SearchPrefixIndex1765600000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */
