@@ -79,7 +79,9 @@ describe('parseSearchQuery', () => {
     expect(toFtsQuery(query)).toBe(
       '({title body} : (("milk") AND ("oat" + "milk") AND ("rec"*))) NOT ({title body} : (("almond")))',
     );
-    expect(toFtsQuery(query, true)).toBe('{title} : (("milk") AND ("oat" + "milk") AND ("rec"*))');
+    expect(toFtsQuery(query, true)).toBe(
+      '({title} : (("milk") AND ("oat" + "milk") AND ("rec"*))) NOT ({title body} : (("almond")))',
+    );
   });
 });
 

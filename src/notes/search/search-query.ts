@@ -117,6 +117,7 @@ export function toFtsQuery(query: SearchQuery, titleOnly = false): string {
   const clause = ({ terms, prefix }: SearchClause) =>
     `(${terms.map((term, i) => `"${term.replace(/"/g, '""')}"${prefix && i === terms.length - 1 ? '*' : ''}`).join(' + ')})`;
   const positive = `{title${titleOnly ? '' : ' body'}} : (${query.include.map(clause).join(' AND ')})`;
-  if (titleOnly || query.exclude.length === 0) return positive;
+  // Excluded words exclude a note whichever column holds them, title hits included.
+  if (query.exclude.length === 0) return positive;
   return `(${positive}) NOT ({title body} : (${query.exclude.map(clause).join(' OR ')}))`;
 }
