@@ -20,7 +20,8 @@ export interface NoteIdUse {
 const NOTE_BY_ID_SQL =
   'SELECT id, title, body, version, created_at, updated_at FROM notes WHERE id = ? AND owner_id = ?';
 
-interface NoteRow {
+/** A note's row as the raw reads select it (`NOTE_BY_ID_SQL`, the change feed, search). */
+export interface NoteRow {
   id: string;
   title: string;
   body: string;

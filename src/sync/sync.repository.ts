@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { AudioClip } from '../audio-clips/audio-clip.entity';
 import { CLIP_COLUMNS, clipFromRow, type ClipRow } from '../audio-clips/audio-clips.repository';
 import { timestampParameter } from '../database/database.options';
 import { SqlStatements } from '../database/sql-statements';
-import { Note } from '../notes/note.entity';
+import type { NoteRow } from '../notes/notes.repository';
 import type { NoteResponseDto } from '../notes/note.dto';
 import { SyncOwner } from './sync-owner.entity';
 import { SyncTombstone, type SyncItemType } from './sync-tombstone.entity';
@@ -17,15 +17,7 @@ const NOTES_CHANGED_SQL = `SELECT id, title, body, version, created_at, updated_
 const CLIPS_CHANGED_SQL = `SELECT ${CLIP_COLUMNS} FROM audio_clips ${CHANGED_RANGE}`;
 const TOMBSTONES_CHANGED_SQL = `SELECT item_type, id, version, deleted_at, change_seq FROM sync_tombstones ${CHANGED_RANGE}`;
 
-interface NoteRow {
-  id: string;
-  title: string;
-  body: string;
-  version: number | string;
-  created_at: Date | string;
-  updated_at: Date | string;
-  change_seq: number | string;
-}
+type ChangedNoteRow = NoteRow & { change_seq: number | string };
 
 interface TombstoneRow {
   item_type: SyncItemType;
@@ -44,17 +36,10 @@ export interface ChangedItems {
 /** The change feed's reads, and the purge of old tombstones. */
 @Injectable()
 export class SyncRepository {
-  private readonly dataSource: DataSource;
   private readonly sql: SqlStatements;
 
-  constructor(
-    @InjectRepository(SyncOwner) private readonly owners: Repository<SyncOwner>,
-    @InjectRepository(SyncTombstone) private readonly tombstones: Repository<SyncTombstone>,
-    @InjectRepository(Note) private readonly notes: Repository<Note>,
-    @InjectRepository(AudioClip) private readonly clips: Repository<AudioClip>,
-  ) {
-    this.dataSource = owners.manager.connection;
-    this.sql = new SqlStatements(this.dataSource);
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+    this.sql = new SqlStatements(dataSource);
   }
 
   /**
@@ -83,7 +68,7 @@ export class SyncRepository {
   async changedBetween(ownerId: string, after: number, upTo: number, limit: number): Promise<ChangedItems> {
     const params = [ownerId, after, upTo, limit];
     const [noteRows, clipRows, tombstoneRows] = [
-      await this.sql.all<NoteRow>(NOTES_CHANGED_SQL, params),
+      await this.sql.all<ChangedNoteRow>(NOTES_CHANGED_SQL, params),
       await this.sql.all<ClipRow>(CLIPS_CHANGED_SQL, params),
       await this.sql.all<TombstoneRow>(TOMBSTONES_CHANGED_SQL, params),
     ];

@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { timestampParameter } from '../../database/database.options';
 import { SqlStatements } from '../../database/sql-statements';
+import type { NoteRow } from '../notes.repository';
 import type { SearchCursor } from './search-cursor';
 import { toFtsQuery, toTsQuery, type SearchQuery } from './search-query';
 import { ownerTerm } from './search-sql';
@@ -17,15 +18,7 @@ export interface SearchRow {
   titleMatch: boolean;
 }
 
-export interface RawRow {
-  id: string;
-  title: string;
-  body: string;
-  version: number | string;
-  created_at: Date | string;
-  updated_at: Date | string;
-  title_match: boolean | number;
-}
+export type RawRow = NoteRow & { title_match: boolean | number };
 
 /**
  * The search queries, one per database, always scoped by owner. Postgres: `note_search` (tsvector, GIN
@@ -53,8 +46,8 @@ export class NotesSearchRepository {
       title: row.title,
       body: row.body,
       version: Number(row.version),
-      createdAt: toDate(row.created_at),
-      updatedAt: toDate(row.updated_at),
+      createdAt: this.sql.date(row.created_at),
+      updatedAt: this.sql.date(row.updated_at),
       titleMatch: row.title_match === true || row.title_match === 1,
     }));
   }
@@ -167,9 +160,4 @@ export async function searchSqlite(
   const rest = (await rowids(`${owner} AND (${toFtsQuery(query)})`)).filter((rowid) => !titleSet.has(rowid));
   const restRows = await half(rest, after !== undefined && !after.titleMatch, limit - titleRows.length, false);
   return [...titleRows, ...restRows];
-}
-
-/** SQLite hands timestamps back as `YYYY-MM-DD HH:MM:SS.SSS` text in UTC; Postgres as Dates. */
-function toDate(value: Date | string): Date {
-  return value instanceof Date ? value : new Date(`${value.replace(' ', 'T')}Z`);
 }
