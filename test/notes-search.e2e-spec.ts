@@ -13,8 +13,9 @@ import {
 import { parseSearchQuery, toFtsQuery, toTsQuery } from '../src/notes/search/search-query';
 import {
   collationCaseGaps,
-  ownerTerm,
+  ownerSearchKey,
   postgresSearchFunctions,
+  SQLITE_PREFIX_INDEXES,
   SQLITE_TOKENIZER,
 } from '../src/notes/search/search-sql';
 import { textTerms } from '../src/notes/search/search-text';
@@ -435,8 +436,8 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
         const plan = (
           (await runner.query(`EXPLAIN ${POSTGRES_SEARCH_SQL.replace('/*cursor*/', '')}`, [
             'alice',
-            toTsQuery(query),
-            toTsQuery(query, true),
+            toTsQuery(query, ownerSearchKey('alice')),
+            toTsQuery(query, ownerSearchKey('alice'), true),
             21,
           ])) as { 'QUERY PLAN': string }[]
         )
@@ -447,14 +448,15 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
         expect(plan).toMatch(/Bitmap Index Scan on idx_note_search_terms/);
         expect(plan).not.toMatch(/Seq Scan on note_search/);
       } else {
-        const owner = `{owner} : "${ownerTerm('alice')}"`;
         const planOf = async (sql: string, params: unknown[]) =>
           ((await ds.query(`EXPLAIN QUERY PLAN ${sql}`, params)) as { detail: string }[])
             .map((row) => row.detail)
             .join('\n');
         // The hits come from the full-text index, never from a walk through the notes.
-        const matches = await planOf(SQLITE_MATCHES_SQL, [`${owner} AND (${toFtsQuery(query)})`]);
-        expect(matches).toMatch(/^SCAN notes_search VIRTUAL TABLE INDEX \d+:M/);
+        for (const titleOnly of [false, true]) {
+          const matches = await planOf(SQLITE_MATCHES_SQL, [toFtsQuery(query, ownerSearchKey('alice'), titleOnly)]);
+          expect(matches).toMatch(/^SCAN notes_search VIRTUAL TABLE INDEX \d+:M/);
+        }
         // Few hits: each read by its rowid, then sorted.
         for (const cursor of [false, true]) {
           const extra = cursor ? ['2026-01-01 00:00:00.000', 'x'] : [];
@@ -551,23 +553,23 @@ describe.each(['sqlite', 'postgres'] as const)('the search index after all migra
       const after = await new DataSource({ ...options, migrationsRun: false, logging: false }).initialize();
       await after.runMigrations();
       if (kind === 'sqlite') {
-        // Search as you type: FTS5 answers 2- and 3-character prefixes from prefix indexes.
+        // Search as you type: FTS5 answers 2- and 3-character prefixes (after the owner key) from prefix indexes.
         const [{ sql }] = (await after.query("SELECT sql FROM sqlite_master WHERE name = 'notes_search'")) as {
           sql: string;
         }[];
-        expect(sql).toContain("prefix='2 3'");
+        expect(sql).toContain(`prefix='${SQLITE_PREFIX_INDEXES}'`);
       }
-      const found = async (q: string): Promise<string[]> => {
+      const found = async (q: string, owner = 'alice'): Promise<string[]> => {
         const query = parseSearchQuery(q);
         const rows = (
           kind === 'postgres'
             ? await after.query(POSTGRES_SEARCH_SQL.replace('/*cursor*/', ''), [
-                'alice',
-                toTsQuery(query),
-                toTsQuery(query, true),
+                owner,
+                toTsQuery(query, ownerSearchKey(owner)),
+                toTsQuery(query, ownerSearchKey(owner), true),
                 50,
               ])
-            : await searchSqlite((sql, params) => after.query(sql, params), 'alice', query, 50)
+            : await searchSqlite((sql, params) => after.query(sql, params), owner, query, 50)
         ) as { id: string }[];
         return rows.map((row) => row.id).sort();
       };
@@ -583,6 +585,13 @@ describe.each(['sqlite', 'postgres'] as const)('the search index after all migra
       ]);
       expect(await found('zurich')).toEqual(['00000000-0000-4000-8000-000000000001']);
       expect(await found('basel')).toEqual(['00000000-0000-4000-8000-000000000002']);
+      // Terms are keyed by owner: a note that changes hands is found by its new owner only.
+      await after.query(p('UPDATE notes SET owner_id = ? WHERE id = ?'), [
+        'bob',
+        '00000000-0000-4000-8000-000000000002',
+      ]);
+      expect(await found('basel')).toEqual([]);
+      expect(await found('basel', 'bob')).toEqual(['00000000-0000-4000-8000-000000000002']);
       await after.query(p('DELETE FROM notes WHERE id = ?'), ['00000000-0000-4000-8000-000000000001']);
       expect(await found('zurich')).toEqual([]);
       await after.destroy();

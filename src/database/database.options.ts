@@ -30,6 +30,7 @@ import { Export } from '../exports/export.entity';
 import { NotesSync1765100000000 } from './migrations/1765100000000-notes-sync';
 import { NotesOwnerUpdated1765500000000 } from './migrations/1765500000000-notes-owner-updated';
 import { SearchPrefixIndex1765600000000 } from './migrations/1765600000000-search-prefix-index';
+import { SearchOwnerTerms1765700000000 } from './migrations/1765700000000-search-owner-terms';
 
 export const ENTITIES = [
   Note,
@@ -57,6 +58,7 @@ export const MIGRATIONS = [
   Renditions1765400000000,
   NotesOwnerUpdated1765500000000,
   SearchPrefixIndex1765600000000,
+  SearchOwnerTerms1765700000000,
 ];
 
 /** The migrations as configured: the owners migration hands old rows to LEGACY_OWNER_ID. */

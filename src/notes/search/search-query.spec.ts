@@ -74,13 +74,17 @@ describe('parseSearchQuery', () => {
 
   it('writes safe tsquery and FTS5 expressions', () => {
     const query = parseSearchQuery('milk "oat milk" -almond rec');
-    expect(toTsQuery(query)).toBe("('milk') & ('oat' <-> 'milk') & ('rec':*) & !('almond')");
-    expect(toTsQuery(query, true)).toBe("('milk':A) & ('oat':A <-> 'milk':A) & ('rec':*A)");
-    expect(toFtsQuery(query)).toBe(
-      '({title body} : (("milk") AND ("oat" + "milk") AND ("rec"*))) NOT ({title body} : (("almond")))',
+    expect(toTsQuery(query, 'k')).toBe(
+      "(('ktmilk') | ('kbmilk')) & (('ktoat' <-> 'ktmilk') | ('kboat' <-> 'kbmilk')) & (('ktrec':*) | ('kbrec':*))" +
+        " & !(('ktalmond') | ('kbalmond'))",
     );
-    expect(toFtsQuery(query, true)).toBe(
-      '({title} : (("milk") AND ("oat" + "milk") AND ("rec"*))) NOT ({title body} : (("almond")))',
+    expect(toTsQuery(query, 'k', true)).toBe("('ktmilk') & ('ktoat' <-> 'ktmilk') & ('ktrec':*)");
+    expect(toFtsQuery(query, 'k')).toBe(
+      '((("ktmilk") OR ("kbmilk")) AND (("ktoat" + "ktmilk") OR ("kboat" + "kbmilk")) AND (("ktrec"*) OR ("kbrec"*)))' +
+        ' NOT ((("ktalmond") OR ("kbalmond")))',
+    );
+    expect(toFtsQuery(query, 'k', true)).toBe(
+      '(("ktmilk") AND ("ktoat" + "ktmilk") AND ("ktrec"*)) NOT ((("ktalmond") OR ("kbalmond")))',
     );
   });
 });

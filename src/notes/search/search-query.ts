@@ -1,4 +1,5 @@
 import { AppError } from '../../common/app-error';
+import { BODY_PART, TITLE_PART } from './search-sql';
 import { textTerms } from './search-text';
 
 /** Longest `q` accepted, in UTF-16 code units (what a search box sends is far shorter). */
@@ -100,24 +101,33 @@ export function isEmptySearch(query: SearchQuery): boolean {
   return query.include.length === 0;
 }
 
-/** Postgres tsquery text: lexemes quoted (terms are letters and digits only, but quoted anyway), `:A` for the title. */
-export function toTsQuery(query: SearchQuery, titleOnly = false): string {
-  const weight = titleOnly ? 'A' : '';
-  const lexeme = (term: string, prefix: boolean) =>
-    `'${term.replace(/['\\]/g, '\\$&')}'${prefix || weight ? ':' : ''}${prefix ? '*' : ''}${weight}`;
-  const clause = ({ terms, prefix }: SearchClause) =>
-    `(${terms.map((term, i) => lexeme(term, prefix && i === terms.length - 1)).join(' <-> ')})`;
-  const parts = query.include.map(clause);
-  if (!titleOnly) parts.push(...query.exclude.map((excluded) => `!${clause(excluded)}`));
+/**
+ * Postgres tsquery text over one owner's lexemes (`ownerKey`, see notes_search_owner_vector): each clause
+ * in the title or the body (or the title alone); `!` for an excluded clause, in either. Lexemes are quoted
+ * (terms are letters and digits only, but quoted anyway).
+ */
+export function toTsQuery(query: SearchQuery, ownerKey: string, titleOnly = false): string {
+  const lexeme = (term: string, part: string, prefix: boolean) =>
+    `'${ownerKey}${part}${term.replace(/['\\]/g, '\\$&')}'${prefix ? ':*' : ''}`;
+  const phrase = ({ terms, prefix }: SearchClause, part: string) =>
+    `(${terms.map((term, i) => lexeme(term, part, prefix && i === terms.length - 1)).join(' <-> ')})`;
+  const anywhere = (clause: SearchClause) => `(${phrase(clause, TITLE_PART)} | ${phrase(clause, BODY_PART)})`;
+  const parts = query.include.map((clause) => (titleOnly ? phrase(clause, TITLE_PART) : anywhere(clause)));
+  if (!titleOnly) parts.push(...query.exclude.map((excluded) => `!${anywhere(excluded)}`));
   return parts.join(' & ');
 }
 
-/** SQLite FTS5 MATCH expression over the `title` and `body` columns (or `title` alone). */
-export function toFtsQuery(query: SearchQuery, titleOnly = false): string {
-  const clause = ({ terms, prefix }: SearchClause) =>
-    `(${terms.map((term, i) => `"${term.replace(/"/g, '""')}"${prefix && i === terms.length - 1 ? '*' : ''}`).join(' + ')})`;
-  const positive = `{title${titleOnly ? '' : ' body'}} : (${query.include.map(clause).join(' AND ')})`;
-  // Excluded words exclude a note whichever column holds them, title hits included.
+/**
+ * SQLite FTS5 MATCH expression over one owner's terms (`ownerKey`, see sqliteNoteTerms): each clause in
+ * the title or the body (or the title alone); an excluded clause anywhere excludes the note.
+ */
+export function toFtsQuery(query: SearchQuery, ownerKey: string, titleOnly = false): string {
+  const phrase = ({ terms, prefix }: SearchClause, part: string) =>
+    `(${terms.map((term, i) => `"${ownerKey}${part}${term.replace(/"/g, '""')}"${prefix && i === terms.length - 1 ? '*' : ''}`).join(' + ')})`;
+  const anywhere = (clause: SearchClause) => `(${phrase(clause, TITLE_PART)} OR ${phrase(clause, BODY_PART)})`;
+  const positive = query.include
+    .map((clause) => (titleOnly ? phrase(clause, TITLE_PART) : anywhere(clause)))
+    .join(' AND ');
   if (query.exclude.length === 0) return positive;
-  return `(${positive}) NOT ({title body} : (${query.exclude.map(clause).join(' OR ')}))`;
+  return `(${positive}) NOT (${query.exclude.map(anywhere).join(' OR ')})`;
 }

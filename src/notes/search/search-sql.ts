@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   CJK_CLASS,
   foldCharacter,
@@ -138,6 +139,34 @@ export function postgresSearchFunctions(
   return [fold, terms, vector];
 }
 
+/** The owner key in SQL: the same 12 hex characters as ownerSearchKey. */
+export const POSTGRES_OWNER_KEY_SQL = (ownerId: string) =>
+  `left(encode(sha256(convert_to(${ownerId}, 'UTF8')), 'hex'), ${OWNER_KEY_LENGTH})`;
+
+/**
+ * notes_search_owner_vector(owner_id, title, body): the tsvector whose lexemes are the note's terms under
+ * its owner's key and part, as SQLite's (sqliteNoteTerms), so that a GIN entry lists one owner's notes
+ * and a title term is an entry of its own. Positions as notes_search_vector's: the title's, then the
+ * body's after a gap.
+ */
+export function postgresOwnerVectorFunction(): string {
+  const lexemes = (terms: string, part: string, offset: string) =>
+    `coalesce((SELECT string_agg('''' || key || '${part}' || u.term || ''':' || (${offset}u.pos), ' ')
+                  FROM unnest(${terms}) WITH ORDINALITY AS u(term, pos)), '')`;
+  return `CREATE OR REPLACE FUNCTION notes_search_owner_vector(owner_id text, title text, body text) RETURNS tsvector
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    AS $fn$
+    DECLARE
+      key text := ${POSTGRES_OWNER_KEY_SQL('owner_id')};
+      title_terms text[] := (notes_search_terms(title))[1:${MAX_TERMS_PER_NOTE}];
+      gap int := cardinality(title_terms) + 1;
+      body_terms text[] := (notes_search_terms(body))[1:${MAX_TERMS_PER_NOTE} - gap];
+    BEGIN
+      RETURN (${lexemes('title_terms', TITLE_PART, '')} || ' ' || ${lexemes('body_terms', BODY_PART, 'gap + ')})::tsvector;
+    END
+    $fn$`;
+}
+
 /**
  * FTS5's tokenizer: unicode61 with diacritics removed, on terms the app already folded and separated by
  * spaces. Every category but spaces and controls counts as part of a term: SQLite's Unicode tables are
@@ -147,24 +176,70 @@ export function postgresSearchFunctions(
  */
 export const SQLITE_TOKENIZER = "unicode61 remove_diacritics 2 categories 'L* N* M* S* P* Co Cn Cf'";
 
-/** The SQLite function the triggers call: a note's title or body terms, space-separated. */
+/** The SQLite function the first search migrations call: a note's title or body terms, space-separated. */
 export const SQLITE_TERMS_FUNCTION = 'notes_search_terms';
+/** The SQLite function the triggers call now: a note's terms, each under its owner's key (below). */
+export const SQLITE_OWNER_TERMS_FUNCTION = 'notes_search_owner_terms';
+
+/** Hex characters of the key an owner's SQLite search terms start with (48 bits of SHA-256). */
+export const OWNER_KEY_LENGTH = 12;
+/** After the owner key, whether the term is the title's or the body's. */
+export const TITLE_PART = 't';
+export const BODY_PART = 'b';
+/**
+ * FTS5 prefix indexes (in characters): the owner key and part, then 2 or 3 characters typed. Longer
+ * prefixes merge the owner's few terms that start with them.
+ */
+export const SQLITE_PREFIX_INDEXES = `${OWNER_KEY_LENGTH + 3} ${OWNER_KEY_LENGTH + 4}`;
+
+const ownerKeys = new Map<string, string>();
+
+/**
+ * Every SQLite search term is `<owner key><t|b><term>`, so an FTS5 list holds one owner's notes: a query
+ * reads the asker's hits and never the other owners' (whose lists an owner term would only filter), and a
+ * title hit is its own term. Two owners sharing a key only share lists; the notes read are still filtered
+ * by owner.
+ */
+export function ownerSearchKey(ownerId: string): string {
+  let key = ownerKeys.get(ownerId);
+  if (key === undefined) {
+    key = createHash('sha256').update(ownerId, 'utf8').digest('hex').slice(0, OWNER_KEY_LENGTH);
+    if (ownerKeys.size >= 10_000) ownerKeys.clear();
+    ownerKeys.set(ownerId, key);
+  }
+  return key;
+}
+
+/** A note's SQLite search terms under its owner's key, title then body, space-separated. */
+export function sqliteNoteTerms(ownerId: string, title: string, body: string): string {
+  const key = ownerSearchKey(ownerId);
+  const terms = noteSearchTerms(title, body);
+  const titleKey = key + TITLE_PART;
+  const bodyKey = key + BODY_PART;
+  let out = '';
+  for (const term of terms.title) out += `${out ? ' ' : ''}${titleKey}${term}`;
+  for (const term of terms.body) out += `${out ? ' ' : ''}${bodyKey}${term}`;
+  return out;
+}
 
 interface SqliteFunctions {
   function(name: string, options: { deterministic: boolean }, implementation: (...args: unknown[]) => unknown): unknown;
 }
 
-/** Registers notes_search_terms(title, body, 'title' | 'body') on a better-sqlite3 connection. */
+const text = (value: unknown) => (typeof value === 'string' ? value : '');
+
+/**
+ * Registers, on a better-sqlite3 connection, notes_search_owner_terms(owner_id, title, body) for the
+ * triggers and notes_search_terms(title, body, 'title' | 'body') for the migrations written before it.
+ */
 export function registerSqliteSearchFunction(db: SqliteFunctions): void {
   db.function(SQLITE_TERMS_FUNCTION, { deterministic: true }, (title, body, part) => {
-    const terms = noteSearchTerms(typeof title === 'string' ? title : '', typeof body === 'string' ? body : '');
+    const terms = noteSearchTerms(text(title), text(body));
     return (part === 'title' ? terms.title : terms.body).join(' ');
   });
-}
-
-/** The owner as one FTS5 term (hex of its UTF-8 bytes): SQLite's hex() at index time, this at query time. */
-export function ownerTerm(ownerId: string): string {
-  return Buffer.from(ownerId, 'utf8').toString('hex');
+  db.function(SQLITE_OWNER_TERMS_FUNCTION, { deterministic: true }, (ownerId, title, body) =>
+    sqliteNoteTerms(text(ownerId), text(title), text(body)),
+  );
 }
 
 /**
