@@ -13,8 +13,9 @@ export interface SearchRow {
   title: string;
   body: string;
   version: number;
-  createdAt: Date;
-  updatedAt: Date;
+  /** ISO 8601, as the API answers (no Date made and formatted again for each hit). */
+  createdAt: string;
+  updatedAt: string;
   titleMatch: boolean;
 }
 
@@ -46,8 +47,8 @@ export class NotesSearchRepository {
       title: row.title,
       body: row.body,
       version: Number(row.version),
-      createdAt: this.sql.date(row.created_at),
-      updatedAt: this.sql.date(row.updated_at),
+      createdAt: this.sql.iso(row.created_at),
+      updatedAt: this.sql.iso(row.updated_at),
       titleMatch: row.title_match === true || row.title_match === 1,
     }));
   }
@@ -97,39 +98,44 @@ export const POSTGRES_SEARCH_SQL = `SELECT * FROM (${POSTGRES_HALF(true)} UNION 
   ORDER BY title_match DESC, updated_at DESC, id DESC
   LIMIT $4`;
 
-/** The rowids of the notes an FTS5 expression matches (its terms are the owner's: see sqliteNoteTerms). */
-export const SQLITE_MATCHES_SQL = 'SELECT rowid AS r FROM notes_search WHERE notes_search MATCH ?';
+/**
+ * How many notes an FTS5 expression matches, counting no further than the second parameter (its terms are
+ * the owner's: see sqliteNoteTerms).
+ */
+export const SQLITE_COUNT_SQL =
+  'SELECT count(*) AS hits FROM (SELECT 1 FROM notes_search WHERE notes_search MATCH ? LIMIT ?)';
+const SQLITE_HITS = 'SELECT rowid FROM notes_search WHERE notes_search MATCH ?';
 const SQLITE_HIT_COLUMNS = 'n.id, n.title, n.body, n.version, n.created_at, n.updated_at';
 const SQLITE_CURSOR = 'AND (n.updated_at, n.id) < (?, ?)';
 /** Few hits: each by its rowid, then sorted (NOT INDEXED keeps SQLite from walking the owner's notes instead). */
 export const SQLITE_SORTED_HITS_SQL = (cursor: boolean) =>
   `SELECT ${SQLITE_HIT_COLUMNS} FROM notes n NOT INDEXED
-    WHERE n.rowid IN (SELECT value FROM json_each(?)) AND n.owner_id = ? ${cursor ? SQLITE_CURSOR : ''}
+    WHERE n.rowid IN (${SQLITE_HITS}) AND n.owner_id = ? ${cursor ? SQLITE_CURSOR : ''}
     ORDER BY n.updated_at DESC, n.id DESC LIMIT ?`;
 /**
  * Many hits: the owner's notes newest first through idx_notes_owner_updated, each kept if its rowid (in
- * the index entry, so no row is read for the others) is a hit, until the page is full.
+ * the index entry, so no row is read for the others) is among the hits, until the page is full.
  */
 export const SQLITE_WALKED_HITS_SQL = (cursor: boolean) =>
   `SELECT ${SQLITE_HIT_COLUMNS} FROM notes n INDEXED BY idx_notes_owner_updated
-    WHERE n.owner_id = ? AND n.rowid IN (SELECT value FROM json_each(?)) ${cursor ? SQLITE_CURSOR : ''}
+    WHERE n.owner_id = ? AND n.rowid IN (${SQLITE_HITS}) ${cursor ? SQLITE_CURSOR : ''}
     ORDER BY n.updated_at DESC, n.id DESC LIMIT ?`;
 /**
  * Up to this many hits are sorted; past it the owner's notes are walked. Sorting costs about 2.6 µs a hit
- * (a rowid lookup each); a walk, 0.25 µs a hit (the set it tests against) and 0.1 µs an index entry it
- * passes before the page is full (about limit × owner's notes / hits). At 500 the two cost the same for an
- * owner of about 100,000 notes, and neither grows with the owner's notes the way sorting every hit did
- * (docs/PERFORMANCE.md).
+ * (a rowid lookup each); a walk, about 0.3 µs a hit (the set of hits it tests against) and 0.1 µs an index
+ * entry it passes before the page is full (about limit × owner's notes / hits). At 500 the two cost the
+ * same for an owner of about 100,000 notes, and neither grows with the owner's notes the way sorting every
+ * hit did (docs/PERFORMANCE.md).
  */
 export const SQLITE_SORT_AT_MOST = 500;
 
 type Run = (sql: string, params: unknown[]) => Promise<unknown[]> | unknown[];
 
 /**
- * SQLite search: the full-text index gives the rowids of the title hits (the title has every term), then,
- * when they do not fill the page, of all hits; each half (title hits first, then the rest) is read newest
- * first, sorted or walked by how many hits it has. Exported so that the bench's baseline runs exactly
- * these statements.
+ * SQLite search, each half (the title has every term, then the rest) read newest first: FTS5 counts its
+ * hits up to SQLITE_SORT_AT_MOST + 1, then one statement sorts them or walks the owner's notes, the hits
+ * coming from FTS5 inside it (none are carried through JavaScript). The rest half is only read when the
+ * title hits do not fill the page. Exported so that the bench's baseline runs exactly these statements.
  */
 export async function searchSqlite(
   run: Run,
@@ -139,27 +145,25 @@ export async function searchSqlite(
   after?: SearchCursor,
 ): Promise<RawRow[]> {
   const key = ownerSearchKey(ownerId);
-  const rowids = async (expression: string) =>
-    ((await run(SQLITE_MATCHES_SQL, [expression])) as { r: number }[]).map((row) => row.r);
   const cursorParams = after ? [timestampParameter('better-sqlite3', after.updatedAt), after.id] : [];
-  const half = async (hits: number[], cursor: boolean, want: number, titleMatch: boolean): Promise<RawRow[]> => {
-    if (hits.length === 0 || want <= 0) return [];
-    const list = JSON.stringify(hits);
+  const half = async (expression: string, cursor: boolean, want: number, titleMatch: boolean): Promise<RawRow[]> => {
+    const [{ hits }] = (await run(SQLITE_COUNT_SQL, [expression, SQLITE_SORT_AT_MOST + 1])) as { hits: number }[];
+    if (hits === 0) return [];
     const extra = cursor ? cursorParams : [];
     const rows = (
-      hits.length <= SQLITE_SORT_AT_MOST
-        ? await run(SQLITE_SORTED_HITS_SQL(cursor), [list, ownerId, ...extra, want])
-        : await run(SQLITE_WALKED_HITS_SQL(cursor), [ownerId, list, ...extra, want])
+      hits <= SQLITE_SORT_AT_MOST
+        ? await run(SQLITE_SORTED_HITS_SQL(cursor), [expression, ownerId, ...extra, want])
+        : await run(SQLITE_WALKED_HITS_SQL(cursor), [ownerId, expression, ...extra, want])
     ) as RawRow[];
-    return rows.map((row) => ({ ...row, title_match: titleMatch }));
+    for (const row of rows) row.title_match = titleMatch;
+    return rows;
   };
   // The title hits first: when they fill the page (a common word), the other hits are never read. A cursor
   // in the title half continues it, then the rest from its start; one in the rest continues the rest.
-  const title = await rowids(toFtsQuery(query, key, true));
+  const title = toFtsQuery(query, key, true);
   const titleRows = after && !after.titleMatch ? [] : await half(title, after !== undefined, limit, true);
   if (titleRows.length >= limit) return titleRows;
-  const titleSet = new Set(title);
-  const rest = (await rowids(toFtsQuery(query, key))).filter((rowid) => !titleSet.has(rowid));
+  const rest = `(${toFtsQuery(query, key)}) NOT (${title})`;
   const restRows = await half(rest, after !== undefined && !after.titleMatch, limit - titleRows.length, false);
   return [...titleRows, ...restRows];
 }

@@ -25,7 +25,7 @@ export class NotesSearchService {
       items,
       nextCursor:
         rows.length > limit && last
-          ? encodeSearchCursor({ titleMatch: last.titleMatch, updatedAt: last.updatedAt, id: last.id })
+          ? encodeSearchCursor({ titleMatch: last.titleMatch, updatedAt: new Date(last.updatedAt), id: last.id })
           : null,
     };
   }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { AppError } from '../../common/app-error';
 import { highlightOf } from './highlight';
 import { parseSearchQuery, toFtsQuery, toTsQuery } from './search-query';
@@ -106,6 +107,53 @@ describe('highlightOf', () => {
     const coffee = highlightOf('我喜欢喝咖啡。', parseSearchQuery('咖啡'))!;
     expect(coffee.matches).toEqual([{ start: 4, length: 2 }]);
     expect(highlightOf('nothing here', parseSearchQuery('milk'))).toBeNull();
+  });
+
+  it('turns no match away by its quick look at the body (the same answer as testing every word)', () => {
+    // Pieces that fold in every way: case, accents as one character or combining, ß, ligatures, final
+    // sigma, Hangul as syllables or letters, CJK, emoji, punctuation.
+    const piece = fc.constantFrom(
+      'Zürich',
+      'ZURICH',
+      'zu\u0308rich',
+      'résumé',
+      'RE\u0301SUME',
+      'Straße',
+      'STRASSE',
+      'ﬁle',
+      'ΟΔΟΣ',
+      'οδός',
+      'Øre',
+      'Łódź',
+      'Ærø',
+      '한국',
+      '\u1112\u1161\u11ab',
+      '咖啡店',
+      'コーヒー',
+      '😀',
+      'e-mail',
+      "don't",
+      'rec',
+      'recording',
+      'İstanbul',
+      'ǅemal',
+      'x²',
+      ' ',
+      ', ',
+      '\n',
+      '’',
+    );
+    const text = fc.array(piece, { maxLength: 12 }).map((pieces) => pieces.join(''));
+    const query = fc
+      .tuple(fc.array(piece, { minLength: 1, maxLength: 3 }), fc.boolean())
+      .map(([pieces, quoted]) => (quoted ? `"${pieces.join(' ')}"` : pieces.join(' ')));
+    fc.assert(
+      fc.property(text, query, (body, q) => {
+        const parsed = parseSearchQuery(q);
+        expect(highlightOf(body, parsed)).toEqual(highlightOf(body, parsed, false));
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('keeps a long body to a short passage starting at a word, never splitting a surrogate pair', () => {
