@@ -3,7 +3,6 @@ import Database from 'better-sqlite3';
 import { Pool } from 'pg';
 import { POSTGRES_SEARCH_SQL, searchSqlite } from '../src/notes/search/notes-search.repository';
 import { parseSearchQuery, toTsQuery } from '../src/notes/search/search-query';
-import { ownerSearchKey } from '../src/notes/search/search-sql';
 
 /**
  * The bar for search: bare node:http and the driver running the app's own search SQL (first page, no
@@ -47,14 +46,7 @@ function postgresSearch(url: string): Search {
   const text = POSTGRES_SEARCH_SQL.replace('/*cursor*/', '');
   return async (owner, query, limit) =>
     // Unnamed, as TypeORM sends it: planned for these values each time.
-    (
-      await pool.query<Record<string, unknown>>(text, [
-        owner,
-        toTsQuery(query, ownerSearchKey(owner)),
-        toTsQuery(query, ownerSearchKey(owner), true),
-        limit,
-      ])
-    ).rows;
+    (await pool.query<Record<string, unknown>>(text, [owner, toTsQuery(query), toTsQuery(query, true), limit])).rows;
 }
 
 main();

@@ -1,6 +1,5 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import {
-  postgresOwnerVectorFunction,
   SQLITE_OWNER_TERMS_FUNCTION,
   SQLITE_PREFIX_INDEXES,
   SQLITE_TERMS_FUNCTION,
@@ -12,24 +11,17 @@ const TRIGGERS = ['notes_search_insert', 'notes_search_update', 'notes_search_de
 /**
  * SQLite: every search term under its owner's key and part (`<key>t<term>` for the title, `<key>b<term>`
  * for the body; see sqliteNoteTerms), in one column. Before it, a query intersected the owner's term with
- * words that every owner's notes share, so an owner's search cost grew with the whole table and with all
- * of the owner's notes; a title-only query also read the body's positions to filter them out. Now an
- * FTS5 list holds one owner's notes with the word where the query wants it. The table is contentless, so
- * it is made again, with new triggers, and refilled from `notes`. Postgres: nothing to do here.
+ * lists that every owner's notes share, so an owner's search cost grew with the whole table; a title-only
+ * query also read the body's positions to filter them out. Now an FTS5 list holds one owner's notes with
+ * the word where the query wants it. The table is contentless, so it is made again, with new triggers,
+ * and refilled from `notes`. Postgres: nothing (the same keying there made the GIN index ten times bigger
+ * and the big owner's queries slower: docs/PERFORMANCE.md).
  */
 export class SearchOwnerTerms1765700000000 implements MigrationInterface {
   name = 'SearchOwnerTerms1765700000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    if (queryRunner.connection.driver.options.type === 'postgres') {
-      await queryRunner.query(postgresOwnerVectorFunction());
-      await this.rebuildPostgres(
-        queryRunner,
-        'notes_search_owner_vector(NEW.owner_id, NEW.title, NEW.body)',
-        'notes_search_owner_vector(n.owner_id, n.title, n.body)',
-      );
-      return;
-    }
+    if (queryRunner.connection.driver.options.type === 'postgres') return;
     await this.dropSearch(queryRunner);
     await queryRunner.query(`CREATE VIRTUAL TABLE notes_search USING fts5(terms, content='', contentless_delete=1,
       tokenize="${SQLITE_TOKENIZER}", prefix='${SQLITE_PREFIX_INDEXES}')`);
@@ -39,15 +31,7 @@ export class SearchOwnerTerms1765700000000 implements MigrationInterface {
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    if (queryRunner.connection.driver.options.type === 'postgres') {
-      await this.rebuildPostgres(
-        queryRunner,
-        'notes_search_vector(NEW.title, NEW.body)',
-        'notes_search_vector(n.title, n.body)',
-      );
-      await queryRunner.query('DROP FUNCTION notes_search_owner_vector(text, text, text)');
-      return;
-    }
+    if (queryRunner.connection.driver.options.type === 'postgres') return;
     await this.dropSearch(queryRunner);
     await queryRunner.query(`CREATE VIRTUAL TABLE notes_search USING fts5(owner, title, body, content='',
       contentless_delete=1, tokenize="${SQLITE_TOKENIZER}", prefix='2 3')`);
@@ -56,31 +40,6 @@ export class SearchOwnerTerms1765700000000 implements MigrationInterface {
     await this.createTriggers(queryRunner, '(rowid, owner, title, body)', values('new.'));
     await queryRunner.query(
       `INSERT INTO notes_search (rowid, owner, title, body) SELECT rowid, ${values('')} FROM notes`,
-    );
-  }
-
-  /**
-   * The trigger computes `vector` (terms now depend on the owner too, so a new owner recomputes them), and
-   * every row is computed again with `rebuilt`, under a GIN index made afresh once they are in.
-   */
-  private async rebuildPostgres(queryRunner: QueryRunner, vector: string, rebuilt: string): Promise<void> {
-    await queryRunner.query(`CREATE OR REPLACE FUNCTION notes_search_sync() RETURNS trigger LANGUAGE plpgsql AS $fn$
-      BEGIN
-        IF TG_OP = 'UPDATE' AND NEW.title = OLD.title AND NEW.body = OLD.body AND NEW.owner_id = OLD.owner_id THEN
-          UPDATE note_search SET updated_at = NEW.updated_at WHERE note_id = NEW.id;
-        ELSE
-          INSERT INTO note_search (note_id, owner_id, updated_at, terms)
-          VALUES (NEW.id, NEW.owner_id, NEW.updated_at, ${vector})
-          ON CONFLICT (note_id) DO UPDATE
-            SET owner_id = EXCLUDED.owner_id, updated_at = EXCLUDED.updated_at, terms = EXCLUDED.terms;
-        END IF;
-        RETURN NULL;
-      END
-    $fn$`);
-    await queryRunner.query('DROP INDEX idx_note_search_terms');
-    await queryRunner.query(`UPDATE note_search s SET terms = ${rebuilt} FROM notes n WHERE n.id = s.note_id`);
-    await queryRunner.query(
-      'CREATE INDEX idx_note_search_terms ON note_search USING gin (terms) WITH (fastupdate = off)',
     );
   }
 

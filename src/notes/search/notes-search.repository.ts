@@ -59,8 +59,7 @@ export class NotesSearchRepository {
    * the GIN index and sort them (a rare one), instead of ranking every match.
    */
   private searchPostgres(ownerId: string, query: SearchQuery, limit: number, after?: SearchCursor): Promise<unknown> {
-    const key = ownerSearchKey(ownerId);
-    const params: unknown[] = [ownerId, toTsQuery(query, key), toTsQuery(query, key, true), limit];
+    const params: unknown[] = [ownerId, toTsQuery(query), toTsQuery(query, true), limit];
     let titleCursor = '';
     let restCursor = '';
     if (after) {

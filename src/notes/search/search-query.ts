@@ -101,19 +101,15 @@ export function isEmptySearch(query: SearchQuery): boolean {
   return query.include.length === 0;
 }
 
-/**
- * Postgres tsquery text over one owner's lexemes (`ownerKey`, see notes_search_owner_vector): each clause
- * in the title or the body (or the title alone); `!` for an excluded clause, in either. Lexemes are quoted
- * (terms are letters and digits only, but quoted anyway).
- */
-export function toTsQuery(query: SearchQuery, ownerKey: string, titleOnly = false): string {
-  const lexeme = (term: string, part: string, prefix: boolean) =>
-    `'${ownerKey}${part}${term.replace(/['\\]/g, '\\$&')}'${prefix ? ':*' : ''}`;
-  const phrase = ({ terms, prefix }: SearchClause, part: string) =>
-    `(${terms.map((term, i) => lexeme(term, part, prefix && i === terms.length - 1)).join(' <-> ')})`;
-  const anywhere = (clause: SearchClause) => `(${phrase(clause, TITLE_PART)} | ${phrase(clause, BODY_PART)})`;
-  const parts = query.include.map((clause) => (titleOnly ? phrase(clause, TITLE_PART) : anywhere(clause)));
-  if (!titleOnly) parts.push(...query.exclude.map((excluded) => `!${anywhere(excluded)}`));
+/** Postgres tsquery text: lexemes quoted (terms are letters and digits only, but quoted anyway), `:A` for the title. */
+export function toTsQuery(query: SearchQuery, titleOnly = false): string {
+  const weight = titleOnly ? 'A' : '';
+  const lexeme = (term: string, prefix: boolean) =>
+    `'${term.replace(/['\\]/g, '\\$&')}'${prefix || weight ? ':' : ''}${prefix ? '*' : ''}${weight}`;
+  const clause = ({ terms, prefix }: SearchClause) =>
+    `(${terms.map((term, i) => lexeme(term, prefix && i === terms.length - 1)).join(' <-> ')})`;
+  const parts = query.include.map(clause);
+  if (!titleOnly) parts.push(...query.exclude.map((excluded) => `!${clause(excluded)}`));
   return parts.join(' & ');
 }
 

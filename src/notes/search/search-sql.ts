@@ -139,34 +139,6 @@ export function postgresSearchFunctions(
   return [fold, terms, vector];
 }
 
-/** The owner key in SQL: the same 12 hex characters as ownerSearchKey. */
-export const POSTGRES_OWNER_KEY_SQL = (ownerId: string) =>
-  `left(encode(sha256(convert_to(${ownerId}, 'UTF8')), 'hex'), ${OWNER_KEY_LENGTH})`;
-
-/**
- * notes_search_owner_vector(owner_id, title, body): the tsvector whose lexemes are the note's terms under
- * its owner's key and part, as SQLite's (sqliteNoteTerms), so that a GIN entry lists one owner's notes
- * and a title term is an entry of its own. Positions as notes_search_vector's: the title's, then the
- * body's after a gap.
- */
-export function postgresOwnerVectorFunction(): string {
-  const lexemes = (terms: string, part: string, offset: string) =>
-    `coalesce((SELECT string_agg('''' || key || '${part}' || u.term || ''':' || (${offset}u.pos), ' ')
-                  FROM unnest(${terms}) WITH ORDINALITY AS u(term, pos)), '')`;
-  return `CREATE OR REPLACE FUNCTION notes_search_owner_vector(owner_id text, title text, body text) RETURNS tsvector
-    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-    AS $fn$
-    DECLARE
-      key text := ${POSTGRES_OWNER_KEY_SQL('owner_id')};
-      title_terms text[] := (notes_search_terms(title))[1:${MAX_TERMS_PER_NOTE}];
-      gap int := cardinality(title_terms) + 1;
-      body_terms text[] := (notes_search_terms(body))[1:${MAX_TERMS_PER_NOTE} - gap];
-    BEGIN
-      RETURN (${lexemes('title_terms', TITLE_PART, '')} || ' ' || ${lexemes('body_terms', BODY_PART, 'gap + ')})::tsvector;
-    END
-    $fn$`;
-}
-
 /**
  * FTS5's tokenizer: unicode61 with diacritics removed, on terms the app already folded and separated by
  * spaces. Every category but spaces and controls counts as part of a term: SQLite's Unicode tables are
