@@ -98,18 +98,17 @@ export const POSTGRES_SEARCH_SQL = `SELECT * FROM (${POSTGRES_HALF(true)} UNION 
   LIMIT $4`;
 
 /**
- * How many notes an FTS5 expression matches, counting no further than the second parameter (its terms are
- * the owner's: see sqliteNoteTerms).
+ * The hits of an FTS5 expression (its terms are the owner's: see sqliteNoteTerms), counted up to the
+ * second parameter, and their rowids as a JSON array (complete when fewer than that).
  */
-export const SQLITE_COUNT_SQL =
-  'SELECT count(*) AS hits FROM (SELECT 1 FROM notes_search WHERE notes_search MATCH ? LIMIT ?)';
-const SQLITE_HITS = 'SELECT rowid FROM notes_search WHERE notes_search MATCH ?';
+export const SQLITE_HITS_SQL = `SELECT count(*) AS hits, json_group_array(r) AS rowids
+  FROM (SELECT rowid AS r FROM notes_search WHERE notes_search MATCH ? LIMIT ?)`;
 const SQLITE_HIT_COLUMNS = 'n.id, n.title, n.body, n.version, n.created_at, n.updated_at';
 const SQLITE_CURSOR = 'AND (n.updated_at, n.id) < (?, ?)';
 /** Few hits: each by its rowid, then sorted (NOT INDEXED keeps SQLite from walking the owner's notes instead). */
 export const SQLITE_SORTED_HITS_SQL = (cursor: boolean) =>
   `SELECT ${SQLITE_HIT_COLUMNS} FROM notes n NOT INDEXED
-    WHERE n.rowid IN (${SQLITE_HITS}) AND n.owner_id = ? ${cursor ? SQLITE_CURSOR : ''}
+    WHERE n.rowid IN (SELECT value FROM json_each(?)) AND n.owner_id = ? ${cursor ? SQLITE_CURSOR : ''}
     ORDER BY n.updated_at DESC, n.id DESC LIMIT ?`;
 /**
  * Many hits: the owner's notes newest first through idx_notes_owner_updated, each kept if its rowid (in
@@ -117,7 +116,7 @@ export const SQLITE_SORTED_HITS_SQL = (cursor: boolean) =>
  */
 export const SQLITE_WALKED_HITS_SQL = (cursor: boolean) =>
   `SELECT ${SQLITE_HIT_COLUMNS} FROM notes n INDEXED BY idx_notes_owner_updated
-    WHERE n.owner_id = ? AND n.rowid IN (${SQLITE_HITS}) ${cursor ? SQLITE_CURSOR : ''}
+    WHERE n.owner_id = ? AND n.rowid IN (SELECT rowid FROM notes_search WHERE notes_search MATCH ?) ${cursor ? SQLITE_CURSOR : ''}
     ORDER BY n.updated_at DESC, n.id DESC LIMIT ?`;
 /**
  * Up to this many hits are sorted; past it the owner's notes are walked. Sorting costs about 2.6 µs a hit
@@ -131,10 +130,11 @@ export const SQLITE_SORT_AT_MOST = 500;
 type Run = (sql: string, params: unknown[]) => Promise<unknown[]> | unknown[];
 
 /**
- * SQLite search, each half (the title has every term, then the rest) read newest first: FTS5 counts its
- * hits up to SQLITE_SORT_AT_MOST + 1, then one statement sorts them or walks the owner's notes, the hits
- * coming from FTS5 inside it (none are carried through JavaScript). The rest half is only read when the
- * title hits do not fill the page. Exported so that the bench's baseline runs exactly these statements.
+ * SQLite search, each half (the title has every term, then the rest) read newest first: FTS5 gives its
+ * hits up to SQLITE_SORT_AT_MOST + 1; when there are no more than SQLITE_SORT_AT_MOST, they are read by
+ * rowid and sorted, else one statement walks the owner's notes with the hits coming from FTS5 inside it.
+ * The rest half is only read when the title hits do not fill the page. Exported so that the bench's
+ * baseline runs exactly these statements.
  */
 export async function searchSqlite(
   run: Run,
@@ -146,12 +146,15 @@ export async function searchSqlite(
   const key = ownerSearchKey(ownerId);
   const cursorParams = after ? [timestampParameter('better-sqlite3', after.updatedAt), after.id] : [];
   const half = async (expression: string, cursor: boolean, want: number, titleMatch: boolean): Promise<RawRow[]> => {
-    const [{ hits }] = (await run(SQLITE_COUNT_SQL, [expression, SQLITE_SORT_AT_MOST + 1])) as { hits: number }[];
+    const [{ hits, rowids }] = (await run(SQLITE_HITS_SQL, [expression, SQLITE_SORT_AT_MOST + 1])) as {
+      hits: number;
+      rowids: string;
+    }[];
     if (hits === 0) return [];
     const extra = cursor ? cursorParams : [];
     const rows = (
       hits <= SQLITE_SORT_AT_MOST
-        ? await run(SQLITE_SORTED_HITS_SQL(cursor), [expression, ownerId, ...extra, want])
+        ? await run(SQLITE_SORTED_HITS_SQL(cursor), [rowids, ownerId, ...extra, want])
         : await run(SQLITE_WALKED_HITS_SQL(cursor), [ownerId, expression, ...extra, want])
     ) as RawRow[];
     for (const row of rows) row.title_match = titleMatch;
