@@ -15,6 +15,7 @@ import {
   collationCaseGaps,
   ownerSearchKey,
   postgresSearchFunctions,
+  sqliteNoteTerms,
   SQLITE_PREFIX_INDEXES,
   SQLITE_TOKENIZER,
 } from '../src/notes/search/search-sql';
@@ -514,6 +515,41 @@ describe.each(['sqlite', 'postgres'] as const)('search on %s', (database) => {
     }
     expect(seen).toEqual(expected);
   });
+
+  // Owner keys are 48 bits of a hash: two owners could share one. Their terms then share FTS5 lists, and
+  // only the owner filter of the reads keeps them apart; this makes Bob's note carry Alice's key.
+  if (database === 'sqlite') {
+    it('never finds another owner’s note even when its terms carry the asker’s key (a key collision)', async () => {
+      const ds = testApp.dataSource;
+      const title = 'common collision';
+      const body = 'common words collision, newest of all';
+      const created = await bob.post('/api/notes', { title, body });
+      expect(created.status).toBe(201);
+      const [{ rowid }] = (await ds.query('SELECT rowid FROM notes WHERE id = ?', [created.body.id])) as {
+        rowid: number;
+      }[];
+      await ds.query('DELETE FROM notes_search WHERE rowid = ?', [rowid]);
+      await ds.query('INSERT INTO notes_search (rowid, terms) VALUES (?, ?)', [
+        rowid,
+        sqliteNoteTerms('alice', title, body),
+      ]);
+      const hits = (await ds.query(SQLITE_HITS_SQL, [
+        toFtsQuery(parseSearchQuery('collision'), ownerSearchKey('alice')),
+        501,
+      ])) as {
+        hits: number;
+      }[];
+      expect(hits[0].hits).toBe(1); // FTS5 does give it to Alice's query…
+      // …but neither the sorted read (one hit) nor the walk through her notes (over 500 "common") keeps it.
+      for (const q of ['collision', 'common', 'common collision']) {
+        const answer = await search(alice, q);
+        expect(answer.status).toBe(200);
+        expect(answer.body.items.map((item: Item) => item.id)).not.toContain(created.body.id);
+      }
+      expect((await search(bob, 'collision')).body.items).toEqual([]);
+      expect((await bob.delete(`/api/notes/${created.body.id}`)).status).toBe(204);
+    });
+  }
 });
 
 describe.each(['sqlite', 'postgres'] as const)('the search index after all migrations on %s', (kind) => {
