@@ -28,7 +28,7 @@ const DATABASES = (process.env.BENCH_SEARCH_DATABASES ?? 'sqlite,postgres').spli
 const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** Rounds per query, API and baseline alternating (which goes first rotates): the median round is reported. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 /** A few concurrent searches: p50 and p99 are about one query's latency, not about throughput. */
 const CONNECTIONS = 4;
 /** Notes per owner among the others. */
