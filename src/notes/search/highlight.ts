@@ -1,4 +1,5 @@
 import type { SearchQuery } from './search-query';
+import { boundedMemo } from './bounded-memo';
 import { foldText, isCjkTerm, textTerms } from './search-text';
 
 export interface HighlightMatch {
@@ -15,6 +16,8 @@ export interface Highlight {
 export const PASSAGE_LENGTH = 160;
 /** How much of the passage comes before the first match. */
 const LEAD = 40;
+/** Entries in each of the memos below (words and runs of a note's text repeat). */
+const WORD_CACHE_SIZE = 50_000;
 /** Words as typed: letters, digits and their combining marks (folded the way the index folds them). */
 const WORD = /[\p{L}\p{N}\p{M}]+/gu;
 
@@ -98,18 +101,10 @@ const FOLDED_RUN = /[A-Z\u0080-\uffff]+/g;
 
 /** foldText(body), folding only its runs of upper-case or non-ASCII text, each remembered. */
 function quickFold(body: string): string {
-  return body.replace(FOLDED_RUN, (run) => {
-    let folded = runCache.get(run);
-    if (folded === undefined) {
-      folded = foldText(run);
-      if (runCache.size >= WORD_CACHE_SIZE) runCache.clear();
-      runCache.set(run, folded);
-    }
-    return folded;
-  });
+  return body.replace(FOLDED_RUN, foldedRun);
 }
 
-const runCache = new Map<string, string>();
+const foldedRun = boundedMemo(WORD_CACHE_SIZE, foldText);
 
 function wordMatches(word: string, matcher: Matcher): HighlightMatch[] {
   const found: HighlightMatch[] = [];
@@ -130,18 +125,7 @@ function wordMatches(word: string, matcher: Matcher): HighlightMatch[] {
  * A word's non-CJK terms, remembered: folding a word (NFKD, then a table per character) is most of what a
  * highlight costs, and the words of notes repeat. Bounded: emptied when it reaches WORD_CACHE_SIZE.
  */
-function wordTerms(word: string): string[] {
-  let terms = wordTermsCache.get(word);
-  if (terms === undefined) {
-    terms = textTerms(word).filter((term) => !isCjkTerm(term));
-    if (wordTermsCache.size >= WORD_CACHE_SIZE) wordTermsCache.clear();
-    wordTermsCache.set(word, terms);
-  }
-  return terms;
-}
-
-const WORD_CACHE_SIZE = 50_000;
-const wordTermsCache = new Map<string, string[]>();
+const wordTerms = boundedMemo(WORD_CACHE_SIZE, (word) => textTerms(word).filter((term) => !isCjkTerm(term)));
 
 /** The passage: from a word start a little before the match, PASSAGE_LENGTH long, never splitting a pair. */
 function passageBounds(body: string, matchStart: number): { start: number; end: number } {

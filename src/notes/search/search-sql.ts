@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { boundedMemo } from './bounded-memo';
 import {
   CJK_CLASS,
   foldCharacter,
@@ -164,23 +165,15 @@ export const BODY_PART = 'b';
  */
 export const SQLITE_PREFIX_INDEXES = `${OWNER_KEY_LENGTH + 3} ${OWNER_KEY_LENGTH + 4}`;
 
-const ownerKeys = new Map<string, string>();
-
 /**
  * Every SQLite search term is `<owner key><t|b><term>`, so an FTS5 list holds one owner's notes: a query
  * reads the asker's hits and never the other owners' (whose lists an owner term would only filter), and a
  * title hit is its own term. Two owners sharing a key only share lists; the notes read are still filtered
  * by owner.
  */
-export function ownerSearchKey(ownerId: string): string {
-  let key = ownerKeys.get(ownerId);
-  if (key === undefined) {
-    key = createHash('sha256').update(ownerId, 'utf8').digest('hex').slice(0, OWNER_KEY_LENGTH);
-    if (ownerKeys.size >= 10_000) ownerKeys.clear();
-    ownerKeys.set(ownerId, key);
-  }
-  return key;
-}
+export const ownerSearchKey = boundedMemo(10_000, (ownerId) =>
+  createHash('sha256').update(ownerId, 'utf8').digest('hex').slice(0, OWNER_KEY_LENGTH),
+);
 
 /** A note's SQLite search terms under its owner's key, title then body, space-separated. */
 export function sqliteNoteTerms(ownerId: string, title: string, body: string): string {
